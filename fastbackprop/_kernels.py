@@ -1,0 +1,408 @@
+"""Compiled kernels: forward pass, hand-derived backprop, SGD, training, sweeps.
+
+Private. Arrays arrive validated, C-contiguous and of one float dtype
+(float64, or float32 for sweeps); nothing here checks its input. Every kernel
+is generic over the float dtype: constants go through ``_like`` so a float32
+kernel never silently computes in float64.
+
+The sigmoid is computed by ``_sigmoid`` (exp written out as arithmetic) rather
+than ``math.exp``: libm calls cannot be vectorised across seeds, and the
+single-network kernels use the same code so that a sweep reproduces
+``Network.train`` bit for bit.
+"""
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import config, njit, prange, types
+from numba.extending import intrinsic, overload
+
+from . import _seeding
+from ._layout import B1, B2, B3, N_PARAMS, W1, W2, W3, W4, W5, W6
+
+# error_model="numpy": no ZeroDivisionError branch on each division (which
+# blocks vectorisation); nogil: sweeps and trainings may run from threads.
+_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# Helpers called inside the lane loop are inlined in Numba IR: LLVM's inliner
+# leaves some calls in place, and one call in the loop stops vectorisation.
+_INLINE = dict(_OPTS, inline="always")
+
+#: Lanes (seeds) trained together by one block of the sweep kernel; a multiple
+#: of every vector width (8 f64 / 16 f32 per 512-bit register) and enough
+#: independent dependency chains to keep the FP pipes busy.
+LANES = 128
+
+#: Inputs to the sigmoid are clamped to [-SIGMOID_CLAMP, SIGMOID_CLAMP]; below
+#: it the sigmoid is exactly 0, above it rounds to exactly 1 in both dtypes.
+SIGMOID_CLAMP = 60.0
+
+
+# --------------------------------------------------------------------------
+# dtype-generic helpers that compile to single instructions
+# --------------------------------------------------------------------------
+def _like(x, v):
+    """``v`` as a scalar of ``x``'s float type (a compile-time constant)."""
+    return np.asarray(x).dtype.type(v)
+
+
+@overload(_like, inline="always")
+def _like_overload(x, v):
+    if isinstance(x, types.Float):
+        to = x
+
+        def impl(x, v):
+            return to(v)
+
+        return impl
+    return None
+
+
+if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT run
+
+    def _exp2i(k):
+        """2**k for an integral float ``k`` well inside the exponent range."""
+        return np.ldexp(np.asarray(k).dtype.type(1.0), int(k))
+
+else:
+
+    @intrinsic
+    def _exp2i(typingctx, k):
+        """2**k built from exponent bits (k integral, |k| < 126): 3 integer ops."""
+        if not isinstance(k, types.Float):
+            return None
+        bits, bias = (64, 1023) if k.bitwidth == 64 else (32, 127)
+        shift = 52 if bits == 64 else 23
+
+        def codegen(context, builder, sig, args):
+            ity = ir.IntType(bits)
+            i = builder.fptosi(args[0], ity)
+            i = builder.add(i, ir.Constant(ity, bias))
+            i = builder.shl(i, ir.Constant(ity, shift))
+            return builder.bitcast(i, args[0].type)
+
+        return k(k), codegen
+
+
+# --------------------------------------------------------------------------
+# exp and the sigmoid
+# --------------------------------------------------------------------------
+# exp(x) = 2**k * exp(r), k = round(x / ln 2), r = x - k ln 2 (|r| <= ln2/2),
+# with ln 2 split Cody-Waite style so that k * LN2_HI is exact, and exp(r) a
+# Taylor polynomial: degree 12 in float64 (truncation < 2e-16 relative),
+# degree 6 in float32 (< 1.2e-7), evaluated by Estrin's scheme (a few
+# independent FMAs per level instead of one long Horner chain: the single-run
+# kernel is latency bound). Valid for |x| <= SIGMOID_CLAMP.
+_LOG2E = 1.4426950408889634
+
+
+@njit(**_INLINE)
+def _exp64(x):
+    k = np.floor(x * _LOG2E + 0.5)
+    r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    a = (1.0 + r) + r2 * (0.5 + r * (1.0 / 6.0))
+    b = (1.0 / 24.0 + r * (1.0 / 120.0)) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0))
+    c = (1.0 / 40320.0 + r * (1.0 / 362880.0)) + r2 * (1.0 / 3628800.0 + r * (1.0 / 39916800.0))
+    p = (a + r4 * b) + r8 * (c + r4 * (1.0 / 479001600.0))
+    return p * _exp2i(k)
+
+
+@njit(**_INLINE)
+def _exp32(x):
+    f = np.float32
+    k = np.floor(x * f(_LOG2E) + f(0.5))
+    r = (x - k * f(0.693359375)) - k * f(-2.12194440e-4)
+    r2 = r * r
+    a = (f(1.0) + r) + r2 * (f(0.5) + r * f(1.0 / 6.0))
+    b = (f(1.0 / 24.0) + r * f(1.0 / 120.0)) + r2 * f(1.0 / 720.0)
+    p = a + (r2 * r2) * b
+    return p * _exp2i(k)
+
+
+def _exp(x):
+    """exp(x) for |x| <= SIGMOID_CLAMP, in x's float type."""
+    return _exp64(x) if np.asarray(x).dtype == np.float64 else _exp32(x)
+
+
+@overload(_exp, inline="always")
+def _exp_overload(x):
+    if x == types.float64:
+        return lambda x: _exp64(x)
+    if x == types.float32:
+        return lambda x: _exp32(x)
+    return None
+
+
+@njit(**_INLINE)
+def _sigmoid(z):
+    """1 / (1 + exp(-z)); exactly 0 below -SIGMOID_CLAMP, NaN stays NaN."""
+    c = _like(z, SIGMOID_CLAMP)
+    zc = c if z > c else z  # written as selects: they vectorise, max/min need not keep NaN
+    zc = -c if zc < -c else zc
+    s = _like(z, 1.0) / (_like(z, 1.0) + _exp(-zc))
+    return _like(z, 0.0) if z < -c else s
+
+
+# --------------------------------------------------------------------------
+# One sample: forward pass and the 12 hand-derived partials
+# --------------------------------------------------------------------------
+@njit(**_INLINE)
+def _predict(w1, w2, w3, w4, w5, w6, b1, b2, b3, x0, x1):
+    h1 = _sigmoid(w1 * x0 + w2 * x1 + b1)
+    h2 = _sigmoid(w3 * x0 + w4 * x1 + b2)
+    return _sigmoid(w5 * h1 + w6 * h2 + b3)
+
+
+@njit(**_INLINE)
+def _backprop(w1, w2, w3, w4, w5, w6, b1, b2, b3, x0, x1, y, scale):
+    """``scale * dL/dp`` for the 9 parameters, in layout order, for one sample.
+
+    ``scale = 1`` gives the gradient of ``L = (y - ypred)**2``; ``scale = lr``
+    gives the SGD step. The chain-rule products keep the classic order
+    ``lr * d_L_d_ypred * d_ypred_d_h1 * d_h1_d_w1``.
+    """
+    one = _like(x0, 1.0)
+    # Hidden neuron h1 = sigmoid(sum_h1); sigmoid'(s) = h1 (1 - h1).
+    h1 = _sigmoid(w1 * x0 + w2 * x1 + b1)
+    d_h1_d_sum = h1 * (one - h1)
+    d_h1_d_w1 = x0 * d_h1_d_sum
+    d_h1_d_w2 = x1 * d_h1_d_sum
+    d_h1_d_b1 = d_h1_d_sum
+    # Hidden neuron h2.
+    h2 = _sigmoid(w3 * x0 + w4 * x1 + b2)
+    d_h2_d_sum = h2 * (one - h2)
+    d_h2_d_w3 = x0 * d_h2_d_sum
+    d_h2_d_w4 = x1 * d_h2_d_sum
+    d_h2_d_b2 = d_h2_d_sum
+    # Output neuron ypred = sigmoid(sum_o1).
+    ypred = _sigmoid(w5 * h1 + w6 * h2 + b3)
+    d_ypred_d_sum = ypred * (one - ypred)
+    d_ypred_d_w5 = h1 * d_ypred_d_sum
+    d_ypred_d_w6 = h2 * d_ypred_d_sum
+    d_ypred_d_b3 = d_ypred_d_sum
+    d_ypred_d_h1 = w5 * d_ypred_d_sum
+    d_ypred_d_h2 = w6 * d_ypred_d_sum
+    # Loss L = (y - ypred)**2.
+    d_L_d_ypred = _like(x0, -2.0) * (y - ypred)
+
+    s_o = scale * d_L_d_ypred
+    s_h1 = s_o * d_ypred_d_h1
+    s_h2 = s_o * d_ypred_d_h2
+    return (
+        s_h1 * d_h1_d_w1,  # W1
+        s_h1 * d_h1_d_w2,  # W2
+        s_h2 * d_h2_d_w3,  # W3
+        s_h2 * d_h2_d_w4,  # W4
+        s_o * d_ypred_d_w5,  # W5
+        s_o * d_ypred_d_w6,  # W6
+        s_h1 * d_h1_d_b1,  # B1
+        s_h2 * d_h2_d_b2,  # B2
+        s_o * d_ypred_d_b3,  # B3
+    )
+
+
+# Parameters live in a flat array ``p`` at ``p[k * stride + off]`` for k in the
+# layout: stride 1 for one network, stride LANES (lane ``off``) in a sweep block.
+@njit(**_INLINE)
+def _predict_at(p, off, stride, x0, x1):
+    return _predict(
+        p[W1 * stride + off], p[W2 * stride + off], p[W3 * stride + off],
+        p[W4 * stride + off], p[W5 * stride + off], p[W6 * stride + off],
+        p[B1 * stride + off], p[B2 * stride + off], p[B3 * stride + off], x0, x1,
+    )
+
+
+@njit(**_INLINE)
+def _sgd_update(p, off, stride, x0, x1, y, lr):
+    """One SGD step, in place, of the network stored at (off, stride) in p."""
+    d = _backprop(
+        p[W1 * stride + off], p[W2 * stride + off], p[W3 * stride + off],
+        p[W4 * stride + off], p[W5 * stride + off], p[W6 * stride + off],
+        p[B1 * stride + off], p[B2 * stride + off], p[B3 * stride + off], x0, x1, y, lr,
+    )
+    p[W1 * stride + off] -= d[W1]
+    p[W2 * stride + off] -= d[W2]
+    p[W3 * stride + off] -= d[W3]
+    p[W4 * stride + off] -= d[W4]
+    p[W5 * stride + off] -= d[W5]
+    p[W6 * stride + off] -= d[W6]
+    p[B1 * stride + off] -= d[B1]
+    p[B2 * stride + off] -= d[B2]
+    p[B3 * stride + off] -= d[B3]
+
+
+@njit(**_OPTS)
+def _mse(p, X, y):
+    n = X.shape[0]
+    acc = _like(y[0], 0.0)
+    for i in range(n):
+        err = y[i] - _predict_at(p, 0, 1, X[i, 0], X[i, 1])
+        acc += err * err
+    return acc / _like(y[0], n)
+
+
+# --------------------------------------------------------------------------
+# Single-network kernels (float64)
+# --------------------------------------------------------------------------
+@njit(**_OPTS)
+def forward(params, X, out):
+    """out[i] = ypred(X[i]) for params (9,), X (n, 2), out (n,)."""
+    for i in range(X.shape[0]):
+        out[i] = _predict_at(params, 0, 1, X[i, 0], X[i, 1])
+
+
+@njit(**_OPTS)
+def gradient(params, x, y, out):
+    """out (9,) = dL/dparams for one sample x (2,), target y."""
+    p = params
+    g = _backprop(p[W1], p[W2], p[W3], p[W4], p[W5], p[W6], p[B1], p[B2], p[B3], x[0], x[1], y, _like(y, 1.0))
+    for k in range(N_PARAMS):
+        out[k] = g[k]
+
+
+@njit(**_OPTS)
+def sgd_step(params, x, y, lr):
+    """One in-place SGD step of params (9,) on sample x (2,), target y."""
+    _sgd_update(params, 0, 1, x[0], x[1], y, lr)
+
+
+@njit(**_OPTS)
+def mse(params, X, y):
+    """Full-dataset mean squared error."""
+    return _mse(params, X, y)
+
+
+@njit(**_OPTS)
+def train(params, X, y, epochs, lr, loss_out):
+    """Per-sample SGD for ``epochs`` passes over X (n, 2), y (n,), in place.
+
+    If ``loss_out`` has length ``epochs`` it receives the full-dataset MSE after
+    each epoch; pass a length-0 array to skip that work.
+    """
+    record = loss_out.shape[0] > 0
+    for e in range(epochs):
+        for i in range(X.shape[0]):
+            _sgd_update(params, 0, 1, X[i, 0], X[i, 1], y[i], lr)
+        if record:
+            loss_out[e] = _mse(params, X, y)
+
+
+# --------------------------------------------------------------------------
+# Seed map (compiled twin of fastbackprop._seeding, same bits)
+# --------------------------------------------------------------------------
+_mix64 = njit(**_OPTS)(_seeding._mix64)
+_log_unit = njit(**_OPTS)(_seeding._log_unit)
+_GOLDEN = _seeding.GOLDEN
+_SEED_OFFSET = _seeding.SEED_OFFSET
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+_U11 = np.uint64(11)
+_ATTEMPT_BITS = np.uint64(_seeding._ATTEMPT_BITS)
+
+
+@njit(**_OPTS)
+def _uniform_pm1(h):
+    return np.float64(h >> _U11) * _seeding._TWO_M52 - 1.0
+
+
+@njit(**_OPTS)
+def _normal(key, k):
+    c = _U2 * np.uint64(k) * _ATTEMPT_BITS + _U1
+    while True:
+        u = _uniform_pm1(_mix64(key + c * _GOLDEN))
+        v = _uniform_pm1(_mix64(key + (c + _U1) * _GOLDEN))
+        s = u * u + v * v
+        if s > 0.0 and s < 1.0:
+            m, e = math.frexp(s)
+            return u * math.sqrt(-2.0 * _log_unit(s, m, e) / s)
+        c += _U2
+
+
+@njit(**_OPTS)
+def _init_params_into(seed, out):
+    key = _mix64(np.uint64(seed) + _SEED_OFFSET)
+    for k in range(N_PARAMS):
+        out[k] = _normal(key, k)
+
+
+@njit(**_OPTS)
+def init_params(seeds, out):
+    """out[i] (S, 9) float64 = starting parameters of seeds[i] (S,) int64."""
+    for i in range(seeds.shape[0]):
+        _init_params_into(seeds[i], out[i])
+
+
+# --------------------------------------------------------------------------
+# Seed sweep: LANES networks per block, vectorised across the lane axis
+# --------------------------------------------------------------------------
+@njit(parallel=True, **_OPTS)
+def sweep(X, y, seeds, epochs, lr, tol, check_every, params_out, loss_out, etl_out):
+    """Train one network per seed; write final params, final loss, epochs to tol.
+
+    X (n, 2), y (n,), lr, tol: one float dtype F. seeds (S,) int64.
+    params_out (S, 9) F, loss_out (S,) F, etl_out (S,) int64.
+    The loss is evaluated after every ``check_every``-th epoch and after the
+    last one; ``etl_out`` is the first evaluated epoch count with loss < tol,
+    or -1. Each seed's arithmetic is independent of its block and thread.
+    """
+    S = seeds.shape[0]
+    n = X.shape[0]
+    nblocks = (S + LANES - 1) // LANES
+    for blk in prange(nblocks):
+        start = blk * LANES
+        P = np.empty(N_PARAMS * LANES, dtype=X.dtype)
+        loss = np.empty(LANES, dtype=X.dtype)
+        etl = np.full(LANES, -1, dtype=np.int64)
+        init = np.empty(N_PARAMS)
+        for lane in range(LANES):
+            # Lanes past the end repeat the block's first seed; they are dropped.
+            j = start + lane if start + lane < S else start
+            _init_params_into(seeds[j], init)
+            for k in range(N_PARAMS):
+                P[k * LANES + lane] = init[k]
+        pending = LANES
+        for e in range(epochs):
+            for i in range(n):
+                x0 = X[i, 0]
+                x1 = X[i, 1]
+                yi = y[i]
+                for lane in range(LANES):
+                    _sgd_update(P, lane, LANES, x0, x1, yi, lr)
+            # Once every lane has reached tol, only the final loss is needed.
+            last = e + 1 == epochs
+            if last or (pending > 0 and (e + 1) % check_every == 0):
+                _block_mse(P, X, y, loss)
+                pending = 0
+                for lane in range(LANES):
+                    if etl[lane] < 0:
+                        if loss[lane] < tol:
+                            etl[lane] = e + 1
+                        else:
+                            pending += 1
+        if epochs == 0:
+            _block_mse(P, X, y, loss)
+        for lane in range(min(LANES, S - start)):
+            for k in range(N_PARAMS):
+                params_out[start + lane, k] = P[k * LANES + lane]
+            loss_out[start + lane] = loss[lane]
+            etl_out[start + lane] = etl[lane]
+
+
+@njit(**_OPTS)
+def _block_mse(P, X, y, loss):
+    """loss[lane] = full-dataset MSE of each lane's parameters in P (9 * LANES,)."""
+    for lane in range(LANES):
+        loss[lane] = _like(y[0], 0.0)
+    for i in range(X.shape[0]):
+        x0 = X[i, 0]
+        x1 = X[i, 1]
+        yi = y[i]
+        for lane in range(LANES):
+            err = yi - _predict_at(P, lane, LANES, x0, x1)
+            loss[lane] += err * err
+    nf = _like(y[0], X.shape[0])
+    for lane in range(LANES):
+        loss[lane] /= nf

@@ -1,0 +1,10 @@
+"""The one place the flat parameter layout is defined.
+
+Every parameter vector in fastbackprop is a float array of length 9 in this
+order. Kernels, the NumPy reference, the seed map and the tests all index it
+through these names.
+"""
+
+W1, W2, W3, W4, W5, W6, B1, B2, B3 = range(9)
+N_PARAMS = 9
+PARAM_NAMES = ("w1", "w2", "w3", "w4", "w5", "w6", "b1", "b2", "b3")

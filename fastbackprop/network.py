@@ -1,0 +1,116 @@
+"""The Python face of the compiled kernels: one 2-2-1 sigmoid network."""
+
+import secrets
+
+import numpy as np
+
+from . import _kernels, _seeding
+from ._layout import PARAM_NAMES
+from ._validation import (
+    check_dataset,
+    check_inputs,
+    check_int,
+    check_params,
+    check_positive_float,
+    check_sample,
+    check_seed,
+)
+
+
+class Network:
+    """A 2-2-1 sigmoid network trained by per-sample SGD on squared error.
+
+    ``h1 = s(w1 x0 + w2 x1 + b1)``, ``h2 = s(w3 x0 + w4 x1 + b2)``,
+    ``ypred = s(w5 h1 + w6 h2 + b3)`` with ``s(z) = 1 / (1 + exp(-z))``.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Non-negative seed of the starting parameters: nine standard-normal
+        deviates from the counter-based map of ``fastbackprop._seeding``, so
+        ``Network(seed=i)`` equals row ``i`` of any seed sweep. If neither
+        ``seed`` nor ``params`` is given, a random seed is drawn and kept in
+        ``.seed``, so every network can be recreated.
+    params : array_like of 9 finite reals, optional
+        Starting parameters ``[w1, w2, w3, w4, w5, w6, b1, b2, b3]`` (copied).
+        Give ``seed`` or ``params``, not both.
+
+    Attributes
+    ----------
+    seed : int or None
+        The seed of the starting parameters (None when ``params`` was given).
+    epochs_trained : int
+        Epochs run by ``train`` so far.
+
+    Examples
+    --------
+    >>> from fastbackprop import Network, datasets
+    >>> X, y = datasets.gender()
+    >>> net = Network(seed=0)
+    >>> history = net.train(X, y)          # 3000 epochs at lr 0.2
+    >>> history.shape
+    (3000,)
+    """
+
+    def __init__(self, seed=None, params=None):
+        if params is not None:
+            if seed is not None:
+                raise ValueError(f"give seed or params, not both (seed={seed!r})")
+            self._params = check_params(params)
+            self.seed = None
+        else:
+            self.seed = secrets.randbits(63) if seed is None else check_seed(seed)
+            self._params = _seeding.init_params(np.array([self.seed], dtype=np.int64))[0]
+        self.epochs_trained = 0
+
+    @property
+    def params(self):
+        """A copy of the parameters, float64 of shape (9,), in layout order."""
+        return self._params.copy()
+
+    def train(self, X, y, epochs=3000, lr=0.2):
+        """Train in place by per-sample SGD, samples in order.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, 2)
+        y : array_like, shape (n,), values in [0, 1]
+        epochs : int >= 0
+        lr : float > 0
+
+        Returns
+        -------
+        ndarray of float64, shape (epochs,)
+            Full-dataset MSE after each epoch's updates: entry 0 is "Epoch 0" of
+            the classic log, entry ``epochs - 1`` the final loss.
+        """
+        X, y = check_dataset(X, y)
+        epochs = check_int(epochs, "epochs")
+        lr = check_positive_float(lr, "lr")
+        history = np.empty(epochs)
+        _kernels.train(self._params, X, y, epochs, lr, history)
+        self.epochs_trained += epochs
+        return history
+
+    def predict(self, X):
+        """Network output for each row of X (n, 2); float64 of shape (n,)."""
+        X = check_inputs(X)
+        out = np.empty(X.shape[0])
+        _kernels.forward(self._params, X, out)
+        return out
+
+    def feedforward(self, x):
+        """Network output for one input ``x`` of shape (2,), as a float."""
+        x = check_sample(x, "x")
+        out = np.empty(1)
+        _kernels.forward(self._params, x.reshape(1, 2), out)
+        return float(out[0])
+
+    def loss(self, X, y):
+        """Full-dataset mean squared error on (X, y), as a float."""
+        X, y = check_dataset(X, y)
+        return float(_kernels.mse(self._params, X, y))
+
+    def __repr__(self):
+        values = ", ".join(f"{n}={v:.4g}" for n, v in zip(PARAM_NAMES, self._params))
+        return f"Network(seed={self.seed}, epochs_trained={self.epochs_trained}, {values})"
