@@ -23,7 +23,10 @@ from ._layout import B1, B2, B3, N_PARAMS, W1, W2, W3, W4, W5, W6
 
 # error_model="numpy": no ZeroDivisionError branch on each division (which
 # blocks vectorisation); nogil: sweeps and trainings may run from threads.
-_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# The seed map must give NumPy's bits, so it never fuses a*b+c into an FMA;
+# the training arithmetic may ("contract"), identically in every kernel.
+_EXACT = dict(cache=True, nogil=True, error_model="numpy")
+_OPTS = dict(_EXACT, fastmath={"contract"})
 # Helpers called inside the lane loop are inlined in Numba IR: LLVM's inliner
 # leaves some calls in place, and one call in the loop stops vectorisation.
 _INLINE = dict(_OPTS, inline="always")
@@ -62,6 +65,8 @@ if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT 
 
     def _exp2i(k):
         """2**k for an integral float ``k`` well inside the exponent range."""
+        if k != k:  # NaN in, NaN out (the compiled version's product is NaN too)
+            return k
         return np.ldexp(np.asarray(k).dtype.type(1.0), int(k))
 
 else:
@@ -293,8 +298,11 @@ def train(params, X, y, epochs, lr, loss_out):
 # --------------------------------------------------------------------------
 # Seed map (compiled twin of fastbackprop._seeding, same bits)
 # --------------------------------------------------------------------------
-_mix64 = njit(**_OPTS)(_seeding._mix64)
-_log_unit = njit(**_OPTS)(_seeding._log_unit)
+# Not cached on their own: Numba keys a cache entry on the source file of the
+# function (_seeding.py), so an entry made under other flags would be reused.
+# The kernels that call them are cached, with these compiled in.
+_mix64 = njit(**dict(_EXACT, cache=False))(_seeding._mix64)
+_log_unit = njit(**dict(_EXACT, cache=False))(_seeding._log_unit)
 _GOLDEN = _seeding.GOLDEN
 _SEED_OFFSET = _seeding.SEED_OFFSET
 _U1 = np.uint64(1)
@@ -303,12 +311,12 @@ _U11 = np.uint64(11)
 _ATTEMPT_BITS = np.uint64(_seeding._ATTEMPT_BITS)
 
 
-@njit(**_OPTS)
+@njit(**_EXACT)
 def _uniform_pm1(h):
     return np.float64(h >> _U11) * _seeding._TWO_M52 - 1.0
 
 
-@njit(**_OPTS)
+@njit(**_EXACT)
 def _normal(key, k):
     c = _U2 * np.uint64(k) * _ATTEMPT_BITS + _U1
     while True:
@@ -321,14 +329,14 @@ def _normal(key, k):
         c += _U2
 
 
-@njit(**_OPTS)
+@njit(**_EXACT)
 def _init_params_into(seed, out):
     key = _mix64(np.uint64(seed) + _SEED_OFFSET)
     for k in range(N_PARAMS):
         out[k] = _normal(key, k)
 
 
-@njit(**_OPTS)
+@njit(**_EXACT)
 def init_params(seeds, out):
     """out[i] (S, 9) float64 = starting parameters of seeds[i] (S,) int64."""
     for i in range(seeds.shape[0]):

@@ -72,7 +72,7 @@ def as_real_array(value, name):
     arr = np.array(arr, dtype=np.float64, order="C")  # always a copy
     if not np.all(np.isfinite(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0]
-        raise ValueError(f"{name} must be finite, got {bad!r} in {name}")
+        raise ValueError(f"{name} must be finite, got {float(bad)!r} in {name}")
     return arr
 
 
@@ -94,7 +94,7 @@ def check_dataset(X, y):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got shape {y.shape}")
     if np.any((y < 0.0) | (y > 1.0)):
         bad = y[(y < 0.0) | (y > 1.0)][0]
-        raise ValueError(f"y must lie in [0, 1], got {bad!r} in y")
+        raise ValueError(f"y must lie in [0, 1], got {float(bad)!r} in y")
     return X, y
 
 

@@ -1,0 +1,70 @@
+"""User-visible start-up costs: first-call compilation and the warm CLI.
+
+Each round runs a fresh interpreter. "cold" points NUMBA_CACHE_DIR at an
+empty folder, so the kernels compile; "warm" reuses a filled one.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+SCRIPT = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from fastbackprop import Network, datasets
+t1 = time.perf_counter()
+X, y = datasets.gender()
+Network(seed=2).train(X, y)
+t2 = time.perf_counter()
+Network(seed=3).train(X, y)
+t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+
+def _run(cmd, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return res.stdout
+
+
+@pytest.fixture(scope="module")
+def warm_cache():
+    with tempfile.TemporaryDirectory() as d:
+        _run([sys.executable, "-c", SCRIPT], d)
+        yield d
+
+
+def test_first_train_call_cold_cache(benchmark):
+    """Import + first Network.train in a new interpreter with an empty cache."""
+    benchmark.group = "start-up (fresh interpreter per round)"
+    timings = []
+
+    def run():
+        with tempfile.TemporaryDirectory() as d:
+            timings.append([float(v) for v in _run([sys.executable, "-c", SCRIPT], d).split()])
+
+    benchmark.pedantic(run, rounds=3)
+    imp, first, second = (min(t[i] for t in timings) for i in range(3))
+    benchmark.extra_info.update(import_s=imp, first_train_s=first, compile_s=first - second)
+
+
+def test_first_train_call_warm_cache(benchmark, warm_cache):
+    benchmark.group = "start-up (fresh interpreter per round)"
+    timings = []
+    benchmark.pedantic(
+        lambda: timings.append([float(v) for v in _run([sys.executable, "-c", SCRIPT], warm_cache).split()]),
+        rounds=5,
+    )
+    imp, first, second = (min(t[i] for t in timings) for i in range(3))
+    benchmark.extra_info.update(import_s=imp, first_train_s=first, load_s=first - second)
+
+
+def test_cli_train_warm_cache(benchmark, warm_cache):
+    """``fastbackprop train`` end to end (interpreter start included)."""
+    benchmark.group = "start-up (fresh interpreter per round)"
+    benchmark.pedantic(_run, args=([sys.executable, "-m", "fastbackprop", "train"], warm_cache), rounds=5)

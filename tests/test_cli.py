@@ -1,0 +1,74 @@
+"""The command line, run as a user runs it: in a subprocess."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "fastbackprop", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def _losses(stdout):
+    return {
+        int(line.split(":")[0].split()[1]): float(line.split()[-1])
+        for line in stdout.splitlines()
+        if line.startswith("Epoch")
+    }
+
+
+def test_train_prints_the_classic_log():
+    res = run("train")
+    assert res.returncode == 0, res.stderr
+    losses = _losses(res.stdout)
+    assert sorted(losses) == [0, 1000, 2000, 3000]
+    assert 0.3 <= losses[0] <= 0.4 and losses[3000] <= 0.005
+    lines = res.stdout.splitlines()
+    emily = float(lines[-2].split()[1])
+    frank = float(lines[-1].split()[1])
+    assert lines[-2].startswith("Emily:") and emily >= 0.95
+    assert lines[-1].startswith("Frank:") and frank <= 0.05
+
+
+def test_console_script_is_installed():
+    res = subprocess.run(["fastbackprop", "train", "--epochs", "10"], capture_output=True, text=True)
+    assert res.returncode == 0 and "Epoch 10:" in res.stdout
+
+
+def test_options():
+    res = run("train", "--dataset", "xor", "--seed", "3", "--epochs", "700", "--lr", "0.5", "--log-every", "300")
+    assert res.returncode == 0, res.stderr
+    assert sorted(_losses(res.stdout)) == [0, 300, 600, 700]
+    assert "x = (1, 1)" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--lr", "-1"], "lr must be finite and > 0"),
+        (["train", "--lr", "nan"], "lr must be finite and > 0"),
+        (["train", "--epochs", "x"], "--epochs: invalid int value"),
+        (["train", "--epochs", "-5"], "epochs must be >= 0"),
+        (["train", "--seed", "-1"], "seed must be >= 0"),
+        (["train", "--dataset", "iris"], "--dataset: invalid choice"),
+        (["train", "--log-every", "0"], "--log-every must be >= 1"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["fly"], "invalid choice: 'fly'"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_bad_options_one_line_exit_2(args, message):
+    res = run(*args)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_help():
+    res = run("train", "--help")
+    assert res.returncode == 0 and "--log-every" in res.stdout and "example:" in res.stdout

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from fastbackprop import datasets
+
+
+def test_gender_is_the_classic_set():
+    X, y = datasets.gender()
+    assert X.dtype == y.dtype == np.float64
+    np.testing.assert_array_equal(X, [[-2, -1], [25, 6], [17, 4], [-15, -6]])
+    np.testing.assert_array_equal(y, [1, 0, 0, 1])
+    q = datasets.gender_queries()
+    np.testing.assert_array_equal(q["Emily"][0], [-7, -3])
+    np.testing.assert_array_equal(q["Frank"][0], [20, 2])
+    assert q["Emily"][1] == 1.0 and q["Frank"][1] == 0.0
+
+
+@pytest.mark.parametrize(
+    "name, expected", [("xor", [0, 1, 1, 0]), ("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1])]
+)
+def test_boolean_functions(name, expected):
+    X, y = datasets.load(name)
+    np.testing.assert_array_equal(X, [[0, 0], [0, 1], [1, 0], [1, 1]])
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_fresh_arrays_each_call():
+    X, _ = datasets.gender()
+    X[0, 0] = 99
+    assert datasets.gender()[0][0, 0] == -2
+
+
+def test_unknown_name():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        datasets.load("iris")
