@@ -1,11 +1,13 @@
 """fastbackprop: a 2-2-1 sigmoid network with hand-derived backprop, compiled by Numba.
 
-Public API: ``Network`` (one network), ``datasets``, and ``reference`` (the
-plain-NumPy oracle).
+Public API: ``Network`` (one network), ``sweep`` / ``SweepResult`` /
+``load_sweep`` (many seeds), ``datasets``, and ``reference`` (the plain-NumPy
+oracle).
 """
 
 from . import datasets
 from .network import Network
+from .sweep import SweepResult, load_sweep, sweep, wilson_interval
 
 __version__ = "0.1.0"
-__all__ = ["Network", "datasets", "__version__"]
+__all__ = ["Network", "SweepResult", "datasets", "load_sweep", "sweep", "wilson_interval", "__version__"]

@@ -12,6 +12,7 @@ single-network kernels use the same code so that a sweep reproduces
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from llvmlite import ir
@@ -23,10 +24,10 @@ from ._layout import B1, B2, B3, N_PARAMS, W1, W2, W3, W4, W5, W6
 
 # error_model="numpy": no ZeroDivisionError branch on each division (which
 # blocks vectorisation); nogil: sweeps and trainings may run from threads.
-# The seed map must give NumPy's bits, so it never fuses a*b+c into an FMA;
-# the training arithmetic may ("contract"), identically in every kernel.
-_EXACT = dict(cache=True, nogil=True, error_model="numpy")
-_OPTS = dict(_EXACT, fastmath={"contract"})
+# No fastmath: LLVM may not contract a*b+c into an FMA on its own, because it
+# does so differently in scalar and vector code and a sweep must reproduce
+# Network.train bit for bit. The FMAs that pay (exp) are written as _fma.
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")
 # Helpers called inside the lane loop are inlined in Numba IR: LLVM's inliner
 # leaves some calls in place, and one call in the loop stops vectorisation.
 _INLINE = dict(_OPTS, inline="always")
@@ -89,6 +90,29 @@ else:
         return k(k), codegen
 
 
+if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT run
+
+    def _fma(a, b, c):
+        """a * b + c with one rounding (exact rational arithmetic, then rounded)."""
+        t = np.asarray(a).dtype.type
+        return t(float(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))))
+
+else:
+
+    @intrinsic
+    def _fma(typingctx, a, b, c):
+        """a * b + c with one rounding: llvm.fma, one instruction, same in every lane."""
+        if not (isinstance(a, types.Float) and a == b == c):
+            return None
+
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty, ty, ty]))
+            return builder.call(fn, args)
+
+        return a(a, b, c), codegen
+
+
 # --------------------------------------------------------------------------
 # exp and the sigmoid
 # --------------------------------------------------------------------------
@@ -103,28 +127,27 @@ _LOG2E = 1.4426950408889634
 
 @njit(**_INLINE)
 def _exp64(x):
-    k = np.floor(x * _LOG2E + 0.5)
-    r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
+    k = np.floor(_fma(x, _LOG2E, 0.5))
+    r = _fma(k, -1.90821492927058770002e-10, _fma(k, -6.93147180369123816490e-01, x))
     r2 = r * r
     r4 = r2 * r2
     r8 = r4 * r4
-    a = (1.0 + r) + r2 * (0.5 + r * (1.0 / 6.0))
-    b = (1.0 / 24.0 + r * (1.0 / 120.0)) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0))
-    c = (1.0 / 40320.0 + r * (1.0 / 362880.0)) + r2 * (1.0 / 3628800.0 + r * (1.0 / 39916800.0))
-    p = (a + r4 * b) + r8 * (c + r4 * (1.0 / 479001600.0))
+    a = _fma(r2, _fma(r, 1.0 / 6.0, 0.5), 1.0 + r)
+    b = _fma(r2, _fma(r, 1.0 / 5040.0, 1.0 / 720.0), _fma(r, 1.0 / 120.0, 1.0 / 24.0))
+    c = _fma(r2, _fma(r, 1.0 / 39916800.0, 1.0 / 3628800.0), _fma(r, 1.0 / 362880.0, 1.0 / 40320.0))
+    p = _fma(r8, _fma(r4, 1.0 / 479001600.0, c), _fma(r4, b, a))
     return p * _exp2i(k)
 
 
 @njit(**_INLINE)
 def _exp32(x):
     f = np.float32
-    k = np.floor(x * f(_LOG2E) + f(0.5))
-    r = (x - k * f(0.693359375)) - k * f(-2.12194440e-4)
+    k = np.floor(_fma(x, f(_LOG2E), f(0.5)))
+    r = _fma(k, f(2.12194440e-4), _fma(k, f(-0.693359375), x))
     r2 = r * r
-    a = (f(1.0) + r) + r2 * (f(0.5) + r * f(1.0 / 6.0))
-    b = (f(1.0 / 24.0) + r * f(1.0 / 120.0)) + r2 * f(1.0 / 720.0)
-    p = a + (r2 * r2) * b
-    return p * _exp2i(k)
+    a = _fma(r2, _fma(r, f(1.0 / 6.0), f(0.5)), f(1.0) + r)
+    b = _fma(r2, f(1.0 / 720.0), _fma(r, f(1.0 / 120.0), f(1.0 / 24.0)))
+    return _fma(r2 * r2, b, a) * _exp2i(k)
 
 
 def _exp(x):
@@ -155,42 +178,38 @@ def _sigmoid(z):
 # One sample: forward pass and the 12 hand-derived partials
 # --------------------------------------------------------------------------
 @njit(**_INLINE)
-def _predict(w1, w2, w3, w4, w5, w6, b1, b2, b3, x0, x1):
-    h1 = _sigmoid(w1 * x0 + w2 * x1 + b1)
-    h2 = _sigmoid(w3 * x0 + w4 * x1 + b2)
-    return _sigmoid(w5 * h1 + w6 * h2 + b3)
+def _neuron(wa, wb, b, a0, a1):
+    """sigmoid(wa * a0 + wb * a1 + b): h1, h2 and ypred are all of this form."""
+    return _sigmoid(_fma(wa, a0, _fma(wb, a1, b)))
 
 
 @njit(**_INLINE)
-def _backprop(w1, w2, w3, w4, w5, w6, b1, b2, b3, x0, x1, y, scale):
+def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
     """``scale * dL/dp`` for the 9 parameters, in layout order, for one sample.
 
-    ``scale = 1`` gives the gradient of ``L = (y - ypred)**2``; ``scale = lr``
-    gives the SGD step. The chain-rule products keep the classic order
-    ``lr * d_L_d_ypred * d_ypred_d_h1 * d_h1_d_w1``.
+    Takes the sample's activations; ``scale = 1`` gives the gradient of
+    ``L = (y - ypred)**2``, ``scale = lr`` the SGD step. The chain-rule products
+    keep the classic order ``lr * d_L_d_ypred * d_ypred_d_h1 * d_h1_d_w1``.
     """
     one = _like(x0, 1.0)
-    # Hidden neuron h1 = sigmoid(sum_h1); sigmoid'(s) = h1 (1 - h1).
-    h1 = _sigmoid(w1 * x0 + w2 * x1 + b1)
+    # h1 = sigmoid(sum_h1), sum_h1 = w1*x0 + w2*x1 + b1; sigmoid'(sum_h1) = h1 (1 - h1)
     d_h1_d_sum = h1 * (one - h1)
     d_h1_d_w1 = x0 * d_h1_d_sum
     d_h1_d_w2 = x1 * d_h1_d_sum
     d_h1_d_b1 = d_h1_d_sum
-    # Hidden neuron h2.
-    h2 = _sigmoid(w3 * x0 + w4 * x1 + b2)
+    # h2 = sigmoid(sum_h2), sum_h2 = w3*x0 + w4*x1 + b2
     d_h2_d_sum = h2 * (one - h2)
     d_h2_d_w3 = x0 * d_h2_d_sum
     d_h2_d_w4 = x1 * d_h2_d_sum
     d_h2_d_b2 = d_h2_d_sum
-    # Output neuron ypred = sigmoid(sum_o1).
-    ypred = _sigmoid(w5 * h1 + w6 * h2 + b3)
+    # ypred = sigmoid(sum_o1), sum_o1 = w5*h1 + w6*h2 + b3
     d_ypred_d_sum = ypred * (one - ypred)
     d_ypred_d_w5 = h1 * d_ypred_d_sum
     d_ypred_d_w6 = h2 * d_ypred_d_sum
     d_ypred_d_b3 = d_ypred_d_sum
     d_ypred_d_h1 = w5 * d_ypred_d_sum
     d_ypred_d_h2 = w6 * d_ypred_d_sum
-    # Loss L = (y - ypred)**2.
+    # L = (y - ypred)**2
     d_L_d_ypred = _like(x0, -2.0) * (y - ypred)
 
     s_o = scale * d_L_d_ypred
@@ -212,22 +231,18 @@ def _backprop(w1, w2, w3, w4, w5, w6, b1, b2, b3, x0, x1, y, scale):
 # Parameters live in a flat array ``p`` at ``p[k * stride + off]`` for k in the
 # layout: stride 1 for one network, stride LANES (lane ``off``) in a sweep block.
 @njit(**_INLINE)
-def _predict_at(p, off, stride, x0, x1):
-    return _predict(
-        p[W1 * stride + off], p[W2 * stride + off], p[W3 * stride + off],
-        p[W4 * stride + off], p[W5 * stride + off], p[W6 * stride + off],
-        p[B1 * stride + off], p[B2 * stride + off], p[B3 * stride + off], x0, x1,
-    )
+def _activations(p, off, stride, x0, x1):
+    """(h1, h2, ypred) of the network stored at (off, stride) in p."""
+    h1 = _neuron(p[W1 * stride + off], p[W2 * stride + off], p[B1 * stride + off], x0, x1)
+    h2 = _neuron(p[W3 * stride + off], p[W4 * stride + off], p[B2 * stride + off], x0, x1)
+    ypred = _neuron(p[W5 * stride + off], p[W6 * stride + off], p[B3 * stride + off], h1, h2)
+    return h1, h2, ypred
 
 
 @njit(**_INLINE)
-def _sgd_update(p, off, stride, x0, x1, y, lr):
-    """One SGD step, in place, of the network stored at (off, stride) in p."""
-    d = _backprop(
-        p[W1 * stride + off], p[W2 * stride + off], p[W3 * stride + off],
-        p[W4 * stride + off], p[W5 * stride + off], p[W6 * stride + off],
-        p[B1 * stride + off], p[B2 * stride + off], p[B3 * stride + off], x0, x1, y, lr,
-    )
+def _apply_step(p, off, stride, x0, x1, y, lr, h1, h2, ypred):
+    """One SGD step, in place, of the network at (off, stride), given its activations."""
+    d = _partials(p[W5 * stride + off], p[W6 * stride + off], x0, x1, y, h1, h2, ypred, lr)
     p[W1 * stride + off] -= d[W1]
     p[W2 * stride + off] -= d[W2]
     p[W3 * stride + off] -= d[W3]
@@ -239,31 +254,37 @@ def _sgd_update(p, off, stride, x0, x1, y, lr):
     p[B3 * stride + off] -= d[B3]
 
 
+@njit(**_INLINE)
+def _sgd_update(p, x0, x1, y, lr):
+    """One SGD step of the single network p (9,), in place."""
+    h1, h2, ypred = _activations(p, 0, 1, x0, x1)
+    _apply_step(p, 0, 1, x0, x1, y, lr, h1, h2, ypred)
+
+
 @njit(**_OPTS)
 def _mse(p, X, y):
-    n = X.shape[0]
     acc = _like(y[0], 0.0)
-    for i in range(n):
-        err = y[i] - _predict_at(p, 0, 1, X[i, 0], X[i, 1])
+    for i in range(X.shape[0]):
+        err = y[i] - _activations(p, 0, 1, X[i, 0], X[i, 1])[2]
         acc += err * err
-    return acc / _like(y[0], n)
+    return acc / _like(y[0], X.shape[0])
 
 
 # --------------------------------------------------------------------------
-# Single-network kernels (float64)
+# Single-network kernels
 # --------------------------------------------------------------------------
 @njit(**_OPTS)
 def forward(params, X, out):
     """out[i] = ypred(X[i]) for params (9,), X (n, 2), out (n,)."""
     for i in range(X.shape[0]):
-        out[i] = _predict_at(params, 0, 1, X[i, 0], X[i, 1])
+        out[i] = _activations(params, 0, 1, X[i, 0], X[i, 1])[2]
 
 
 @njit(**_OPTS)
 def gradient(params, x, y, out):
     """out (9,) = dL/dparams for one sample x (2,), target y."""
-    p = params
-    g = _backprop(p[W1], p[W2], p[W3], p[W4], p[W5], p[W6], p[B1], p[B2], p[B3], x[0], x[1], y, _like(y, 1.0))
+    h1, h2, ypred = _activations(params, 0, 1, x[0], x[1])
+    g = _partials(params[W5], params[W6], x[0], x[1], y, h1, h2, ypred, _like(y, 1.0))
     for k in range(N_PARAMS):
         out[k] = g[k]
 
@@ -271,7 +292,7 @@ def gradient(params, x, y, out):
 @njit(**_OPTS)
 def sgd_step(params, x, y, lr):
     """One in-place SGD step of params (9,) on sample x (2,), target y."""
-    _sgd_update(params, 0, 1, x[0], x[1], y, lr)
+    _sgd_update(params, x[0], x[1], y, lr)
 
 
 @njit(**_OPTS)
@@ -290,7 +311,7 @@ def train(params, X, y, epochs, lr, loss_out):
     record = loss_out.shape[0] > 0
     for e in range(epochs):
         for i in range(X.shape[0]):
-            _sgd_update(params, 0, 1, X[i, 0], X[i, 1], y[i], lr)
+            _sgd_update(params, X[i, 0], X[i, 1], y[i], lr)
         if record:
             loss_out[e] = _mse(params, X, y)
 
@@ -301,8 +322,8 @@ def train(params, X, y, epochs, lr, loss_out):
 # Not cached on their own: Numba keys a cache entry on the source file of the
 # function (_seeding.py), so an entry made under other flags would be reused.
 # The kernels that call them are cached, with these compiled in.
-_mix64 = njit(**dict(_EXACT, cache=False))(_seeding._mix64)
-_log_unit = njit(**dict(_EXACT, cache=False))(_seeding._log_unit)
+_mix64 = njit(**dict(_OPTS, cache=False))(_seeding._mix64)
+_log_unit = njit(**dict(_OPTS, cache=False))(_seeding._log_unit)
 _GOLDEN = _seeding.GOLDEN
 _SEED_OFFSET = _seeding.SEED_OFFSET
 _U1 = np.uint64(1)
@@ -311,12 +332,12 @@ _U11 = np.uint64(11)
 _ATTEMPT_BITS = np.uint64(_seeding._ATTEMPT_BITS)
 
 
-@njit(**_EXACT)
+@njit(**_OPTS)
 def _uniform_pm1(h):
     return np.float64(h >> _U11) * _seeding._TWO_M52 - 1.0
 
 
-@njit(**_EXACT)
+@njit(**_OPTS)
 def _normal(key, k):
     c = _U2 * np.uint64(k) * _ATTEMPT_BITS + _U1
     while True:
@@ -329,14 +350,14 @@ def _normal(key, k):
         c += _U2
 
 
-@njit(**_EXACT)
+@njit(**_OPTS)
 def _init_params_into(seed, out):
     key = _mix64(np.uint64(seed) + _SEED_OFFSET)
     for k in range(N_PARAMS):
         out[k] = _normal(key, k)
 
 
-@njit(**_EXACT)
+@njit(**_OPTS)
 def init_params(seeds, out):
     """out[i] (S, 9) float64 = starting parameters of seeds[i] (S,) int64."""
     for i in range(seeds.shape[0]):
@@ -346,43 +367,73 @@ def init_params(seeds, out):
 # --------------------------------------------------------------------------
 # Seed sweep: LANES networks per block, vectorised across the lane axis
 # --------------------------------------------------------------------------
+@njit(**_INLINE)
+def _block_activations(P, x0, x1, H1, H2, YP):
+    """Activations of every lane of a block P (9 * LANES,) for one sample.
+
+    Two passes over the lanes (hidden layer, then output) rather than one: each
+    pass has a short dependency chain per lane, so the core overlaps many lanes
+    instead of waiting on one long chain. Same operations as ``_activations``.
+    """
+    for lane in range(LANES):
+        H1[lane] = _neuron(P[W1 * LANES + lane], P[W2 * LANES + lane], P[B1 * LANES + lane], x0, x1)
+        H2[lane] = _neuron(P[W3 * LANES + lane], P[W4 * LANES + lane], P[B2 * LANES + lane], x0, x1)
+    for lane in range(LANES):
+        YP[lane] = _neuron(P[W5 * LANES + lane], P[W6 * LANES + lane], P[B3 * LANES + lane], H1[lane], H2[lane])
+
+
+@njit(**_OPTS)
+def _block_mse(P, X, y, H1, H2, YP, loss):
+    """loss[lane] = full-dataset MSE of each lane of the block P."""
+    for lane in range(LANES):
+        loss[lane] = _like(y[0], 0.0)
+    for i in range(X.shape[0]):
+        _block_activations(P, X[i, 0], X[i, 1], H1, H2, YP)
+        for lane in range(LANES):
+            err = y[i] - YP[lane]
+            loss[lane] += err * err
+    nf = _like(y[0], X.shape[0])
+    for lane in range(LANES):
+        loss[lane] /= nf
+
+
 @njit(parallel=True, **_OPTS)
-def sweep(X, y, seeds, epochs, lr, tol, check_every, params_out, loss_out, etl_out):
+def sweep(X, y, seeds, epochs, lr, tol, params_out, loss_out, etl_out):
     """Train one network per seed; write final params, final loss, epochs to tol.
 
     X (n, 2), y (n,), lr, tol: one float dtype F. seeds (S,) int64.
-    params_out (S, 9) F, loss_out (S,) F, etl_out (S,) int64.
-    The loss is evaluated after every ``check_every``-th epoch and after the
-    last one; ``etl_out`` is the first evaluated epoch count with loss < tol,
-    or -1. Each seed's arithmetic is independent of its block and thread.
+    params_out (S, 9) F, loss_out (S,) F, etl_out (S,) int64: the first epoch
+    count k >= 1 whose full-dataset loss is below tol, or -1. The loss is
+    evaluated after every epoch until every lane of a block has been below
+    tol once, then only after the last epoch. Each seed's arithmetic is the
+    same whatever its block, position or thread, and the same as ``train``'s.
     """
     S = seeds.shape[0]
-    n = X.shape[0]
     nblocks = (S + LANES - 1) // LANES
     for blk in prange(nblocks):
         start = blk * LANES
         P = np.empty(N_PARAMS * LANES, dtype=X.dtype)
+        H1 = np.empty(LANES, dtype=X.dtype)
+        H2 = np.empty(LANES, dtype=X.dtype)
+        YP = np.empty(LANES, dtype=X.dtype)
         loss = np.empty(LANES, dtype=X.dtype)
         etl = np.full(LANES, -1, dtype=np.int64)
         init = np.empty(N_PARAMS)
         for lane in range(LANES):
             # Lanes past the end repeat the block's first seed; they are dropped.
-            j = start + lane if start + lane < S else start
-            _init_params_into(seeds[j], init)
+            _init_params_into(seeds[start + lane if start + lane < S else start], init)
             for k in range(N_PARAMS):
                 P[k * LANES + lane] = init[k]
         pending = LANES
         for e in range(epochs):
-            for i in range(n):
-                x0 = X[i, 0]
-                x1 = X[i, 1]
-                yi = y[i]
+            for i in range(X.shape[0]):
+                x0, x1, yi = X[i, 0], X[i, 1], y[i]
+                _block_activations(P, x0, x1, H1, H2, YP)
                 for lane in range(LANES):
-                    _sgd_update(P, lane, LANES, x0, x1, yi, lr)
+                    _apply_step(P, lane, LANES, x0, x1, yi, lr, H1[lane], H2[lane], YP[lane])
             # Once every lane has reached tol, only the final loss is needed.
-            last = e + 1 == epochs
-            if last or (pending > 0 and (e + 1) % check_every == 0):
-                _block_mse(P, X, y, loss)
+            if pending > 0 or e + 1 == epochs:
+                _block_mse(P, X, y, H1, H2, YP, loss)
                 pending = 0
                 for lane in range(LANES):
                     if etl[lane] < 0:
@@ -391,26 +442,9 @@ def sweep(X, y, seeds, epochs, lr, tol, check_every, params_out, loss_out, etl_o
                         else:
                             pending += 1
         if epochs == 0:
-            _block_mse(P, X, y, loss)
+            _block_mse(P, X, y, H1, H2, YP, loss)
         for lane in range(min(LANES, S - start)):
             for k in range(N_PARAMS):
                 params_out[start + lane, k] = P[k * LANES + lane]
             loss_out[start + lane] = loss[lane]
             etl_out[start + lane] = etl[lane]
-
-
-@njit(**_OPTS)
-def _block_mse(P, X, y, loss):
-    """loss[lane] = full-dataset MSE of each lane's parameters in P (9 * LANES,)."""
-    for lane in range(LANES):
-        loss[lane] = _like(y[0], 0.0)
-    for i in range(X.shape[0]):
-        x0 = X[i, 0]
-        x1 = X[i, 1]
-        yi = y[i]
-        for lane in range(LANES):
-            err = yi - _predict_at(P, lane, LANES, x0, x1)
-            loss[lane] += err * err
-    nf = _like(y[0], X.shape[0])
-    for lane in range(LANES):
-        loss[lane] /= nf

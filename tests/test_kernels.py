@@ -56,7 +56,9 @@ def test_forward_matches_reference(dataset, rng):
     out = np.empty(X.shape[0])
     for s in range(P.shape[0]):
         _kernels.forward(P[s], X, out)
-        np.testing.assert_allclose(out, ref[s], rtol=1e-14, atol=1e-300)
+        # The kernel rounds w*x + b once (FMA), NumPy twice; with |w*x| up to ~75
+        # and sums near 1, the two differ by up to ~1e-14 relative (measured 1.04e-14).
+        np.testing.assert_allclose(out, ref[s], rtol=1e-13, atol=1e-300)
 
 
 def test_sgd_step_matches_reference(rng):

@@ -1,0 +1,288 @@
+"""Seed sweeps: train many independently initialised networks, deterministically."""
+
+import dataclasses
+import math
+import time
+
+import numba
+import numpy as np
+
+from . import _kernels
+from ._layout import N_PARAMS
+from ._validation import check_dataset, check_int, check_positive_float, is_int
+
+_DTYPES = {"float64": np.float64, "float32": np.float32}
+_Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
+_FORMAT_VERSION = 1
+
+
+def wilson_interval(successes, n, z=_Z95):
+    """Wilson score interval of a binomial proportion; (lo, hi) as floats."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SweepResult:
+    """Outcome of ``sweep``: one row per seed, in the order the seeds were given.
+
+    Attributes
+    ----------
+    seeds : ndarray of int64, shape (S,)
+    params : ndarray, shape (S, 9), the sweep's dtype
+        Final parameters, columns ``w1 .. w6, b1 .. b3``.
+    final_loss : ndarray, shape (S,), the sweep's dtype
+        Full-dataset MSE after the last epoch (of the starting parameters when
+        ``epochs == 0``).
+    epochs_to_tol : ndarray of int64, shape (S,)
+        The first epoch count k >= 1 after which the full-dataset MSE is below
+        ``tol`` (exact: the loss is evaluated after every epoch), -1 if never.
+    converged : ndarray of bool, shape (S,)
+        ``final_loss < tol``.
+    diverged : ndarray of bool, shape (S,)
+        A final parameter or the final loss is not finite.
+    X, y : ndarray of float64
+        The training data.
+    epochs, lr, tol, dtype :
+        The settings (``dtype`` as a string, "float64" or "float32").
+    wall_seconds : float
+        Time the training took (NaN after ``load_sweep`` of an old file).
+    """
+
+    seeds: np.ndarray
+    params: np.ndarray
+    final_loss: np.ndarray
+    epochs_to_tol: np.ndarray
+    converged: np.ndarray
+    diverged: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    epochs: int
+    lr: float
+    tol: float
+    dtype: str
+    wall_seconds: float = math.nan
+
+    @property
+    def n(self):
+        """Number of seeds."""
+        return int(self.seeds.shape[0])
+
+    @property
+    def success_rate(self):
+        """Fraction of seeds that converged (final loss below tol)."""
+        return float(np.mean(self.converged)) if self.n else math.nan
+
+    @property
+    def success_ci95(self):
+        """95 % Wilson score interval of ``success_rate``, (lo, hi)."""
+        return wilson_interval(int(np.count_nonzero(self.converged)), self.n)
+
+    @property
+    def runs_per_second(self):
+        return self.n / self.wall_seconds if self.wall_seconds > 0 else math.nan
+
+    def summary(self):
+        """A short human-readable report."""
+        lo, hi = self.success_ci95
+        k = int(np.count_nonzero(self.converged))
+        reached = self.epochs_to_tol[self.epochs_to_tol >= 0]
+        finite = self.final_loss[np.isfinite(self.final_loss)]
+        lines = [
+            f"{self.n} seeds, {self.epochs} epochs, lr {self.lr:g}, {self.dtype}, tol {self.tol:g}",
+            f"converged (final loss < tol): {k}/{self.n} = {self.success_rate:.2%} "
+            f"(95% CI {lo:.2%} .. {hi:.2%})",
+        ]
+        if finite.size:
+            q = np.quantile(finite, [0.1, 0.5, 0.9])
+            lines.append(f"final loss: 10% {q[0]:.3g}, median {q[1]:.3g}, 90% {q[2]:.3g}")
+        if reached.size:
+            lines.append(f"epochs to tol: median {np.median(reached):g} over {reached.size} seeds that got there")
+        if np.any(self.diverged):
+            lines.append(f"diverged: {int(np.count_nonzero(self.diverged))}")
+        if math.isfinite(self.wall_seconds):
+            lines.append(f"wall time {self.wall_seconds:.3g} s ({self.runs_per_second:,.0f} runs/s)")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (
+            f"SweepResult(n={self.n}, epochs={self.epochs}, lr={self.lr:g}, dtype={self.dtype!r}, "
+            f"tol={self.tol:g}, success_rate={self.success_rate:.4g})"
+        )
+
+    def save(self, path):
+        """Write to ``path`` as a NumPy .npz file; ``load_sweep`` reads it back bit for bit."""
+        from . import __version__
+
+        np.savez(
+            path,
+            format_version=_FORMAT_VERSION,
+            package_version=__version__,
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+        )
+
+
+def load_sweep(path):
+    """Read a ``SweepResult`` written by ``SweepResult.save``."""
+    with np.load(path, allow_pickle=False) as f:
+        if "format_version" not in f or int(f["format_version"]) != _FORMAT_VERSION:
+            raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (version {_FORMAT_VERSION})")
+        fields = {}
+        for field in dataclasses.fields(SweepResult):
+            value = f[field.name]
+            fields[field.name] = value if field.type is np.ndarray else field.type(value)
+    return SweepResult(**fields)
+
+
+def _check_seeds(seeds):
+    """Seeds as a new int64 array: an int N (0 .. N-1), a range, or integers."""
+    if is_int(seeds):
+        return np.arange(check_int(seeds, "seeds", minimum=1), dtype=np.int64)
+    if isinstance(seeds, (bool, np.bool_, float, str, bytes)):
+        raise TypeError(f"seeds must be an int, a range or an array of ints, got {seeds!r}")
+    if isinstance(seeds, range):
+        values = seeds
+    else:
+        try:
+            values = np.asarray(seeds)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"seeds must be a 1-d array of ints: {exc}") from None
+        if values.ndim != 1:
+            raise ValueError(f"seeds must be 1-d, got shape {values.shape}")
+        if values.dtype.kind == "O" and all(is_int(v) for v in values):
+            values = [int(v) for v in values]  # Python ints, maybe past int64
+        elif values.dtype.kind not in "iu":
+            raise TypeError(f"seeds must hold ints, got dtype {values.dtype}")
+    if len(values) == 0:
+        raise ValueError(f"seeds must not be empty, got {seeds!r}")
+    lo, hi = int(min(values)), int(max(values))
+    if lo < 0:
+        raise ValueError(f"seeds must be non-negative, got {lo}")
+    if hi > np.iinfo(np.int64).max:
+        raise ValueError(f"seeds must fit in int64, got {hi}")
+    return np.array(values, dtype=np.int64)
+
+
+def _check_dtype(dtype):
+    """'float64' or 'float32' (also given as a NumPy dtype or type)."""
+    try:
+        name = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
+
+
+def _check_threads(threads):
+    if threads is None:
+        return numba.config.NUMBA_NUM_THREADS
+    threads = check_int(threads, "threads", minimum=1)
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(
+            f"threads must be <= {numba.config.NUMBA_NUM_THREADS} "
+            f"(NUMBA_NUM_THREADS), got {threads}"
+        )
+    return threads
+
+
+def _progress_bar(total):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError(
+            "progress=True needs tqdm: pip install 'fastbackprop[progress]'"
+        ) from None
+    # disable=None: a bar on a terminal, nothing when stderr is not one.
+    return tqdm(total=total, unit="run", disable=None, smoothing=0.1)
+
+
+def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, tol=1e-2, progress=False):
+    """Train one network per seed and collect the outcomes.
+
+    Seed ``i`` starts from exactly ``Network(seed=i).params`` (rounded to
+    float32 for ``dtype="float32"``) and follows the same arithmetic as
+    ``Network.train``: in float64 the final parameters are bit-identical to it.
+    Results do not depend on ``threads``, on chunking, or on the order of
+    ``seeds``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, 2)
+    y : array_like, shape (n,), values in [0, 1]
+    seeds : int, range or array_like of int
+        An int N means seeds 0 .. N-1. Seeds must be >= 0 and fit in int64;
+        duplicates are allowed.
+    epochs : int >= 0
+    lr : float > 0
+    dtype : {"float64", "float32"}
+        Precision of the training arithmetic.
+    threads : int, optional
+        Threads for this call (restored afterwards); default all of Numba's.
+    tol : float > 0
+        Loss threshold for ``converged`` and ``epochs_to_tol``.
+    progress : bool
+        Show a tqdm progress bar on a terminal (runs in chunks of about a
+        tenth of a second; needs the ``progress`` extra).
+
+    Returns
+    -------
+    SweepResult
+    """
+    X64, y64 = check_dataset(X, y)
+    seeds = _check_seeds(seeds)
+    epochs = check_int(epochs, "epochs")
+    lr = check_positive_float(lr, "lr")
+    tol = check_positive_float(tol, "tol")
+    dtype = _check_dtype(dtype)
+    threads = _check_threads(threads)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
+    bar = _progress_bar(seeds.shape[0]) if progress else None
+
+    F = _DTYPES[dtype]
+    S = seeds.shape[0]
+    Xf, yf = X64.astype(F), y64.astype(F)
+    params = np.empty((S, N_PARAMS), dtype=F)
+    final_loss = np.empty(S, dtype=F)
+    etl = np.empty(S, dtype=np.int64)
+    # Whole multiples of LANES * threads per chunk keep every thread busy.
+    step = S if bar is None else _kernels.LANES * threads * 16
+
+    previous = numba.get_num_threads()
+    start = time.perf_counter()
+    try:
+        numba.set_num_threads(threads)
+        for lo in range(0, S, step):
+            hi = min(S, lo + step)
+            _kernels.sweep(Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), params[lo:hi], final_loss[lo:hi], etl[lo:hi])
+            if bar is not None:
+                bar.update(hi - lo)
+    finally:
+        numba.set_num_threads(previous)
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - start
+
+    diverged = ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))
+    return SweepResult(
+        seeds=seeds,
+        params=params,
+        final_loss=final_loss,
+        epochs_to_tol=etl,
+        converged=final_loss < F(tol),
+        diverged=diverged,
+        X=X64,
+        y=y64,
+        epochs=epochs,
+        lr=lr,
+        tol=tol,
+        dtype=dtype,
+        wall_seconds=wall,
+    )
+
