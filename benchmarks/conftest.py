@@ -8,10 +8,21 @@ BARS = [
     ("full run: 3000 epochs, loss history recorded", "plain python", 40.0),
 ]
 FULL_RUN_MEDIAN_BAR_S = 1e-3
+# dtype -> (runs/s bar at all threads, minimum speed-up over the NumPy reference)
+SWEEP_BARS = {"float64": (25_000, 12.0), "float32": (60_000, 10.0)}
+THREAD_SCALING_BAR = 1.8
 
 
 def _name(bench):
+    if "label" in bench.extra_info:
+        return bench.extra_info["label"]
     return bench.name.split("[", 1)[1].rstrip("]") if "[" in bench.name else bench.name
+
+
+def _runs_per_second(bench):
+    info = bench.extra_info
+    seconds = info.get("one_s", bench.stats.median)  # the thread-scaling test times two halves
+    return info["runs"] / (seconds * info.get("epoch_scale", 1))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -26,11 +37,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("fastbackprop: medians side by side (ratio = time / numba kernel time)")
     for group, benches in groups.items():
         tr.write_line(f"{group}:")
+        if group.startswith("sweep"):
+            for name, b in benches.items():
+                tr.write_line(f"  {name:44s} {_runs_per_second(b):12,.0f} runs/s")
+            continue
         base = benches.get("numba kernel")
         for name, b in benches.items():
             med = b.stats.median
             ratio = f"  {med / base.stats.median:10.1f}x" if base else ""
-            extra = "".join(f"  {k}={v:.3f}" for k, v in b.extra_info.items())
+            extra = "".join(f"  {k}={v:.3f}" for k, v in b.extra_info.items() if k != "label")
             tr.write_line(f"  {name:34s} {med * 1e3:12.4f} ms{ratio}{extra}")
     tr.section("fastbackprop: bars")
     for group, slow, bar in BARS:
@@ -38,6 +53,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         if "numba kernel" in benches and slow in benches:
             r = benches[slow].stats.median / benches["numba kernel"].stats.median
             tr.write_line(f"  kernel vs {slow}: {r:8.1f}x  (bar >= {bar:g}x)  {'met' if r >= bar else 'MISSED'}")
+    for dtype, (bar, ratio_bar) in SWEEP_BARS.items():
+        benches = groups.get(f"sweep {dtype}, S=100k, 3000 epochs", {})
+        rate = {_name(b).split(" (")[0]: _runs_per_second(b) for b in benches.values()}
+        scaling = [b.extra_info["scaling"] for b in benches.values() if "scaling" in b.extra_info]
+        if "numba kernel, all threads" in rate:
+            r = rate["numba kernel, all threads"]
+            tr.write_line(f"  sweep {dtype}: {r:,.0f} runs/s  (bar >= {bar:,})  {'met' if r >= bar else 'MISSED'}")
+            ref = rate.get("numpy reference")
+            if ref:
+                ok = "met" if r / ref >= ratio_bar else "MISSED"
+                tr.write_line(f"  sweep {dtype} vs NumPy reference: {r / ref:.1f}x  (bar >= {ratio_bar:g}x)  {ok}")
+        for sc in scaling:
+            ok = "met" if sc >= THREAD_SCALING_BAR else "MISSED"
+            tr.write_line(f"  sweep {dtype} all threads vs 1 (interleaved): {sc:.2f}x  (bar >= {THREAD_SCALING_BAR})  {ok}")
     full = groups.get(BARS[0][0], {}).get("numba kernel")
     if full is not None:
         med = full.stats.median

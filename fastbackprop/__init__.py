@@ -7,7 +7,7 @@ oracle).
 
 from . import datasets
 from .network import Network
-from .sweep import SweepResult, load_sweep, sweep, wilson_interval
+from .sweeps import SweepResult, load_sweep, sweep, wilson_interval
 
 __version__ = "0.1.0"
 __all__ = ["Network", "SweepResult", "datasets", "load_sweep", "sweep", "wilson_interval", "__version__"]

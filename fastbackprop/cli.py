@@ -70,7 +70,10 @@ def _run_train(args):
 def main(argv=None):
     """Entry point of the ``fastbackprop`` console script; returns the exit code."""
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad option already reported
+        return exc.code
     try:
         return _run_train(args)
     except (ValueError, TypeError) as exc:

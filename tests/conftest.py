@@ -1,3 +1,4 @@
+import numba
 import numpy as np
 import pytest
 
@@ -15,3 +16,8 @@ def dataset(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261126)
+
+#: Under NUMBA_DISABLE_JIT=1 (the coverage run) kernels are plain Python, about
+#: 10^4 times slower: tests that train many networks shrink their epochs.
+JIT = not numba.config.DISABLE_JIT
+SWEEP_EPOCHS = 3000 if JIT else 3

@@ -24,7 +24,10 @@ def wilson_interval(successes, n, z=_Z95):
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # At p = 0 or 1 one end is exactly 0 or 1; say so rather than 1 - 1e-16.
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -154,6 +157,8 @@ def _check_seeds(seeds):
             raise ValueError(f"seeds must be a 1-d array of ints: {exc}") from None
         if values.ndim != 1:
             raise ValueError(f"seeds must be 1-d, got shape {values.shape}")
+        if values.size == 0:
+            raise ValueError(f"seeds must not be empty, got {seeds!r}")
         if values.dtype.kind == "O" and all(is_int(v) for v in values):
             values = [int(v) for v in values]  # Python ints, maybe past int64
         elif values.dtype.kind not in "iu":

@@ -1,0 +1,70 @@
+"""Seed sweeps: runs per second, compiled kernel beside the NumPy reference.
+
+Gender data, 3000 epochs, lr 0.2, S = 100,000 seeds, all threads unless the
+name says otherwise. The vectorised NumPy reference runs 30 epochs and is
+scaled by 100 (its cost is linear in epochs: each epoch is the same work).
+"""
+
+import statistics
+import time
+
+import numba
+import pytest
+
+from fastbackprop import datasets, reference, sweep
+
+X, Y = datasets.gender()
+S = 100_000
+EPOCHS = 3000
+REF_EPOCHS = 30
+
+
+def _record(benchmark, runs, scale=1):
+    benchmark.extra_info["runs"] = runs
+    benchmark.extra_info["epoch_scale"] = scale
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sweep_kernel(benchmark, dtype):
+    benchmark.group = f"sweep {dtype}, S=100k, 3000 epochs"
+    benchmark.extra_info["label"] = "numba kernel, all threads"
+    sweep(X, Y, 256, epochs=2, dtype=dtype)  # compile / load outside the timing
+    res = benchmark.pedantic(sweep, args=(X, Y, S), kwargs=dict(epochs=EPOCHS, dtype=dtype), rounds=3)
+    _record(benchmark, S)
+    assert res.success_rate == 1.0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sweep_thread_scaling(benchmark, dtype):
+    """Each round runs the sweep on 1 thread, then on all, so both see the same machine.
+
+    The round's time covers both; the medians of each half go into extra_info
+    (``one_s``, ``all_s``) and the summary reports 1-thread runs/s from them.
+    """
+    benchmark.group = f"sweep {dtype}, S=100k, 3000 epochs"
+    benchmark.extra_info["label"] = "numba kernel, 1 thread"
+    sweep(X, Y, 256, epochs=2, dtype=dtype, threads=1)
+    one, every = [], []
+
+    def one_then_all():
+        for threads, times in ((1, one), (None, every)):
+            start = time.perf_counter()
+            sweep(X, Y, S, epochs=EPOCHS, dtype=dtype, threads=threads)
+            times.append(time.perf_counter() - start)
+
+    benchmark.pedantic(one_then_all, rounds=3)
+    _record(benchmark, S)
+    benchmark.extra_info.update(
+        one_s=statistics.median(one),
+        all_s=statistics.median(every),
+        scaling=statistics.median(one) / statistics.median(every),
+        threads=numba.config.NUMBA_NUM_THREADS,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sweep_reference(benchmark, dtype):
+    benchmark.group = f"sweep {dtype}, S=100k, 3000 epochs"
+    benchmark.extra_info["label"] = f"numpy reference ({REF_EPOCHS} epochs, x{EPOCHS // REF_EPOCHS})"
+    benchmark.pedantic(reference.sweep, args=(X, Y, range(S), REF_EPOCHS, 0.2, 1e-2, dtype), rounds=3)
+    _record(benchmark, S, EPOCHS // REF_EPOCHS)
