@@ -369,12 +369,15 @@ def init_params(seeds, out):
 def _block_activations(P, x0, x1, H1, H2, YP):
     """Activations of every lane of a block P (9 * LANES,) for one sample.
 
-    Two passes over the lanes (hidden layer, then output) rather than one: each
-    pass has a short dependency chain per lane, so the core overlaps many lanes
-    instead of waiting on one long chain. Same operations as ``_activations``.
+    One pass over the lanes per neuron rather than one pass for the whole
+    step: each pass has a short dependency chain per lane, so the core
+    overlaps many lanes instead of waiting on one long chain, and one sigmoid
+    per loop body leaves registers for its constants. Same operations, in the
+    same order, as ``_activations``.
     """
     for lane in range(LANES):
         H1[lane] = _neuron(P[W1 * LANES + lane], P[W2 * LANES + lane], P[B1 * LANES + lane], x0, x1)
+    for lane in range(LANES):
         H2[lane] = _neuron(P[W3 * LANES + lane], P[W4 * LANES + lane], P[B2 * LANES + lane], x0, x1)
     for lane in range(LANES):
         YP[lane] = _neuron(P[W5 * LANES + lane], P[W6 * LANES + lane], P[B3 * LANES + lane], H1[lane], H2[lane])
