@@ -1,28 +1,23 @@
 """Repository-wide pytest set-up.
 
-``pytest`` runs the tests; the benchmarks in ``benchmarks/`` are collected only
-when a benchmark option asks for them (``--benchmark-only`` to time them,
-``--benchmark-disable`` to run each body once, as CI does). With
-``--benchmark-only`` the tests are deselected rather than listed as skipped.
+``pytest`` runs the tests and deselects the benchmarks in ``benchmarks/``;
+``pytest --benchmark-only`` times the benchmarks and deselects the tests;
+``pytest --benchmark-disable benchmarks`` runs each benchmark body once (CI).
 """
 
-from pathlib import Path
 
-_BENCHMARKS = Path(__file__).parent / "benchmarks"
-
-
-def pytest_ignore_collect(collection_path, config):
-    if collection_path == _BENCHMARKS:
-        wanted = config.getoption("benchmark_only", False) or config.getoption("benchmark_disable", False)
-        return None if wanted else True
-    return None
+def _is_benchmark(item):
+    return "benchmark" in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(config, items):
-    if not config.getoption("benchmark_only", False):
+    if config.getoption("benchmark_only", False):
+        keep = _is_benchmark
+    elif config.getoption("benchmark_disable", False) or config.getoption("benchmark_enable", False):
         return
-    keep = [it for it in items if "benchmark" in getattr(it, "fixturenames", ())]
-    dropped = [it for it in items if "benchmark" not in getattr(it, "fixturenames", ())]
+    else:
+        keep = lambda item: not _is_benchmark(item)  # noqa: E731
+    dropped = [it for it in items if not keep(it)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+        items[:] = [it for it in items if keep(it)]

@@ -83,3 +83,19 @@ def test_help(capsys):
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--log-every" in out and "example:" in out
+
+
+def test_gender_queries_in_process(capsys):
+    assert main(["train", "--epochs", "30" if JIT else "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("Emily: ") and out[-1].startswith("Frank: ")
+
+
+def test_python_dash_m_entry_point(monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["fastbackprop", "train", "--epochs", "2"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("fastbackprop", run_name="__main__")
+    assert exc.value.code == 0
+    assert "Epoch 2:" in capsys.readouterr().out

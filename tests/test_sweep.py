@@ -43,6 +43,13 @@ def test_float64_rows_are_bit_identical_to_network_train(data):
         assert res.epochs_to_tol[i] == reference.epochs_to_tol(history[None], 0.05)[0]
 
 
+def test_reference_sweep_with_zero_epochs():
+    params, final_loss, etl = reference.sweep(*GENDER, [3, 4], 0, 0.2, 0.01)
+    np.testing.assert_array_equal(params, reference.init_params([3, 4]))
+    np.testing.assert_allclose(final_loss, reference.mse(params, *GENDER))
+    np.testing.assert_array_equal(etl, [-1, -1])
+
+
 def test_rows_start_from_network_seed_params():
     seeds = np.array([0, 5, 2**40, 2**63 - 1])
     res64 = sweep(*GENDER, seeds, epochs=0)
@@ -177,6 +184,7 @@ def test_blow_up_is_flagged_diverged_without_warnings():
         stuck = sweep(X, y, N, epochs=20, lr=1e300)
     assert res.diverged.all()
     assert not res.converged.any()
+    assert f"diverged: {N}" in res.summary()
     assert not stuck.diverged.any() and not stuck.converged.any()
     fine = sweep(X, y, 10, epochs=20, lr=0.1)
     assert not fine.diverged.any()
@@ -255,6 +263,7 @@ def test_seed_forms():
         (dict(seeds=2.0), TypeError, "seeds must be an int, a range or an array"),
         (dict(seeds="10"), TypeError, "seeds must be an int, a range or an array"),
         (dict(seeds=[[1, 2]]), ValueError, "seeds must be 1-d"),
+        (dict(seeds=[[1, 2], [3]]), ValueError, "seeds must be a 1-d array of ints"),
         (dict(dtype="float16"), ValueError, "dtype must be 'float64' or 'float32'"),
         (dict(dtype=None), ValueError, "dtype must be 'float64' or 'float32'"),
         (dict(dtype="double precision"), ValueError, "dtype must be"),
