@@ -149,6 +149,8 @@ def init_params(seeds):
 def epochs_to_tol(history, tol):
     """First epoch count k >= 1 with ``history[:, k - 1] < tol``, else -1; shape (S,)."""
     below = history < tol
+    if below.shape[1] == 0:
+        return np.full(below.shape[0], -1)
     return np.where(below.any(axis=1), below.argmax(axis=1) + 1, -1)
 
 
