@@ -1,13 +1,17 @@
 """fastbackprop: a 2-2-1 sigmoid network with hand-derived backprop, compiled by Numba.
 
 Public API: ``Network`` (one network), ``sweep`` / ``SweepResult`` /
-``load_sweep`` (many seeds), ``datasets``, and ``reference`` (the plain-NumPy
+``load_sweep`` (many seeds), ``grid`` / ``GridResult`` (learning rates x
+training lengths), ``plot`` (figures, optional matplotlib), ``datasets``, and ``reference`` (the plain-NumPy
 oracle).
 """
 
 from . import datasets
 from .network import Network
-from .sweeps import SweepResult, load_sweep, sweep, wilson_interval
+from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
 
 __version__ = "0.1.0"
-__all__ = ["Network", "SweepResult", "datasets", "load_sweep", "sweep", "wilson_interval", "__version__"]
+__all__ = [
+    "GridResult", "Network", "SweepResult", "datasets", "grid", "load_sweep", "sweep", "wilson_interval",
+    "__version__",
+]

@@ -399,18 +399,21 @@ def _block_mse(P, X, y, H1, H2, YP, loss):
 
 
 @njit(**_OPTS)
-def sweep(X, y, seeds, epochs, lr, tol, params_out, loss_out, etl_out):
+def sweep(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out):
     """Train one network per seed; write final params, final loss, epochs to tol.
 
     Serial and GIL-free: ``fastbackprop.sweep`` runs slices of the seeds on a
     pool of Python threads (no Numba threading layer, half the compile time
     of ``parallel=True``). X (n, 2), y (n,), lr, tol: one float dtype F.
-    seeds (S,) int64.
-    params_out (S, 9) F, loss_out (S,) F, etl_out (S,) int64: the first epoch
-    count k >= 1 whose full-dataset loss is below tol, or -1. The loss is
-    evaluated after every epoch until every lane of a block has been below
-    tol once, then only after the last epoch. Each seed's arithmetic is the
-    same whatever its block, position or thread, and the same as ``train``'s.
+    seeds (S,) int64; record_at (R,) int64, increasing epoch counts in
+    [1, epochs]. Outputs: params_out (S, 9) F, loss_out (S,) F, etl_out (S,)
+    int64 (the first epoch count k >= 1 whose full-dataset loss is below tol,
+    or -1), loss_at_out (S, R) F (the loss after record_at[r] epochs).
+
+    The loss is evaluated after every epoch until every lane of a block has
+    been below tol once, then only at record_at and the last epoch. Each
+    seed's arithmetic is the same whatever its block, position or thread, and
+    the same as ``train``'s.
     """
     S = seeds.shape[0]
     nblocks = (S + LANES - 1) // LANES
@@ -429,14 +432,16 @@ def sweep(X, y, seeds, epochs, lr, tol, params_out, loss_out, etl_out):
             for k in range(N_PARAMS):
                 P[k * LANES + lane] = init[k]
         pending = LANES
+        r = 0
         for e in range(epochs):
             for i in range(X.shape[0]):
                 x0, x1, yi = X[i, 0], X[i, 1], y[i]
                 _block_activations(P, x0, x1, H1, H2, YP)
                 for lane in range(LANES):
                     _apply_step(P, lane, LANES, x0, x1, yi, lr, H1[lane], H2[lane], YP[lane])
-            # Once every lane has reached tol, only the final loss is needed.
-            if pending > 0 or e + 1 == epochs:
+            recording = r < record_at.shape[0] and record_at[r] == e + 1
+            # Once every lane has reached tol, only recorded and final losses are needed.
+            if pending > 0 or recording or e + 1 == epochs:
                 _block_mse(P, X, y, H1, H2, YP, loss)
                 pending = 0
                 for lane in range(LANES):
@@ -445,6 +450,10 @@ def sweep(X, y, seeds, epochs, lr, tol, params_out, loss_out, etl_out):
                             etl[lane] = e + 1
                         else:
                             pending += 1
+                if recording:
+                    for lane in range(min(LANES, S - start)):
+                        loss_at_out[start + lane, r] = loss[lane]
+                    r += 1
         if epochs == 0:
             _block_mse(P, X, y, H1, H2, YP, loss)
         for lane in range(min(LANES, S - start)):

@@ -67,3 +67,53 @@ def load(name):
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
     return DATASETS[name]()
+
+
+_CSV_COLUMNS = ("x0", "x1", "y")
+
+
+def load_csv(path):
+    """Read ``(X, y)`` from a CSV file with columns x0, x1, y.
+
+    A header row is optional; if present it must name the three columns
+    (``x0,x1,y`` in any order). Blank lines are skipped.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the line: a row without exactly 3 columns, a value
+        that is not a finite number, y outside [0, 1], or no data rows.
+    OSError
+        The file cannot be read.
+    """
+    import csv
+
+    order = (0, 1, 2)
+    rows = []
+    with open(path, newline="") as f:
+        for lineno, fields in enumerate(csv.reader(f), start=1):
+            fields = [v.strip() for v in fields]
+            if not any(fields):
+                continue
+            where = f"{path}, line {lineno}"
+            if len(fields) != 3:
+                raise ValueError(f"{where}: expected 3 columns (x0, x1, y), got {len(fields)}")
+            if not rows and lineno == 1 and {v.lower() for v in fields} == set(_CSV_COLUMNS):
+                order = tuple([v.lower() for v in fields].index(c) for c in _CSV_COLUMNS)
+                continue
+            values = []
+            for v in fields:
+                try:
+                    values.append(float(v))
+                except ValueError:
+                    raise ValueError(f"{where}: {v!r} is not a number") from None
+            x0, x1, yv = (values[k] for k in order)
+            if not all(np.isfinite([x0, x1, yv])):
+                raise ValueError(f"{where}: values must be finite, got {fields}")
+            if not 0.0 <= yv <= 1.0:
+                raise ValueError(f"{where}: y must lie in [0, 1], got {yv!r}")
+            rows.append((x0, x1, yv))
+    if not rows:
+        raise ValueError(f"{path}: no data rows")
+    data = np.array(rows)
+    return data[:, :2].copy(), data[:, 2].copy()

@@ -243,49 +243,17 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
     seeds = _check_seeds(seeds)
     epochs = check_int(epochs, "epochs")
     lr = check_positive_float(lr, "lr")
-    tol = check_positive_float(tol, "tol")
-    dtype = _check_dtype(dtype)
-    threads = _check_threads(threads)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
-    bar = _progress_bar(seeds.shape[0]) if progress else None
-
-    F = _DTYPES[dtype]
-    S = seeds.shape[0]
-    Xf, yf = X64.astype(F), y64.astype(F)
-    params = np.empty((S, N_PARAMS), dtype=F)
-    final_loss = np.empty(S, dtype=F)
-    etl = np.empty(S, dtype=np.int64)
-    def run(bounds):
-        lo, hi = bounds
-        _kernels.sweep(Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), params[lo:hi], final_loss[lo:hi], etl[lo:hi])
-        return hi - lo
-
-    # Chunks of whole blocks, many per thread, handed out as threads free up.
-    # Each row's arithmetic does not depend on its chunk or thread.
-    chunk = _kernels.LANES * _BLOCKS_PER_CHUNK
-    chunks = [(lo, min(S, lo + chunk)) for lo in range(0, S, chunk)]
-    pool = ThreadPoolExecutor(min(threads, len(chunks))) if threads > 1 and len(chunks) > 1 else None
-    start = time.perf_counter()
-    try:
-        for count in (pool.map if pool else map)(run, chunks):
-            if bar is not None:
-                bar.update(count)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)  # on an error, drop the chunks not started
-        if bar is not None:
-            bar.close()
-    wall = time.perf_counter() - start
-
-    diverged = ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))
+    settings = _check_settings(dtype, threads, tol, progress)
+    out = _train_seeds(X64, y64, seeds, epochs, lr, np.empty(0, dtype=np.int64), *settings)
+    params, final_loss, etl, _, wall = out
+    dtype, _, tol, _ = settings
     return SweepResult(
         seeds=seeds,
         params=params,
         final_loss=final_loss,
         epochs_to_tol=etl,
-        converged=final_loss < F(tol),
-        diverged=diverged,
+        converged=final_loss < _DTYPES[dtype](tol),
+        diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
         X=X64,
         y=y64,
         epochs=epochs,
@@ -295,3 +263,210 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
         wall_seconds=wall,
     )
 
+
+def _check_settings(dtype, threads, tol, progress):
+    """The keyword settings shared by ``sweep`` and ``grid``, validated."""
+    dtype = _check_dtype(dtype)
+    threads = _check_threads(threads)
+    tol = check_positive_float(tol, "tol")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
+    return dtype, threads, tol, bool(progress)
+
+
+def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, progress, bar=None):
+    """Run the sweep kernel over all seeds, chunk by chunk, on ``threads`` threads.
+
+    Returns params (S, 9), final_loss (S,), epochs_to_tol (S,), loss_at (S, R)
+    (the loss after record_at[r] epochs) and the wall time in seconds.
+    """
+    F = _DTYPES[dtype]
+    S = seeds.shape[0]
+    Xf, yf = X64.astype(F), y64.astype(F)
+    params = np.empty((S, N_PARAMS), dtype=F)
+    final_loss = np.empty(S, dtype=F)
+    etl = np.empty(S, dtype=np.int64)
+    loss_at = np.empty((S, record_at.shape[0]), dtype=F)
+
+    def run(bounds):
+        lo, hi = bounds
+        _kernels.sweep(
+            Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), record_at,
+            params[lo:hi], final_loss[lo:hi], etl[lo:hi], loss_at[lo:hi],
+        )
+        return hi - lo
+
+    # Chunks of whole blocks, many per thread, handed out as threads free up.
+    # Each row's arithmetic does not depend on its chunk or thread.
+    chunk = _kernels.LANES * _BLOCKS_PER_CHUNK
+    chunks = [(lo, min(S, lo + chunk)) for lo in range(0, S, chunk)]
+    own_bar = bar is None and progress
+    if own_bar:
+        bar = _progress_bar(S)
+    pool = ThreadPoolExecutor(min(threads, len(chunks))) if threads > 1 and len(chunks) > 1 else None
+    start = time.perf_counter()
+    try:
+        for count in (pool.map if pool else map)(run, chunks):
+            if bar is not None:
+                bar.update(count)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)  # on an error, drop the chunks not started
+        if own_bar:
+            bar.close()
+    return params, final_loss, etl, loss_at, time.perf_counter() - start
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GridResult:
+    """Outcome of ``grid``: success rates over learning rates x training lengths.
+
+    Attributes
+    ----------
+    lrs : ndarray of float64, shape (L,)
+        Learning rates, in the order given.
+    epochs : ndarray of int64, shape (E,)
+        Training lengths, increasing.
+    seeds : ndarray of int64, shape (S,)
+    loss : ndarray, shape (L, E, S), the grid's dtype
+        Full-dataset MSE of each seed after ``epochs[j]`` epochs at ``lrs[i]``,
+        all read from one training run per learning rate.
+    epochs_to_tol : ndarray of int64, shape (L, S)
+        As in ``SweepResult``, for the longest run.
+    tol, dtype, X, y, wall_seconds :
+        As in ``SweepResult``.
+    """
+
+    lrs: np.ndarray
+    epochs: np.ndarray
+    seeds: np.ndarray
+    loss: np.ndarray
+    epochs_to_tol: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    tol: float
+    dtype: str
+    wall_seconds: float = math.nan
+
+    @property
+    def n(self):
+        return int(self.seeds.shape[0])
+
+    @property
+    def successes(self):
+        """Seeds with loss below tol, shape (L, E) int64."""
+        return np.count_nonzero(self.loss < _DTYPES[self.dtype](self.tol), axis=2).astype(np.int64)
+
+    @property
+    def success_rate(self):
+        """Fraction converged per (lr, epochs) cell, shape (L, E)."""
+        return self.successes / self.n
+
+    @property
+    def success_ci95(self):
+        """Wilson 95 % intervals per cell, shape (L, E, 2)."""
+        k = self.successes
+        return np.array([[wilson_interval(int(c), self.n) for c in row] for row in k])
+
+    def cells(self):
+        """One dict per (lr, epochs) cell, in row-major order (JSON-ready)."""
+        k, ci = self.successes, self.success_ci95
+        return [
+            {
+                "lr": float(lr),
+                "epochs": int(ep),
+                "successes": int(k[i, j]),
+                "n": self.n,
+                "success_rate": float(k[i, j] / self.n),
+                "success_ci95": [float(ci[i, j, 0]), float(ci[i, j, 1])],
+            }
+            for i, lr in enumerate(self.lrs)
+            for j, ep in enumerate(self.epochs)
+        ]
+
+    def to_frame(self):
+        """The cells as a pandas DataFrame (needs pandas, which is not a dependency)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("GridResult.to_frame needs pandas: pip install pandas") from None
+        rows = [dict(c, ci_lo=c["success_ci95"][0], ci_hi=c["success_ci95"][1]) for c in self.cells()]
+        for r in rows:
+            del r["success_ci95"]
+        return pd.DataFrame(rows, columns=["lr", "epochs", "successes", "n", "success_rate", "ci_lo", "ci_hi"])
+
+    def table(self):
+        """Success rates as a text table: one row per lr, one column per epochs value."""
+        ci = self.success_ci95
+        width = 22
+        head = "lr \\ epochs".ljust(12) + "".join(f"{int(e):>{width}}" for e in self.epochs)
+        lines = [head]
+        for i, lr in enumerate(self.lrs):
+            cells = "".join(
+                f"{f'{self.success_rate[i, j]:.1%} [{ci[i, j, 0]:.1%}, {ci[i, j, 1]:.1%}]':>{width}}"
+                for j in range(self.epochs.shape[0])
+            )
+            lines.append(f"{lr:<12g}{cells}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (
+            f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, epochs={self.epochs.tolist()}, "
+            f"dtype={self.dtype!r}, tol={self.tol:g})"
+        )
+
+
+def _check_list(values, name, check):
+    """A non-empty 1-d sequence, each item passed through ``check(item, name)``."""
+    try:
+        items = list(values) if np.ndim(values) == 1 else []
+    except (TypeError, ValueError):  # ragged nesting
+        items = []
+    if not items:
+        raise ValueError(f"{name} must be a non-empty 1-d sequence, got {values!r}")
+    return [check(v, name) for v in items]
+
+
+def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e-2, progress=False):
+    """Success rate for every (learning rate, training length) pair.
+
+    One training run per learning rate, for ``max(epochs_list)`` epochs; the
+    loss after each shorter length is read from that run's history, so cell
+    (lr, E) equals ``sweep(X, y, seeds, E, lr).converged`` bit for bit without
+    retraining.
+
+    Parameters
+    ----------
+    X, y, seeds, dtype, threads, tol, progress :
+        As in ``sweep``.
+    lrs : sequence of float > 0
+    epochs_list : sequence of int >= 1
+        Sorted and de-duplicated in the result.
+
+    Returns
+    -------
+    GridResult
+    """
+    X64, y64 = check_dataset(X, y)
+    seeds = _check_seeds(seeds)
+    lrs = np.array(_check_list(lrs, "lrs", check_positive_float), dtype=np.float64)
+    epochs = np.unique(_check_list(epochs_list, "epochs_list", lambda v, n: check_int(v, n, minimum=1)))
+    dtype, threads, tol, progress = _check_settings(dtype, threads, tol, progress)
+    S = seeds.shape[0]
+    loss = np.empty((lrs.shape[0], epochs.shape[0], S), dtype=_DTYPES[dtype])
+    etl = np.empty((lrs.shape[0], S), dtype=np.int64)
+    bar = _progress_bar(S * lrs.shape[0]) if progress else None
+    wall = 0.0
+    try:
+        for i, lr in enumerate(lrs):
+            out = _train_seeds(X64, y64, seeds, int(epochs[-1]), float(lr), epochs, dtype, threads, tol, progress, bar)
+            etl[i] = out[2]
+            loss[i] = out[3].T
+            wall += out[4]
+    finally:
+        if bar is not None:
+            bar.close()
+    return GridResult(
+        lrs=lrs, epochs=epochs, seeds=seeds, loss=loss, epochs_to_tol=etl,
+        X=X64, y=y64, tol=tol, dtype=dtype, wall_seconds=wall,
+    )

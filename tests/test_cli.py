@@ -82,7 +82,7 @@ def test_bad_options_one_line_exit_2(args, message, capsys):
 def test_help(capsys):
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "--log-every" in out and "example:" in out
+    assert "--log-every" in out and "examples:" in out
 
 
 def test_gender_queries_in_process(capsys):
@@ -99,3 +99,139 @@ def test_python_dash_m_entry_point(monkeypatch, capsys):
         runpy.run_module("fastbackprop", run_name="__main__")
     assert exc.value.code == 0
     assert "Epoch 2:" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# sweep and grid, through a subprocess as a user runs them
+# ---------------------------------------------------------------------------
+SMALL = ["--seeds", "300", "--epochs", "300" if JIT else "3"]
+JSON_KEYS = {"seeds", "epochs", "lr", "dtype", "tol", "success_rate", "success_ci95",
+             "final_loss_quantiles", "median_epochs_to_tol", "wall_seconds", "runs_per_second"}
+
+
+def test_sweep_report():
+    res = run("sweep", "--dataset", "xor", "--lr", "0.5", *SMALL)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "data xor: 300 seeds" in out and "success rate" in out and "95% CI" in out
+    assert "final loss quantiles" in out and "median epochs to tol" in out and "runs/s" in out
+
+
+def test_sweep_json_is_one_object_and_matches_the_api(tmp_path):
+    import json
+
+    import numpy as np
+
+    from fastbackprop import datasets, load_sweep, sweep
+
+    out = tmp_path / "run.npz"
+    res = run("sweep", "--dataset", "xor", "--lr", "0.5", *SMALL, "--json", "--out", str(out), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)  # exactly one JSON document on stdout
+    assert JSON_KEYS <= set(report)
+    api = sweep(*datasets.xor(), 300, epochs=int(SMALL[3]), lr=0.5)
+    assert report["success_rate"] == api.success_rate
+    assert report["success_ci95"] == list(api.success_ci95)
+    assert report["seeds"] == 300 and report["lr"] == 0.5 and report["dtype"] == "float64"
+    loaded = load_sweep(out)
+    np.testing.assert_array_equal(loaded.params, api.params)
+    assert "result written to" in res.stderr
+
+
+def test_sweep_plot_and_float32(tmp_path):
+    png = tmp_path / "sweep.png"
+    res = run("sweep", "--dataset", "and", "--dtype", "float32", "--threads", "1", *SMALL, "--plot", str(png))
+    assert res.returncode == 0, res.stderr
+    assert png.read_bytes()[:4] == b"\x89PNG" and "float32" in res.stdout
+
+
+def test_grid_table_json_and_heatmap(tmp_path):
+    import json
+
+    epochs = ["100", "300"] if JIT else ["1", "3"]
+    png = tmp_path / "grid.png"
+    res = run("grid", "--dataset", "xor", "--lr", "0.5", "2", "--epochs", *epochs, "--seeds", "200", "--plot", str(png))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[1].split()[-2:] == epochs and lines[2].startswith("0.5") and lines[3].startswith("2")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    res = run("grid", "--dataset", "xor", "--lr", "0.5", "2", "--epochs", *epochs, "--seeds", "200", "--json")
+    report = json.loads(res.stdout)
+    assert len(report["cells"]) == 4 and report["epochs"] == [int(e) for e in epochs]
+
+
+def test_train_plot(tmp_path):
+    png = tmp_path / "train.png"
+    assert main(["train", "--epochs", "20", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------------------
+# --data FILE.csv
+# ---------------------------------------------------------------------------
+def test_data_file_with_and_without_header(tmp_path, capsys):
+    import json
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("0,0,0\n0,1,1\n\n1,0,1\n1,1,0\n")
+    header = tmp_path / "header.csv"
+    header.write_text("y,x1,x0\n0,0,0\n1,1,0\n1,0,1\n0,1,1\n")
+    reports = []
+    for path in (plain, header):
+        assert main(["sweep", "--data", str(path), "--seeds", "50", "--epochs", "5", "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    xor = main(["sweep", "--dataset", "xor", "--seeds", "50", "--epochs", "5", "--json"])
+    assert xor == 0
+    expected = json.loads(capsys.readouterr().out)
+    for r in reports:
+        assert r["final_loss_quantiles"] == expected["final_loss_quantiles"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("0,0,0\n0,1\n", "line 2: expected 3 columns (x0, x1, y), got 2"),
+        ("x0,x1,y\n0,0,0\n1,abc,1\n", "line 3: 'abc' is not a number"),
+        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [0, 1], got 1.5"),
+        ("0,0,0\n0,nan,1\n", "line 2: values must be finite"),
+        ("", "no data rows"),
+        ("x0,x1,y\n", "no data rows"),
+        ("a,b,c\n0,0,0\n", "line 1: 'a' is not a number"),
+    ],
+)
+def test_bad_data_file_is_one_line_naming_file_and_line(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    res = run("sweep", "--data", str(path), "--seeds", "5", "--epochs", "2")
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert str(path) in res.stderr and message in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sweep", "--seeds", "0"], "seeds must be >= 1"),
+        (["sweep", "--seeds", "x"], "--seeds: invalid int value"),
+        (["sweep", "--dtype", "float16"], "--dtype: invalid choice"),
+        (["sweep", "--threads", "0"], "threads must be >= 1"),
+        (["sweep", "--tol", "-1"], "tol must be finite and > 0"),
+        (["sweep", "--lr", "inf"], "lr must be finite and > 0"),
+        (["sweep", "--dataset", "xor", "--data", "f.csv"], "not allowed with argument"),
+        (["sweep", "--data", "/no/such/file.csv"], "/no/such/file.csv"),
+        (["grid", "--lr", "0.5"], "the following arguments are required: --epochs"),
+        (["grid", "--lr", "0", "--epochs", "5"], "lrs must be finite and > 0"),
+        (["grid", "--lr", "0.5", "--epochs", "0"], "epochs_list must be >= 1"),
+    ],
+)
+def test_bad_sweep_and_grid_options(args, message, capsys):
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err
+
+
+@pytest.mark.parametrize("cmd", ["sweep", "grid"])
+def test_sweep_and_grid_help(cmd, capsys):
+    assert main([cmd, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "example" in out and f"fastbackprop {cmd} --dataset xor" in out

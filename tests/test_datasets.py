@@ -33,3 +33,12 @@ def test_fresh_arrays_each_call():
 def test_unknown_name():
     with pytest.raises(ValueError, match="dataset must be one of"):
         datasets.load("iris")
+
+
+def test_load_csv(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x0,x1,y\n-2, -1, 1\n25,6,0\n")
+    X, y = datasets.load_csv(path)
+    np.testing.assert_array_equal(X, [[-2, -1], [25, 6]])
+    np.testing.assert_array_equal(y, [1, 0])
+    assert X.flags.c_contiguous and X.dtype == np.float64

@@ -1,0 +1,132 @@
+"""Figures: loss curves, decision surfaces, sweep summaries, grid heat maps.
+
+Needs matplotlib (``pip install 'fastbackprop[plot]'``). Every function
+returns a ``matplotlib.figure.Figure`` built without pyplot, so nothing is
+shown and no global figure state is touched; save it with ``fig.savefig``.
+"""
+
+import numpy as np
+
+_FONT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
+
+
+def _figure(width, height, ncols=1):
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("fastbackprop.plot needs matplotlib: pip install 'fastbackprop[plot]'") from None
+    with matplotlib.rc_context(_FONT):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def _loss_axes(ax, history):
+    history = np.asarray(history, dtype=float)
+    epochs = np.arange(1, history.shape[0] + 1)
+    ax.plot(epochs, history, color="C0", lw=1.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("full-dataset MSE")
+    ax.set_title("Training loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_xlim(1, max(2, history.shape[0]))
+
+
+def _surface_axes(fig, ax, net, X, y):
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    span = np.ptp(X, axis=0)
+    pad = np.where(span > 0, 0.15 * span, 1.0)
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+    z = net.predict(np.column_stack([g0.ravel(), g1.ravel()])).reshape(g0.shape)
+    cs = ax.contourf(g0, g1, z, levels=np.linspace(0, 1, 11), cmap="RdBu_r", vmin=0, vmax=1)
+    ax.contour(g0, g1, z, levels=[0.5], colors="k", linewidths=1.2)
+    for label, marker, colour in ((1.0, "o", "#b2182b"), (0.0, "s", "#2166ac")):
+        sel = y == label
+        if sel.any():
+            ax.scatter(X[sel, 0], X[sel, 1], marker=marker, s=60, c=colour, edgecolors="k", label=f"y = {label:g}", zorder=3)
+    other = (y != 0) & (y != 1)
+    if other.any():
+        ax.scatter(X[other, 0], X[other, 1], marker="^", s=60, c=y[other], cmap="RdBu_r", vmin=0, vmax=1,
+                   edgecolors="k", label="0 < y < 1", zorder=3)
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    ax.set_title("Decision surface (black: ŷ = 0.5)")
+    ax.legend(loc="best", framealpha=0.9)
+    fig.colorbar(cs, ax=ax, label="network output ŷ")
+
+
+def loss_curve(history):
+    """Loss history (shape (epochs,)) against epoch, log scale."""
+    fig, ax = _figure(5.0, 3.5)
+    _loss_axes(ax, history)
+    return fig
+
+
+def decision_surface(net, X, y):
+    """Network output over the input plane, with the samples (X, y) marked."""
+    fig, ax = _figure(5.5, 4.5)
+    _surface_axes(fig, ax, net, X, y)
+    return fig
+
+
+def train_summary(net, history, X, y):
+    """Loss curve beside the decision surface: the figure of ``fastbackprop train --plot``."""
+    fig, (a, b) = _figure(11.0, 4.3, ncols=2)
+    _loss_axes(a, history)
+    _surface_axes(fig, b, net, X, y)
+    return fig
+
+
+def sweep_summary(result):
+    """Final-loss histogram (log axis, tol marked) beside the fraction converged by epoch."""
+    fig, (a, b) = _figure(11.0, 4.0, ncols=2)
+    loss = np.asarray(result.final_loss, dtype=float)
+    finite = loss[np.isfinite(loss) & (loss > 0)]
+    if finite.size:
+        lo, hi = np.log10(finite.min()), np.log10(finite.max())
+        bins = np.logspace(lo - 0.05, hi + 0.05, 50) if hi > lo else 10
+        a.hist(finite, bins=bins, color="C0", alpha=0.85)
+    a.set_xscale("log")
+    a.axvline(result.tol, color="C3", ls="--", lw=1.5, label=f"tol = {result.tol:g}")
+    a.set_xlabel("final full-dataset MSE")
+    a.set_ylabel("seeds")
+    lo_ci, hi_ci = result.success_ci95
+    a.set_title(f"Final loss, {result.n:,} seeds: {result.success_rate:.1%} below tol "
+                f"[{lo_ci:.1%}, {hi_ci:.1%}]")
+    a.legend()
+    etl = np.asarray(result.epochs_to_tol)
+    epochs = np.arange(0, result.epochs + 1)
+    reached = np.sort(etl[etl >= 0])
+    frac = np.searchsorted(reached, epochs, side="right") / max(result.n, 1)
+    b.step(epochs, frac, where="post", color="C2", lw=1.5)
+    b.set_ylim(0, 1)
+    b.set_xlim(0, max(result.epochs, 1))
+    b.set_xlabel("epoch")
+    b.set_ylabel("fraction of seeds with loss < tol")
+    b.set_title(f"Cumulative fraction converged (lr {result.lr:g}, {result.dtype})")
+    b.grid(True, alpha=0.3)
+    return fig
+
+
+def grid_heatmap(grid_result):
+    """Success rate per (lr, epochs) cell, each annotated with its 95 % interval."""
+    g = grid_result
+    rate, ci = g.success_rate, g.success_ci95
+    fig, ax = _figure(1.6 * g.epochs.shape[0] + 2.5, 0.6 * g.lrs.shape[0] + 1.8)
+    im = ax.imshow(rate, cmap="viridis", vmin=0, vmax=1, aspect="auto", origin="lower")
+    ax.set_xticks(range(g.epochs.shape[0]), [f"{e:d}" for e in g.epochs])
+    ax.set_yticks(range(g.lrs.shape[0]), [f"{lr:g}" for lr in g.lrs])
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"Success rate (loss < {g.tol:g}), {g.n:,} seeds per cell")
+    for i in range(g.lrs.shape[0]):
+        for j in range(g.epochs.shape[0]):
+            colour = "k" if rate[i, j] > 0.6 else "w"
+            ax.text(j, i, f"{rate[i, j]:.0%}\n[{ci[i, j, 0]:.0%}, {ci[i, j, 1]:.0%}]",
+                    ha="center", va="center", color=colour, fontsize=8)
+    fig.colorbar(im, ax=ax, label="fraction converged")
+    return fig

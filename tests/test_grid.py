@@ -1,0 +1,79 @@
+"""grid(): one run per learning rate, every shorter length read from its history."""
+
+import numpy as np
+import pytest
+
+from fastbackprop import datasets, grid, sweep
+
+from .conftest import JIT
+
+XOR = datasets.xor()
+EPOCHS = [500, 1000, 3000] if JIT else [1, 2, 3]
+N = 300 if JIT else 130
+
+
+def test_cells_equal_separate_sweeps_bit_for_bit():
+    g = grid(*XOR, N, [0.5, 2.0], EPOCHS[::-1] + [EPOCHS[0]])
+    np.testing.assert_array_equal(g.epochs, EPOCHS)  # sorted, de-duplicated
+    assert g.loss.shape == (2, 3, N) and g.successes.shape == (2, 3)
+    for i, lr in enumerate(g.lrs):
+        for j, ep in enumerate(g.epochs):
+            s = sweep(*XOR, N, epochs=int(ep), lr=lr)
+            np.testing.assert_array_equal(g.loss[i, j], s.final_loss)
+            assert g.successes[i, j] == s.converged.sum()
+        np.testing.assert_array_equal(g.epochs_to_tol[i], s.epochs_to_tol)
+
+
+def test_statistics_table_and_cells():
+    g = grid(*XOR, N, [0.5, 1.0], EPOCHS, dtype="float32", tol=0.05)
+    assert g.loss.dtype == np.float32
+    np.testing.assert_array_equal(g.success_rate, g.successes / N)
+    ci = g.success_ci95
+    assert ci.shape == (2, 3, 2) and np.all(ci[..., 0] <= g.success_rate) and np.all(g.success_rate <= ci[..., 1])
+    cells = g.cells()
+    assert len(cells) == 6 and cells[0]["lr"] == 0.5 and cells[0]["epochs"] == EPOCHS[0]
+    assert set(cells[0]) == {"lr", "epochs", "successes", "n", "success_rate", "success_ci95"}
+    text = g.table()
+    assert text.splitlines()[0].split()[-1] == str(EPOCHS[-1]) and len(text.splitlines()) == 3
+    assert "GridResult(n=" in repr(g)
+
+
+def test_to_frame():
+    pd = pytest.importorskip("pandas")
+    g = grid(*XOR, N, [0.5, 1.0], EPOCHS)
+    df = g.to_frame()
+    assert isinstance(df, pd.DataFrame) and len(df) == 6
+    assert list(df.columns) == ["lr", "epochs", "successes", "n", "success_rate", "ci_lo", "ci_hi"]
+    assert df["successes"].tolist() == g.successes.ravel().tolist()
+
+
+def test_to_frame_without_pandas(monkeypatch):
+    import sys
+
+    g = grid(*XOR, 10, [0.5], [2])
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="needs pandas"):
+        g.to_frame()
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(lrs=[]), ValueError, "lrs must be a non-empty 1-d sequence"),
+        (dict(lrs=0.5), ValueError, "lrs must be a non-empty 1-d sequence"),
+        (dict(lrs=[0.5, -1]), ValueError, "lrs must be finite and > 0, got -1.0"),
+        (dict(lrs=[0.5, "a"]), TypeError, "lrs must be a real number"),
+        (dict(epochs_list=[]), ValueError, "epochs_list must be a non-empty 1-d sequence"),
+        (dict(epochs_list=[10, 0]), ValueError, "epochs_list must be >= 1, got 0"),
+        (dict(epochs_list=[1.5]), TypeError, "epochs_list must be an int"),
+        (dict(epochs_list=[[1, 2]]), ValueError, "epochs_list must be a non-empty 1-d sequence"),
+        (dict(seeds=-1), ValueError, "seeds must be >= 1"),
+        (dict(tol=-1.0), ValueError, "tol must be finite and > 0"),
+        (dict(dtype="int8"), ValueError, "dtype must be"),
+    ],
+)
+def test_validation(kwargs, exc, match):
+    args = dict(X=XOR[0], y=XOR[1], seeds=5, lrs=[0.5], epochs_list=[2])
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        grid(**args)

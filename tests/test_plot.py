@@ -1,0 +1,88 @@
+"""Each figure renders to a PNG of sensible size; no pyplot, no show()."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from fastbackprop import Network, datasets, grid, plot, sweep
+
+from .conftest import JIT
+
+mpl = pytest.importorskip("matplotlib")
+from matplotlib.figure import Figure  # noqa: E402
+
+EPOCHS = 300 if JIT else 3
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    X, y = datasets.gender()
+    net = Network(seed=2)
+    return net, net.train(X, y, epochs=EPOCHS), X, y
+
+
+def _render(fig, tmp_path, name):
+    assert isinstance(fig, Figure)
+    path = tmp_path / f"{name}.png"
+    fig.savefig(path, dpi=100)
+    w, h = _png_size(path)
+    assert w >= 400 and h >= 300
+    return fig
+
+
+def test_loss_curve(trained, tmp_path):
+    fig = _render(plot.loss_curve(trained[1]), tmp_path, "loss")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "epoch" and "MSE" in ax.get_ylabel()
+
+
+def test_decision_surface(trained, tmp_path):
+    net, _, X, y = trained
+    fig = _render(plot.decision_surface(net, X, y), tmp_path, "surface")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "x0" and ax.get_ylabel() == "x1"
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_train_summary(trained, tmp_path):
+    fig = _render(plot.train_summary(*trained), tmp_path, "train")
+    assert len(fig.axes) == 3  # loss, surface, colour bar
+
+
+def test_sweep_summary(tmp_path):
+    res = sweep(*datasets.xor(), 300, epochs=EPOCHS, lr=0.5)
+    fig = _render(plot.sweep_summary(res), tmp_path, "sweep")
+    hist, frac = fig.axes[:2]
+    assert hist.get_xscale() == "log"
+    assert any(abs(line.get_xdata()[0] - res.tol) < 1e-12 for line in hist.get_lines())  # tol marked
+    steps = frac.get_lines()[0].get_ydata()
+    assert steps[-1] == pytest.approx(np.mean(res.epochs_to_tol >= 0))
+
+
+def test_grid_heatmap(tmp_path):
+    g = grid(*datasets.xor(), 200, [0.5, 1.0, 2.0], [EPOCHS // 3, EPOCHS])
+    fig = _render(plot.grid_heatmap(g), tmp_path, "grid")
+    ax = fig.axes[0]
+    assert len(ax.texts) == 6
+    assert ax.get_xlabel() == "epochs" and ax.get_ylabel() == "learning rate"
+
+
+def test_no_pyplot_figures_left_open(trained):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    before = plt.get_fignums()
+    plot.loss_curve(trained[1])
+    assert plt.get_fignums() == before
+
+
+def test_without_matplotlib(monkeypatch, trained):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"pip install 'fastbackprop\[plot\]'"):
+        plot.loss_curve(trained[1])
