@@ -10,7 +10,7 @@ from . import datasets
 from .network import Network
 from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
 
-__version__ = "0.1.0"
+from ._version import __version__
 __all__ = [
     "GridResult", "Network", "SweepResult", "datasets", "grid", "load_sweep", "sweep", "wilson_interval",
     "__version__",

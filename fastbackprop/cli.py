@@ -42,6 +42,10 @@ def _add_sweep_options(p, seeds_default=1000):
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal and tqdm is installed)")
+    p.add_argument("--store", metavar="DIR",
+                   help="keep results in DIR chunk by chunk; rerunning the same command resumes")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster (e.g. tcp://10.0.0.5:8786) instead of local threads")
 
 
 def _build_parser():
@@ -122,6 +126,17 @@ def _progress(args):
     return sys.stderr.isatty()
 
 
+def _client(args):
+    """A Dask client for --scheduler, or None."""
+    if not args.scheduler:
+        return None
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ImportError("--scheduler needs Dask: pip install 'fastbackprop[distributed]'") from None
+    return Client(args.scheduler, timeout=30)
+
+
 def _save_figure(fig, path):
     fig.savefig(path, dpi=150)
     print(f"figure written to {path}", file=sys.stderr)
@@ -181,8 +196,8 @@ def sweep_report(res, data_name):
 
 def _run_sweep(args):
     X, y = _load_data(args)
-    res = sweep(X, y, args.seeds, epochs=args.epochs, lr=args.lr, dtype=args.dtype,
-                threads=args.threads, tol=args.tol, progress=_progress(args))
+    res = sweep(X, y, args.seeds, epochs=args.epochs, lr=args.lr, dtype=args.dtype, threads=args.threads,
+                tol=args.tol, progress=_progress(args), store=args.store, client=_client(args))
     report = sweep_report(res, _data_name(args))
     if args.json:
         print(json.dumps(report))
@@ -210,7 +225,7 @@ def _run_sweep(args):
 def _run_grid(args):
     X, y = _load_data(args)
     res = grid(X, y, args.seeds, args.lr, args.epochs, dtype=args.dtype, threads=args.threads,
-               tol=args.tol, progress=_progress(args))
+               tol=args.tol, progress=_progress(args), store=args.store, client=_client(args))
     if args.json:
         print(json.dumps({
             "data": _data_name(args), "seeds": res.n, "dtype": res.dtype, "tol": res.tol,
@@ -241,7 +256,7 @@ def main(argv=None):
         return exc.code
     try:
         return _COMMANDS[args.command](args)
-    except (ValueError, TypeError, ImportError, OSError) as exc:
+    except (ValueError, TypeError, ImportError, OSError, TimeoutError) as exc:
         print(f"fastbackprop: error: {exc}", file=sys.stderr)
         return 2
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,8 @@ import numpy as np
 
 from . import _kernels
 from ._layout import N_PARAMS
+from ._version import __version__
+from .store import SweepStore, read_store
 from ._validation import check_dataset, check_int, check_positive_float, is_int
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -57,7 +60,10 @@ class SweepResult:
     epochs, lr, tol, dtype :
         The settings (``dtype`` as a string, "float64" or "float32").
     wall_seconds : float
-        Time the training took (NaN after ``load_sweep`` of an old file).
+        Time this call took (a resumed sweep counts only the chunks it computed).
+    complete : bool
+        False for a partial store read by ``load_sweep``: then only the rows of
+        the finished chunks are present.
     """
 
     seeds: np.ndarray
@@ -73,6 +79,7 @@ class SweepResult:
     tol: float
     dtype: str
     wall_seconds: float = math.nan
+    complete: bool = True
 
     @property
     def n(self):
@@ -123,8 +130,6 @@ class SweepResult:
 
     def save(self, path):
         """Write to ``path`` as a NumPy .npz file; ``load_sweep`` reads it back bit for bit."""
-        from . import __version__
-
         np.savez(
             path,
             format_version=_FORMAT_VERSION,
@@ -134,14 +139,28 @@ class SweepResult:
 
 
 def load_sweep(path):
-    """Read a ``SweepResult`` written by ``SweepResult.save``."""
+    """Read a ``SweepResult`` from a file written by ``SweepResult.save`` or from a store.
+
+    A store (the directory given as ``sweep(..., store=PATH)``) may be partial:
+    then ``complete`` is False and only the finished chunks' rows are present.
+    """
+    if os.path.isdir(path):
+        settings, X, y, seeds, rows, (params, final_loss, etl, _) = read_store(path)
+        tol = float(settings["tol"])
+        return SweepResult(
+            seeds=seeds[rows], params=params, final_loss=final_loss, epochs_to_tol=etl,
+            converged=final_loss < _DTYPES[settings["dtype"]](tol),
+            diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
+            X=X, y=y, epochs=int(settings["epochs"]), lr=float(settings["lr"]), tol=tol,
+            dtype=settings["dtype"], complete=rows.shape[0] == seeds.shape[0],
+        )
     with np.load(path, allow_pickle=False) as f:
         if "format_version" not in f or int(f["format_version"]) != _FORMAT_VERSION:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (version {_FORMAT_VERSION})")
         fields = {}
         for field in dataclasses.fields(SweepResult):
             value = f[field.name]
-            fields[field.name] = value if field.type is np.ndarray else field.type(value)
+            fields[field.name] = value if field.type is np.ndarray else field.type(value.item())
     return SweepResult(**fields)
 
 
@@ -205,7 +224,8 @@ def _progress_bar(total):
     return tqdm(total=total, unit="run", disable=None, smoothing=0.1)
 
 
-def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, tol=1e-2, progress=False):
+def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, tol=1e-2, progress=False,
+          store=None, client=None):
     """Train one network per seed and collect the outcomes.
 
     Seed ``i`` starts from exactly ``Network(seed=i).params`` (rounded to
@@ -234,6 +254,15 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
     progress : bool
         Show a tqdm progress bar on a terminal, updated as each chunk of 1024
         seeds finishes (needs the ``progress`` extra).
+    store : str or os.PathLike, optional
+        A directory to keep results in, chunk by chunk as they finish (see
+        ``fastbackprop.store``). Calling the same sweep again with the same
+        store reads the finished chunks instead of recomputing them; the result
+        is bit-identical to an uninterrupted sweep. A store made with other
+        settings is refused with a ``ValueError`` naming the setting.
+    client : dask.distributed.Client, optional
+        Run the chunks on the cluster's workers instead of local threads
+        (``threads`` is then unused); results are bit-identical.
 
     Returns
     -------
@@ -244,7 +273,8 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
     epochs = check_int(epochs, "epochs")
     lr = check_positive_float(lr, "lr")
     settings = _check_settings(dtype, threads, tol, progress)
-    out = _train_seeds(X64, y64, seeds, epochs, lr, np.empty(0, dtype=np.int64), *settings)
+    out = _train_seeds(X64, y64, seeds, epochs, lr, np.empty(0, dtype=np.int64), *settings,
+                       store=_check_store(store), client=_check_client(client))
     params, final_loss, etl, _, wall = out
     dtype, _, tol, _ = settings
     return SweepResult(
@@ -274,8 +304,34 @@ def _check_settings(dtype, threads, tol, progress):
     return dtype, threads, tol, bool(progress)
 
 
-def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, progress, bar=None):
-    """Run the sweep kernel over all seeds, chunk by chunk, on ``threads`` threads.
+def _chunk_task(Xf, yf, seeds, epochs, lr, tol, record_at):
+    """Train one chunk of seeds and return its results: the unit of work sent to Dask workers."""
+    S = seeds.shape[0]
+    params = np.empty((S, N_PARAMS), dtype=Xf.dtype)
+    final_loss = np.empty(S, dtype=Xf.dtype)
+    etl = np.empty(S, dtype=np.int64)
+    loss_at = np.empty((S, record_at.shape[0]), dtype=Xf.dtype)
+    _kernels.sweep(Xf, yf, seeds, epochs, lr, tol, record_at, params, final_loss, etl, loss_at)
+    return params, final_loss, etl, loss_at
+
+
+def _check_store(store):
+    if store is not None and not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
+    return store
+
+
+def _check_client(client):
+    if client is not None and not (callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))):
+        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
+    return client
+
+
+def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, progress, bar=None,
+                 store=None, client=None):
+    """Train every seed, chunk by chunk: on a pool of ``threads`` threads, or on a
+    Dask ``client``'s workers; with a ``store``, finished chunks are read back
+    instead of recomputed and new ones are written as they finish.
 
     Returns params (S, 9), final_loss (S,), epochs_to_tol (S,), loss_at (S, R)
     (the loss after record_at[r] epochs) and the wall time in seconds.
@@ -283,38 +339,74 @@ def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, pr
     F = _DTYPES[dtype]
     S = seeds.shape[0]
     Xf, yf = X64.astype(F), y64.astype(F)
-    params = np.empty((S, N_PARAMS), dtype=F)
-    final_loss = np.empty(S, dtype=F)
-    etl = np.empty(S, dtype=np.int64)
-    loss_at = np.empty((S, record_at.shape[0]), dtype=F)
-
-    def run(bounds):
-        lo, hi = bounds
-        _kernels.sweep(
-            Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), record_at,
-            params[lo:hi], final_loss[lo:hi], etl[lo:hi], loss_at[lo:hi],
-        )
-        return hi - lo
-
+    out = (
+        np.empty((S, N_PARAMS), dtype=F),
+        np.empty(S, dtype=F),
+        np.empty(S, dtype=np.int64),
+        np.empty((S, record_at.shape[0]), dtype=F),
+    )
     # Chunks of whole blocks, many per thread, handed out as threads free up.
-    # Each row's arithmetic does not depend on its chunk or thread.
+    # Each row's arithmetic does not depend on its chunk, thread or machine.
     chunk = _kernels.LANES * _BLOCKS_PER_CHUNK
-    chunks = [(lo, min(S, lo + chunk)) for lo in range(0, S, chunk)]
+    n_chunks = -(-S // chunk)
+    bounds = [(i * chunk, min(S, (i + 1) * chunk)) for i in range(n_chunks)]
     own_bar = bar is None and progress
     if own_bar:
         bar = _progress_bar(S)
-    pool = ThreadPoolExecutor(min(threads, len(chunks))) if threads > 1 and len(chunks) > 1 else None
     start = time.perf_counter()
+    pool = None
     try:
-        for count in (pool.map if pool else map)(run, chunks):
-            if bar is not None:
-                bar.update(count)
+        disk = None
+        todo = list(range(n_chunks))
+        if store is not None:
+            settings = dict(epochs=epochs, lr=lr, dtype=dtype, tol=tol, record_at=record_at.tolist(),
+                            chunk_size=chunk, package_version=__version__)
+            disk = SweepStore(store, settings, X64, y64, seeds)
+            todo = []
+            for i, (lo, hi) in enumerate(bounds):
+                arrays = disk.read(i)
+                if arrays is None:
+                    todo.append(i)
+                    continue
+                for dst, src in zip(out, arrays):
+                    dst[lo:hi] = src
+                if bar is not None:
+                    bar.update(hi - lo)
+
+        def run(i):
+            lo, hi = bounds[i]
+            _kernels.sweep(Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), record_at, *(a[lo:hi] for a in out))
+            if disk is not None:
+                disk.write(i, *(a[lo:hi] for a in out))
+            return hi - lo
+
+        if client is not None:
+            from dask.distributed import as_completed  # only reached with a Dask client
+
+            args = [(Xf, yf, seeds[bounds[i][0]:bounds[i][1]], epochs, F(lr), F(tol), record_at) for i in todo]
+            futures = {client.submit(_chunk_task, *a, pure=False): i for i, a in zip(todo, args)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                lo, hi = bounds[i]
+                arrays = fut.result()
+                for dst, src in zip(out, arrays):
+                    dst[lo:hi] = src
+                if disk is not None:
+                    disk.write(i, *arrays)
+                if bar is not None:
+                    bar.update(hi - lo)
+        else:
+            if threads > 1 and len(todo) > 1:
+                pool = ThreadPoolExecutor(min(threads, len(todo)))
+            for count in (pool.map if pool else map)(run, todo):
+                if bar is not None:
+                    bar.update(count)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)  # on an error, drop the chunks not started
         if own_bar:
             bar.close()
-    return params, final_loss, etl, loss_at, time.perf_counter() - start
+    return (*out, time.perf_counter() - start)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -427,7 +519,8 @@ def _check_list(values, name, check):
     return [check(v, name) for v in items]
 
 
-def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e-2, progress=False):
+def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e-2, progress=False,
+         store=None, client=None):
     """Success rate for every (learning rate, training length) pair.
 
     One training run per learning rate, for ``max(epochs_list)`` epochs; the
@@ -437,8 +530,11 @@ def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e
 
     Parameters
     ----------
-    X, y, seeds, dtype, threads, tol, progress :
+    X, y, seeds, dtype, threads, tol, progress, client :
         As in ``sweep``.
+    store : str or os.PathLike, optional
+        A directory holding one sweep store per learning rate
+        (``lr-000``, ``lr-001``, ...), resumable as in ``sweep``.
     lrs : sequence of float > 0
     epochs_list : sequence of int >= 1
         Sorted and de-duplicated in the result.
@@ -452,6 +548,7 @@ def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e
     lrs = np.array(_check_list(lrs, "lrs", check_positive_float), dtype=np.float64)
     epochs = np.unique(_check_list(epochs_list, "epochs_list", lambda v, n: check_int(v, n, minimum=1)))
     dtype, threads, tol, progress = _check_settings(dtype, threads, tol, progress)
+    store, client = _check_store(store), _check_client(client)
     S = seeds.shape[0]
     loss = np.empty((lrs.shape[0], epochs.shape[0], S), dtype=_DTYPES[dtype])
     etl = np.empty((lrs.shape[0], S), dtype=np.int64)
@@ -459,7 +556,9 @@ def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e
     wall = 0.0
     try:
         for i, lr in enumerate(lrs):
-            out = _train_seeds(X64, y64, seeds, int(epochs[-1]), float(lr), epochs, dtype, threads, tol, progress, bar)
+            sub = None if store is None else os.path.join(store, f"lr-{i:03d}")
+            out = _train_seeds(X64, y64, seeds, int(epochs[-1]), float(lr), epochs, dtype, threads, tol, progress,
+                               bar, store=sub, client=client)
             etl[i] = out[2]
             loss[i] = out[3].T
             wall += out[4]

@@ -1,0 +1,76 @@
+"""Dask: the same bits as a local sweep, also when a worker dies mid-sweep."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fastbackprop import datasets, grid, load_sweep, sweep
+
+from .conftest import JIT
+
+distributed = pytest.importorskip("dask.distributed")
+
+XOR = datasets.xor()
+EPOCHS = 1000 if JIT else 2
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _same(a, b):
+    for name in ("seeds", "params", "final_loss", "epochs_to_tol", "converged"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_cluster_sweep_is_bit_identical(client):
+    n = 5000 if JIT else 300
+    for dtype in ("float64", "float32"):
+        local = sweep(*XOR, n, epochs=EPOCHS, lr=0.5, dtype=dtype)
+        remote = sweep(*XOR, n, epochs=EPOCHS, lr=0.5, dtype=dtype, client=client)
+        _same(remote, local)
+
+
+def test_cluster_grid_and_store(client, tmp_path):
+    g_local = grid(*XOR, 300, [0.5, 2.0], [EPOCHS // 2, EPOCHS])
+    g_remote = grid(*XOR, 300, [0.5, 2.0], [EPOCHS // 2, EPOCHS], client=client, store=tmp_path / "g")
+    np.testing.assert_array_equal(g_remote.loss, g_local.loss)
+    res = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, client=client, store=tmp_path / "s")
+    _same(load_sweep(tmp_path / "s"), res)
+
+
+def test_client_validation():
+    with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
+        sweep(*XOR, 10, epochs=2, client="tcp://localhost:8786")
+
+
+@pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
+def test_worker_killed_mid_sweep_still_complete_and_identical(client):
+    n, epochs = 60 * 1024, 3000
+    expected = sweep(*XOR, n, epochs=epochs, lr=0.5)
+    result = {}
+
+    def run():
+        result["res"] = sweep(*XOR, n, epochs=epochs, lr=0.5, client=client)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(1.5)  # both workers busy with chunks
+    pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    os.kill(victim, signal.SIGKILL)
+    t.join(timeout=100)
+    assert not t.is_alive()
+    _same(result["res"], expected)
+    # The nanny restarted the killed worker.
+    client.wait_for_workers(2, timeout=30)
+    assert victim not in client.run(os.getpid).values()
