@@ -12,6 +12,7 @@ single-network kernels use the same code so that a sweep reproduces
 """
 
 import math
+import os
 
 import numpy as np
 from llvmlite import ir
@@ -31,6 +32,58 @@ _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 # leaves some calls in place, and one call in the loop stops vectorisation.
 _INLINE = dict(_OPTS, inline="always")
 
+
+def _harden_cache(dispatcher):
+    """Treat an unreadable on-disk cache entry as a miss instead of an error.
+
+    Numba raises on a corrupt or truncated index/data file (pickle errors); a
+    crash mid-write or a stale file from another build must not break the
+    package, so such an entry is recompiled and, if possible, rewritten.
+    """
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is None or not hasattr(cache, "load_overload"):
+        return dispatcher
+    load, save = cache.load_overload, cache.save_overload
+
+    def load_overload(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except Exception:  # noqa: BLE001 - any unreadable entry is a cache miss
+            return None
+
+    def save_overload(sig, data):
+        try:
+            save(sig, data)
+        except Exception:  # noqa: BLE001 - corrupt index: drop it and try once more
+            try:
+                os.remove(cache._cache_file._index_path)
+                save(sig, data)
+            except Exception:  # noqa: BLE001 - caching is an optimisation only
+                pass
+
+    cache.load_overload, cache.save_overload = load_overload, save_overload
+    return dispatcher
+
+
+def _jit(**opts):
+    """``numba.njit(**opts)`` that survives an unusable cache.
+
+    With ``cache=True`` and no writable place for the cache (read-only
+    site-packages and no writable user cache directory), Numba refuses to
+    create the function; then compile without caching instead.
+    """
+
+    def decorate(func):
+        try:
+            return _harden_cache(njit(**opts)(func))
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            return njit(**dict(opts, cache=False))(func)
+
+    return decorate
+
+
 #: Lanes (seeds) trained together by one block of the sweep kernel; a multiple
 #: of every vector width (8 f64 / 16 f32 per 512-bit register) and enough
 #: independent dependency chains to keep the FP pipes busy.
@@ -49,8 +102,10 @@ def _like(x, v):
     return np.asarray(x).dtype.type(v)
 
 
+# Typing and code generation below run only when Numba compiles (in every JIT
+# test run), never under NUMBA_DISABLE_JIT, hence the coverage pragmas.
 @overload(_like, inline="always")
-def _like_overload(x, v):
+def _like_overload(x, v):  # pragma: no cover
     if isinstance(x, types.Float):
         to = x
 
@@ -61,7 +116,7 @@ def _like_overload(x, v):
     return None
 
 
-if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT run
+if config.DISABLE_JIT:
 
     def _exp2i(k):
         """2**k for an integral float ``k`` well inside the exponent range."""
@@ -69,7 +124,7 @@ if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT 
             return k
         return np.ldexp(np.asarray(k).dtype.type(1.0), int(k))
 
-else:
+else:  # pragma: no cover - compile time only
 
     @intrinsic
     def _exp2i(typingctx, k):
@@ -89,13 +144,13 @@ else:
         return k(k), codegen
 
 
-if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT run
+if config.DISABLE_JIT:
 
     def _fma(a, b, c):
         """a * b + c, rounded twice: the pure-Python (coverage) run is not bit-exact."""
         return a * b + c
 
-else:
+else:  # pragma: no cover - compile time only
 
     @intrinsic
     def _fma(typingctx, a, b, c):
@@ -123,7 +178,7 @@ else:
 _LOG2E = 1.4426950408889634
 
 
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _exp64(x):
     k = np.floor(_fma(x, _LOG2E, 0.5))
     r = _fma(k, -1.90821492927058770002e-10, _fma(k, -6.93147180369123816490e-01, x))
@@ -137,7 +192,7 @@ def _exp64(x):
     return p * _exp2i(k)
 
 
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _exp32(x):
     f = np.float32
     k = np.floor(_fma(x, f(_LOG2E), f(0.5)))
@@ -154,7 +209,7 @@ def _exp(x):
 
 
 @overload(_exp, inline="always")
-def _exp_overload(x):
+def _exp_overload(x):  # pragma: no cover - compile time only
     if x == types.float64:
         return lambda x: _exp64(x)
     if x == types.float32:
@@ -162,7 +217,7 @@ def _exp_overload(x):
     return None
 
 
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _sigmoid(z):
     """1 / (1 + exp(-z)); exactly 0 below -SIGMOID_CLAMP, NaN stays NaN."""
     c = _like(z, SIGMOID_CLAMP)
@@ -175,13 +230,13 @@ def _sigmoid(z):
 # --------------------------------------------------------------------------
 # One sample: forward pass and the 12 hand-derived partials
 # --------------------------------------------------------------------------
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _neuron(wa, wb, b, a0, a1):
     """sigmoid(wa * a0 + wb * a1 + b): h1, h2 and ypred are all of this form."""
     return _sigmoid(_fma(wa, a0, _fma(wb, a1, b)))
 
 
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
     """``scale * dL/dp`` for the 9 parameters, in layout order, for one sample.
 
@@ -228,7 +283,7 @@ def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
 
 # Parameters live in a flat array ``p`` at ``p[k * stride + off]`` for k in the
 # layout: stride 1 for one network, stride LANES (lane ``off``) in a sweep block.
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _activations(p, off, stride, x0, x1):
     """(h1, h2, ypred) of the network stored at (off, stride) in p."""
     h1 = _neuron(p[W1 * stride + off], p[W2 * stride + off], p[B1 * stride + off], x0, x1)
@@ -237,7 +292,7 @@ def _activations(p, off, stride, x0, x1):
     return h1, h2, ypred
 
 
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _apply_step(p, off, stride, x0, x1, y, lr, h1, h2, ypred):
     """One SGD step, in place, of the network at (off, stride), given its activations."""
     d = _partials(p[W5 * stride + off], p[W6 * stride + off], x0, x1, y, h1, h2, ypred, lr)
@@ -252,14 +307,14 @@ def _apply_step(p, off, stride, x0, x1, y, lr, h1, h2, ypred):
     p[B3 * stride + off] -= d[B3]
 
 
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _sgd_update(p, x0, x1, y, lr):
     """One SGD step of the single network p (9,), in place."""
     h1, h2, ypred = _activations(p, 0, 1, x0, x1)
     _apply_step(p, 0, 1, x0, x1, y, lr, h1, h2, ypred)
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def _mse(p, X, y):
     acc = _like(y[0], 0.0)
     for i in range(X.shape[0]):
@@ -271,14 +326,14 @@ def _mse(p, X, y):
 # --------------------------------------------------------------------------
 # Single-network kernels
 # --------------------------------------------------------------------------
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def forward(params, X, out):
     """out[i] = ypred(X[i]) for params (9,), X (n, 2), out (n,)."""
     for i in range(X.shape[0]):
         out[i] = _activations(params, 0, 1, X[i, 0], X[i, 1])[2]
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def gradient(params, x, y, out):
     """out (9,) = dL/dparams for one sample x (2,), target y."""
     h1, h2, ypred = _activations(params, 0, 1, x[0], x[1])
@@ -287,19 +342,19 @@ def gradient(params, x, y, out):
         out[k] = g[k]
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def sgd_step(params, x, y, lr):
     """One in-place SGD step of params (9,) on sample x (2,), target y."""
     _sgd_update(params, x[0], x[1], y, lr)
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def mse(params, X, y):
     """Full-dataset mean squared error."""
     return _mse(params, X, y)
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def train(params, X, y, epochs, lr, loss_out):
     """Per-sample SGD for ``epochs`` passes over X (n, 2), y (n,), in place.
 
@@ -320,8 +375,8 @@ def train(params, X, y, epochs, lr, loss_out):
 # Not cached on their own: Numba keys a cache entry on the source file of the
 # function (_seeding.py), so an entry made under other flags would be reused.
 # The kernels that call them are cached, with these compiled in.
-_mix64 = njit(**dict(_OPTS, cache=False))(_seeding._mix64)
-_log_unit = njit(**dict(_OPTS, cache=False))(_seeding._log_unit)
+_mix64 = _jit(**dict(_OPTS, cache=False))(_seeding._mix64)
+_log_unit = _jit(**dict(_OPTS, cache=False))(_seeding._log_unit)
 _GOLDEN = _seeding.GOLDEN
 _SEED_OFFSET = _seeding.SEED_OFFSET
 _U1 = np.uint64(1)
@@ -330,12 +385,12 @@ _U11 = np.uint64(11)
 _ATTEMPT_BITS = np.uint64(_seeding._ATTEMPT_BITS)
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def _uniform_pm1(h):
     return np.float64(h >> _U11) * _seeding._TWO_M52 - 1.0
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def _normal(key, k):
     c = _U2 * np.uint64(k) * _ATTEMPT_BITS + _U1
     while True:
@@ -348,14 +403,14 @@ def _normal(key, k):
         c += _U2
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def _init_params_into(seed, out):
     key = _mix64(np.uint64(seed) + _SEED_OFFSET)
     for k in range(N_PARAMS):
         out[k] = _normal(key, k)
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def init_params(seeds, out):
     """out[i] (S, 9) float64 = starting parameters of seeds[i] (S,) int64."""
     for i in range(seeds.shape[0]):
@@ -365,7 +420,7 @@ def init_params(seeds, out):
 # --------------------------------------------------------------------------
 # Seed sweep: LANES networks per block, vectorised across the lane axis
 # --------------------------------------------------------------------------
-@njit(**_INLINE)
+@_jit(**_INLINE)
 def _block_activations(P, x0, x1, H1, H2, YP):
     """Activations of every lane of a block P (9 * LANES,) for one sample.
 
@@ -383,7 +438,7 @@ def _block_activations(P, x0, x1, H1, H2, YP):
         YP[lane] = _neuron(P[W5 * LANES + lane], P[W6 * LANES + lane], P[B3 * LANES + lane], H1[lane], H2[lane])
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def _block_mse(P, X, y, H1, H2, YP, loss):
     """loss[lane] = full-dataset MSE of each lane of the block P."""
     for lane in range(LANES):
@@ -398,7 +453,7 @@ def _block_mse(P, X, y, H1, H2, YP, loss):
         loss[lane] /= nf
 
 
-@njit(**_OPTS)
+@_jit(**_OPTS)
 def sweep(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out):
     """Train one network per seed; write final params, final loss, epochs to tol.
 

@@ -12,6 +12,12 @@ import numpy as np
 from ._layout import N_PARAMS
 
 _MAX_INT64 = np.iinfo(np.int64).max
+#: Upper bounds that keep a typo from becoming a days-long run or a huge
+#: allocation: 10**9 epochs of one sample take about a minute per network,
+#: 10**9 seeds need about 100 GB of results; more threads than 4096 is a typo.
+MAX_EPOCHS = 10**9
+MAX_SEEDS = 10**9
+MAX_THREADS = 4096
 
 
 def _show(value, limit=60):
@@ -32,13 +38,15 @@ def is_real(value):
     )
 
 
-def check_int(value, name, minimum=0):
-    """An int >= minimum (bools and floats refused); returns a Python int."""
+def check_int(value, name, minimum=0, maximum=None):
+    """An int in [minimum, maximum] (bools and floats refused); returns a Python int."""
     if not is_int(value):
         raise TypeError(f"{name} must be an int, got {_show(value)} ({type(value).__name__})")
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 

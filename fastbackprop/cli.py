@@ -1,6 +1,7 @@
 """Command line: ``fastbackprop train | sweep | grid`` (also ``python -m fastbackprop``)."""
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -126,15 +127,18 @@ def _progress(args):
     return sys.stderr.isatty()
 
 
+@contextlib.contextmanager
 def _client(args):
-    """A Dask client for --scheduler, or None."""
+    """A Dask client connected to --scheduler for the duration of a command, or None."""
     if not args.scheduler:
-        return None
+        yield None
+        return
     try:
         from dask.distributed import Client
     except ImportError:
         raise ImportError("--scheduler needs Dask: pip install 'fastbackprop[distributed]'") from None
-    return Client(args.scheduler, timeout=30)
+    with Client(args.scheduler, timeout=30) as client:
+        yield client
 
 
 def _save_figure(fig, path):
@@ -196,8 +200,9 @@ def sweep_report(res, data_name):
 
 def _run_sweep(args):
     X, y = _load_data(args)
-    res = sweep(X, y, args.seeds, epochs=args.epochs, lr=args.lr, dtype=args.dtype, threads=args.threads,
-                tol=args.tol, progress=_progress(args), store=args.store, client=_client(args))
+    with _client(args) as client:
+        res = sweep(X, y, args.seeds, epochs=args.epochs, lr=args.lr, dtype=args.dtype, threads=args.threads,
+                    tol=args.tol, progress=_progress(args), store=args.store, client=client)
     report = sweep_report(res, _data_name(args))
     if args.json:
         print(json.dumps(report))
@@ -224,8 +229,9 @@ def _run_sweep(args):
 
 def _run_grid(args):
     X, y = _load_data(args)
-    res = grid(X, y, args.seeds, args.lr, args.epochs, dtype=args.dtype, threads=args.threads,
-               tol=args.tol, progress=_progress(args), store=args.store, client=_client(args))
+    with _client(args) as client:
+        res = grid(X, y, args.seeds, args.lr, args.epochs, dtype=args.dtype, threads=args.threads,
+                   tol=args.tol, progress=_progress(args), store=args.store, client=client)
     if args.json:
         print(json.dumps({
             "data": _data_name(args), "seeds": res.n, "dtype": res.dtype, "tol": res.tol,

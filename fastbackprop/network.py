@@ -7,6 +7,7 @@ import numpy as np
 from . import _kernels, _seeding
 from ._layout import PARAM_NAMES
 from ._validation import (
+    MAX_EPOCHS,
     check_dataset,
     check_inputs,
     check_int,
@@ -83,12 +84,27 @@ class Network:
         ndarray of float64, shape (epochs,)
             Full-dataset MSE after each epoch's updates: entry 0 is "Epoch 0" of
             the classic log, entry ``epochs - 1`` the final loss.
+
+        Raises
+        ------
+        FloatingPointError
+            If the parameters overflow (only for absurd step sizes, lr ~ 1e308:
+            a merely huge lr saturates every sigmoid and training stops). The
+            network is then left exactly as it was before the call.
         """
         X, y = check_dataset(X, y)
-        epochs = check_int(epochs, "epochs")
+        epochs = check_int(epochs, "epochs", maximum=MAX_EPOCHS)
         lr = check_positive_float(lr, "lr")
         history = np.empty(epochs)
-        _kernels.train(self._params, X, y, epochs, lr, history)
+        params = self._params.copy()
+        _kernels.train(params, X, y, epochs, lr, history)
+        if not (np.all(np.isfinite(params)) and np.all(np.isfinite(history))):
+            bad = int(np.argmin(np.isfinite(history))) + 1 if not np.all(np.isfinite(history)) else epochs
+            raise FloatingPointError(
+                f"training diverged: values stopped being finite in epoch {bad} (lr={lr!r}); "
+                "the network is unchanged"
+            )
+        self._params = params
         self.epochs_trained += epochs
         return history
 

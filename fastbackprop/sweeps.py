@@ -13,7 +13,7 @@ from . import _kernels
 from ._layout import N_PARAMS
 from ._version import __version__
 from .store import SweepStore, read_store
-from ._validation import check_dataset, check_int, check_positive_float, is_int
+from ._validation import MAX_EPOCHS, MAX_SEEDS, MAX_THREADS, check_dataset, check_int, check_positive_float, is_int
 
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 #: Seeds per unit of work are LANES * _BLOCKS_PER_CHUNK (1024): ~10-30 ms each.
@@ -167,7 +167,7 @@ def load_sweep(path):
 def _check_seeds(seeds):
     """Seeds as a new int64 array: an int N (0 .. N-1), a range, or integers."""
     if is_int(seeds):
-        return np.arange(check_int(seeds, "seeds", minimum=1), dtype=np.int64)
+        return np.arange(check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS), dtype=np.int64)
     if isinstance(seeds, (bool, np.bool_, float, str, bytes)):
         raise TypeError(f"seeds must be an int, a range or an array of ints, got {seeds!r}")
     if isinstance(seeds, range):
@@ -187,6 +187,8 @@ def _check_seeds(seeds):
             raise TypeError(f"seeds must hold ints, got dtype {values.dtype}")
     if len(values) == 0:
         raise ValueError(f"seeds must not be empty, got {seeds!r}")
+    if len(values) > MAX_SEEDS:
+        raise ValueError(f"seeds must hold at most {MAX_SEEDS} seeds, got {len(values)}")
     lo, hi = int(min(values)), int(max(values))
     if lo < 0:
         raise ValueError(f"seeds must be non-negative, got {lo}")
@@ -210,7 +212,7 @@ def _check_threads(threads):
     """Thread count: None means ``numba.config.NUMBA_NUM_THREADS`` (all cores by default)."""
     if threads is None:
         return numba.config.NUMBA_NUM_THREADS
-    return check_int(threads, "threads", minimum=1)
+    return check_int(threads, "threads", minimum=1, maximum=MAX_THREADS)
 
 
 def _progress_bar(total):
@@ -270,7 +272,7 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
     """
     X64, y64 = check_dataset(X, y)
     seeds = _check_seeds(seeds)
-    epochs = check_int(epochs, "epochs")
+    epochs = check_int(epochs, "epochs", maximum=MAX_EPOCHS)
     lr = check_positive_float(lr, "lr")
     settings = _check_settings(dtype, threads, tol, progress)
     out = _train_seeds(X64, y64, seeds, epochs, lr, np.empty(0, dtype=np.int64), *settings,
@@ -546,7 +548,7 @@ def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e
     X64, y64 = check_dataset(X, y)
     seeds = _check_seeds(seeds)
     lrs = np.array(_check_list(lrs, "lrs", check_positive_float), dtype=np.float64)
-    epochs = np.unique(_check_list(epochs_list, "epochs_list", lambda v, n: check_int(v, n, minimum=1)))
+    epochs = np.unique(_check_list(epochs_list, "epochs_list", lambda v, n: check_int(v, n, minimum=1, maximum=MAX_EPOCHS)))
     dtype, threads, tol, progress = _check_settings(dtype, threads, tol, progress)
     store, client = _check_store(store), _check_client(client)
     S = seeds.shape[0]

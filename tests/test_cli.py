@@ -235,3 +235,53 @@ def test_sweep_and_grid_help(cmd, capsys):
     assert main([cmd, "--help"]) == 0
     out = capsys.readouterr().out
     assert "example" in out and f"fastbackprop {cmd} --dataset xor" in out
+
+
+def test_sweep_and_grid_in_process(tmp_path, capsys):
+    import json
+
+    epochs = "50" if JIT else "3"
+    assert main(["sweep", "--dataset", "xor", "--seeds", "200", "--epochs", epochs, "--lr", "0.5",
+                 "--store", str(tmp_path / "s"), "--out", str(tmp_path / "r.npz"), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "success rate" in out and "result written to" in err
+    assert main(["sweep", "--dataset", "xor", "--seeds", "200", "--epochs", epochs, "--tol", "1e-9", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["converged"] == 0 and report["median_epochs_to_tol"] is None
+    assert main(["sweep", "--dataset", "xor", "--seeds", "200", "--epochs", epochs, "--tol", "1e-9"]) == 0
+    assert "never reached" in capsys.readouterr().out
+    assert main(["grid", "--dataset", "or", "--seeds", "200", "--lr", "0.5", "--epochs", "1", epochs]) == 0
+    assert "lr \\ epochs" in capsys.readouterr().out
+    assert main(["grid", "--dataset", "or", "--seeds", "200", "--lr", "0.5", "--epochs", epochs, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cells"][0]["n"] == 200
+
+
+def test_diverged_seeds_are_reported(tmp_path, capsys):
+    import json
+
+    path = tmp_path / "big.csv"
+    path.write_text("1e6,-1e6,1\n-1e6,1e6,0\n3e5,1e6,1\n")
+    assert main(["sweep", "--data", str(path), "--seeds", "20", "--epochs", "5", "--lr", "1e308", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["diverged"] == 20 and report["final_loss_quantiles"]["0.5"] is None
+    assert main(["sweep", "--data", str(path), "--seeds", "20", "--epochs", "5", "--lr", "1e308"]) == 0
+    assert "20 diverged" in capsys.readouterr().out
+
+
+def test_scheduler_without_dask(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    assert main(["sweep", "--seeds", "5", "--scheduler", "tcp://127.0.0.1:8786"]) == 2
+    assert "pip install 'fastbackprop[distributed]'" in capsys.readouterr().err
+
+
+def test_progress_flag_resolution(monkeypatch):
+    import argparse
+
+    from fastbackprop import cli
+
+    assert cli._progress(argparse.Namespace(progress=True)) is True
+    assert cli._progress(argparse.Namespace(progress=False)) is False
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert cli._progress(argparse.Namespace(progress=None)) is True
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    assert cli._progress(argparse.Namespace(progress=None)) is False

@@ -42,3 +42,21 @@ def test_load_csv(tmp_path):
     np.testing.assert_array_equal(X, [[-2, -1], [25, 6]])
     np.testing.assert_array_equal(y, [1, 0])
     assert X.flags.c_contiguous and X.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("0,0,0\n0,1\n", "line 2: expected 3 columns"),
+        ("x0,x1,y\n1,abc,1\n", "line 2: 'abc' is not a number"),
+        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [0, 1], got 1.5"),
+        ("0,0,0\n0,inf,1\n", "line 2: values must be finite"),
+        ("\n\n", "no data rows"),
+    ],
+)
+def test_load_csv_errors(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError) as exc:
+        datasets.load_csv(path)
+    assert str(path) in str(exc.value) and message in str(exc.value)

@@ -74,3 +74,14 @@ def test_worker_killed_mid_sweep_still_complete_and_identical(client):
     # The nanny restarted the killed worker.
     client.wait_for_workers(2, timeout=30)
     assert victim not in client.run(os.getpid).values()
+
+
+def test_cli_scheduler(client, capsys):
+    import json
+
+    from fastbackprop.cli import main
+
+    assert main(["sweep", "--dataset", "xor", "--seeds", "300", "--epochs", str(EPOCHS), "--lr", "0.5",
+                 "--json", "--scheduler", client.scheduler.address]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["success_rate"] == sweep(*XOR, 300, epochs=EPOCHS, lr=0.5).success_rate

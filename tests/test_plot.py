@@ -86,3 +86,12 @@ def test_without_matplotlib(monkeypatch, trained):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'fastbackprop\[plot\]'"):
         plot.loss_curve(trained[1])
+
+
+def test_decision_surface_with_soft_targets(tmp_path):
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.2]])
+    y = np.array([0.0, 1.0, 0.3])
+    net = Network(seed=0)
+    net.train(X, y, epochs=EPOCHS)
+    fig = _render(plot.decision_surface(net, X, y), tmp_path, "soft")
+    assert len(fig.axes[0].get_legend().get_texts()) == 3

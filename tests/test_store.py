@@ -17,7 +17,7 @@ from .conftest import JIT, SWEEP_EPOCHS
 
 XOR = datasets.xor()
 N = 3000 if JIT else 400
-EPOCHS = SWEEP_EPOCHS // 3
+EPOCHS = SWEEP_EPOCHS // 3 if JIT else 2
 
 
 @pytest.fixture
@@ -97,6 +97,15 @@ def test_other_settings_are_refused(tmp_path, change, match):
     args.update(change)
     with pytest.raises(ValueError, match=match):
         sweep(**args, store=tmp_path / "s")
+
+
+def test_load_an_empty_store(tmp_path, small_chunks):
+    sweep(*XOR, 300, epochs=EPOCHS, store=tmp_path / "s")
+    for f in os.listdir(tmp_path / "s"):
+        if f.startswith("chunk-"):
+            os.remove(tmp_path / "s" / f)
+    res = load_sweep(tmp_path / "s")
+    assert not res.complete and res.n == 0 and res.params.shape == (0, 9)
 
 
 def test_store_validation(tmp_path):
