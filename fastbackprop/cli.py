@@ -3,10 +3,7 @@
 import argparse
 import contextlib
 import json
-import math
 import sys
-
-import numpy as np
 
 from . import datasets
 from .network import Network
@@ -15,7 +12,6 @@ from .sweeps import grid, sweep
 #: Seed of ``fastbackprop train``: its log looks like the classic tutorial's
 #: (loss 0.37 before training, 0.0003 after 3000 epochs; Emily 0.98, Frank 0.02).
 DEFAULT_SEED = 2
-QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -175,48 +171,15 @@ def _data_name(args):
     return args.data if args.data else args.dataset
 
 
-def sweep_report(res, data_name):
-    """The numbers ``fastbackprop sweep`` prints, as a JSON-ready dict."""
-    finite = res.final_loss[np.isfinite(res.final_loss)].astype(np.float64)
-    reached = res.epochs_to_tol[res.epochs_to_tol >= 0]
-    quantiles = np.quantile(finite, QUANTILES) if finite.size else [math.nan] * len(QUANTILES)
-    return {
-        "data": data_name,
-        "seeds": res.n,
-        "epochs": res.epochs,
-        "lr": res.lr,
-        "dtype": res.dtype,
-        "tol": res.tol,
-        "converged": int(np.count_nonzero(res.converged)),
-        "diverged": int(np.count_nonzero(res.diverged)),
-        "success_rate": res.success_rate,
-        "success_ci95": list(res.success_ci95),
-        "final_loss_quantiles": {f"{q:g}": (float(v) if math.isfinite(v) else None) for q, v in zip(QUANTILES, quantiles)},
-        "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
-        "wall_seconds": res.wall_seconds,
-        "runs_per_second": res.runs_per_second,
-    }
-
-
 def _run_sweep(args):
     X, y = _load_data(args)
     with _client(args) as client:
         res = sweep(X, y, args.seeds, epochs=args.epochs, lr=args.lr, dtype=args.dtype, threads=args.threads,
                     tol=args.tol, progress=_progress(args), store=args.store, client=client)
-    report = sweep_report(res, _data_name(args))
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
-        lo, hi = report["success_ci95"]
-        q = report["final_loss_quantiles"]
-        med = report["median_epochs_to_tol"]
-        print(f"data {report['data']}: {res.n} seeds, {res.epochs} epochs, lr {res.lr:g}, {res.dtype}, tol {res.tol:g}")
-        print(f"success rate {res.success_rate:.2%} (95% CI {lo:.2%} .. {hi:.2%}): "
-              f"{report['converged']} of {res.n} seeds reached loss < tol"
-              + (f"; {report['diverged']} diverged" if report["diverged"] else ""))
-        print("final loss quantiles: " + ", ".join(f"{k}: {v:.3g}" if v is not None else f"{k}: -" for k, v in q.items()))
-        print("median epochs to tol: " + (f"{med:g}" if med is not None else "never reached"))
-        print(f"wall time {res.wall_seconds:.3g} s, {res.runs_per_second:,.0f} runs/s")
+        print(f"data {_data_name(args)}: " + res.summary())
     if args.out:
         res.save(args.out)
         print(f"result written to {args.out}", file=sys.stderr)

@@ -19,6 +19,7 @@ _DTYPES = {"float64": np.float64, "float32": np.float32}
 #: Seeds per unit of work are LANES * _BLOCKS_PER_CHUNK (1024): ~10-30 ms each.
 _BLOCKS_PER_CHUNK = 8
 _Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 _FORMAT_VERSION = 1
 
 
@@ -60,7 +61,8 @@ class SweepResult:
     epochs, lr, tol, dtype :
         The settings (``dtype`` as a string, "float64" or "float32").
     wall_seconds : float
-        Time this call took (a resumed sweep counts only the chunks it computed).
+        Training time of this call, without the one-off compile or cache load
+        of the kernel (a resumed sweep counts only the chunks it computed).
     complete : bool
         False for a partial store read by ``load_sweep``: then only the rows of
         the finished chunks are present.
@@ -100,24 +102,46 @@ class SweepResult:
     def runs_per_second(self):
         return self.n / self.wall_seconds if self.wall_seconds > 0 else math.nan
 
-    def summary(self):
-        """A short human-readable report."""
-        lo, hi = self.success_ci95
-        k = int(np.count_nonzero(self.converged))
+    def report(self):
+        """The headline numbers as a JSON-ready dict (what ``fastbackprop sweep --json`` prints).
+
+        Keys: seeds, epochs, lr, dtype, tol, converged, diverged, success_rate,
+        success_ci95, final_loss_quantiles (10/25/50/75/90 %, finite losses; None
+        when there are none), median_epochs_to_tol (over seeds that reached
+        tol; None if none did), wall_seconds, runs_per_second.
+        """
+        finite = self.final_loss[np.isfinite(self.final_loss)].astype(np.float64)
         reached = self.epochs_to_tol[self.epochs_to_tol >= 0]
-        finite = self.final_loss[np.isfinite(self.final_loss)]
+        q = np.quantile(finite, QUANTILES) if finite.size else [None] * len(QUANTILES)
+        return {
+            "seeds": self.n,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "dtype": self.dtype,
+            "tol": self.tol,
+            "converged": int(np.count_nonzero(self.converged)),
+            "diverged": int(np.count_nonzero(self.diverged)),
+            "success_rate": self.success_rate,
+            "success_ci95": list(self.success_ci95),
+            "final_loss_quantiles": {f"{p:g}": None if v is None else float(v) for p, v in zip(QUANTILES, q)},
+            "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
+            "wall_seconds": self.wall_seconds,
+            "runs_per_second": self.runs_per_second,
+        }
+
+    def summary(self):
+        """A short human-readable report of ``report()``."""
+        r = self.report()
+        lo, hi = r["success_ci95"]
+        quantiles = ", ".join(f"{float(k):.0%} {v:.3g}" for k, v in r["final_loss_quantiles"].items() if v is not None)
+        med = r["median_epochs_to_tol"]
         lines = [
             f"{self.n} seeds, {self.epochs} epochs, lr {self.lr:g}, {self.dtype}, tol {self.tol:g}",
-            f"converged (final loss < tol): {k}/{self.n} = {self.success_rate:.2%} "
-            f"(95% CI {lo:.2%} .. {hi:.2%})",
+            f"converged (final loss < tol): {r['converged']}/{self.n} = {self.success_rate:.2%} "
+            f"(95% CI {lo:.2%} .. {hi:.2%})" + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
+            "final loss quantiles: " + (quantiles or "none finite"),
+            "epochs to tol: " + (f"median {med:g} over seeds that got there" if med is not None else "never reached"),
         ]
-        if finite.size:
-            q = np.quantile(finite, [0.1, 0.5, 0.9])
-            lines.append(f"final loss: 10% {q[0]:.3g}, median {q[1]:.3g}, 90% {q[2]:.3g}")
-        if reached.size:
-            lines.append(f"epochs to tol: median {np.median(reached):g} over {reached.size} seeds that got there")
-        if np.any(self.diverged):
-            lines.append(f"diverged: {int(np.count_nonzero(self.diverged))}")
         if math.isfinite(self.wall_seconds):
             lines.append(f"wall time {self.wall_seconds:.3g} s ({self.runs_per_second:,.0f} runs/s)")
         return "\n".join(lines)
@@ -138,6 +162,14 @@ class SweepResult:
         )
 
 
+def _outcomes(params, final_loss, dtype, tol):
+    """``converged`` (final loss < tol, compared in the sweep's dtype) and ``diverged``."""
+    return dict(
+        converged=final_loss < _DTYPES[dtype](tol),
+        diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
+    )
+
+
 def load_sweep(path):
     """Read a ``SweepResult`` from a file written by ``SweepResult.save`` or from a store.
 
@@ -149,8 +181,7 @@ def load_sweep(path):
         tol = float(settings["tol"])
         return SweepResult(
             seeds=seeds[rows], params=params, final_loss=final_loss, epochs_to_tol=etl,
-            converged=final_loss < _DTYPES[settings["dtype"]](tol),
-            diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
+            **_outcomes(params, final_loss, settings["dtype"], tol),
             X=X, y=y, epochs=int(settings["epochs"]), lr=float(settings["lr"]), tol=tol,
             dtype=settings["dtype"], complete=rows.shape[0] == seeds.shape[0],
         )
@@ -284,8 +315,7 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
         params=params,
         final_loss=final_loss,
         epochs_to_tol=etl,
-        converged=final_loss < _DTYPES[dtype](tol),
-        diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
+        **_outcomes(params, final_loss, dtype, tol),
         X=X64,
         y=y64,
         epochs=epochs,
@@ -355,6 +385,8 @@ def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, pr
     own_bar = bar is None and progress
     if own_bar:
         bar = _progress_bar(S)
+    # Compile or load the kernel for this dtype now, so the timing is training only.
+    _kernels.sweep(Xf, yf, seeds[:0], epochs, F(lr), F(tol), record_at, *(a[:0] for a in out))
     start = time.perf_counter()
     pool = None
     try:

@@ -113,8 +113,8 @@ def test_sweep_report():
     res = run("sweep", "--dataset", "xor", "--lr", "0.5", *SMALL)
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    assert "data xor: 300 seeds" in out and "success rate" in out and "95% CI" in out
-    assert "final loss quantiles" in out and "median epochs to tol" in out and "runs/s" in out
+    assert "data xor: 300 seeds" in out and "converged (final loss < tol)" in out and "95% CI" in out
+    assert "final loss quantiles: 10%" in out and "epochs to tol: median" in out and "runs/s" in out
 
 
 def test_sweep_json_is_one_object_and_matches_the_api(tmp_path):
@@ -244,7 +244,7 @@ def test_sweep_and_grid_in_process(tmp_path, capsys):
     assert main(["sweep", "--dataset", "xor", "--seeds", "200", "--epochs", epochs, "--lr", "0.5",
                  "--store", str(tmp_path / "s"), "--out", str(tmp_path / "r.npz"), "--no-progress"]) == 0
     out, err = capsys.readouterr()
-    assert "success rate" in out and "result written to" in err
+    assert "95% CI" in out and "result written to" in err
     assert main(["sweep", "--dataset", "xor", "--seeds", "200", "--epochs", epochs, "--tol", "1e-9", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["converged"] == 0 and report["median_epochs_to_tol"] is None
@@ -265,7 +265,7 @@ def test_diverged_seeds_are_reported(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["diverged"] == 20 and report["final_loss_quantiles"]["0.5"] is None
     assert main(["sweep", "--data", str(path), "--seeds", "20", "--epochs", "5", "--lr", "1e308"]) == 0
-    assert "20 diverged" in capsys.readouterr().out
+    assert "diverged: 20" in capsys.readouterr().out
 
 
 def test_scheduler_without_dask(monkeypatch, capsys):

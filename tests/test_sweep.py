@@ -154,8 +154,9 @@ def test_threads_leave_no_global_state_also_on_error(monkeypatch):
     calls = []
 
     def boom(*args):
-        calls.append(1)
-        raise RuntimeError("boom")
+        if args[2].shape[0]:  # the empty warm-up call passes
+            calls.append(1)
+            raise RuntimeError("boom")
 
     monkeypatch.setattr(sweep_module._kernels, "sweep", boom)
     for threads in (1, 2):
@@ -199,7 +200,7 @@ def test_blow_up_is_flagged_diverged_without_warnings():
         stuck = sweep(X, y, N, epochs=20, lr=1e300)
     assert res.diverged.all()
     assert not res.converged.any()
-    assert f"diverged: {N}" in res.summary()
+    assert f"diverged: {N}" in res.summary() and "none finite" in res.summary()
     assert not stuck.diverged.any() and not stuck.converged.any()
     fine = sweep(X, y, 10, epochs=20, lr=0.1)
     assert not fine.diverged.any()
