@@ -37,6 +37,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("fastbackprop: medians side by side (ratio = time / numba kernel time)")
     for group, benches in groups.items():
         tr.write_line(f"{group}:")
+        if group.startswith("progress"):
+            for name, b in benches.items():
+                tr.write_line(f"  {name}: {b.extra_info['overhead_percent']:+.2f} %  (bar < 2 %)")
+            continue
         if group.startswith("sweep"):
             for name, b in benches.items():
                 tr.write_line(f"  {name:44s} {_runs_per_second(b):12,.0f} runs/s")

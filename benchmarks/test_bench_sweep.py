@@ -68,3 +68,31 @@ def test_sweep_reference(benchmark, dtype):
     benchmark.extra_info["label"] = f"numpy reference ({REF_EPOCHS} epochs, x{EPOCHS // REF_EPOCHS})"
     benchmark.pedantic(reference.sweep, args=(X, Y, range(S), REF_EPOCHS, 0.2, 1e-2, dtype), rounds=3)
     _record(benchmark, S, EPOCHS // REF_EPOCHS)
+
+
+def test_progress_bar_overhead(benchmark, monkeypatch):
+    """A live tqdm bar (drawn to /dev/null, refreshed on every chunk) vs none, alternating.
+
+    The sweep runs in the same chunks either way, so the bar's cost is its updates.
+    """
+    import os
+
+    from tqdm.auto import tqdm
+
+    from fastbackprop import sweeps
+
+    benchmark.group = "progress bar overhead, float64, S=50k"
+    benchmark.extra_info["label"] = "with bar vs without (min of 5 alternating runs each)"
+    with open(os.devnull, "w") as devnull:
+        monkeypatch.setattr(sweeps, "_progress_bar", lambda total: tqdm(total=total, file=devnull, mininterval=0))
+        sweep(X, Y, 256, epochs=2)
+        plain, with_bar = [], []
+
+        def both():
+            for progress, times in ((False, plain), (True, with_bar)):
+                start = time.perf_counter()
+                sweep(X, Y, 50_000, epochs=EPOCHS, progress=progress)
+                times.append(time.perf_counter() - start)
+
+        benchmark.pedantic(both, rounds=5)
+    benchmark.extra_info["overhead_percent"] = 100 * (min(with_bar) / min(plain) - 1)
