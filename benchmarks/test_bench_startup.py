@@ -68,3 +68,29 @@ def test_cli_train_warm_cache(benchmark, warm_cache):
     """``fastbackprop train`` end to end (interpreter start included)."""
     benchmark.group = "start-up (fresh interpreter per round)"
     benchmark.pedantic(_run, args=([sys.executable, "-m", "fastbackprop", "train"], warm_cache), rounds=5)
+
+
+SWEEP_SCRIPT = """
+import time
+import fastbackprop as fb
+X, y = fb.datasets.gender()
+t0 = time.perf_counter()
+fb.sweep(X, y, 256, epochs=2)
+t1 = time.perf_counter()
+fb.sweep(X, y, 256, epochs=2, dtype="float32")
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def test_first_sweep_call_cold_cache(benchmark):
+    """First sweep of each dtype in a new interpreter with an empty cache (compiles the kernel)."""
+    benchmark.group = "start-up (fresh interpreter per round)"
+    timings = []
+
+    def run():
+        with tempfile.TemporaryDirectory() as d:
+            timings.append([float(v) for v in _run([sys.executable, "-c", SWEEP_SCRIPT], d).split()])
+
+    benchmark.pedantic(run, rounds=2)
+    benchmark.extra_info.update(f64_compile_s=min(t[0] for t in timings), f32_compile_s=min(t[1] for t in timings))
