@@ -39,17 +39,22 @@ def warm_cache():
         yield d
 
 
-def test_first_train_call_cold_cache(benchmark):
-    """Import + first Network.train in a new interpreter with an empty cache."""
+def _cold(benchmark, script, rounds):
+    """Time ``script`` in fresh interpreters with empty caches; the minimum of each printed number."""
     benchmark.group = "start-up (fresh interpreter per round)"
     timings = []
 
     def run():
         with tempfile.TemporaryDirectory() as d:
-            timings.append([float(v) for v in _run([sys.executable, "-c", SCRIPT], d).split()])
+            timings.append([float(v) for v in _run([sys.executable, "-c", script], d).split()])
 
-    benchmark.pedantic(run, rounds=3)
-    imp, first, second = (min(t[i] for t in timings) for i in range(3))
+    benchmark.pedantic(run, rounds=rounds)
+    return [min(column) for column in zip(*timings)]
+
+
+def test_first_train_call_cold_cache(benchmark):
+    """Import + first Network.train in a new interpreter with an empty cache."""
+    imp, first, second = _cold(benchmark, SCRIPT, rounds=3)
     benchmark.extra_info.update(import_s=imp, first_train_s=first, compile_s=first - second)
 
 
@@ -85,12 +90,5 @@ print(t1 - t0, t2 - t1)
 
 def test_first_sweep_call_cold_cache(benchmark):
     """First sweep of each dtype in a new interpreter with an empty cache (compiles the kernel)."""
-    benchmark.group = "start-up (fresh interpreter per round)"
-    timings = []
-
-    def run():
-        with tempfile.TemporaryDirectory() as d:
-            timings.append([float(v) for v in _run([sys.executable, "-c", SWEEP_SCRIPT], d).split()])
-
-    benchmark.pedantic(run, rounds=2)
-    benchmark.extra_info.update(f64_compile_s=min(t[0] for t in timings), f32_compile_s=min(t[1] for t in timings))
+    f64, f32 = _cold(benchmark, SWEEP_SCRIPT, rounds=2)
+    benchmark.extra_info.update(f64_compile_s=f64, f32_compile_s=f32)
