@@ -388,53 +388,55 @@ def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, pr
     # Compile or load the kernel for this dtype now, so the timing is training only.
     _kernels.sweep(Xf, yf, seeds[:0], epochs, F(lr), F(tol), record_at, *(a[:0] for a in out))
     start = time.perf_counter()
-    pool = None
+    disk = pool = None
+
+    def place(i, arrays):
+        """Put chunk i's results in the output arrays."""
+        lo, hi = bounds[i]
+        for dst, src in zip(out, arrays):
+            dst[lo:hi] = src
+        if bar is not None:
+            bar.update(hi - lo)
+
+    def task(i):
+        lo, hi = bounds[i]
+        return (Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), record_at)
+
+    def run(i):
+        arrays = _chunk_task(*task(i))
+        if disk is not None:
+            disk.write(i, *arrays)
+        return i, arrays
+
+    def on_cluster(todo):
+        from dask.distributed import as_completed  # only reached with a Dask client
+
+        futures = {client.submit(_chunk_task, *task(i), pure=False): i for i in todo}
+        for f in as_completed(futures):
+            i, arrays = futures[f], f.result()
+            if disk is not None:
+                disk.write(i, *arrays)  # the client writes the store; workers never touch it
+            yield i, arrays
+
     try:
-        disk = None
         todo = list(range(n_chunks))
         if store is not None:
             settings = dict(epochs=epochs, lr=lr, dtype=dtype, tol=tol, record_at=record_at.tolist(),
                             chunk_size=chunk, package_version=__version__)
             disk = SweepStore(store, settings, X64, y64, seeds)
-            todo = []
-            for i, (lo, hi) in enumerate(bounds):
-                arrays = disk.read(i)
-                if arrays is None:
-                    todo.append(i)
-                    continue
-                for dst, src in zip(out, arrays):
-                    dst[lo:hi] = src
-                if bar is not None:
-                    bar.update(hi - lo)
-
-        def run(i):
-            lo, hi = bounds[i]
-            _kernels.sweep(Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), record_at, *(a[lo:hi] for a in out))
-            if disk is not None:
-                disk.write(i, *(a[lo:hi] for a in out))
-            return hi - lo
-
+            done = {i: disk.read(i) for i in todo}
+            todo = [i for i, arrays in done.items() if arrays is None]
+            for i, arrays in done.items():
+                if arrays is not None:
+                    place(i, arrays)
         if client is not None:
-            from dask.distributed import as_completed  # only reached with a Dask client
-
-            args = [(Xf, yf, seeds[bounds[i][0]:bounds[i][1]], epochs, F(lr), F(tol), record_at) for i in todo]
-            futures = {client.submit(_chunk_task, *a, pure=False): i for i, a in zip(todo, args)}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                lo, hi = bounds[i]
-                arrays = fut.result()
-                for dst, src in zip(out, arrays):
-                    dst[lo:hi] = src
-                if disk is not None:
-                    disk.write(i, *arrays)
-                if bar is not None:
-                    bar.update(hi - lo)
+            finished = on_cluster(todo)
         else:
             if threads > 1 and len(todo) > 1:
                 pool = ThreadPoolExecutor(min(threads, len(todo)))
-            for count in (pool.map if pool else map)(run, todo):
-                if bar is not None:
-                    bar.update(count)
+            finished = (pool.map if pool else map)(run, todo)
+        for i, arrays in finished:
+            place(i, arrays)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)  # on an error, drop the chunks not started
