@@ -49,6 +49,10 @@ def _build_parser():
     parser = _Parser(
         prog="fastbackprop",
         description="A 2-2-1 sigmoid network trained by hand-derived backprop, and seed sweeps of it.",
+        epilog="examples:\n  fastbackprop train\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
+               "  fastbackprop grid --dataset xor --lr 0.1 0.5 2 --epochs 500 3000 --seeds 20000\n"
+               "'fastbackprop COMMAND --help' describes each command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

@@ -230,6 +230,12 @@ def test_bad_sweep_and_grid_options(args, message, capsys):
     assert out == "" and len(err.strip().splitlines()) == 1 and message in err
 
 
+def test_top_level_help(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "train" in out and "sweep" in out and "grid" in out
+
+
 @pytest.mark.parametrize("cmd", ["sweep", "grid"])
 def test_sweep_and_grid_help(cmd, capsys):
     assert main([cmd, "--help"]) == 0
