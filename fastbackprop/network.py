@@ -98,8 +98,9 @@ class Network:
         history = np.empty(epochs)
         params = self._params.copy()
         _kernels.train(params, X, y, epochs, lr, history)
-        if not (np.all(np.isfinite(params)) and np.all(np.isfinite(history))):
-            bad = int(np.argmin(np.isfinite(history))) + 1 if not np.all(np.isfinite(history)) else epochs
+        finite = np.isfinite(history)
+        if not (finite.all() and np.isfinite(params).all()):
+            bad = epochs if finite.all() else int(np.argmin(finite)) + 1
             raise FloatingPointError(
                 f"training diverged: values stopped being finite in epoch {bad} (lr={lr!r}); "
                 "the network is unchanged"

@@ -50,56 +50,21 @@ def _write_atomic(path, write):
             os.remove(tmp)
 
 
-class SweepStore:
-    """An opened store directory whose settings match the sweep being run.
+def _read_manifest(path):
+    """The settings in ``path``'s manifest, or None if there is no readable one."""
+    try:
+        with open(os.path.join(path, MANIFEST)) as f:
+            manifest = json.load(f)
+        return manifest["settings"] if manifest["format"] == _FORMAT else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The directory; created if missing.
-    settings : dict
-        JSON-ready settings (epochs, lr, dtype, tol, record_at, chunk_size,
-        package version, ...) that must match an existing manifest exactly.
-    X, y, seeds : ndarray
-        The data and seeds; compared with the store's by SHA-256.
-    """
 
-    def __init__(self, path, settings, X, y, seeds):
-        self.path = os.fspath(path)
-        self.chunk_size = int(settings["chunk_size"])
-        self.n = int(seeds.shape[0])
-        settings = dict(settings, n_seeds=self.n, data_sha256=_sha256(X, y), seeds_sha256=_sha256(seeds))
-        manifest_path = os.path.join(self.path, MANIFEST)
-        if os.path.exists(manifest_path):
-            self._check(manifest_path, settings)
-        else:
-            if os.path.exists(self.path) and not os.path.isdir(self.path):
-                raise ValueError(f"store {self.path!r} exists and is not a directory")
-            os.makedirs(self.path, exist_ok=True)
-            _write_atomic(os.path.join(self.path, INPUTS), lambda f: np.savez(f, X=X, y=y, seeds=seeds))
-            manifest = {"format": _FORMAT, "format_version": _FORMAT_VERSION, "settings": settings}
-            _write_atomic(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
-        self.settings = settings
+class _ChunkFiles:
+    """The chunk files of a store: rows [i * chunk_size, (i + 1) * chunk_size) of n."""
 
-    def _check(self, manifest_path, settings):
-        try:
-            with open(manifest_path) as f:
-                manifest = json.load(f)
-            old = manifest["settings"]
-            ok = manifest["format"] == _FORMAT
-        except (OSError, ValueError, KeyError, TypeError):
-            ok = False
-        if not ok:
-            raise ValueError(f"store {self.path!r} has no readable fastbackprop manifest")
-        for key in sorted(set(old) | set(settings)):
-            if old.get(key) != settings.get(key):
-                what = {"data_sha256": "training data (X, y)", "seeds_sha256": "seeds"}.get(key, key)
-                if key.endswith("sha256"):
-                    raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
-                raise ValueError(
-                    f"store {self.path!r} was made with {key}={old.get(key)!r}, "
-                    f"this run has {key}={settings.get(key)!r}; use another store"
-                )
+    def __init__(self, path, chunk_size, n):
+        self.path, self.chunk_size, self.n = os.fspath(path), int(chunk_size), int(n)
 
     def chunk_path(self, index):
         return os.path.join(self.path, f"chunk-{index:06d}.npz")
@@ -137,6 +102,49 @@ class SweepStore:
         return arrays if ok and arrays[0].shape[0] == hi - lo else None
 
 
+class SweepStore(_ChunkFiles):
+    """An opened store directory whose settings match the sweep being run.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The directory; created if missing.
+    settings : dict
+        JSON-ready settings (epochs, lr, dtype, tol, record_at, chunk_size,
+        package version, ...) that must match an existing manifest exactly.
+    X, y, seeds : ndarray
+        The data and seeds; compared with the store's by SHA-256.
+    """
+
+    def __init__(self, path, settings, X, y, seeds):
+        super().__init__(path, settings["chunk_size"], seeds.shape[0])
+        settings = dict(settings, n_seeds=self.n, data_sha256=_sha256(X, y), seeds_sha256=_sha256(seeds))
+        manifest_path = os.path.join(self.path, MANIFEST)
+        if os.path.exists(manifest_path):
+            self._check(settings)
+        else:
+            if os.path.exists(self.path) and not os.path.isdir(self.path):
+                raise ValueError(f"store {self.path!r} exists and is not a directory")
+            os.makedirs(self.path, exist_ok=True)
+            _write_atomic(os.path.join(self.path, INPUTS), lambda f: np.savez(f, X=X, y=y, seeds=seeds))
+            manifest = {"format": _FORMAT, "format_version": _FORMAT_VERSION, "settings": settings}
+            _write_atomic(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+
+    def _check(self, settings):
+        old = _read_manifest(self.path)
+        if not isinstance(old, dict):
+            raise ValueError(f"store {self.path!r} has no readable fastbackprop manifest")
+        for key in sorted(set(old) | set(settings)):
+            if old.get(key) != settings.get(key):
+                what = {"data_sha256": "training data (X, y)", "seeds_sha256": "seeds"}.get(key, key)
+                if key.endswith("sha256"):
+                    raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
+                raise ValueError(
+                    f"store {self.path!r} was made with {key}={old.get(key)!r}, "
+                    f"this run has {key}={settings.get(key)!r}; use another store"
+                )
+
+
 def read_store(path):
     """Everything in a store: manifest settings, inputs, and the rows of the valid chunks.
 
@@ -150,18 +158,13 @@ def read_store(path):
         params, final_loss, epochs_to_tol, loss_at for those rows.
     """
     path = os.fspath(path)
+    settings = _read_manifest(path)
     try:
-        with open(os.path.join(path, MANIFEST)) as f:
-            manifest = json.load(f)
-        settings = manifest["settings"]
-        if manifest["format"] != _FORMAT:
-            raise ValueError
         with np.load(os.path.join(path, INPUTS), allow_pickle=False) as f:
             X, y, seeds = f["X"], f["y"], f["seeds"]
+        store = _ChunkFiles(path, settings["chunk_size"], seeds.shape[0])
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         raise ValueError(f"path {path!r} is not a readable fastbackprop sweep store") from None
-    store = SweepStore.__new__(SweepStore)
-    store.path, store.chunk_size, store.n = path, int(settings["chunk_size"]), int(seeds.shape[0])
     rows, parts = [], []
     for index in range(store.n_chunks):
         arrays = store.read(index)

@@ -210,16 +210,15 @@ def _check_seeds(seeds):
             raise ValueError(f"seeds must be a 1-d array of ints: {exc}") from None
         if values.ndim != 1:
             raise ValueError(f"seeds must be 1-d, got shape {values.shape}")
-        if values.size == 0:
-            raise ValueError(f"seeds must not be empty, got {seeds!r}")
-        if values.dtype.kind == "O" and all(is_int(v) for v in values):
-            values = [int(v) for v in values]  # Python ints, maybe past int64
-        elif values.dtype.kind not in "iu":
-            raise TypeError(f"seeds must hold ints, got dtype {values.dtype}")
     if len(values) == 0:
         raise ValueError(f"seeds must not be empty, got {seeds!r}")
     if len(values) > MAX_SEEDS:
         raise ValueError(f"seeds must hold at most {MAX_SEEDS} seeds, got {len(values)}")
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "O" and all(is_int(v) for v in values):
+            values = [int(v) for v in values]  # Python ints, maybe past int64
+        elif values.dtype.kind not in "iu":
+            raise TypeError(f"seeds must hold ints, got dtype {values.dtype}")
     lo, hi = int(min(values)), int(max(values))
     if lo < 0:
         raise ValueError(f"seeds must be non-negative, got {lo}")
