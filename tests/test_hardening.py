@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import fastbackprop
 from fastbackprop import Network, _kernels, datasets, grid, reference, sweep
 
+from . import rounding
 from .conftest import JIT
 
 X0, Y0 = datasets.gender()
@@ -195,14 +196,32 @@ def problems(draw):
 
 @settings(max_examples=150 if JIT else 20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
-def test_property_kernel_equals_reference(problem):
+def test_property_kernel_and_reference_within_rounding_bound(problem):
+    """Kernel and oracle each lie within the derived rounding-error bound of the exact run.
+
+    No fixed tolerance holds here: rounding differences are amplified ~1e7x by
+    some runs (lr 1, inputs up to 8) and not at all by others. The bound
+    (``tests/rounding.py``) is first-order rigorous for each run and shrinks
+    with it (a few ulps for a well-conditioned run). Over 30,000 draws (200
+    Hypothesis seeds) the errors were at most 0.987 of it (runs whose last
+    step is below half an ulp: the bound is then the final rounding itself)
+    and 0.032 of it at the median.
+    """
     X, y, params, lr, epochs = problem
+    exact, bound, exact_history, history_bound = rounding.exact_run(params, X, y, epochs, lr)
     p = params.copy()
     history = np.empty(epochs)
     _kernels.train(p, X, y, epochs, lr, history)
     rp, rh = reference.train(params[None], X, y, epochs, lr)
-    np.testing.assert_allclose(p, rp[0], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(history, rh[0], rtol=1e-9, atol=1e-12)
+    slack = rounding.EXTENDED_SLACK
+    for name, got, want, tol in [
+        ("kernel params", p, exact, bound),
+        ("reference params", rp[0], exact, bound),
+        ("kernel history", history, exact_history, history_bound),
+        ("reference history", rh[0], exact_history, history_bound),
+    ]:
+        err = np.abs(got.astype(np.longdouble) - want)
+        assert np.all(err <= slack * tol), f"{name}: error {err} over the rounding bound {tol}"
 
 
 @settings(max_examples=40 if JIT else 5, deadline=None)
