@@ -9,6 +9,12 @@ The sigmoid is computed by ``_sigmoid`` (exp written out as arithmetic) rather
 than ``math.exp``: libm calls cannot be vectorised across seeds, and the
 single-network kernels use the same code so that a sweep reproduces
 ``Network.train`` bit for bit.
+
+The per-network functions (``_init_params_into``, ``_sgd_update``,
+``_squared_error`` and what they call) are also compiled for NVIDIA GPUs by
+numba-cuda (``_cuda``), so they use only what both targets lower the same way:
+LLVM intrinsics (``llvm.fma``, ``llvm.floor``) rather than NumPy ufuncs on
+scalars.
 """
 
 import math
@@ -166,6 +172,24 @@ else:  # pragma: no cover - compile time only
         return a(a, b, c), codegen
 
 
+if config.DISABLE_JIT:
+    _floor = np.floor
+else:  # pragma: no cover - compile time only
+
+    @intrinsic
+    def _floor(typingctx, x):
+        """floor(x) as llvm.floor: one instruction on every target (np.floor has no CUDA lowering)."""
+        if not isinstance(x, types.Float):
+            return None
+
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            fn = builder.module.declare_intrinsic("llvm.floor", [ty], ir.FunctionType(ty, [ty]))
+            return builder.call(fn, args)
+
+        return x(x), codegen
+
+
 # --------------------------------------------------------------------------
 # exp and the sigmoid
 # --------------------------------------------------------------------------
@@ -180,7 +204,7 @@ _LOG2E = 1.4426950408889634
 
 @_jit(**_INLINE)
 def _exp64(x):
-    k = np.floor(_fma(x, _LOG2E, 0.5))
+    k = _floor(_fma(x, _LOG2E, 0.5))
     r = _fma(k, -1.90821492927058770002e-10, _fma(k, -6.93147180369123816490e-01, x))
     r2 = r * r
     r4 = r2 * r2
@@ -195,7 +219,7 @@ def _exp64(x):
 @_jit(**_INLINE)
 def _exp32(x):
     f = np.float32
-    k = np.floor(_fma(x, f(_LOG2E), f(0.5)))
+    k = _floor(_fma(x, f(_LOG2E), f(0.5)))
     r = _fma(k, f(2.12194440e-4), _fma(k, f(-0.693359375), x))
     r2 = r * r
     a = _fma(r2, _fma(r, f(1.0 / 6.0), f(0.5)), f(1.0) + r)
@@ -208,7 +232,9 @@ def _exp(x):
     return _exp64(x) if np.asarray(x).dtype == np.float64 else _exp32(x)
 
 
-@overload(_exp, inline="always")
+# Not inline="always": numba-cuda fails to type this overload inlined at IR
+# level; on the CPU LLVM inlines it (the sweep's assembly is the same).
+@overload(_exp)
 def _exp_overload(x):  # pragma: no cover - compile time only
     if x == types.float64:
         return lambda x: _exp64(x)
@@ -314,12 +340,18 @@ def _sgd_update(p, x0, x1, y, lr):
     _apply_step(p, 0, 1, x0, x1, y, lr, h1, h2, ypred)
 
 
+@_jit(**_INLINE)
+def _squared_error(p, x0, x1, y):
+    """(y - ypred)**2 of the single network p (9,) on one sample."""
+    err = y - _activations(p, 0, 1, x0, x1)[2]
+    return err * err
+
+
 @_jit(**_OPTS)
 def _mse(p, X, y):
     acc = _like(y[0], 0.0)
     for i in range(X.shape[0]):
-        err = y[i] - _activations(p, 0, 1, X[i, 0], X[i, 1])[2]
-        acc += err * err
+        acc += _squared_error(p, X[i, 0], X[i, 1], y[i])
     return acc / _like(y[0], X.shape[0])
 
 
