@@ -1,17 +1,19 @@
 """fastbackprop: a 2-2-1 sigmoid network with hand-derived backprop, compiled by Numba.
 
 Public API: ``Network`` (one network), ``sweep`` / ``SweepResult`` /
-``load_sweep`` (many seeds), ``grid`` / ``GridResult`` (learning rates x
-training lengths), ``plot`` (figures, optional matplotlib), ``datasets``, and ``reference`` (the plain-NumPy
-oracle).
+``load_sweep`` (many seeds, on the CPU or with ``device="cuda"`` on a GPU),
+``grid`` / ``GridResult`` (learning rates x training lengths), ``plot``
+(figures, optional matplotlib), ``datasets``, and ``reference`` (the
+plain-NumPy oracle).
 """
 
 from . import datasets
+from ._errors import DeviceUnavailableError
 from .network import Network
 from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
 
 from ._version import __version__
 __all__ = [
-    "GridResult", "Network", "SweepResult", "datasets", "grid", "load_sweep", "sweep", "wilson_interval",
-    "__version__",
+    "DeviceUnavailableError", "GridResult", "Network", "SweepResult", "datasets", "grid", "load_sweep", "sweep",
+    "wilson_interval", "__version__",
 ]

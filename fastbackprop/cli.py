@@ -6,6 +6,7 @@ import json
 import sys
 
 from . import datasets
+from ._errors import DeviceUnavailableError
 from .network import Network
 from .sweeps import grid, sweep
 
@@ -43,6 +44,8 @@ def _add_sweep_options(p, seeds_default=1000):
                    help="keep results in DIR chunk by chunk; rerunning the same command resumes")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask cluster (e.g. tcp://10.0.0.5:8786) instead of local threads")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)")
 
 
 def _build_parser():
@@ -179,7 +182,7 @@ def _run_sweep(args):
     X, y = _load_data(args)
     with _client(args) as client:
         res = sweep(X, y, args.seeds, epochs=args.epochs, lr=args.lr, dtype=args.dtype, threads=args.threads,
-                    tol=args.tol, progress=_progress(args), store=args.store, client=client)
+                    tol=args.tol, progress=_progress(args), store=args.store, client=client, device=args.device)
     if args.json:
         print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
@@ -198,7 +201,7 @@ def _run_grid(args):
     X, y = _load_data(args)
     with _client(args) as client:
         res = grid(X, y, args.seeds, args.lr, args.epochs, dtype=args.dtype, threads=args.threads,
-                   tol=args.tol, progress=_progress(args), store=args.store, client=client)
+                   tol=args.tol, progress=_progress(args), store=args.store, client=client, device=args.device)
     if args.json:
         print(json.dumps({
             "data": _data_name(args), "seeds": res.n, "dtype": res.dtype, "tol": res.tol,
@@ -229,7 +232,7 @@ def main(argv=None):
         return exc.code
     try:
         return _COMMANDS[args.command](args)
-    except (ValueError, TypeError, ImportError, OSError, TimeoutError) as exc:
+    except (ValueError, TypeError, ImportError, OSError, TimeoutError, DeviceUnavailableError) as exc:
         print(f"fastbackprop: error: {exc}", file=sys.stderr)
         return 2
 

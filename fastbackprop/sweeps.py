@@ -18,6 +18,9 @@ from ._validation import MAX_EPOCHS, MAX_SEEDS, MAX_THREADS, check_dataset, chec
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 #: Seeds per unit of work are LANES * _BLOCKS_PER_CHUNK (1024): ~10-30 ms each.
 _BLOCKS_PER_CHUNK = 8
+#: Chunks per GPU launch: 2**20 networks, a few waves of an H100 (132 SMs x
+#: up to 2048 threads), 0.1-0.5 s of work, so progress and Ctrl-C stay prompt.
+_CUDA_CHUNKS_PER_LAUNCH = 1024
 _Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 _FORMAT_VERSION = 1
@@ -257,7 +260,7 @@ def _progress_bar(total):
 
 
 def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, tol=1e-2, progress=False,
-          store=None, client=None):
+          store=None, client=None, device="cpu"):
     """Train one network per seed and collect the outcomes.
 
     Seed ``i`` starts from exactly ``Network(seed=i).params`` (rounded to
@@ -295,6 +298,11 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
     client : dask.distributed.Client, optional
         Run the chunks on the cluster's workers instead of local threads
         (``threads`` is then unused); results are bit-identical.
+    device : {"cpu", "cuda"}
+        Where to train: "cuda" runs one network per GPU thread on the current
+        CUDA device (needs the ``cuda`` extra and an NVIDIA GPU; with
+        ``client``, on the workers' GPUs); results are bit-identical to the
+        CPU's. ``threads`` is unused there.
 
     Returns
     -------
@@ -305,8 +313,9 @@ def sweep(X, y, seeds, epochs=3000, lr=0.2, *, dtype="float64", threads=None, to
     epochs = check_int(epochs, "epochs", maximum=MAX_EPOCHS)
     lr = check_positive_float(lr, "lr")
     settings = _check_settings(dtype, threads, tol, progress)
+    store, client, device = _check_store(store), _check_client(client), _check_device(device)
     out = _train_seeds(X64, y64, seeds, epochs, lr, np.empty(0, dtype=np.int64), *settings,
-                       store=_check_store(store), client=_check_client(client))
+                       store=store, client=client, device=device)
     params, final_loss, etl, _, wall = out
     dtype, _, tol, _ = settings
     return SweepResult(
@@ -335,8 +344,12 @@ def _check_settings(dtype, threads, tol, progress):
     return dtype, threads, tol, bool(progress)
 
 
-def _chunk_task(Xf, yf, seeds, epochs, lr, tol, record_at):
-    """Train one chunk of seeds and return its results: the unit of work sent to Dask workers."""
+def _chunk_task(Xf, yf, seeds, epochs, lr, tol, record_at, device="cpu"):
+    """Train one unit of seeds and return its results: the unit of work sent to Dask workers."""
+    if device == "cuda":
+        from . import _cuda  # only here: the core package never imports numba-cuda
+
+        return _cuda.train_chunk(Xf, yf, seeds, epochs, lr, tol, record_at)
     S = seeds.shape[0]
     params = np.empty((S, N_PARAMS), dtype=Xf.dtype)
     final_loss = np.empty(S, dtype=Xf.dtype)
@@ -352,6 +365,19 @@ def _check_store(store):
     return store
 
 
+def _check_device(device):
+    """'cpu' or 'cuda'; for 'cuda', an error saying what is missing unless a GPU can run the kernel."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        from . import _cuda
+
+        _cuda.require()
+    return device
+
+
 def _check_client(client):
     if client is not None and not (callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
@@ -359,10 +385,11 @@ def _check_client(client):
 
 
 def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, progress, bar=None,
-                 store=None, client=None):
-    """Train every seed, chunk by chunk: on a pool of ``threads`` threads, or on a
-    Dask ``client``'s workers; with a ``store``, finished chunks are read back
-    instead of recomputed and new ones are written as they finish.
+                 store=None, client=None, device="cpu"):
+    """Train every seed, chunk by chunk: on a pool of ``threads`` threads, on a
+    Dask ``client``'s workers, or on the GPU (``device="cuda"``, many chunks per
+    launch); with a ``store``, finished chunks are read back instead of
+    recomputed and new ones are written as they finish.
 
     Returns params (S, 9), final_loss (S,), epochs_to_tol (S,), loss_at (S, R)
     (the loss after record_at[r] epochs) and the wall time in seconds.
@@ -385,7 +412,15 @@ def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, pr
     if own_bar:
         bar = _progress_bar(S)
     # Compile or load the kernel for this dtype now, so the timing is training only.
-    _kernels.sweep(Xf, yf, seeds[:0], epochs, F(lr), F(tol), record_at, *(a[:0] for a in out))
+    if device == "cuda":
+        from . import _cuda
+
+        _cuda.compile_kernel(F)
+    else:
+        _kernels.sweep(Xf, yf, seeds[:0], epochs, F(lr), F(tol), record_at, *(a[:0] for a in out))
+    # A unit of work is one chunk on the CPU and many on the GPU, which needs
+    # ~10^5 networks in flight; stores and progress still see chunks.
+    per_unit = _CUDA_CHUNKS_PER_LAUNCH if device == "cuda" else 1
     start = time.perf_counter()
     disk = pool = None
 
@@ -397,25 +432,30 @@ def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, pr
         if bar is not None:
             bar.update(hi - lo)
 
-    def task(i):
-        lo, hi = bounds[i]
-        return (Xf, yf, seeds[lo:hi], epochs, F(lr), F(tol), record_at)
+    def task(unit):
+        unit_seeds = np.concatenate([seeds[slice(*bounds[i])] for i in unit])
+        return (Xf, yf, unit_seeds, epochs, F(lr), F(tol), record_at, device)
 
-    def run(i):
-        arrays = _chunk_task(*task(i))
-        if disk is not None:
-            disk.write(i, *arrays)
-        return i, arrays
+    def split(unit, arrays):
+        """The unit's results as (chunk index, that chunk's rows), each written to the store."""
+        at = 0
+        for i in unit:
+            n = bounds[i][1] - bounds[i][0]
+            rows = tuple(a[at : at + n] for a in arrays)
+            at += n
+            if disk is not None:
+                disk.write(i, *rows)  # by the client: Dask workers never touch the store
+            yield i, rows
 
-    def on_cluster(todo):
+    def run(unit):
+        return list(split(unit, _chunk_task(*task(unit))))
+
+    def on_cluster(units):
         from dask.distributed import as_completed  # only reached with a Dask client
 
-        futures = {client.submit(_chunk_task, *task(i), pure=False): i for i in todo}
+        futures = {client.submit(_chunk_task, *task(unit), pure=False): k for k, unit in enumerate(units)}
         for f in as_completed(futures):
-            i, arrays = futures[f], f.result()
-            if disk is not None:
-                disk.write(i, *arrays)  # the client writes the store; workers never touch it
-            yield i, arrays
+            yield list(split(units[futures[f]], f.result()))
 
     try:
         todo = list(range(n_chunks))
@@ -428,14 +468,16 @@ def _train_seeds(X64, y64, seeds, epochs, lr, record_at, dtype, threads, tol, pr
             for i, arrays in done.items():
                 if arrays is not None:
                     place(i, arrays)
+        units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
         if client is not None:
-            finished = on_cluster(todo)
+            finished = on_cluster(units)
         else:
-            if threads > 1 and len(todo) > 1:
-                pool = ThreadPoolExecutor(min(threads, len(todo)))
-            finished = (pool.map if pool else map)(run, todo)
-        for i, arrays in finished:
-            place(i, arrays)
+            if threads > 1 and len(units) > 1 and device == "cpu":
+                pool = ThreadPoolExecutor(min(threads, len(units)))
+            finished = (pool.map if pool else map)(run, units)
+        for chunks in finished:
+            for i, arrays in chunks:
+                place(i, arrays)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)  # on an error, drop the chunks not started
@@ -555,7 +597,7 @@ def _check_list(values, name, check):
 
 
 def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e-2, progress=False,
-         store=None, client=None):
+         store=None, client=None, device="cpu"):
     """Success rate for every (learning rate, training length) pair.
 
     One training run per learning rate, for ``max(epochs_list)`` epochs; the
@@ -565,7 +607,7 @@ def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e
 
     Parameters
     ----------
-    X, y, seeds, dtype, threads, tol, progress, client :
+    X, y, seeds, dtype, threads, tol, progress, client, device :
         As in ``sweep``.
     store : str or os.PathLike, optional
         A directory holding one sweep store per learning rate
@@ -583,7 +625,7 @@ def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e
     lrs = np.array(_check_list(lrs, "lrs", check_positive_float), dtype=np.float64)
     epochs = np.unique(_check_list(epochs_list, "epochs_list", lambda v, n: check_int(v, n, minimum=1, maximum=MAX_EPOCHS)))
     dtype, threads, tol, progress = _check_settings(dtype, threads, tol, progress)
-    store, client = _check_store(store), _check_client(client)
+    store, client, device = _check_store(store), _check_client(client), _check_device(device)
     S = seeds.shape[0]
     loss = np.empty((lrs.shape[0], epochs.shape[0], S), dtype=_DTYPES[dtype])
     etl = np.empty((lrs.shape[0], S), dtype=np.int64)
@@ -593,7 +635,7 @@ def grid(X, y, seeds, lrs, epochs_list, *, dtype="float64", threads=None, tol=1e
         for i, lr in enumerate(lrs):
             sub = None if store is None else os.path.join(store, f"lr-{i:03d}")
             out = _train_seeds(X64, y64, seeds, int(epochs[-1]), float(lr), epochs, dtype, threads, tol, progress,
-                               bar, store=sub, client=client)
+                               bar, store=sub, client=client, device=device)
             etl[i] = out[2]
             loss[i] = out[3].T
             wall += out[4]
