@@ -1,0 +1,195 @@
+"""GPU sweeps, measured: fastbackprop on CUDA beside JAX and PyTorch on the same GPU,
+and the CPU sweep on the same machine's cores.
+
+    python benchmarks/gpu_sweeps.py --out DIR [--budget SECONDS]
+
+Prints one line per measurement as it is made (so a run cut short keeps what it
+measured) and writes DIR/gpu_sweeps.json, and the kernels' SASS and register
+counts to DIR. Each timing excludes compilation (a warm-up run first) and is
+the median of the repeats; runs/s = networks / seconds. Not a pytest module:
+it needs a GPU, and its sizes (10^6-10^7 networks) are for one.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import fastbackprop as fb  # noqa: E402
+from fastbackprop import _cuda, reference, sweeps  # noqa: E402
+
+from benchmarks import rivals  # noqa: E402
+
+LR = {"gender": 0.2, "xor": 0.5}
+EPOCHS = 3000
+RESULTS = []
+START = time.perf_counter()
+
+
+def record(**row):
+    row["t"] = round(time.perf_counter() - START, 1)
+    RESULTS.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), float(min(times)), float(max(times))
+
+
+def env_info():
+    from numba import cuda
+
+    import numba
+
+    dev = cuda.get_current_device()
+    info = dict(gpu=dev.name.decode() if isinstance(dev.name, bytes) else dev.name,
+                cc=list(dev.compute_capability), sms=dev.MULTIPROCESSOR_COUNT, python=platform.python_version(),
+                numpy=np.__version__, numba=numba.__version__, cpu_cores=os.cpu_count())
+    for mod in ("numba_cuda", "jax", "torch"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception as exc:  # noqa: BLE001
+            info[mod] = f"unavailable: {exc}"
+    record(kind="env", **info)
+
+
+def compile_times():
+    for dtype in ("float64", "float32"):
+        t = time.perf_counter()
+        kernel = _cuda.compile_kernel(np.dtype(dtype))
+        seconds = time.perf_counter() - t
+        record(kind="compile", dtype=dtype, seconds=round(seconds, 2), regs_per_thread=kernel.get_regs_per_thread(),
+               local_bytes=kernel.get_local_mem_per_thread(), overloads=len(kernel.overloads))
+        if OUT:
+            try:
+                with open(os.path.join(OUT, f"sass_{dtype}.txt"), "w") as f:
+                    sass = kernel.inspect_sass()
+                    f.write(sass if isinstance(sass, str) else "\n".join(sass.values()))
+            except Exception as exc:  # noqa: BLE001 - nvdisasm missing: the numbers above still stand
+                record(kind="sass", dtype=dtype, error=str(exc))
+
+
+def identity(n):
+    X, y = fb.datasets.xor()
+    starts = [fb.sweep(X, y, n, epochs=0, dtype=dt, device=dev).params for dt in ("float64", "float32")
+              for dev in ("cuda", "cpu")]
+    record(kind="identity", what="starting parameters (seed map)", seeds=n,
+           identical_f64=bool(np.array_equal(starts[0], starts[1])), identical_f32=bool(np.array_equal(starts[2], starts[3])))
+    for data in ("gender", "xor"):
+        X, y = fb.datasets.load(data)
+        for dtype in ("float64", "float32"):
+            gpu = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")
+            cpu = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype)
+            rows = np.all(gpu.params == cpu.params, axis=1) & (gpu.final_loss == cpu.final_loss) & (
+                gpu.epochs_to_tol == cpu.epochs_to_tol)
+            record(kind="identity", data=data, dtype=dtype, seeds=n, identical_rows=int(rows.sum()),
+                   max_abs_diff=float(np.max(np.abs(gpu.params.astype(float) - cpu.params))),
+                   outcome_agreement=float(np.mean(gpu.converged == cpu.converged)),
+                   gpu_runs_per_s=round(gpu.runs_per_second), cpu_runs_per_s=round(cpu.runs_per_second))
+
+
+def ours(data, dtype, n, repeats=3):
+    X, y = fb.datasets.load(data)
+    fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
+    walls = []
+    for _ in range(repeats):
+        res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")
+        walls.append(res.wall_seconds)
+    med = float(np.median(walls))
+    record(kind="fastbackprop-cuda", data=data, dtype=dtype, seeds=n, seconds=round(med, 4),
+           spread=[round(min(walls), 4), round(max(walls), 4)], runs_per_s=round(n / med),
+           success_rate=res.success_rate, launch_chunks=sweeps._CUDA_CHUNKS_PER_LAUNCH,
+           threads_per_block=_cuda.THREADS_PER_BLOCK, max_registers=_cuda.MAX_REGISTERS)
+    return res
+
+
+def cpu(data, dtype, n):
+    X, y = fb.datasets.load(data)
+    fb.sweep(X, y, 1024, epochs=EPOCHS, lr=LR[data], dtype=dtype)
+    res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype)
+    record(kind="fastbackprop-cpu", data=data, dtype=dtype, seeds=n, threads=fb.sweeps._check_threads(None),
+           seconds=round(res.wall_seconds, 3), runs_per_s=round(res.runs_per_second))
+
+
+def rival(name, data, dtype, n, check):
+    X, y = fb.datasets.load(data)
+    make = rivals.jax_sweep if name == "jax" else rivals.torch_sweep
+    p0 = reference.init_params(np.arange(n))
+    go = make(X, y, p0, EPOCHS, LR[data], 1e-2, dtype)
+    t = time.perf_counter()
+    p, loss, etl = go()  # compiles (JAX) / warms up
+    first = time.perf_counter() - t
+    med, lo, hi = median_time(go, 2)
+    agree = {}
+    if check is not None:
+        agree = dict(max_abs_diff_vs_ours=float(np.max(np.abs(p[: check.n] - check.params[: len(p)]))),
+                     etl_agreement=float(np.mean(etl[: check.n] == check.epochs_to_tol[: len(p)])))
+    record(kind=name, data=data, dtype=dtype, seeds=n, seconds=round(med, 4), spread=[round(lo, 4), round(hi, 4)],
+           first_call_seconds=round(first, 2), runs_per_s=round(n / med), **agree)
+
+
+def main():
+    global OUT
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--budget", type=float, default=420, help="stop starting new measurements after this many s")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this (a smoke test: 1e-4)")
+    ap.add_argument("--epochs", type=int, default=3000)
+    ap.add_argument("--skip", default="", help="comma-separated prefixes of steps to skip (e.g. jax-xor,torch)")
+    args = ap.parse_args()
+    global EPOCHS
+    OUT, EPOCHS = args.out, args.epochs
+    M, BIG = max(1, int(1e6 * args.scale)), max(1, int(1e7 * args.scale))
+    if OUT:
+        os.makedirs(OUT, exist_ok=True)
+
+    def step(name, fn, *a, **k):
+        if any(name.startswith(prefix) for prefix in args.skip.split(",") if prefix):
+            return None
+        if time.perf_counter() - START > args.budget:
+            record(kind="skipped", step=name, reason="budget")
+            return None
+        try:
+            return fn(*a, **k)
+        except Exception as exc:  # noqa: BLE001 - one failed measurement must not lose the others
+            record(kind="error", step=name, error=f"{type(exc).__name__}: {exc}"[:2000])
+            return None
+
+    step("env", env_info)
+    step("compile", compile_times)
+    step("identity", identity, max(1, int(1e5 * args.scale)))
+    # Most important first: a run cut short by --budget keeps the headline figures.
+    base = {}
+    for data in ("gender", "xor"):
+        for dtype in ("float32", "float64"):
+            base[data, dtype] = step("ours 1e6", ours, data, dtype, M)
+    for data in ("gender", "xor"):
+        for dtype in ("float32", "float64"):
+            step("ours big", ours, data, dtype, BIG, repeats=1)
+    for data in ("gender", "xor"):
+        for dtype in ("float32", "float64"):
+            step(f"jax-{data}", rival, "jax", data, dtype, M, base.get((data, dtype)))
+    for dtype in ("float32", "float64"):
+        step("cpu", cpu, "gender", dtype, max(1, M // 5))
+    for dtype in ("float32", "float64"):
+        step(f"torch-{dtype}", rival, "torch", "gender", dtype, M if dtype == "float32" else M // 5,
+             base.get(("gender", dtype)))
+    if OUT:
+        with open(os.path.join(OUT, "gpu_sweeps.json"), "w") as f:
+            json.dump(RESULTS, f, indent=1)
+
+
+OUT = None
+if __name__ == "__main__":
+    main()

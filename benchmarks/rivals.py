@@ -1,0 +1,95 @@
+"""The same training written in JAX and in PyTorch: the rivals the GPU sweep is measured against.
+
+Per-sample SGD on squared error, samples in order, the loss after every
+epoch for epochs-to-tol (as the package does), starting from the package's
+seed map. Each is written as its users would write it at its best on a GPU:
+JAX as ``jit(vmap(scan))`` with the epoch loop and the per-network state in
+the scan carry; PyTorch as batched tensors (one row per network) under
+``no_grad`` with the hand gradient, since autograd per sample would only add
+work. Neither is imported by the package.
+"""
+
+import numpy as np
+
+
+def jax_sweep(X, y, params0, epochs, lr, tol, dtype):
+    """Train each row of params0 (S, 9) with JAX; returns a function that runs it and returns
+    (params (S, 9), final_loss (S,), epochs_to_tol (S,)) as NumPy arrays."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", np.dtype(dtype) == np.float64)
+    F = jnp.dtype(dtype)
+    Xj, yj = jnp.asarray(X, F), jnp.asarray(y, F)
+    lr, tol = F.type(lr), F.type(tol)
+
+    def forward(p, x0, x1):
+        h1 = jax.nn.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
+        h2 = jax.nn.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
+        return h1, h2, jax.nn.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
+
+    def step(p, sample):
+        x0, x1, t = sample
+        h1, h2, yp = forward(p, x0, x1)
+        d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
+        s_o = lr * -2 * (t - yp)
+        s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
+        g = jnp.stack([s_h1 * x0 * d1, s_h1 * x1 * d1, s_h2 * x0 * d2, s_h2 * x1 * d2,
+                       s_o * h1 * do, s_o * h2 * do, s_h1 * d1, s_h2 * d2, s_o * do])
+        return p - g, None
+
+    def epoch(carry, e):
+        p, etl = carry
+        p, _ = jax.lax.scan(step, p, (Xj[:, 0], Xj[:, 1], yj))
+        loss = jnp.mean((yj - forward(p, Xj[:, 0], Xj[:, 1])[2]) ** 2)
+        etl = jnp.where((etl < 0) & (loss < tol), e + 1, etl)
+        return (p, etl), loss
+
+    def train(p):
+        (p, etl), losses = jax.lax.scan(epoch, (p, jnp.int32(-1)), jnp.arange(epochs, dtype=jnp.int32))
+        return p, losses[-1], etl
+
+    run = jax.jit(jax.vmap(train))
+    p0 = jax.device_put(jnp.asarray(params0, F))
+
+    def go():
+        p, loss, etl = run(p0)
+        p.block_until_ready()
+        return np.asarray(p), np.asarray(loss), np.asarray(etl).astype(np.int64)
+
+    return go
+
+
+def torch_sweep(X, y, params0, epochs, lr, tol, dtype, device="cuda"):
+    """Train each row of params0 (S, 9) with PyTorch batched tensors; returns a runner as ``jax_sweep``."""
+    import torch
+
+    F = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[np.dtype(dtype)]
+    samples = [(float(a), float(b), float(t)) for (a, b), t in zip(X, y)]
+    Xt = torch.tensor(np.asarray(X), dtype=F, device=device)
+    yt = torch.tensor(np.asarray(y), dtype=F, device=device)
+
+    @torch.no_grad()
+    def go():
+        p = torch.tensor(np.asarray(params0), dtype=F, device=device).T.contiguous()  # (9, S)
+        etl = torch.full((p.shape[1],), -1, dtype=torch.int64, device=device)
+        for e in range(epochs):
+            for x0, x1, t in samples:
+                h1 = torch.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
+                h2 = torch.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
+                yp = torch.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
+                d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
+                s_o = (lr * -2.0) * (t - yp)
+                s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
+                g = torch.stack([s_h1 * x0 * d1, s_h1 * x1 * d1, s_h2 * x0 * d2, s_h2 * x1 * d2,
+                                 s_o * h1 * do, s_o * h2 * do, s_h1 * d1, s_h2 * d2, s_o * do])
+                p -= g
+            h1 = torch.sigmoid(p[0, :, None] * Xt[:, 0] + p[1, :, None] * Xt[:, 1] + p[6, :, None])
+            h2 = torch.sigmoid(p[2, :, None] * Xt[:, 0] + p[3, :, None] * Xt[:, 1] + p[7, :, None])
+            yp = torch.sigmoid(p[4, :, None] * h1 + p[5, :, None] * h2 + p[8, :, None])
+            loss = ((yt - yp) ** 2).mean(dim=1)
+            etl = torch.where((etl < 0) & (loss < tol), e + 1, etl)
+        torch.cuda.synchronize() if device == "cuda" else None
+        return p.T.cpu().numpy(), loss.cpu().numpy(), etl.cpu().numpy()
+
+    return go
