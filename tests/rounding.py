@@ -28,6 +28,10 @@ import numpy as np
 from fastbackprop import reference
 
 U = 2.0**-53
+#: The smallest subnormal: an operation whose result underflows errs by up to
+#: half of it whatever the result's size (Higham's model with underflow, §2.2),
+#: which no relative bound covers; each operation is allowed a whole one.
+ETA = 2.0**-1074
 #: Relative error of a computed sigmoid, in units of U: the kernel's exp is
 #: within 5 U (measured 2.3 ulp = 4.7 U at worst), NumPy's within 1 U; 1 + e
 #: and the division add 1 U each (8 U), doubled for margin.
@@ -47,7 +51,7 @@ def _neuron(wa, wb, b, a0, a1, ea0=0.0, ea1=0.0):
     """sigmoid(wa a0 + wb a1 + b) and a bound on its absolute rounding error."""
     z = wa * a0 + wb * a1 + b
     # Two products and two sums (or two FMAs): 3 U of the terms' magnitudes covers both.
-    ez = 3 * U * (abs(wa * a0) + abs(wb * a1) + abs(b)) + abs(wa) * ea0 + abs(wb) * ea1
+    ez = 3 * U * (abs(wa * a0) + abs(wb * a1) + abs(b)) + 4 * ETA + abs(wa) * ea0 + abs(wb) * ea1
     h = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
     return h, h * (1.0 - h) * ez + K_SIGMOID * U * h + CLAMP_ERROR
 
@@ -55,7 +59,7 @@ def _neuron(wa, wb, b, a0, a1, ea0=0.0, ea1=0.0):
 def _prod(a, ea, b, eb):
     """a * b and a bound on its error, given bounds on the errors of a and b."""
     c = a * b
-    return c, abs(b) * ea + abs(a) * eb + U * abs(c)
+    return c, abs(b) * ea + abs(a) * eb + U * abs(c) + ETA
 
 
 def step_error(p, x0, x1, y, lr):
@@ -66,9 +70,9 @@ def step_error(p, x0, x1, y, lr):
     yp, eyp = _neuron(w5, w6, b3, h1, h2, eh1, eh2)
     # d = h (1 - h): 1 - h carries h's absolute error, and two roundings.
     d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
-    ed1, ed2, edo = eh1 + 3 * U * d1, eh2 + 3 * U * d2, eyp + 3 * U * do
+    ed1, ed2, edo = eh1 + 3 * U * d1 + ETA, eh2 + 3 * U * d2 + ETA, eyp + 3 * U * do + ETA
     s_o = lr * -2.0 * (y - yp)
-    es_o = 2 * lr * eyp + 2 * U * abs(s_o)
+    es_o = 2 * lr * eyp + 2 * U * abs(s_o) + 2 * ETA
     s_h1, es_h1 = _prod(s_o, es_o, *_prod(w5, 0.0, do, edo))
     s_h2, es_h2 = _prod(s_o, es_o, *_prod(w6, 0.0, do, edo))
     steps = (
@@ -83,7 +87,7 @@ def step_error(p, x0, x1, y, lr):
         _prod(s_o, es_o, do, edo),
     )
     # p - step: the step's error plus the subtraction's rounding.
-    return np.array([e + U * abs(pk - g) for (g, e), pk in zip(steps, p)])
+    return np.array([e + U * abs(pk - g) + ETA for (g, e), pk in zip(steps, p)])
 
 
 def mse_error(p, X, y):
@@ -98,7 +102,7 @@ def mse_error(p, X, y):
         err += 2 * abs(yi - yp) * eyp
     n = X.shape[0]
     # n squares, n - 1 sums, one division, each at most U of the total.
-    return err / n + (n + 3) * U * total / n
+    return err / n + (n + 3) * (U * total / n + ETA)
 
 
 def _central(f, p):
