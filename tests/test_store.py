@@ -80,6 +80,45 @@ def test_missing_truncated_and_corrupt_chunks_are_recomputed(tmp_path, small_chu
     assert load_sweep(path).complete
 
 
+@pytest.mark.parametrize("field", ["params", "final_loss", "epochs_to_tol", "loss_at"])
+def test_damage_to_any_stored_array_is_caught(tmp_path, small_chunks, kernel_calls, field):
+    """The checksum covers every array of a chunk, not only the parameters."""
+    path = tmp_path / "g"
+    first = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], store=path)  # loss_at has columns in a grid
+    chunk = path / "lr-000" / "chunk-000001.npz"
+    with np.load(chunk) as f:
+        fields = dict(f)
+    assert fields[field].size
+    fields[field] = fields[field] + np.ones((), dtype=fields[field].dtype)  # a valid file, wrong contents
+    np.savez(chunk, **fields)
+    kernel_calls.clear()
+    again = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], store=path)
+    assert kernel_calls == [_kernels.LANES]  # that chunk, recomputed
+    np.testing.assert_array_equal(again.loss, first.loss)
+    np.testing.assert_array_equal(again.epochs_to_tol, first.epochs_to_tol)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads file names from /proc")
+def test_every_file_is_synced_before_it_is_renamed_into_place(tmp_path, small_chunks, monkeypatch):
+    synced, renamed = set(), []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        synced.add(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        renamed.append((os.path.realpath(src) in synced, os.path.basename(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
+    names = sorted(name for _, name in renamed)
+    assert names == ["chunk-000000.npz", "chunk-000001.npz", "chunk-000002.npz", "inputs.npz", "manifest.json"]
+    assert all(was_synced for was_synced, _ in renamed), renamed
+
+
 @pytest.mark.parametrize(
     "change, match",
     [
