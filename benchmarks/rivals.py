@@ -89,7 +89,8 @@ def torch_sweep(X, y, params0, epochs, lr, tol, dtype, device="cuda"):
             yp = torch.sigmoid(p[4, :, None] * h1 + p[5, :, None] * h2 + p[8, :, None])
             loss = ((yt - yp) ** 2).mean(dim=1)
             etl = torch.where((etl < 0) & (loss < tol), e + 1, etl)
-        torch.cuda.synchronize() if device == "cuda" else None
+        if device == "cuda":
+            torch.cuda.synchronize()
         return p.T.cpu().numpy(), loss.cpu().numpy(), etl.cpu().numpy()
 
     return go

@@ -99,10 +99,12 @@ SIMULATED = """
     sweeps._CUDA_CHUNKS_PER_LAUNCH = 2
     fields = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
     same = {}
-    seeds = np.r_[np.arange(300), [2**63 - 1, 12345678901234]]
+    few = np.array([0, 1, 2, 3, 2**63 - 1, 12345678901234])
     for data in ("gender", "xor"):
         X, y = fb.datasets.load(data)
         for dtype in ("float64", "float32"):
+            # 302 seeds (two launches, three chunks) once; a few seeds elsewhere
+            seeds = np.r_[np.arange(300), few[-2:]] if (data, dtype) == ("gender", "float64") else few
             gpu = fb.sweep(X, y, seeds, epochs=4, lr=0.5, dtype=dtype, device="cuda")
             cpu = fb.sweep(X, y, seeds, epochs=4, lr=0.5, dtype=dtype)
             same[f"sweep {data} {dtype}"] = all(np.array_equal(getattr(gpu, f), getattr(cpu, f)) for f in fields)
@@ -116,9 +118,9 @@ SIMULATED = """
     # A store begun on the GPU and finished on the CPU is the uninterrupted sweep.
     import tempfile, os
     d = os.path.join(tempfile.mkdtemp(), "s")
-    full = fb.sweep(X, y, 300, epochs=3, lr=0.5, device="cuda", store=d)
+    full = fb.sweep(X, y, 130, epochs=3, lr=0.5, device="cuda", store=d)
     os.remove(os.path.join(d, "chunk-000001.npz"))
-    resumed = fb.sweep(X, y, 300, epochs=3, lr=0.5, store=d)
+    resumed = fb.sweep(X, y, 130, epochs=3, lr=0.5, store=d)
     same["store"] = all(np.array_equal(getattr(full, f), getattr(resumed, f)) for f in fields)
     print(json.dumps(same))
 """
@@ -142,11 +144,12 @@ PTX = """
     from numba import cuda
     from fastbackprop import _cuda
     out = {}
+    ops = lambda text: re.findall(r"^\\s+([a-z]+(?:\\.[a-z0-9]+)*)", text, re.M)
     for dtype in ("float64", "float32"):
-        exact = _cuda.ptx(dtype)
-        default, _ = cuda.compile_ptx(_cuda._body(dtype), _cuda._signature(dtype).args, cc=(9, 0))
-        ops = lambda text: re.findall(r"^\\s+([a-z]+(?:\\.[a-z0-9]+)*)", text, re.M)
-        out[dtype] = {"exact": ops(exact), "default": ops(default)}
+        out[dtype] = {"exact": ops(_cuda.ptx(dtype))}
+    # NVVM's default, for comparison (float64 only: each compile takes seconds)
+    default, _ = cuda.compile_ptx(_cuda._body("float64"), _cuda._signature("float64").args, cc=(9, 0))
+    out["float64"]["default"] = ops(default)
     print(json.dumps(out))
 """
 
@@ -165,14 +168,14 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals."""
     out = _run(PTX)
     for dtype, ops in out.items():
-        exact, default = ops["exact"], ops["default"]
+        exact = ops["exact"]
         fl = "f64" if dtype == "float64" else "f32"
         arithmetic = [op for op in exact if re.fullmatch(rf"(add|sub|mul|div|fma|rcp|sqrt)\.[a-z.]*f(32|64)", op)]
         assert arithmetic and all(".rn." in op for op in arithmetic), sorted(set(arithmetic))
         assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op]
-        assert f"fma.rn.{fl}" in exact and f"div.rn.f64" in exact  # explicit FMAs, exact seed map
-        # Compiled with NVVM's default, the same kernel gains FMAs: the contraction this avoids.
-        assert default.count(f"fma.rn.{fl}") > exact.count(f"fma.rn.{fl}")
+        assert f"fma.rn.{fl}" in exact and "div.rn.f64" in exact  # explicit FMAs, exact seed map
+    # Compiled with NVVM's default, the same kernel gains FMAs: the contraction this avoids.
+    assert out["float64"]["default"].count("fma.rn.f64") > out["float64"]["exact"].count("fma.rn.f64")
 
 
 # ---------------------------------------------------------------------------
