@@ -37,10 +37,16 @@ GPU = _gpu()
 needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA GPU here (these run on a GPU machine)")
 
 
-def _run(script, **env):
-    """Run a Python script in a fresh interpreter with ``env`` added; return its last stdout line as JSON."""
+def _run(script, compiled=False, **env):
+    """Run a Python script in a fresh interpreter with ``env`` added; return its last stdout line as JSON.
+
+    The script inherits NUMBA_DISABLE_JIT (under it, the simulated kernel and
+    the CPU sweep it is compared with run the same pure-Python functions);
+    ``compiled=True`` drops it, for what only compiled code can do.
+    """
     full = dict(os.environ, **env)
-    full.pop("NUMBA_DISABLE_JIT", None)  # the helpers run compiled, as in use
+    if compiled:
+        full.pop("NUMBA_DISABLE_JIT", None)
     res = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
                          timeout=600, cwd=ROOT, env=full)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -166,7 +172,7 @@ def _nvvm_available():
 def test_ptx_rounds_every_operation_as_the_cpu_does():
     """Every float add, sub and mul is ``.rn`` (which ptxas may not fuse), the only FMAs are
     the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals."""
-    out = _run(PTX)
+    out = _run(PTX, compiled=True)
     for dtype, ops in out.items():
         exact = ops["exact"]
         fl = "f64" if dtype == "float64" else "f32"
@@ -207,7 +213,7 @@ def test_gpu_grid_is_bit_identical_to_cpu():
 def test_gpu_benchmark_script_runs_under_the_simulator(tmp_path):
     """benchmarks/gpu_sweeps.py runs on GPU machines only: keep it from rotting."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    env.pop("NUMBA_DISABLE_JIT", None)
+    env.pop("NUMBA_DISABLE_JIT", None)  # compiled: the script's sweeps are 10^4 times slower in pure Python
     res = subprocess.run([sys.executable, "benchmarks/gpu_sweeps.py", "--scale", "1e-5", "--epochs", "2",
                           "--skip", "jax,torch", "--out", str(tmp_path)], capture_output=True, text=True,
                          timeout=600, cwd=ROOT, env=env)
