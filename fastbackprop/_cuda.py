@@ -96,7 +96,12 @@ def _exact_compile():
 
 
 def _dataset_loss(p, X, y):
-    """``_kernels._mse`` for a thread's network (the same operations, in order)."""
+    """``_kernels._mse`` for a thread's network (the same operations, in order).
+
+    Not ``_mse`` itself: under numba-cuda's simulator the data arrive as fake
+    device arrays, which a CPU-compiled function cannot take; the per-sample
+    term, ``_squared_error``, is shared.
+    """
     acc = _kernels._like(y[0], 0.0)
     for s in range(X.shape[0]):
         acc += _kernels._squared_error(p, X[s, 0], X[s, 1], y[s])
