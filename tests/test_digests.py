@@ -37,6 +37,25 @@ def test_sweep_digest(data, dtype):
     assert _digest(res.params, res.final_loss, res.epochs_to_tol) == SWEEP_DIGESTS[data, dtype]
 
 
+def test_sweep_digest_seeds_near_10_9():
+    X, y = fb.datasets.xor()
+    res = fb.sweep(X, y, 10**9 - 300 + np.arange(600), epochs=500, lr=0.5)
+    digest = _digest(res.params, res.final_loss, res.epochs_to_tol)
+    assert digest == "67b8f5b1779b57418b09a8f1787067a871f1e458f83d58bd4bab886c20b8c75e"
+
+
+GRID_DIGESTS = {
+    "float64": "956355f6acef3c050bb889148a0e2c8a0abd66bc31d6869eb1b8fe3b93923c25",
+    "float32": "bfc21cfb30eb49ca30a52bf967449ad545513fe3524f831255f65616bc295a82",
+}
+
+
+@pytest.mark.parametrize("dtype", sorted(GRID_DIGESTS))
+def test_grid_digest(dtype):
+    res = fb.grid(*fb.datasets.xor(), 300, [0.1, 0.5, 2.0], [50, 200, 400], dtype=dtype)
+    assert _digest(res.loss, res.epochs_to_tol) == GRID_DIGESTS[dtype]
+
+
 def test_network_train_digest():
     net = fb.Network(seed=2)
     history = net.train(*fb.datasets.gender(), epochs=3000, lr=0.2)
