@@ -17,14 +17,14 @@ import platform
 import sys
 import time
 
+import numba
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fastbackprop as fb  # noqa: E402
-from fastbackprop import _cuda, reference, sweeps  # noqa: E402
-
 from benchmarks import rivals  # noqa: E402
+from fastbackprop import _cuda, _execution, reference  # noqa: E402
 
 LR = {"gender": 0.2, "xor": 0.5}
 EPOCHS = 3000
@@ -48,9 +48,8 @@ def median_time(fn, repeats):
 
 
 def env_info():
-    from numba import cuda
-
     import numba
+    from numba import cuda
 
     dev = cuda.get_current_device()
     info = dict(gpu=dev.name.decode() if isinstance(dev.name, bytes) else dev.name,
@@ -109,7 +108,7 @@ def ours(data, dtype, n, repeats=3):
     med = float(np.median(walls))
     record(kind="fastbackprop-cuda", data=data, dtype=dtype, seeds=n, seconds=round(med, 4),
            spread=[round(min(walls), 4), round(max(walls), 4)], runs_per_s=round(n / med),
-           success_rate=res.success_rate, launch_chunks=sweeps._CUDA_CHUNKS_PER_LAUNCH,
+           success_rate=res.success_rate, launch_chunks=_execution.CUDA_CHUNKS_PER_LAUNCH,
            threads_per_block=_cuda.THREADS_PER_BLOCK, max_registers=_cuda.MAX_REGISTERS)
     return res
 
@@ -118,7 +117,7 @@ def cpu(data, dtype, n):
     X, y = fb.datasets.load(data)
     fb.sweep(X, y, 1024, epochs=EPOCHS, lr=LR[data], dtype=dtype)
     res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype)
-    record(kind="fastbackprop-cpu", data=data, dtype=dtype, seeds=n, threads=fb.sweeps._check_threads(None),
+    record(kind="fastbackprop-cpu", data=data, dtype=dtype, seeds=n, threads=numba.config.NUMBA_NUM_THREADS,
            seconds=round(res.wall_seconds, 3), runs_per_s=round(res.runs_per_second))
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from fastbackprop import datasets, sweep
 
+pytestmark = pytest.mark.bench
+
 distributed = pytest.importorskip("dask.distributed")
 
 X, Y = datasets.gender()

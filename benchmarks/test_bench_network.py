@@ -12,6 +12,8 @@ from fastbackprop._seeding import init_params
 
 from .registry import IMPLEMENTATIONS
 
+pytestmark = pytest.mark.bench
+
 X, Y = datasets.gender()
 PARAMS = init_params([2])[0]
 NAMES = list(IMPLEMENTATIONS["train"])

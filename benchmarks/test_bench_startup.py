@@ -11,6 +11,8 @@ import tempfile
 
 import pytest
 
+pytestmark = pytest.mark.bench
+
 SCRIPT = """
 import time
 t0 = time.perf_counter()

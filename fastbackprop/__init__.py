@@ -9,10 +9,10 @@ plain-NumPy oracle).
 
 from . import datasets
 from ._errors import DeviceUnavailableError
+from ._version import __version__
 from .network import Network
 from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
 
-from ._version import __version__
 __all__ = [
     "DeviceUnavailableError", "GridResult", "Network", "SweepResult", "datasets", "grid", "load_sweep", "sweep",
     "wilson_interval", "__version__",

@@ -21,7 +21,6 @@ held under Numba's compiler lock, and a test that reads the PTX.
 import contextlib
 
 import numpy as np
-
 from numba import config
 
 try:
@@ -109,7 +108,7 @@ def _dataset_loss(p, X, y):
 
 
 def _train_one(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out):
-    """Kernel body: thread i trains seeds[i]; the arguments as in ``_kernels.sweep``."""
+    """Kernel body: thread i trains seeds[i]; the arguments as in ``_kernels.train_blocks``."""
     i = cuda.grid(1)
     if i >= seeds.shape[0]:
         return
@@ -191,7 +190,7 @@ def ptx(dtype, cc=(9, 0)):
 
 
 def train_chunk(X, y, seeds, epochs, lr, tol, record_at):
-    """``_sweeps._chunk_task`` on the GPU: the same inputs and outputs, one launch.
+    """``_execution.train_job`` on the GPU: the same inputs and outputs, one launch.
 
     X (n, 2), y (n,), lr, tol of one float dtype F; seeds (S,) int64;
     record_at (R,) int64. Returns params (S, 9) F, loss (S,) F, etl (S,)

@@ -18,77 +18,15 @@ scalars.
 """
 
 import math
-import os
 
 import numpy as np
 from llvmlite import ir
-from numba import config, njit, types
+from numba import config, types
 from numba.extending import intrinsic, overload
 
 from . import _seeding
+from ._jit import INLINE, OPTS, jit
 from ._layout import B1, B2, B3, N_PARAMS, W1, W2, W3, W4, W5, W6
-
-# error_model="numpy": no ZeroDivisionError branch on each division (which
-# blocks vectorisation); nogil: sweeps and trainings may run from threads.
-# No fastmath: LLVM may not contract a*b+c into an FMA on its own, because it
-# does so differently in scalar and vector code and a sweep must reproduce
-# Network.train bit for bit. The FMAs that pay (exp) are written as _fma.
-_OPTS = dict(cache=True, nogil=True, error_model="numpy")
-# Helpers called inside the lane loop are inlined in Numba IR: LLVM's inliner
-# leaves some calls in place, and one call in the loop stops vectorisation.
-_INLINE = dict(_OPTS, inline="always")
-
-
-def _harden_cache(dispatcher):
-    """Treat an unreadable on-disk cache entry as a miss instead of an error.
-
-    Numba raises on a corrupt or truncated index/data file (pickle errors); a
-    crash mid-write or a stale file from another build must not break the
-    package, so such an entry is recompiled and, if possible, rewritten.
-    """
-    cache = getattr(dispatcher, "_cache", None)
-    if cache is None or not hasattr(cache, "load_overload"):
-        return dispatcher
-    load, save = cache.load_overload, cache.save_overload
-
-    def load_overload(sig, target_context):
-        try:
-            return load(sig, target_context)
-        except Exception:  # noqa: BLE001 - any unreadable entry is a cache miss
-            return None
-
-    def save_overload(sig, data):
-        try:
-            save(sig, data)
-        except Exception:  # noqa: BLE001 - corrupt index: drop it and try once more
-            try:
-                os.remove(cache._cache_file._index_path)
-                save(sig, data)
-            except Exception:  # noqa: BLE001 - caching is an optimisation only
-                pass
-
-    cache.load_overload, cache.save_overload = load_overload, save_overload
-    return dispatcher
-
-
-def _jit(**opts):
-    """``numba.njit(**opts)`` that survives an unusable cache.
-
-    With ``cache=True`` and no writable place for the cache (read-only
-    site-packages and no writable user cache directory), Numba refuses to
-    create the function; then compile without caching instead.
-    """
-
-    def decorate(func):
-        try:
-            return _harden_cache(njit(**opts)(func))
-        except RuntimeError as exc:
-            if "no locator available" not in str(exc):
-                raise
-            return njit(**dict(opts, cache=False))(func)
-
-    return decorate
-
 
 #: Lanes (seeds) trained together by one block of the sweep kernel; a multiple
 #: of every vector width (8 f64 / 16 f32 per 512-bit register) and enough
@@ -202,7 +140,7 @@ else:  # pragma: no cover - compile time only
 _LOG2E = 1.4426950408889634
 
 
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _exp64(x):
     k = _floor(_fma(x, _LOG2E, 0.5))
     r = _fma(k, -1.90821492927058770002e-10, _fma(k, -6.93147180369123816490e-01, x))
@@ -216,7 +154,7 @@ def _exp64(x):
     return p * _exp2i(k)
 
 
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _exp32(x):
     f = np.float32
     k = _floor(_fma(x, f(_LOG2E), f(0.5)))
@@ -243,7 +181,7 @@ def _exp_overload(x):  # pragma: no cover - compile time only
     return None
 
 
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _sigmoid(z):
     """1 / (1 + exp(-z)); exactly 0 below -SIGMOID_CLAMP, NaN stays NaN."""
     c = _like(z, SIGMOID_CLAMP)
@@ -256,13 +194,13 @@ def _sigmoid(z):
 # --------------------------------------------------------------------------
 # One sample: forward pass and the 12 hand-derived partials
 # --------------------------------------------------------------------------
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _neuron(wa, wb, b, a0, a1):
     """sigmoid(wa * a0 + wb * a1 + b): h1, h2 and ypred are all of this form."""
     return _sigmoid(_fma(wa, a0, _fma(wb, a1, b)))
 
 
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
     """``scale * dL/dp`` for the 9 parameters, in layout order, for one sample.
 
@@ -309,7 +247,7 @@ def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
 
 # Parameters live in a flat array ``p`` at ``p[k * stride + off]`` for k in the
 # layout: stride 1 for one network, stride LANES (lane ``off``) in a sweep block.
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _activations(p, off, stride, x0, x1):
     """(h1, h2, ypred) of the network stored at (off, stride) in p."""
     h1 = _neuron(p[W1 * stride + off], p[W2 * stride + off], p[B1 * stride + off], x0, x1)
@@ -318,7 +256,7 @@ def _activations(p, off, stride, x0, x1):
     return h1, h2, ypred
 
 
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _apply_step(p, off, stride, x0, x1, y, lr, h1, h2, ypred):
     """One SGD step, in place, of the network at (off, stride), given its activations."""
     d = _partials(p[W5 * stride + off], p[W6 * stride + off], x0, x1, y, h1, h2, ypred, lr)
@@ -333,21 +271,21 @@ def _apply_step(p, off, stride, x0, x1, y, lr, h1, h2, ypred):
     p[B3 * stride + off] -= d[B3]
 
 
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _sgd_update(p, x0, x1, y, lr):
     """One SGD step of the single network p (9,), in place."""
     h1, h2, ypred = _activations(p, 0, 1, x0, x1)
     _apply_step(p, 0, 1, x0, x1, y, lr, h1, h2, ypred)
 
 
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _squared_error(p, x0, x1, y):
     """(y - ypred)**2 of the single network p (9,) on one sample."""
     err = y - _activations(p, 0, 1, x0, x1)[2]
     return err * err
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def _mse(p, X, y):
     acc = _like(y[0], 0.0)
     for i in range(X.shape[0]):
@@ -358,14 +296,14 @@ def _mse(p, X, y):
 # --------------------------------------------------------------------------
 # Single-network kernels
 # --------------------------------------------------------------------------
-@_jit(**_OPTS)
+@jit(**OPTS)
 def forward(params, X, out):
     """out[i] = ypred(X[i]) for params (9,), X (n, 2), out (n,)."""
     for i in range(X.shape[0]):
         out[i] = _activations(params, 0, 1, X[i, 0], X[i, 1])[2]
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def gradient(params, x, y, out):
     """out (9,) = dL/dparams for one sample x (2,), target y."""
     h1, h2, ypred = _activations(params, 0, 1, x[0], x[1])
@@ -374,19 +312,19 @@ def gradient(params, x, y, out):
         out[k] = g[k]
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def sgd_step(params, x, y, lr):
     """One in-place SGD step of params (9,) on sample x (2,), target y."""
     _sgd_update(params, x[0], x[1], y, lr)
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def mse(params, X, y):
     """Full-dataset mean squared error."""
     return _mse(params, X, y)
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def train(params, X, y, epochs, lr, loss_out):
     """Per-sample SGD for ``epochs`` passes over X (n, 2), y (n,), in place.
 
@@ -407,8 +345,8 @@ def train(params, X, y, epochs, lr, loss_out):
 # Not cached on their own: Numba keys a cache entry on the source file of the
 # function (_seeding.py), so an entry made under other flags would be reused.
 # The kernels that call them are cached, with these compiled in.
-_mix64 = _jit(**dict(_OPTS, cache=False))(_seeding._mix64)
-_log_unit = _jit(**dict(_OPTS, cache=False))(_seeding._log_unit)
+_mix64 = jit(**dict(OPTS, cache=False))(_seeding._mix64)
+_log_unit = jit(**dict(OPTS, cache=False))(_seeding._log_unit)
 _GOLDEN = _seeding.GOLDEN
 _SEED_OFFSET = _seeding.SEED_OFFSET
 _U1 = np.uint64(1)
@@ -417,12 +355,12 @@ _U11 = np.uint64(11)
 _ATTEMPT_BITS = np.uint64(_seeding._ATTEMPT_BITS)
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def _uniform_pm1(h):
     return np.float64(h >> _U11) * _seeding._TWO_M52 - 1.0
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def _normal(key, k):
     c = _U2 * np.uint64(k) * _ATTEMPT_BITS + _U1
     while True:
@@ -435,14 +373,14 @@ def _normal(key, k):
         c += _U2
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def _init_params_into(seed, out):
     key = _mix64(np.uint64(seed) + _SEED_OFFSET)
     for k in range(N_PARAMS):
         out[k] = _normal(key, k)
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def init_params(seeds, out):
     """out[i] (S, 9) float64 = starting parameters of seeds[i] (S,) int64."""
     for i in range(seeds.shape[0]):
@@ -452,7 +390,7 @@ def init_params(seeds, out):
 # --------------------------------------------------------------------------
 # Seed sweep: LANES networks per block, vectorised across the lane axis
 # --------------------------------------------------------------------------
-@_jit(**_INLINE)
+@jit(**INLINE)
 def _block_activations(P, x0, x1, H1, H2, YP):
     """Activations of every lane of a block P (9 * LANES,) for one sample.
 
@@ -470,7 +408,7 @@ def _block_activations(P, x0, x1, H1, H2, YP):
         YP[lane] = _neuron(P[W5 * LANES + lane], P[W6 * LANES + lane], P[B3 * LANES + lane], H1[lane], H2[lane])
 
 
-@_jit(**_OPTS)
+@jit(**OPTS)
 def _block_mse(P, X, y, H1, H2, YP, loss):
     """loss[lane] = full-dataset MSE of each lane of the block P."""
     for lane in range(LANES):
@@ -485,11 +423,11 @@ def _block_mse(P, X, y, H1, H2, YP, loss):
         loss[lane] /= nf
 
 
-@_jit(**_OPTS)
-def sweep(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out):
+@jit(**OPTS)
+def train_blocks(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out):
     """Train one network per seed; write final params, final loss, epochs to tol.
 
-    Serial and GIL-free: ``fastbackprop.sweep`` runs slices of the seeds on a
+    Serial and GIL-free: ``fastbackprop.sweep`` runs chunks of the seeds on a
     pool of Python threads (no Numba threading layer, half the compile time
     of ``parallel=True``). X (n, 2), y (n,), lr, tol: one float dtype F.
     seeds (S,) int64; record_at (R,) int64, increasing epoch counts in

@@ -6,10 +6,17 @@ They run before any compiled code, and never modify their input.
 """
 
 import numbers
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+import numba
 import numpy as np
 
 from ._layout import N_PARAMS
+from ._settings import DTYPES, Execution, Training
+
+T = TypeVar("T")
 
 _MAX_INT64 = np.iinfo(np.int64).max
 #: Upper bounds that keep a typo from becoming a days-long run or a huge
@@ -120,3 +127,95 @@ def check_sample(x, name="x"):
     if x.shape != (2,):
         raise ValueError(f"{name} must have shape (2,), got shape {x.shape}")
     return x
+
+
+def check_seeds(seeds):
+    """Seeds as a new int64 array: an int N (0 .. N-1), a range, or integers."""
+    if is_int(seeds):
+        return np.arange(check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS), dtype=np.int64)
+    if isinstance(seeds, (bool, np.bool_, float, str, bytes)):
+        raise TypeError(f"seeds must be an int, a range or an array of ints, got {seeds!r}")
+    if isinstance(seeds, range):
+        values = seeds
+    else:
+        try:
+            values = np.asarray(seeds)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"seeds must be a 1-d array of ints: {exc}") from None
+        if values.ndim != 1:
+            raise ValueError(f"seeds must be 1-d, got shape {values.shape}")
+    if len(values) == 0:
+        raise ValueError(f"seeds must not be empty, got {seeds!r}")
+    if len(values) > MAX_SEEDS:
+        raise ValueError(f"seeds must hold at most {MAX_SEEDS} seeds, got {len(values)}")
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "O" and all(is_int(v) for v in values):
+            values = [int(v) for v in values]  # Python ints, maybe past int64
+        elif values.dtype.kind not in "iu":
+            raise TypeError(f"seeds must hold ints, got dtype {values.dtype}")
+    lo, hi = int(min(values)), int(max(values))
+    if lo < 0:
+        raise ValueError(f"seeds must be non-negative, got {lo}")
+    if hi > _MAX_INT64:
+        raise ValueError(f"seeds must fit in int64, got {hi}")
+    return np.array(values, dtype=np.int64)
+
+
+def check_dtype(dtype):
+    """'float64' or 'float32' (also given as a NumPy dtype or type)."""
+    try:
+        name = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
+
+
+def check_list(values: Any, name: str, check: Callable[[Any, str], T]) -> list[T]:
+    """A non-empty 1-d sequence, each item passed through ``check(item, name)``."""
+    try:
+        items = list(values) if np.ndim(values) == 1 else []
+    except (TypeError, ValueError):  # ragged nesting
+        items = []
+    if not items:
+        raise ValueError(f"{name} must be a non-empty 1-d sequence, got {values!r}")
+    return [check(v, name) for v in items]
+
+
+def check_training(*, epochs, lr, tol, dtype, record_at: Iterable[int] = ()) -> Training:
+    """The settings that set a sweep's numbers, validated, as one ``Training``."""
+    return Training(
+        epochs=check_int(epochs, "epochs", maximum=MAX_EPOCHS),
+        lr=check_positive_float(lr, "lr"),
+        tol=check_positive_float(tol, "tol"),
+        dtype=check_dtype(dtype),
+        record_at=tuple(int(e) for e in record_at),
+    )
+
+
+def check_execution(*, threads, progress, store, client, device) -> Execution:
+    """Where and how a sweep runs, validated, as one ``Execution``.
+
+    ``threads=None`` means ``numba.config.NUMBA_NUM_THREADS`` (all cores by
+    default); ``device="cuda"`` raises an error saying what is missing unless
+    a GPU can run the kernel.
+    """
+    if threads is None:
+        threads = numba.config.NUMBA_NUM_THREADS
+    threads = check_int(threads, "threads", minimum=1, maximum=MAX_THREADS)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
+    if store is not None and not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
+    if client is not None and not (callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))):
+        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        from . import _cuda  # only here: the core package never imports numba-cuda
+
+        _cuda.require()
+    return Execution(threads=threads, progress=bool(progress), store=store, client=client, device=device)

@@ -66,7 +66,7 @@ MUTANTS = (
            ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",)),
     Mutant("rounding-bound-without-underflow", (("tests/rounding.py", "U * abs(c) + ETA", "U * abs(c)"),
                                                 ("tests/rounding.py", "U * abs(pk - g) + ETA", "U * abs(pk - g)")),
-           ("tests/test_hardening.py::test_property_kernel_and_reference_within_rounding_bound", "--hypothesis-seed=0")),
+           ("tests/test_properties.py::test_property_kernel_and_reference_within_rounding_bound", "--hypothesis-seed=0")),
 )
 
 

@@ -98,11 +98,11 @@ def test_core_package_never_imports_numba_cuda():
 # ---------------------------------------------------------------------------
 SIMULATED = """
     import json, numpy as np, fastbackprop as fb
-    from fastbackprop import sweeps
+    from fastbackprop import _execution
     # Small chunks and launches, so that one sweep spans several launches and a
     # launch several chunks, as 10^7 seeds do on a GPU.
-    sweeps._BLOCKS_PER_CHUNK = 1
-    sweeps._CUDA_CHUNKS_PER_LAUNCH = 2
+    _execution.BLOCKS_PER_CHUNK = 1
+    _execution.CUDA_CHUNKS_PER_LAUNCH = 2
     fields = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
     same = {}
     few = np.array([0, 1, 2, 3, 2**63 - 1, 12345678901234])

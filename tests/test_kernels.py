@@ -6,6 +6,7 @@ Also run under NUMBA_DISABLE_JIT=1 in CI, which is how kernel coverage is measur
 import math
 
 import mpmath
+import numba
 import numpy as np
 import pytest
 
@@ -207,8 +208,8 @@ def _exp_many(z):
     return out
 
 
-_sigmoid_many_jit = _sigmoid_many if _kernels.config.DISABLE_JIT else _kernels.njit(_sigmoid_many)
-_exp_many_jit = _exp_many if _kernels.config.DISABLE_JIT else _kernels.njit(_exp_many)
+_sigmoid_many_jit = _sigmoid_many if _kernels.config.DISABLE_JIT else numba.njit(_sigmoid_many)
+_exp_many_jit = _exp_many if _kernels.config.DISABLE_JIT else numba.njit(_exp_many)
 
 
 def _grid(dtype):

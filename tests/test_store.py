@@ -10,8 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from fastbackprop import _kernels, datasets, grid, load_sweep, sweep
-from fastbackprop import sweeps as sweep_module
+from fastbackprop import _execution, _kernels, datasets, grid, load_sweep, sweep
 
 from .conftest import JIT, SWEEP_EPOCHS
 
@@ -22,20 +21,20 @@ EPOCHS = SWEEP_EPOCHS // 3 if JIT else 2
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(sweep_module, "_BLOCKS_PER_CHUNK", 1)  # 128-seed chunks
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-seed chunks
 
 
 @pytest.fixture
 def kernel_calls(monkeypatch):
     calls = []
-    real = _kernels.sweep
+    real = _kernels.train_blocks
 
     def counting(*args):
         if args[2].shape[0]:  # not the empty warm-up call
             calls.append(args[2].shape[0])
         return real(*args)
 
-    monkeypatch.setattr(sweep_module._kernels, "sweep", counting)
+    monkeypatch.setattr(_kernels, "train_blocks", counting)
     return calls
 
 

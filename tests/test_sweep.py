@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 
 import fastbackprop
-from fastbackprop import Network, SweepResult, datasets, load_sweep, reference, sweep, wilson_interval
-from fastbackprop import sweeps as sweep_module
+from fastbackprop import (
+    Network,
+    SweepResult,
+    _execution,
+    _kernels,
+    datasets,
+    load_sweep,
+    reference,
+    sweep,
+    wilson_interval,
+)
 
 from .conftest import JIT, PINNED_STARTS, SWEEP_EPOCHS
 
@@ -131,7 +140,7 @@ def test_float32_matches_float32_reference_and_is_computed_in_float32():
 @pytest.fixture
 def small_chunks(monkeypatch):
     """One block (LANES seeds) per chunk, so N seeds make several chunks."""
-    monkeypatch.setattr(sweep_module, "_BLOCKS_PER_CHUNK", 1)
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)
 
 
 def test_any_thread_count_gives_the_same_bits(small_chunks):
@@ -149,7 +158,7 @@ def test_any_chunking_gives_the_same_bits(monkeypatch):
         b = sweep(X, y, seeds[cut:], epochs=SWEEP_EPOCHS // 3, lr=1.0)
         np.testing.assert_array_equal(np.concatenate([a.params, b.params]), whole.params)
         np.testing.assert_array_equal(np.concatenate([a.epochs_to_tol, b.epochs_to_tol]), whole.epochs_to_tol)
-    monkeypatch.setattr(sweep_module, "_BLOCKS_PER_CHUNK", 1)
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)
     _assert_same(sweep(X, y, seeds, epochs=SWEEP_EPOCHS // 3, lr=1.0, progress=True), whole)
 
 
@@ -182,7 +191,7 @@ def test_threads_leave_no_global_state_also_on_error(monkeypatch):
             calls.append(1)
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(sweep_module._kernels, "sweep", boom)
+    monkeypatch.setattr(_kernels, "train_blocks", boom)
     for threads in (1, 2):
         with pytest.raises(RuntimeError, match="boom"):
             sweep(*GENDER, 50_000, epochs=5, threads=threads)
@@ -398,7 +407,7 @@ def test_parallel_kernel_cache_round_trip(tmp_path):
         from fastbackprop import _kernels
         X, y = fb.datasets.xor()
         res = fb.sweep(X, y, 300, epochs=200, lr=0.5)
-        print(sum(_kernels.sweep.stats.cache_hits.values()), sum(_kernels.sweep.stats.cache_misses.values()))
+        print(sum(_kernels.train_blocks.stats.cache_hits.values()), sum(_kernels.train_blocks.stats.cache_misses.values()))
         print(res.params.tobytes().hex()[:64], float(res.params.sum()))
         """
     first = _python(code, NUMBA_CACHE_DIR=str(tmp_path)).splitlines()

@@ -1,0 +1,239 @@
+"""Running a sweep: the chunk plan, one small function per target, the store as the sink.
+
+A sweep is cut into chunks of whole kernel blocks (``Plan``). The targets --
+``run_local`` (a pool of Python threads, or the GPU) and ``run_dask`` (a Dask
+client's workers) -- take the same plan and the same units of chunks and yield
+each unit's rows as it finishes; ``execute`` reads finished chunks back from a
+store, hands the rest to a target, and writes what comes back to the store and
+to the output arrays. Each row's arithmetic depends on its seed only, never on
+its chunk, unit, thread or machine.
+"""
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _kernels
+from ._layout import N_PARAMS
+from ._settings import Execution, Training
+from ._version import __version__
+from .store import SweepStore
+
+#: Seeds per chunk are LANES * BLOCKS_PER_CHUNK (1024): ~10-30 ms of work each,
+#: the unit of progress, of store writes and of load balancing.
+BLOCKS_PER_CHUNK = 8
+#: Chunks per GPU launch: 2**20 networks, a few waves of an H100 (132 SMs x
+#: up to 2048 threads), 0.1-0.5 s of work, so progress and Ctrl-C stay prompt.
+CUDA_CHUNKS_PER_LAUNCH = 1024
+
+Unit = Sequence[int]  # chunk indices trained by one kernel call
+
+
+class Rows(NamedTuple):
+    """Results of consecutive seeds (S of them) in the training dtype F."""
+
+    params: npt.NDArray[Any]  # (S, 9) F
+    final_loss: npt.NDArray[Any]  # (S,) F
+    epochs_to_tol: npt.NDArray[np.int64]  # (S,)
+    loss_at: npt.NDArray[Any]  # (S, R) F, the loss after record_at[r] epochs
+
+
+class Trained(NamedTuple):
+    """What ``execute`` returns: every seed's rows and the wall time of training."""
+
+    rows: Rows
+    wall_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One kernel call: the unit of work, sent as it is to a Dask worker."""
+
+    X: npt.NDArray[Any]  # (n, 2) F
+    y: npt.NDArray[Any]  # (n,) F
+    seeds: npt.NDArray[np.int64]
+    epochs: int
+    lr: np.floating[Any]  # F
+    tol: np.floating[Any]  # F
+    record_at: npt.NDArray[np.int64]
+    device: str
+
+
+def train_job(job: Job) -> Rows:
+    """Train ``job.seeds`` on ``job.device``; the same rows on every target."""
+    if job.device == "cuda":
+        from . import _cuda  # only here: the core package never imports numba-cuda
+
+        return Rows(*_cuda.train_chunk(job.X, job.y, job.seeds, job.epochs, job.lr, job.tol, job.record_at))
+    rows = _empty_rows(job.seeds.shape[0], job.record_at.shape[0], job.X.dtype)
+    _kernels.train_blocks(job.X, job.y, job.seeds, job.epochs, job.lr, job.tol, job.record_at, *rows)
+    return rows
+
+
+def _empty_rows(n_seeds: int, n_record: int, dtype: Any) -> Rows:
+    return Rows(
+        np.empty((n_seeds, N_PARAMS), dtype=dtype),
+        np.empty(n_seeds, dtype=dtype),
+        np.empty(n_seeds, dtype=np.int64),
+        np.empty((n_seeds, n_record), dtype=dtype),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A sweep cut into chunks: validated data, seeds and training settings.
+
+    Chunk ``i`` holds rows ``bounds(i)`` of ``seeds``; its size is a whole number
+    of kernel blocks.
+    """
+
+    X: npt.NDArray[np.float64]  # (n, 2)
+    y: npt.NDArray[np.float64]  # (n,)
+    seeds: npt.NDArray[np.int64]  # (S,)
+    training: Training
+    chunk_size: int = dataclasses.field(default_factory=lambda: _kernels.LANES * BLOCKS_PER_CHUNK)
+
+    def __post_init__(self) -> None:
+        F = self.training.float_type
+        # Derived once: the data and record_at in the kernels' types.
+        object.__setattr__(self, "_Xf", self.X.astype(F))
+        object.__setattr__(self, "_yf", self.y.astype(F))
+        object.__setattr__(self, "_record_at", np.array(self.training.record_at, dtype=np.int64))
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.seeds.shape[0] // self.chunk_size)
+
+    def bounds(self, index: int) -> tuple[int, int]:
+        lo = index * self.chunk_size
+        return lo, min(self.seeds.shape[0], lo + self.chunk_size)
+
+    def job(self, unit: Unit, device: str) -> Job:
+        """The kernel call that trains the chunks of ``unit``, in order."""
+        F, t = self.training.float_type, self.training
+        seeds = np.concatenate([self.seeds[slice(*self.bounds(i))] for i in unit] or [self.seeds[:0]])
+        return Job(self._Xf, self._yf, seeds, t.epochs, F(t.lr), F(t.tol), self._record_at, device)
+
+    def split(self, unit: Unit, rows: Rows) -> Iterator[tuple[int, Rows]]:
+        """A unit's rows as (chunk index, that chunk's rows)."""
+        at = 0
+        for i in unit:
+            lo, hi = self.bounds(i)
+            yield i, Rows(*(a[at : at + hi - lo] for a in rows))
+            at += hi - lo
+
+    def store_settings(self) -> dict[str, Any]:
+        """What a store's manifest must match (JSON-ready)."""
+        t = self.training
+        return dict(epochs=t.epochs, lr=t.lr, dtype=t.dtype, tol=t.tol, record_at=list(t.record_at),
+                    chunk_size=self.chunk_size, package_version=__version__)
+
+    def warm_up(self, device: str) -> None:
+        """Compile or load the kernel now, so that timings are training only."""
+        if device == "cuda":
+            from . import _cuda
+
+            _cuda.compile_kernel(self.training.float_type)
+        else:
+            train_job(self.job([], device))
+
+
+def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str) -> Iterator[tuple[Unit, Rows]]:
+    """Train the units on a pool of ``threads`` Python threads (one after another on the GPU).
+
+    Yields (unit, rows) in the order of ``units``. Closing the generator early
+    drops the units not yet started.
+    """
+    if threads == 1 or len(units) < 2 or device == "cuda":
+        for unit in units:
+            yield unit, train_job(plan.job(unit, device))
+        return
+    pool = ThreadPoolExecutor(min(threads, len(units)))
+    try:
+        yield from zip(units, pool.map(lambda unit: train_job(plan.job(unit, device)), units))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str) -> Iterator[tuple[Unit, Rows]]:
+    """Train the units on a Dask client's workers; yields (unit, rows) as they finish.
+
+    Workers only compute: the client writes the store.
+    """
+    from dask.distributed import as_completed  # only reached with a Dask client
+
+    futures = {client.submit(train_job, plan.job(unit, device), pure=False): unit for unit in units}
+    try:
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        client.cancel(list(futures))
+
+
+def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | None = None) -> Trained:
+    """Train every seed of ``plan`` where ``execution`` says, reading and feeding its store.
+
+    ``on_rows(k)`` is called as each chunk of k rows is in place (progress).
+    """
+    t, device = plan.training, execution.device
+    out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.float_type)
+
+    def place(index: int, rows: Rows) -> None:
+        lo, hi = plan.bounds(index)
+        for dst, src in zip(out, rows):
+            dst[lo:hi] = src
+        if on_rows is not None:
+            on_rows(hi - lo)
+
+    plan.warm_up(device)
+    start = time.perf_counter()
+    store, todo = None, list(range(plan.n_chunks))
+    if execution.store is not None:
+        store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds)
+        missing = []
+        for i in todo:
+            rows = store.read(i)
+            if rows is None:
+                missing.append(i)
+            else:
+                place(i, Rows(*rows))
+        todo = missing
+    # A unit is one chunk on the CPU and many on the GPU, which needs ~10^5
+    # networks in flight; stores and progress still see chunks.
+    per_unit = CUDA_CHUNKS_PER_LAUNCH if device == "cuda" else 1
+    units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
+    if execution.client is not None:
+        finished = run_dask(plan, units, execution.client, device)
+    else:
+        finished = run_local(plan, units, execution.threads, device)
+    with contextlib.closing(finished):
+        for unit, rows in finished:
+            for i, chunk in plan.split(unit, rows):
+                if store is not None:
+                    store.write(i, *chunk)
+                place(i, chunk)
+    return Trained(out, time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """A tqdm bar's ``update`` for ``total`` runs while the block runs, or None when not enabled."""
+    if not enabled:
+        yield None
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError("progress=True needs tqdm: pip install 'fastbackprop[progress]'") from None
+    # disable=None: a bar on a terminal, nothing when stderr is not one.
+    bar = tqdm(total=total, unit="run", disable=None, smoothing=0.1)
+    try:
+        yield bar.update
+    finally:
+        bar.close()

@@ -1,0 +1,73 @@
+"""Numba infrastructure: the ``jit`` decorator every kernel uses, and its options.
+
+Kept apart from the maths in ``_kernels``: what is here concerns how Numba
+compiles and caches, and reaches into Numba's cache internals, which change
+between releases; nothing here changes a result.
+"""
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from numba import njit
+
+# error_model="numpy": no ZeroDivisionError branch on each division (which
+# blocks vectorisation); nogil: sweeps and trainings may run from threads.
+# No fastmath: LLVM may not contract a*b+c into an FMA on its own, because it
+# does so differently in scalar and vector code and a sweep must reproduce
+# Network.train bit for bit. The FMAs that pay (exp) are written as _fma.
+OPTS: dict[str, Any] = dict(cache=True, nogil=True, error_model="numpy")
+# Helpers called inside the lane loop are inlined in Numba IR: LLVM's inliner
+# leaves some calls in place, and one call in the loop stops vectorisation.
+INLINE: dict[str, Any] = dict(OPTS, inline="always")
+
+
+def harden_cache(dispatcher: Any) -> Any:
+    """Treat an unreadable on-disk cache entry as a miss instead of an error.
+
+    Numba raises on a corrupt or truncated index/data file (pickle errors); a
+    crash mid-write or a stale file from another build must not break the
+    package, so such an entry is recompiled and, if possible, rewritten.
+    """
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is None or not hasattr(cache, "load_overload"):
+        return dispatcher
+    load, save = cache.load_overload, cache.save_overload
+
+    def load_overload(sig: Any, target_context: Any) -> Any:
+        try:
+            return load(sig, target_context)
+        except Exception:  # noqa: BLE001 - any unreadable entry is a cache miss
+            return None
+
+    def save_overload(sig: Any, data: Any) -> None:
+        try:
+            save(sig, data)
+        except Exception:  # noqa: BLE001 - corrupt index: drop it and try once more
+            try:
+                os.remove(cache._cache_file._index_path)
+                save(sig, data)
+            except Exception:  # noqa: BLE001 - caching is an optimisation only
+                pass
+
+    cache.load_overload, cache.save_overload = load_overload, save_overload
+    return dispatcher
+
+
+def jit(**opts: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(**opts)`` that survives an unusable cache.
+
+    With ``cache=True`` and no writable place for the cache (read-only
+    site-packages and no writable user cache directory), Numba refuses to
+    create the function; then compile without caching instead.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        try:
+            return harden_cache(njit(**opts)(func))
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            return njit(**dict(opts, cache=False))(func)
+
+    return decorate

@@ -1,0 +1,324 @@
+"""What sweeps and grids return: result classes, their reports, files and intervals."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._settings import DTYPES, Training
+from ._version import __version__
+from .store import read_store
+
+__all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
+
+_Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
+#: Final-loss quantiles in ``SweepResult.report``.
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+#: Version of the ``SweepResult.save`` file format (see CHANGELOG.md).
+FORMAT_VERSION = 1
+
+
+def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion; (lo, hi) as floats."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
+    # At p = 0 or 1 one end is exactly 0 or 1; say so rather than 1 - 1e-16.
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return (lo, hi)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SweepResult:
+    """Outcome of ``sweep``: one row per seed, in the order the seeds were given.
+
+    Attributes
+    ----------
+    seeds : ndarray of int64, shape (S,)
+    params : ndarray, shape (S, 9), the sweep's dtype
+        Final parameters, columns ``w1 .. w6, b1 .. b3``.
+    final_loss : ndarray, shape (S,), the sweep's dtype
+        Full-dataset MSE after the last epoch (of the starting parameters when
+        ``epochs == 0``).
+    epochs_to_tol : ndarray of int64, shape (S,)
+        The first epoch count k >= 1 after which the full-dataset MSE is below
+        ``tol`` (exact: the loss is evaluated after every epoch), -1 if never.
+    converged : ndarray of bool, shape (S,)
+        ``final_loss < tol``.
+    diverged : ndarray of bool, shape (S,)
+        A final parameter or the final loss is not finite.
+    X, y : ndarray of float64
+        The training data.
+    epochs, lr, tol, dtype :
+        The settings (``dtype`` as a string, "float64" or "float32").
+    wall_seconds : float
+        Training time of this call, without the one-off compile or cache load
+        of the kernel (a resumed sweep counts only the chunks it computed).
+    complete : bool
+        False for a partial store read by ``load_sweep``: then only the rows of
+        the finished chunks are present.
+    """
+
+    seeds: npt.NDArray[np.int64]
+    params: npt.NDArray[np.floating[Any]]
+    final_loss: npt.NDArray[np.floating[Any]]
+    epochs_to_tol: npt.NDArray[np.int64]
+    converged: npt.NDArray[np.bool_]
+    diverged: npt.NDArray[np.bool_]
+    X: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    epochs: int
+    lr: float
+    tol: float
+    dtype: str
+    wall_seconds: float = math.nan
+    complete: bool = True
+
+    @classmethod
+    def from_rows(
+        cls,
+        seeds: npt.NDArray[np.int64],
+        params: npt.NDArray[np.floating[Any]],
+        final_loss: npt.NDArray[np.floating[Any]],
+        epochs_to_tol: npt.NDArray[np.int64],
+        X: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        training: Training,
+        wall_seconds: float = math.nan,
+        complete: bool = True,
+    ) -> SweepResult:
+        """A result from trained rows and their ``Training``; ``converged`` and ``diverged`` derived."""
+        return cls(
+            seeds=seeds,
+            params=params,
+            final_loss=final_loss,
+            epochs_to_tol=epochs_to_tol,
+            # compared in the sweep's dtype: a float32 loss just under a float64 tol counts
+            converged=final_loss < training.float_type(training.tol),
+            diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
+            X=X,
+            y=y,
+            epochs=training.epochs,
+            lr=training.lr,
+            tol=training.tol,
+            dtype=training.dtype,
+            wall_seconds=wall_seconds,
+            complete=complete,
+        )
+
+    @property
+    def n(self) -> int:
+        """Number of seeds."""
+        return int(self.seeds.shape[0])
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of seeds that converged (final loss below tol)."""
+        return float(np.mean(self.converged)) if self.n else math.nan
+
+    @property
+    def success_ci95(self) -> tuple[float, float]:
+        """95 % Wilson score interval of ``success_rate``, (lo, hi)."""
+        return wilson_interval(int(np.count_nonzero(self.converged)), self.n)
+
+    @property
+    def runs_per_second(self) -> float:
+        """Seeds trained per second of ``wall_seconds``."""
+        return self.n / self.wall_seconds if self.wall_seconds > 0 else math.nan
+
+    def report(self) -> dict[str, Any]:
+        """The headline numbers as a JSON-ready dict (what ``fastbackprop sweep --json`` prints).
+
+        Keys: seeds, epochs, lr, dtype, tol, converged, diverged, success_rate,
+        success_ci95, final_loss_quantiles (10/25/50/75/90 %, finite losses; None
+        when there are none), median_epochs_to_tol (over seeds that reached
+        tol; None if none did), wall_seconds, runs_per_second.
+        """
+        finite = self.final_loss[np.isfinite(self.final_loss)].astype(np.float64)
+        reached = self.epochs_to_tol[self.epochs_to_tol >= 0]
+        q = np.quantile(finite, QUANTILES) if finite.size else [None] * len(QUANTILES)
+        return {
+            "seeds": self.n,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "dtype": self.dtype,
+            "tol": self.tol,
+            "converged": int(np.count_nonzero(self.converged)),
+            "diverged": int(np.count_nonzero(self.diverged)),
+            "success_rate": self.success_rate,
+            "success_ci95": list(self.success_ci95),
+            "final_loss_quantiles": {f"{p:g}": None if v is None else float(v) for p, v in zip(QUANTILES, q)},
+            "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
+            "wall_seconds": self.wall_seconds,
+            "runs_per_second": self.runs_per_second,
+        }
+
+    def summary(self) -> str:
+        """A short human-readable report of ``report()``."""
+        r = self.report()
+        lo, hi = r["success_ci95"]
+        quantiles = ", ".join(f"{float(k):.0%} {v:.3g}" for k, v in r["final_loss_quantiles"].items() if v is not None)
+        med = r["median_epochs_to_tol"]
+        lines = [
+            f"{self.n} seeds, {self.epochs} epochs, lr {self.lr:g}, {self.dtype}, tol {self.tol:g}",
+            f"converged (final loss < tol): {r['converged']}/{self.n} = {self.success_rate:.2%} "
+            f"(95% CI {lo:.2%} .. {hi:.2%})" + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
+            "final loss quantiles: " + (quantiles or "none finite"),
+            "epochs to tol: " + (f"median {med:g} over seeds that got there" if med is not None else "never reached"),
+        ]
+        if math.isfinite(self.wall_seconds):
+            lines.append(f"wall time {self.wall_seconds:.3g} s ({self.runs_per_second:,.0f} runs/s)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"SweepResult(n={self.n}, epochs={self.epochs}, lr={self.lr:g}, dtype={self.dtype!r}, "
+            f"tol={self.tol:g}, success_rate={self.success_rate:.4g})"
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write to ``path`` as a NumPy .npz file; ``load_sweep`` reads it back bit for bit."""
+        np.savez(
+            path,
+            format_version=FORMAT_VERSION,
+            package_version=__version__,
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+        )
+
+
+def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
+    """Read a ``SweepResult`` from a file written by ``SweepResult.save`` or from a store.
+
+    A store (the directory given as ``sweep(..., store=PATH)``) may be partial:
+    then ``complete`` is False and only the finished chunks' rows are present.
+    """
+    if os.path.isdir(path):
+        settings, X, y, seeds, rows, (params, final_loss, etl, _) = read_store(path)
+        training = Training(
+            epochs=int(settings["epochs"]), lr=float(settings["lr"]), tol=float(settings["tol"]),
+            dtype=str(settings["dtype"]),
+        )
+        return SweepResult.from_rows(
+            seeds[rows], params, final_loss, etl, X, y, training, complete=rows.shape[0] == seeds.shape[0]
+        )
+    with np.load(path, allow_pickle=False) as f:
+        if "format_version" not in f or int(f["format_version"]) != FORMAT_VERSION:
+            raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (version {FORMAT_VERSION})")
+        # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back
+        # the Python int, float, str or bool (whatever the annotations say).
+        fields = {}
+        for field in dataclasses.fields(SweepResult):
+            value = f[field.name]
+            fields[field.name] = value.item() if value.ndim == 0 else value
+    return SweepResult(**fields)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GridResult:
+    """Outcome of ``grid``: success rates over learning rates x training lengths.
+
+    Attributes
+    ----------
+    lrs : ndarray of float64, shape (L,)
+        Learning rates, in the order given.
+    epochs : ndarray of int64, shape (E,)
+        Training lengths, increasing.
+    seeds : ndarray of int64, shape (S,)
+    loss : ndarray, shape (L, E, S), the grid's dtype
+        Full-dataset MSE of each seed after ``epochs[j]`` epochs at ``lrs[i]``,
+        all read from one training run per learning rate.
+    epochs_to_tol : ndarray of int64, shape (L, S)
+        As in ``SweepResult``, for the longest run.
+    tol, dtype, X, y, wall_seconds :
+        As in ``SweepResult``.
+    """
+
+    lrs: npt.NDArray[np.float64]
+    epochs: npt.NDArray[np.int64]
+    seeds: npt.NDArray[np.int64]
+    loss: npt.NDArray[np.floating[Any]]
+    epochs_to_tol: npt.NDArray[np.int64]
+    X: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    tol: float
+    dtype: str
+    wall_seconds: float = math.nan
+
+    @property
+    def n(self) -> int:
+        """Number of seeds per cell."""
+        return int(self.seeds.shape[0])
+
+    @property
+    def successes(self) -> npt.NDArray[np.int64]:
+        """Seeds with loss below tol, shape (L, E) int64."""
+        return np.count_nonzero(self.loss < DTYPES[self.dtype](self.tol), axis=2).astype(np.int64)
+
+    @property
+    def success_rate(self) -> npt.NDArray[np.float64]:
+        """Fraction converged per (lr, epochs) cell, shape (L, E)."""
+        return self.successes / self.n
+
+    @property
+    def success_ci95(self) -> npt.NDArray[np.float64]:
+        """Wilson 95 % intervals per cell, shape (L, E, 2)."""
+        k = self.successes
+        return np.array([[wilson_interval(int(c), self.n) for c in row] for row in k])
+
+    def cells(self) -> list[dict[str, Any]]:
+        """One dict per (lr, epochs) cell, in row-major order (JSON-ready)."""
+        k, ci = self.successes, self.success_ci95
+        return [
+            {
+                "lr": float(lr),
+                "epochs": int(ep),
+                "successes": int(k[i, j]),
+                "n": self.n,
+                "success_rate": float(k[i, j] / self.n),
+                "success_ci95": [float(ci[i, j, 0]), float(ci[i, j, 1])],
+            }
+            for i, lr in enumerate(self.lrs)
+            for j, ep in enumerate(self.epochs)
+        ]
+
+    def to_frame(self) -> Any:
+        """The cells as a pandas DataFrame (needs pandas, which is not a dependency)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("GridResult.to_frame needs pandas: pip install pandas") from None
+        rows = [dict(c, ci_lo=c["success_ci95"][0], ci_hi=c["success_ci95"][1]) for c in self.cells()]
+        for r in rows:
+            del r["success_ci95"]
+        return pd.DataFrame(rows, columns=["lr", "epochs", "successes", "n", "success_rate", "ci_lo", "ci_hi"])
+
+    def table(self) -> str:
+        """Success rates as a text table: one row per lr, one column per epochs value."""
+        ci = self.success_ci95
+        width = 22
+        head = "lr \\ epochs".ljust(12) + "".join(f"{int(e):>{width}}" for e in self.epochs)
+        lines = [head]
+        for i, lr in enumerate(self.lrs):
+            cells = "".join(
+                f"{f'{self.success_rate[i, j]:.1%} [{ci[i, j, 0]:.1%}, {ci[i, j, 1]:.1%}]':>{width}}"
+                for j in range(self.epochs.shape[0])
+            )
+            lines.append(f"{lr:<12g}{cells}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, epochs={self.epochs.tolist()}, "
+            f"dtype={self.dtype!r}, tol={self.tol:g})"
+        )
+
+

@@ -1,0 +1,194 @@
+"""Adversarial inputs: every public entry point and CLI flag, attacked by kind of argument.
+
+Each either returns its documented result or raises a ValueError/TypeError
+naming the argument, before any compiled code runs.
+"""
+
+import contextlib
+import warnings
+
+import numpy as np
+import pytest
+
+from fastbackprop import Network, datasets, grid, sweep
+
+from .conftest import JIT
+
+X0, Y0 = datasets.gender()
+
+
+@contextlib.contextmanager
+def _silent():
+    """Compiled code must not warn; the pure-Python coverage pass computes with
+    NumPy scalars, which warn about overflow that compiled code handles silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if JIT else "ignore")
+        yield
+
+
+# ---------------------------------------------------------------------------
+# Adversarial values, by kind of argument
+# ---------------------------------------------------------------------------
+BAD_X = {
+    "nan": np.where(X0 == 25, np.nan, X0),
+    "inf": np.where(X0 == 25, -np.inf, X0),
+    "3 columns": np.ones((4, 3)),
+    "1-d": np.ones(4),
+    "3-d": np.ones((4, 2, 1)),
+    "empty": np.empty((0, 2)),
+    "object": X0.astype(object),
+    "string": X0.astype(str),
+    "complex": X0.astype(complex),
+    "bool": X0 > 0,
+    "ragged": [[1.0, 2.0], [3.0]],
+    "None": None,
+}
+BAD_Y = {
+    "nan": np.array([1, 0, np.nan, 1.0]),
+    "inf": np.array([1, 0, np.inf, 1.0]),
+    "above 1": np.array([1, 0, 1.5, 1.0]),
+    "below 0": np.array([1, 0, -1e-300, 1.0]),
+    "too short": Y0[:3],
+    "2-d": Y0[:, None],
+    "complex": Y0.astype(complex),
+    "bool": Y0 > 0,
+    "string": Y0.astype(str),
+    "None": None,
+}
+BAD_COUNT = {"bool": True, "float": 3.0, "string": "3", "None": None, "negative": -1, "huge": 10**19,
+             "numpy bool": np.bool_(True), "complex": 1j}
+BAD_RATE = {"bool": True, "string": "0.2", "None": None, "nan": np.nan, "inf": np.inf, "zero": 0.0,
+            "negative": -0.2, "complex": 0.2 + 0j, "array": np.array([0.2, 0.3])}
+
+CALLS = {
+    "Network.train": lambda **kw: Network(seed=0).train(**{"X": X0, "y": Y0, "epochs": 5, **kw}),
+    "sweep": lambda **kw: sweep(**{"X": X0, "y": Y0, "seeds": 4, "epochs": 5, **kw}),
+    "grid": lambda **kw: grid(**{"X": X0, "y": Y0, "seeds": 4, "lrs": [0.2], "epochs_list": [5], **kw}),
+}
+
+
+def _cases():
+    for call in CALLS:
+        for name, value in BAD_X.items():
+            yield call, "X", name, value
+        for name, value in BAD_Y.items():
+            yield call, "y", name, value
+        for name, value in BAD_RATE.items():
+            if call != "grid":
+                yield call, "lr", name, value
+            if call != "Network.train":
+                yield call, "tol", name, value
+        for name, value in BAD_COUNT.items():
+            if call != "grid":
+                yield call, "epochs", name, value
+            if call != "Network.train":
+                yield call, "seeds", name, value
+                if value is not None:  # threads=None is the documented default
+                    yield call, "threads", name, value
+
+
+@pytest.mark.parametrize("call, arg, case, value", list(_cases()), ids=lambda v: str(v)[:20])
+def test_bad_argument_is_named(call, arg, case, value):
+    with pytest.raises((ValueError, TypeError)) as exc:
+        CALLS[call](**{arg: value})
+    assert arg in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("value", [[-1], [2**63], [2**64 + 5], np.array([1.5]), np.array([True]), "abc",
+                                   np.array([[1, 2]]), range(-3, 2), [], np.array([], dtype=np.int64)])
+def test_bad_seed_arrays_are_named(value):
+    with pytest.raises((ValueError, TypeError), match="seeds"):
+        sweep(X0, Y0, value, epochs=2)
+
+
+@pytest.mark.parametrize("value", [True, 1.0, "a", [1.0, -1.0], [np.nan], [[0.1, 0.2]], []])
+def test_bad_grid_lists_are_named(value):
+    with pytest.raises((ValueError, TypeError), match="lrs"):
+        grid(X0, Y0, 4, value, [5])
+    with pytest.raises((ValueError, TypeError), match="epochs_list"):
+        grid(X0, Y0, 4, [0.2], value)
+
+
+@pytest.mark.parametrize("value", [np.ones(9, dtype=np.float16), np.ones(9).astype(">f8"), list(range(9))])
+def test_accepted_params_forms(value):
+    assert Network(params=value).params.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "X, y",
+    [
+        (X0.astype(np.float16), Y0.astype(np.float16)),
+        (X0.astype(">f4"), Y0.astype(">f8")),
+        (X0.astype(np.uint8 if X0.min() >= 0 else np.int8), Y0.astype(np.int64)),
+    ],
+    ids=["float16", "big-endian", "small ints"],
+)
+def test_unusual_but_real_dtypes_give_the_float64_result(X, y):
+    X64, y64 = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    expected = Network(seed=1).train(X64, y64, epochs=30)
+    np.testing.assert_array_equal(Network(seed=1).train(X, y, epochs=30), expected)
+    np.testing.assert_array_equal(sweep(X, y, 3, epochs=30).final_loss, sweep(X64, y64, 3, epochs=30).final_loss)
+
+
+def test_edge_values_that_are_allowed():
+    with _silent():
+        net = Network(seed=0)
+        h = net.train(X0, Y0, epochs=3, lr=5e-324)  # denormal step: nothing moves, nothing breaks
+        assert np.all(np.isfinite(h))
+        h = Network(seed=0).train(X0, Y0, epochs=3, lr=1e6)  # saturates: finite, stuck
+        assert np.all(np.isfinite(h))
+        assert Network(seed=0).train(X0, Y0, epochs=0).shape == (0,)
+        res = sweep(X0, Y0, [7, 7, 7], epochs=0)
+        assert res.n == 3 and np.all(res.epochs_to_tol == -1)
+        one = sweep([[0.0, 1.0]], [1.0], 2, epochs=50_000 if JIT else 5)  # huge epochs, tiny data
+        assert np.all(one.converged if JIT else np.isfinite(one.final_loss))
+
+
+@pytest.mark.parametrize("X_scale", [1e6, 1e-6])
+def test_extreme_input_magnitudes(X_scale):
+    with _silent():
+        X = X0 * X_scale
+        net = Network(seed=3)
+        h = net.train(X, Y0, epochs=50)
+        assert np.all(np.isfinite(h)) and np.all(np.isfinite(net.params))
+        res = sweep(X, Y0, 300, epochs=50)
+        assert not res.diverged.any()
+        np.testing.assert_array_equal(res.params[3], net.params)
+
+
+def test_network_blow_up_raises_and_leaves_the_network_unchanged():
+    X = np.array([[1e6, -1e6], [-1e6, 1e6], [3e5, 1e6]])
+    y = np.array([1.0, 0.0, 1.0])
+    net = Network(seed=1)
+    before = net.params
+    with _silent():
+        with pytest.raises(FloatingPointError, match="training diverged.*network is unchanged"):
+            net.train(X, y, epochs=20, lr=1e308)
+    np.testing.assert_array_equal(net.params, before)
+    assert net.epochs_trained == 0
+
+
+# ---------------------------------------------------------------------------
+# The command line: every numeric flag of every command, bad values
+# ---------------------------------------------------------------------------
+NUMERIC_FLAGS = {
+    "train": ["--seed", "--epochs", "--lr", "--log-every"],
+    "sweep": ["--seeds", "--epochs", "--lr", "--threads", "--tol"],
+    "grid": ["--seeds", "--lr", "--epochs", "--threads", "--tol"],
+}
+
+
+@pytest.mark.parametrize("cmd, flag", [(c, f) for c, fs in NUMERIC_FLAGS.items() for f in fs])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "abc", "", "1e400"])
+def test_cli_bad_numbers_are_one_line_exit_2(cmd, flag, value, capsys):
+    from fastbackprop.cli import main
+
+    # Small valid settings for everything but the flag under test, which comes last.
+    valid = {"train": {}, "sweep": {"--seeds": "3", "--epochs": "3"},
+             "grid": {"--seeds": "3", "--lr": "0.5", "--epochs": "3"}}[cmd]
+    args = [cmd] + [a for k, v in valid.items() if k != flag for a in (k, v)] + [flag, value]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    name = flag.lstrip("-")
+    assert name in err or name.replace("-", "_") in err or name.rstrip("s") in err, err

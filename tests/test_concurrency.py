@@ -1,0 +1,71 @@
+"""Concurrency: threads, fork and Numba's threading layers give the serial bits."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from fastbackprop import Network, datasets, sweep
+
+from .conftest import JIT
+
+X0, Y0 = datasets.gender()
+
+
+# ---------------------------------------------------------------------------
+# Concurrency, fork, threading layers
+# ---------------------------------------------------------------------------
+def _work(i):
+    X, y = datasets.xor()
+    net = Network(seed=i)
+    h = net.train(X, y, epochs=300 if JIT else 3, lr=0.5)
+    res = sweep(X, y, range(i * 500, i * 500 + 500), epochs=200 if JIT else 2, lr=0.5, threads=2)
+    return net.params, h, res.params, res.epochs_to_tol
+
+
+def test_train_and_sweep_from_four_threads_equal_serial():
+    serial = [_work(i) for i in range(4)]
+    results = [None] * 4
+
+    def run(i):
+        results[i] = _work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(serial, results):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+CONCURRENT_SCRIPT = """
+import threading, numpy as np, fastbackprop as fb
+from tests.test_concurrency import _work
+serial = [_work(i) for i in range(4)]
+out = [None] * 4
+def run(i): out[i] = _work(i)
+ts = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+assert all(np.array_equal(x, y) for a, b in zip(serial, out) for x, y in zip(a, b))
+import multiprocessing as mp
+with mp.get_context("fork").Pool(2) as pool:
+    forked = pool.map(_work, range(4))
+assert all(np.array_equal(x, y) for a, b in zip(serial, forked) for x, y in zip(a, b))
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "default"])
+def test_concurrency_and_fork_under_each_threading_layer(layer):
+    env = dict(os.environ)
+    if layer != "default":
+        env["NUMBA_THREADING_LAYER"] = layer
+    res = subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT], capture_output=True, text=True,
+                         env=env, timeout=600, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "ok"

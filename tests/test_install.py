@@ -1,0 +1,142 @@
+"""Installation: a read-only site-packages, broken Numba caches, and the cache guards themselves."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import fastbackprop
+from fastbackprop import Network, _jit, datasets
+
+from .conftest import JIT
+
+X0, Y0 = datasets.gender()
+
+
+# ---------------------------------------------------------------------------
+# Installation: read-only site-packages, broken caches
+# ---------------------------------------------------------------------------
+RUN_ONCE = "import fastbackprop as fb; X, y = fb.datasets.gender(); print(repr(fb.Network(seed=1).train(X, y)[-1]))"
+EXPECTED = None
+
+
+def _expected():
+    return repr(Network(seed=1).train(X0, Y0)[-1])
+
+
+def _can_mount_read_only(tmp_path):
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path}"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.parametrize("home", ["writable", "read-only"])
+def test_read_only_install_imports_and_runs(tmp_path, home):
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("needs mount namespaces (unshare -m) to make a read-only site-packages as root")
+    site = tmp_path / "site"
+    shutil.copytree(os.path.dirname(fastbackprop.__file__), site / "fastbackprop",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    homedir = tmp_path / "home"
+    homedir.mkdir()
+    ro = [site] + ([homedir] if home == "read-only" else [])
+    mounts = " && ".join(f"mount --bind {d} {d} && mount -o remount,bind,ro {d}" for d in ro)
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    env.update(HOME=str(homedir), PYTHONPATH=str(site), XDG_CACHE_HOME=str(homedir / ".cache"))
+    cmd = f"{mounts} && cd {tmp_path} && {sys.executable} -c '{RUN_ONCE}'"
+    res = subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == _expected()
+    assert not any(p.name == "__pycache__" for p in (site / "fastbackprop").iterdir())
+
+
+@pytest.mark.skipif(not JIT, reason="the cache holds compiled code")
+def test_corrupt_or_truncated_cache_is_recompiled(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    run = lambda: subprocess.run([sys.executable, "-c", RUN_ONCE], capture_output=True, text=True,  # noqa: E731
+                                 env=env, timeout=600)
+    first = run()
+    assert first.returncode == 0 and first.stdout.strip() == _expected()
+    files = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs]
+    for f in files:
+        if f.endswith(".nbi"):
+            open(f, "wb").write(b"garbage")
+        elif f.endswith(".nbc"):
+            data = open(f, "rb").read()
+            open(f, "wb").write(data[: len(data) // 3])
+    for _ in range(2):  # recompiles and rewrites, then loads the rewritten entry
+        res = run()
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert res.stdout.strip() == _expected()
+
+
+# ---------------------------------------------------------------------------
+# The cache guards themselves (unit level, so both test passes cover them)
+# ---------------------------------------------------------------------------
+class _FakeCacheFile:
+    def __init__(self, path):
+        self._index_path = str(path)
+
+
+class _FakeCache:
+    def __init__(self, path, fail_saves):
+        self._cache_file = _FakeCacheFile(path)
+        self.fail_saves = fail_saves
+        self.saved = []
+
+    def load_overload(self, sig, ctx):
+        raise ValueError("pickle data was truncated")
+
+    def save_overload(self, sig, data):
+        if self.fail_saves:
+            self.fail_saves -= 1
+            raise ValueError("bad index")
+        self.saved.append(sig)
+
+
+class _FakeDispatcher:
+    def __init__(self, cache):
+        self._cache = cache
+
+
+@pytest.mark.parametrize("fail_saves", [0, 1, 5])
+def test_harden_cache_turns_bad_entries_into_misses(tmp_path, fail_saves):
+    index = tmp_path / "f.nbi"
+    index.write_bytes(b"garbage")
+    cache = _FakeCache(index, fail_saves)
+    _jit.harden_cache(_FakeDispatcher(cache))
+    assert cache.load_overload("sig", None) is None
+    cache.save_overload("sig", b"data")  # never raises
+    assert cache.saved == ([] if fail_saves > 1 else ["sig"])
+    assert index.exists() == (fail_saves == 0)
+
+
+def test_jit_falls_back_to_no_cache_without_a_locator(monkeypatch):
+    made = []
+
+    def fake_njit(**opts):
+        def deco(f):
+            if opts.get("cache"):
+                raise RuntimeError("cannot cache function 'f': no locator available for file 'x.py'")
+            made.append(opts)
+            return f
+        return deco
+
+    monkeypatch.setattr(_jit, "njit", fake_njit)
+    f = _jit.jit(cache=True, nogil=True)(lambda: 1)
+    assert f() == 1 and made == [dict(cache=False, nogil=True)]
+
+    def other(**opts):
+        def deco(f):
+            raise RuntimeError("something else")
+        return deco
+
+    monkeypatch.setattr(_jit, "njit", other)
+    with pytest.raises(RuntimeError, match="something else"):
+        _jit.jit(cache=True)(lambda: 1)
