@@ -1,6 +1,18 @@
 """Prints, after a benchmark run, each group's ratios to the compiled kernel and the bars."""
 
+import os
 from collections import defaultdict
+
+#: CI runs each benchmark body once (``--benchmark-disable``) so that none rots;
+#: with FASTBACKPROP_BENCH_SMOKE=1 it also trains 50x fewer seeds: the code
+#: paths are the same, and nothing is timed in that run.
+SMOKE = os.environ.get("FASTBACKPROP_BENCH_SMOKE") == "1"
+
+
+def seeds(n):
+    """``n`` seeds for a timed run, 50x fewer (at least 2048) in a smoke run."""
+    return max(2048, n // 50) if SMOKE else n
+
 
 # (group, slower implementation, minimum speed-up of the kernel over it)
 BARS = [
@@ -70,7 +82,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 tr.write_line(f"  sweep {dtype} vs NumPy reference: {r / ref:.1f}x  (bar >= {ratio_bar:g}x)  {ok}")
         for sc in scaling:
             ok = "met" if sc >= THREAD_SCALING_BAR else "MISSED"
-            tr.write_line(f"  sweep {dtype} all threads vs 1 (interleaved): {sc:.2f}x  (bar >= {THREAD_SCALING_BAR})  {ok}")
+            tr.write_line(
+                f"  sweep {dtype} all threads vs 1 (interleaved): {sc:.2f}x  (bar >= {THREAD_SCALING_BAR})  {ok}"
+            )
     full = groups.get(BARS[0][0], {}).get("numba kernel")
     if full is not None:
         med = full.stats.median

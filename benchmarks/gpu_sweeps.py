@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import fastbackprop as fb  # noqa: E402
-from benchmarks import rivals  # noqa: E402
-from fastbackprop import _cuda, _execution, reference  # noqa: E402
+import fastbackprop as fb
+from benchmarks import rivals
+from fastbackprop import _cuda, _execution, reference
 
 LR = {"gender": 0.2, "xor": 0.5}
 EPOCHS = 3000
@@ -52,9 +52,15 @@ def env_info():
     from numba import cuda
 
     dev = cuda.get_current_device()
-    info = dict(gpu=dev.name.decode() if isinstance(dev.name, bytes) else dev.name,
-                cc=list(dev.compute_capability), sms=dev.MULTIPROCESSOR_COUNT, python=platform.python_version(),
-                numpy=np.__version__, numba=numba.__version__, cpu_cores=os.cpu_count())
+    info = dict(
+        gpu=dev.name.decode() if isinstance(dev.name, bytes) else dev.name,
+        cc=list(dev.compute_capability),
+        sms=dev.MULTIPROCESSOR_COUNT,
+        python=platform.python_version(),
+        numpy=np.__version__,
+        numba=numba.__version__,
+        cpu_cores=os.cpu_count(),
+    )
     for mod in ("numba_cuda", "jax", "torch"):
         try:
             info[mod] = __import__(mod).__version__
@@ -68,8 +74,14 @@ def compile_times():
         t = time.perf_counter()
         kernel = _cuda.compile_kernel(np.dtype(dtype))
         seconds = time.perf_counter() - t
-        record(kind="compile", dtype=dtype, seconds=round(seconds, 2), regs_per_thread=kernel.get_regs_per_thread(),
-               local_bytes=kernel.get_local_mem_per_thread(), overloads=len(kernel.overloads))
+        record(
+            kind="compile",
+            dtype=dtype,
+            seconds=round(seconds, 2),
+            regs_per_thread=kernel.get_regs_per_thread(),
+            local_bytes=kernel.get_local_mem_per_thread(),
+            overloads=len(kernel.overloads),
+        )
         if OUT:
             try:
                 with open(os.path.join(OUT, f"sass_{dtype}.txt"), "w") as f:
@@ -81,21 +93,39 @@ def compile_times():
 
 def identity(n):
     X, y = fb.datasets.xor()
-    starts = [fb.sweep(X, y, n, epochs=0, dtype=dt, device=dev).params for dt in ("float64", "float32")
-              for dev in ("cuda", "cpu")]
-    record(kind="identity", what="starting parameters (seed map)", seeds=n,
-           identical_f64=bool(np.array_equal(starts[0], starts[1])), identical_f32=bool(np.array_equal(starts[2], starts[3])))
+    starts = [
+        fb.sweep(X, y, n, epochs=0, dtype=dt, device=dev).params
+        for dt in ("float64", "float32")
+        for dev in ("cuda", "cpu")
+    ]
+    record(
+        kind="identity",
+        what="starting parameters (seed map)",
+        seeds=n,
+        identical_f64=bool(np.array_equal(starts[0], starts[1])),
+        identical_f32=bool(np.array_equal(starts[2], starts[3])),
+    )
     for data in ("gender", "xor"):
         X, y = fb.datasets.load(data)
         for dtype in ("float64", "float32"):
             gpu = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")
             cpu = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype)
-            rows = np.all(gpu.params == cpu.params, axis=1) & (gpu.final_loss == cpu.final_loss) & (
-                gpu.epochs_to_tol == cpu.epochs_to_tol)
-            record(kind="identity", data=data, dtype=dtype, seeds=n, identical_rows=int(rows.sum()),
-                   max_abs_diff=float(np.max(np.abs(gpu.params.astype(float) - cpu.params))),
-                   outcome_agreement=float(np.mean(gpu.converged == cpu.converged)),
-                   gpu_runs_per_s=round(gpu.runs_per_second), cpu_runs_per_s=round(cpu.runs_per_second))
+            rows = (
+                np.all(gpu.params == cpu.params, axis=1)
+                & (gpu.final_loss == cpu.final_loss)
+                & (gpu.epochs_to_tol == cpu.epochs_to_tol)
+            )
+            record(
+                kind="identity",
+                data=data,
+                dtype=dtype,
+                seeds=n,
+                identical_rows=int(rows.sum()),
+                max_abs_diff=float(np.max(np.abs(gpu.params.astype(float) - cpu.params))),
+                outcome_agreement=float(np.mean(gpu.converged == cpu.converged)),
+                gpu_runs_per_s=round(gpu.runs_per_second),
+                cpu_runs_per_s=round(cpu.runs_per_second),
+            )
 
 
 def ours(data, dtype, n, repeats=3):
@@ -106,10 +136,19 @@ def ours(data, dtype, n, repeats=3):
         res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")
         walls.append(res.wall_seconds)
     med = float(np.median(walls))
-    record(kind="fastbackprop-cuda", data=data, dtype=dtype, seeds=n, seconds=round(med, 4),
-           spread=[round(min(walls), 4), round(max(walls), 4)], runs_per_s=round(n / med),
-           success_rate=res.success_rate, launch_chunks=_execution.CUDA_CHUNKS_PER_LAUNCH,
-           threads_per_block=_cuda.THREADS_PER_BLOCK, max_registers=_cuda.MAX_REGISTERS)
+    record(
+        kind="fastbackprop-cuda",
+        data=data,
+        dtype=dtype,
+        seeds=n,
+        seconds=round(med, 4),
+        spread=[round(min(walls), 4), round(max(walls), 4)],
+        runs_per_s=round(n / med),
+        success_rate=res.success_rate,
+        launch_chunks=_execution.CUDA_CHUNKS_PER_LAUNCH,
+        threads_per_block=_cuda.THREADS_PER_BLOCK,
+        max_registers=_cuda.MAX_REGISTERS,
+    )
     return res
 
 
@@ -117,8 +156,15 @@ def cpu(data, dtype, n):
     X, y = fb.datasets.load(data)
     fb.sweep(X, y, 1024, epochs=EPOCHS, lr=LR[data], dtype=dtype)
     res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype)
-    record(kind="fastbackprop-cpu", data=data, dtype=dtype, seeds=n, threads=numba.config.NUMBA_NUM_THREADS,
-           seconds=round(res.wall_seconds, 3), runs_per_s=round(res.runs_per_second))
+    record(
+        kind="fastbackprop-cpu",
+        data=data,
+        dtype=dtype,
+        seeds=n,
+        threads=numba.config.NUMBA_NUM_THREADS,
+        seconds=round(res.wall_seconds, 3),
+        runs_per_s=round(res.runs_per_second),
+    )
 
 
 def rival(name, data, dtype, n, check):
@@ -127,15 +173,26 @@ def rival(name, data, dtype, n, check):
     p0 = reference.init_params(np.arange(n))
     go = make(X, y, p0, EPOCHS, LR[data], 1e-2, dtype)
     t = time.perf_counter()
-    p, loss, etl = go()  # compiles (JAX) / warms up
+    p, _, etl = go()  # compiles (JAX) / warms up
     first = time.perf_counter() - t
     med, lo, hi = median_time(go, 2)
     agree = {}
     if check is not None:
-        agree = dict(max_abs_diff_vs_ours=float(np.max(np.abs(p[: check.n] - check.params[: len(p)]))),
-                     etl_agreement=float(np.mean(etl[: check.n] == check.epochs_to_tol[: len(p)])))
-    record(kind=name, data=data, dtype=dtype, seeds=n, seconds=round(med, 4), spread=[round(lo, 4), round(hi, 4)],
-           first_call_seconds=round(first, 2), runs_per_s=round(n / med), **agree)
+        agree = dict(
+            max_abs_diff_vs_ours=float(np.max(np.abs(p[: check.n] - check.params[: len(p)]))),
+            etl_agreement=float(np.mean(etl[: check.n] == check.epochs_to_tol[: len(p)])),
+        )
+    record(
+        kind=name,
+        data=data,
+        dtype=dtype,
+        seeds=n,
+        seconds=round(med, 4),
+        spread=[round(lo, 4), round(hi, 4)],
+        first_call_seconds=round(first, 2),
+        runs_per_s=round(n / med),
+        **agree,
+    )
 
 
 def main():
@@ -182,8 +239,15 @@ def main():
     for dtype in ("float32", "float64"):
         step("cpu", cpu, "gender", dtype, max(1, M // 5))
     for dtype in ("float32", "float64"):
-        step(f"torch-{dtype}", rival, "torch", "gender", dtype, M if dtype == "float32" else M // 5,
-             base.get(("gender", dtype)))
+        step(
+            f"torch-{dtype}",
+            rival,
+            "torch",
+            "gender",
+            dtype,
+            M if dtype == "float32" else M // 5,
+            base.get(("gender", dtype)),
+        )
     if OUT:
         with open(os.path.join(OUT, "gpu_sweeps.json"), "w") as f:
             json.dump(RESULTS, f, indent=1)

@@ -34,8 +34,19 @@ def jax_sweep(X, y, params0, epochs, lr, tol, dtype):
         d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
         s_o = lr * -2 * (t - yp)
         s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
-        g = jnp.stack([s_h1 * x0 * d1, s_h1 * x1 * d1, s_h2 * x0 * d2, s_h2 * x1 * d2,
-                       s_o * h1 * do, s_o * h2 * do, s_h1 * d1, s_h2 * d2, s_o * do])
+        g = jnp.stack(
+            [
+                s_h1 * x0 * d1,
+                s_h1 * x1 * d1,
+                s_h2 * x0 * d2,
+                s_h2 * x1 * d2,
+                s_o * h1 * do,
+                s_o * h2 * do,
+                s_h1 * d1,
+                s_h2 * d2,
+                s_o * do,
+            ]
+        )
         return p - g, None
 
     def epoch(carry, e):
@@ -81,8 +92,19 @@ def torch_sweep(X, y, params0, epochs, lr, tol, dtype, device="cuda"):
                 d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
                 s_o = (lr * -2.0) * (t - yp)
                 s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
-                g = torch.stack([s_h1 * x0 * d1, s_h1 * x1 * d1, s_h2 * x0 * d2, s_h2 * x1 * d2,
-                                 s_o * h1 * do, s_o * h2 * do, s_h1 * d1, s_h2 * d2, s_o * do])
+                g = torch.stack(
+                    [
+                        s_h1 * x0 * d1,
+                        s_h1 * x1 * d1,
+                        s_h2 * x0 * d2,
+                        s_h2 * x1 * d2,
+                        s_o * h1 * do,
+                        s_o * h2 * do,
+                        s_h1 * d1,
+                        s_h2 * d2,
+                        s_o * do,
+                    ]
+                )
                 p -= g
             h1 = torch.sigmoid(p[0, :, None] * Xt[:, 0] + p[1, :, None] * Xt[:, 1] + p[6, :, None])
             h2 = torch.sigmoid(p[2, :, None] * Xt[:, 0] + p[3, :, None] * Xt[:, 1] + p[7, :, None])

@@ -8,18 +8,21 @@ import pytest
 
 from fastbackprop import datasets, sweep
 
+from .conftest import seeds
+
 pytestmark = pytest.mark.bench
 
 distributed = pytest.importorskip("dask.distributed")
 
 X, Y = datasets.gender()
-S = 100_000
+S = seeds(100_000)
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
     with distributed.Client(cluster) as c:
         sweep(X, Y, 3000, epochs=2, client=c)  # workers load the kernel
         yield c

@@ -1,6 +1,6 @@
 """One network: the compiled kernel beside the NumPy reference and plain Python.
 
-Run with ``pytest --benchmark-only``; each group times the same work, on the
+Run with ``pytest -m bench --benchmark-only``; each group times the same work, on the
 same seed, for the three implementations of ``benchmarks.registry``.
 """
 

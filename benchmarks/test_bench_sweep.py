@@ -13,10 +13,12 @@ import pytest
 
 from fastbackprop import datasets, reference, sweep
 
+from .conftest import seeds
+
 pytestmark = pytest.mark.bench
 
 X, Y = datasets.gender()
-S = 100_000
+S = seeds(100_000)
 EPOCHS = 3000
 REF_EPOCHS = 30
 
@@ -102,7 +104,7 @@ def test_progress_bar_overhead(benchmark, monkeypatch):
     def both():
         for progress, times in ((False, plain), (True, with_bar)):
             start = time.perf_counter()
-            sweep(X, Y, 50_000, epochs=EPOCHS, progress=progress)
+            sweep(X, Y, seeds(50_000), epochs=EPOCHS, progress=progress)
             times.append(time.perf_counter() - start)
 
     benchmark.pedantic(both, rounds=5)

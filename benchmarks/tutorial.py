@@ -19,9 +19,7 @@ def deriv_sigmoid(x):
 
 class TutorialNetwork:
     def __init__(self, params):
-        self.w1, self.w2, self.w3, self.w4, self.w5, self.w6, self.b1, self.b2, self.b3 = (
-            float(p) for p in params
-        )
+        self.w1, self.w2, self.w3, self.w4, self.w5, self.w6, self.b1, self.b2, self.b3 = (float(p) for p in params)
 
     @property
     def params(self):
@@ -69,7 +67,5 @@ class TutorialNetwork:
             for x, y_true in zip(data, all_y_trues):
                 self.step(x, y_true, learn_rate)
             # The full-dataset loss after every epoch, as the other implementations record.
-            history.append(
-                sum((y - self.feedforward(x)) ** 2 for x, y in zip(data, all_y_trues)) / len(data)
-            )
+            history.append(sum((y - self.feedforward(x)) ** 2 for x, y in zip(data, all_y_trues)) / len(data))
         return history

@@ -14,6 +14,14 @@ from .network import Network
 from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
 
 __all__ = [
-    "DeviceUnavailableError", "GridResult", "Network", "SweepResult", "datasets", "grid", "load_sweep", "sweep",
-    "wilson_interval", "__version__",
+    "DeviceUnavailableError",
+    "GridResult",
+    "Network",
+    "SweepResult",
+    "__version__",
+    "datasets",
+    "grid",
+    "load_sweep",
+    "sweep",
+    "wilson_interval",
 ]

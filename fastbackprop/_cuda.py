@@ -19,6 +19,8 @@ held under Numba's compiler lock, and a test that reads the PTX.
 """
 
 import contextlib
+from types import FunctionType
+from typing import Any
 
 import numpy as np
 from numba import config
@@ -43,7 +45,11 @@ THREADS_PER_BLOCK = 128
 #: (BENCHMARKS.md, GPU roofline).
 MAX_REGISTERS = 64
 
-_KERNELS = {}
+_KERNELS: dict[np.dtype[Any], Any] = {}
+# Set per dtype by _body in the kernel function's own globals: the float type
+# of a thread's parameters, and the dataset loss as a device function.
+_DTYPE: Any = None
+_device_loss: Any = None
 
 
 def _missing():
@@ -85,13 +91,13 @@ def _exact_compile():
         # first compiles array code; NumPy 2.5 removed the name: lend it.
         lend = not hasattr(np, "row_stack")
         if lend:
-            np.row_stack = np.vstack
+            np.row_stack = np.vstack  # noqa: NPY201 - lent back to numba-cuda on purpose
         try:
             yield
         finally:
             nvvm.compile_ir = original
             if lend:
-                del np.row_stack
+                del np.row_stack  # noqa: NPY201
 
 
 def _dataset_loss(p, X, y):
@@ -145,9 +151,8 @@ def _body(dtype):
     The parameter array's dtype must be a compile-time constant: one function
     per dtype, from the same code.
     """
-    scope = dict(_train_one.__globals__, _DTYPE=np.dtype(dtype).type,
-                 _device_loss=cuda.jit(device=True)(_dataset_loss))
-    return type(_train_one)(_train_one.__code__, scope)
+    scope = dict(_train_one.__globals__, _DTYPE=np.dtype(dtype).type, _device_loss=cuda.jit(device=True)(_dataset_loss))
+    return FunctionType(_train_one.__code__, scope)
 
 
 def _signature(dtype):
@@ -207,6 +212,7 @@ def train_chunk(X, y, seeds, epochs, lr, tol, record_at):
     d_loss_at = cuda.device_array((S, R), dtype=F)
     if S:
         blocks = -(-S // THREADS_PER_BLOCK)
-        kernel[blocks, THREADS_PER_BLOCK](d_X, d_y, d_seeds, np.int64(epochs), F.type(lr), F.type(tol), d_rec,
-                                         d_params, d_loss, d_etl, d_loss_at)
+        kernel[blocks, THREADS_PER_BLOCK](
+            d_X, d_y, d_seeds, np.int64(epochs), F.type(lr), F.type(tol), d_rec, d_params, d_loss, d_etl, d_loss_at
+        )
     return d_params.copy_to_host(), d_loss.copy_to_host(), d_etl.copy_to_host(), d_loss_at.copy_to_host()

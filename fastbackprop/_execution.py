@@ -11,9 +11,10 @@ its chunk, unit, thread or machine.
 
 import contextlib
 import dataclasses
+import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,6 +43,9 @@ class Rows(NamedTuple):
     final_loss: npt.NDArray[Any]  # (S,) F
     epochs_to_tol: npt.NDArray[np.int64]  # (S,)
     loss_at: npt.NDArray[Any]  # (S, R) F, the loss after record_at[r] epochs
+
+
+Finished = Generator[tuple[Unit, Rows], None, None]  # what a target yields
 
 
 class Trained(NamedTuple):
@@ -98,10 +102,13 @@ class Plan:
     seeds: npt.NDArray[np.int64]  # (S,)
     training: Training
     chunk_size: int = dataclasses.field(default_factory=lambda: _kernels.LANES * BLOCKS_PER_CHUNK)
+    # Derived once: the data and record_at in the kernels' types.
+    _Xf: npt.NDArray[Any] = dataclasses.field(init=False, repr=False)
+    _yf: npt.NDArray[Any] = dataclasses.field(init=False, repr=False)
+    _record_at: npt.NDArray[np.int64] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         F = self.training.float_type
-        # Derived once: the data and record_at in the kernels' types.
         object.__setattr__(self, "_Xf", self.X.astype(F))
         object.__setattr__(self, "_yf", self.y.astype(F))
         object.__setattr__(self, "_record_at", np.array(self.training.record_at, dtype=np.int64))
@@ -131,8 +138,15 @@ class Plan:
     def store_settings(self) -> dict[str, Any]:
         """What a store's manifest must match (JSON-ready)."""
         t = self.training
-        return dict(epochs=t.epochs, lr=t.lr, dtype=t.dtype, tol=t.tol, record_at=list(t.record_at),
-                    chunk_size=self.chunk_size, package_version=__version__)
+        return dict(
+            epochs=t.epochs,
+            lr=t.lr,
+            dtype=t.dtype,
+            tol=t.tol,
+            record_at=list(t.record_at),
+            chunk_size=self.chunk_size,
+            package_version=__version__,
+        )
 
     def warm_up(self, device: str) -> None:
         """Compile or load the kernel now, so that timings are training only."""
@@ -144,24 +158,39 @@ class Plan:
             train_job(self.job([], device))
 
 
-def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str) -> Iterator[tuple[Unit, Rows]]:
+def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str) -> Finished:
     """Train the units on a pool of ``threads`` Python threads (one after another on the GPU).
 
-    Yields (unit, rows) in the order of ``units``. Closing the generator early
-    drops the units not yet started.
+    Yields (unit, rows) as units finish. At most two units per thread are
+    submitted ahead, so a failure or an early close stops the work within a
+    unit or two, and a sweep of 10^6 chunks holds a handful of futures.
     """
     if threads == 1 or len(units) < 2 or device == "cuda":
         for unit in units:
             yield unit, train_job(plan.job(unit, device))
         return
-    pool = ThreadPoolExecutor(min(threads, len(units)))
+    workers = min(threads, len(units))
+    pool = ThreadPoolExecutor(workers)
+    waiting = iter(units)
+    pending: dict[Future[Rows], Unit] = {}
+
+    def submit(count: int) -> None:
+        for unit in itertools.islice(waiting, count):
+            pending[pool.submit(lambda u: train_job(plan.job(u, device)), unit)] = unit
+
     try:
-        yield from zip(units, pool.map(lambda unit: train_job(plan.job(unit, device)), units))
+        submit(2 * workers)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                unit = pending.pop(future)
+                yield unit, future.result()
+            submit(len(done))
     finally:
         pool.shutdown(cancel_futures=True)
 
 
-def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str) -> Iterator[tuple[Unit, Rows]]:
+def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str) -> Finished:
     """Train the units on a Dask client's workers; yields (unit, rows) as they finish.
 
     Workers only compute: the client writes the store.
@@ -208,6 +237,7 @@ def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | N
     # networks in flight; stores and progress still see chunks.
     per_unit = CUDA_CHUNKS_PER_LAUNCH if device == "cuda" else 1
     units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
+    finished: Finished
     if execution.client is not None:
         finished = run_dask(plan, units, execution.client, device)
     else:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from ._layout import N_PARAMS
 from ._settings import DTYPES, Execution, Training
@@ -27,25 +28,21 @@ MAX_SEEDS = 10**9
 MAX_THREADS = 4096
 
 
-def _show(value, limit=60):
+def _show(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def is_int(value):
+def is_int(value: Any) -> bool:
     """True for Python/NumPy integers, False for bools (which are ints in Python)."""
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
-    )
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def is_real(value):
-    return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
+def is_real(value: Any) -> bool:
+    return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_int(value, name, minimum=0, maximum=None):
+def check_int(value: Any, name: str, minimum: int = 0, maximum: int | None = None) -> int:
     """An int in [minimum, maximum] (bools and floats refused); returns a Python int."""
     if not is_int(value):
         raise TypeError(f"{name} must be an int, got {_show(value)} ({type(value).__name__})")
@@ -57,14 +54,14 @@ def check_int(value, name, minimum=0, maximum=None):
     return value
 
 
-def check_seed(seed, name="seed"):
+def check_seed(seed: Any, name: str = "seed") -> int:
     seed = check_int(seed, name)
     if seed > _MAX_INT64:
         raise ValueError(f"{name} must fit in int64 (<= {_MAX_INT64}), got {seed}")
     return seed
 
 
-def check_positive_float(value, name):
+def check_positive_float(value: Any, name: str) -> float:
     """A finite real > 0, returned as a Python float."""
     if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
@@ -74,16 +71,14 @@ def check_positive_float(value, name):
     return value
 
 
-def as_real_array(value, name):
+def as_real_array(value: Any, name: str) -> npt.NDArray[np.float64]:
     """``value`` as a new float64 array (any real dtype, order, strides)."""
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
         raise ValueError(f"{name} must be a rectangular array of real numbers: {exc}") from None
     if arr.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{name} must hold real numbers, got dtype {arr.dtype} ({_show(value)})"
-        )
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({_show(value)})")
     arr = np.array(arr, dtype=np.float64, order="C")  # always a copy
     if not np.all(np.isfinite(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0]
@@ -91,7 +86,7 @@ def as_real_array(value, name):
     return arr
 
 
-def check_inputs(X):
+def check_inputs(X: Any) -> npt.NDArray[np.float64]:
     """A validated float64 copy of inputs X of shape (n, 2), n >= 1."""
     X = as_real_array(X, "X")
     if X.ndim != 2 or X.shape[1] != 2:
@@ -101,7 +96,7 @@ def check_inputs(X):
     return X
 
 
-def check_dataset(X, y):
+def check_dataset(X: Any, y: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Validated copies: X (n, 2) and y (n,) float64, n >= 1, y in [0, 1]."""
     X = check_inputs(X)
     y = as_real_array(y, "y")
@@ -113,7 +108,7 @@ def check_dataset(X, y):
     return X, y
 
 
-def check_params(params):
+def check_params(params: Any) -> npt.NDArray[np.float64]:
     """A validated float64 copy of shape (9,)."""
     p = as_real_array(params, "params")
     if p.shape != (N_PARAMS,):
@@ -121,7 +116,7 @@ def check_params(params):
     return p
 
 
-def check_sample(x, name="x"):
+def check_sample(x: Any, name: str = "x") -> npt.NDArray[np.float64]:
     """One input point: a validated float64 copy of shape (2,)."""
     x = as_real_array(x, name)
     if x.shape != (2,):
@@ -129,12 +124,13 @@ def check_sample(x, name="x"):
     return x
 
 
-def check_seeds(seeds):
+def check_seeds(seeds: Any) -> npt.NDArray[np.int64]:
     """Seeds as a new int64 array: an int N (0 .. N-1), a range, or integers."""
     if is_int(seeds):
         return np.arange(check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS), dtype=np.int64)
     if isinstance(seeds, (bool, np.bool_, float, str, bytes)):
         raise TypeError(f"seeds must be an int, a range or an array of ints, got {seeds!r}")
+    values: Any
     if isinstance(seeds, range):
         values = seeds
     else:
@@ -161,7 +157,7 @@ def check_seeds(seeds):
     return np.array(values, dtype=np.int64)
 
 
-def check_dtype(dtype):
+def check_dtype(dtype: Any) -> str:
     """'float64' or 'float32' (also given as a NumPy dtype or type)."""
     try:
         name = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype).name
@@ -183,7 +179,7 @@ def check_list(values: Any, name: str, check: Callable[[Any, str], T]) -> list[T
     return [check(v, name) for v in items]
 
 
-def check_training(*, epochs, lr, tol, dtype, record_at: Iterable[int] = ()) -> Training:
+def check_training(*, epochs: Any, lr: Any, tol: Any, dtype: Any, record_at: Iterable[int] = ()) -> Training:
     """The settings that set a sweep's numbers, validated, as one ``Training``."""
     return Training(
         epochs=check_int(epochs, "epochs", maximum=MAX_EPOCHS),
@@ -194,7 +190,7 @@ def check_training(*, epochs, lr, tol, dtype, record_at: Iterable[int] = ()) -> 
     )
 
 
-def check_execution(*, threads, progress, store, client, device) -> Execution:
+def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, device: Any) -> Execution:
     """Where and how a sweep runs, validated, as one ``Execution``.
 
     ``threads=None`` means ``numba.config.NUMBA_NUM_THREADS`` (all cores by
@@ -208,7 +204,9 @@ def check_execution(*, threads, progress, store, client, device) -> Execution:
         raise TypeError(f"progress must be a bool, got {progress!r}")
     if store is not None and not isinstance(store, (str, os.PathLike)):
         raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
-    if client is not None and not (callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))):
+    if client is not None and not (
+        callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))
+    ):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
     if not isinstance(device, str):
         raise TypeError(f"device must be 'cpu' or 'cuda', got {device!r}")

@@ -24,28 +24,44 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_options(p):
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--dataset", choices=sorted(datasets.DATASETS), default="gender",
-                   help="built-in training data (default gender)")
-    g.add_argument("--data", metavar="FILE.csv",
-                   help="training data from a CSV file: columns x0, x1, y, header row optional")
+    g.add_argument(
+        "--dataset", choices=sorted(datasets.DATASETS), default="gender", help="built-in training data (default gender)"
+    )
+    g.add_argument(
+        "--data", metavar="FILE.csv", help="training data from a CSV file: columns x0, x1, y, header row optional"
+    )
 
 
 def _add_sweep_options(p, seeds_default=1000):
-    p.add_argument("--seeds", type=int, default=seeds_default, metavar="N",
-                   help=f"train seeds 0 .. N-1 (default {seeds_default})")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                   help="training precision (default float64)")
+    p.add_argument(
+        "--seeds", type=int, default=seeds_default, metavar="N", help=f"train seeds 0 .. N-1 (default {seeds_default})"
+    )
+    p.add_argument(
+        "--dtype", choices=["float64", "float32"], default="float64", help="training precision (default float64)"
+    )
     p.add_argument("--threads", type=int, default=None, metavar="T", help="threads (default: all cores)")
     p.add_argument("--tol", type=float, default=1e-2, help="a seed converged if its final loss < tol (default 0.01)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when stderr is a terminal and tqdm is installed)")
-    p.add_argument("--store", metavar="DIR",
-                   help="keep results in DIR chunk by chunk; rerunning the same command resumes")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask cluster (e.g. tcp://10.0.0.5:8786) instead of local threads")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal and tqdm is installed)",
+    )
+    p.add_argument(
+        "--store", metavar="DIR", help="keep results in DIR chunk by chunk; rerunning the same command resumes"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster (e.g. tcp://10.0.0.5:8786) instead of local threads",
+    )
+    p.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)",
+    )
 
 
 def _build_parser():
@@ -53,8 +69,8 @@ def _build_parser():
         prog="fastbackprop",
         description="A 2-2-1 sigmoid network trained by hand-derived backprop, and seed sweeps of it.",
         epilog="examples:\n  fastbackprop train\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
-               "  fastbackprop grid --dataset xor --lr 0.1 0.5 2 --epochs 500 3000 --seeds 20000\n"
-               "'fastbackprop COMMAND --help' describes each command's options.",
+        "  fastbackprop grid --dataset xor --lr 0.1 0.5 2 --epochs 500 3000 --seeds 20000\n"
+        "'fastbackprop COMMAND --help' describes each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -69,27 +85,29 @@ def _build_parser():
             "(Epoch 0: before training)."
         ),
         epilog="examples:\n  fastbackprop train\n"
-               "  fastbackprop train --dataset xor --lr 0.5 --epochs 5000 --log-every 500 --plot xor.png",
+        "  fastbackprop train --dataset xor --lr 0.5 --epochs 5000 --log-every 500 --plot xor.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                       help=f"seed of the starting parameters (default {DEFAULT_SEED})")
+    train.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the starting parameters (default {DEFAULT_SEED})"
+    )
     train.add_argument("--epochs", type=int, default=3000, help="passes over the data (default 3000)")
     train.add_argument("--lr", type=float, default=0.2, help="learning rate (default 0.2)")
     _add_data_options(train)
-    train.add_argument("--log-every", type=int, default=1000, metavar="N",
-                       help="print the loss every N epochs (default 1000)")
+    train.add_argument(
+        "--log-every", type=int, default=1000, metavar="N", help="print the loss every N epochs (default 1000)"
+    )
     train.add_argument("--plot", metavar="FILE.png", help="save the loss curve beside the decision surface")
 
     sw = sub.add_parser(
         "sweep",
         help="train many seeds and report how often they converge",
         description="Train one network per seed 0 .. N-1 and report the success rate "
-                    "(final loss < tol) with its 95%% Wilson interval, final-loss quantiles, "
-                    "median epochs to tol, wall time and runs/s.",
+        "(final loss < tol) with its 95%% Wilson interval, final-loss quantiles, "
+        "median epochs to tol, wall time and runs/s.",
         epilog="examples:\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
-               "  fastbackprop sweep --data points.csv --seeds 10000 --epochs 2000 --json --out run.npz\n"
-               "  fastbackprop sweep --dataset xor --seeds 20000 --plot sweep.png",
+        "  fastbackprop sweep --data points.csv --seeds 10000 --epochs 2000 --json --out run.npz\n"
+        "  fastbackprop sweep --dataset xor --seeds 20000 --plot sweep.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(sw)
@@ -103,9 +121,9 @@ def _build_parser():
         "grid",
         help="success rate over learning rates x training lengths",
         description="One sweep per learning rate, run for the longest --epochs; the success "
-                    "rate at each shorter length is read from the same runs.",
+        "rate at each shorter length is read from the same runs.",
         epilog="example:\n  fastbackprop grid --dataset xor --lr 0.1 0.2 0.5 1 2 --epochs 500 1000 3000 "
-               "--seeds 10000 --plot grid.png",
+        "--seeds 10000 --plot grid.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(gr)
@@ -181,8 +199,20 @@ def _data_name(args):
 def _run_sweep(args):
     X, y = _load_data(args)
     with _client(args) as client:
-        res = sweep(X, y, args.seeds, epochs=args.epochs, lr=args.lr, dtype=args.dtype, threads=args.threads,
-                    tol=args.tol, progress=_progress(args), store=args.store, client=client, device=args.device)
+        res = sweep(
+            X,
+            y,
+            args.seeds,
+            epochs=args.epochs,
+            lr=args.lr,
+            dtype=args.dtype,
+            threads=args.threads,
+            tol=args.tol,
+            progress=_progress(args),
+            store=args.store,
+            client=client,
+            device=args.device,
+        )
     if args.json:
         print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
@@ -200,17 +230,37 @@ def _run_sweep(args):
 def _run_grid(args):
     X, y = _load_data(args)
     with _client(args) as client:
-        res = grid(X, y, args.seeds, args.lr, args.epochs, dtype=args.dtype, threads=args.threads,
-                   tol=args.tol, progress=_progress(args), store=args.store, client=client, device=args.device)
+        res = grid(
+            X,
+            y,
+            args.seeds,
+            args.lr,
+            args.epochs,
+            dtype=args.dtype,
+            threads=args.threads,
+            tol=args.tol,
+            progress=_progress(args),
+            store=args.store,
+            client=client,
+            device=args.device,
+        )
     if args.json:
-        print(json.dumps({
-            "data": _data_name(args), "seeds": res.n, "dtype": res.dtype, "tol": res.tol,
-            "lrs": res.lrs.tolist(), "epochs": res.epochs.tolist(), "cells": res.cells(),
-            "wall_seconds": res.wall_seconds,
-        }))
+        print(
+            json.dumps(
+                {
+                    "data": _data_name(args),
+                    "seeds": res.n,
+                    "dtype": res.dtype,
+                    "tol": res.tol,
+                    "lrs": res.lrs.tolist(),
+                    "epochs": res.epochs.tolist(),
+                    "cells": res.cells(),
+                    "wall_seconds": res.wall_seconds,
+                }
+            )
+        )
     else:
-        print(f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}, tol {res.tol:g}; "
-              "success rate [95% CI]")
+        print(f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}, tol {res.tol:g}; success rate [95% CI]")
         print(res.table())
         print(f"wall time {res.wall_seconds:.3g} s")
     if args.plot:

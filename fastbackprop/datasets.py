@@ -4,10 +4,16 @@ Each function returns fresh ``(X, y)`` arrays: X float64 of shape (n, 2), y
 float64 of shape (n,) with values in {0, 1}.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
 import numpy as np
+import numpy.typing as npt
 
 
-def gender():
+def gender() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The classic 4-person set: (weight - 135 lb, height - 66 in) -> 1 if female.
 
     Returns
@@ -22,7 +28,7 @@ def gender():
     return X, y
 
 
-def gender_queries():
+def gender_queries() -> dict[str, tuple[npt.NDArray[np.float64], float]]:
     """The two query people of the classic run.
 
     Returns
@@ -37,32 +43,37 @@ def gender_queries():
     }
 
 
-def _truth_table(fn):
+def _truth_table(fn: Callable[[int, int], int]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([float(fn(int(a), int(b))) for a, b in X])
     return X, y
 
 
-def xor():
+def xor() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """XOR on {0, 1}^2: y = [0, 1, 1, 0]."""
     return _truth_table(lambda a, b: a ^ b)
 
 
-def and_():
+def and_() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """AND on {0, 1}^2: y = [0, 0, 0, 1]."""
     return _truth_table(lambda a, b: a & b)
 
 
-def or_():
+def or_() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """OR on {0, 1}^2: y = [0, 1, 1, 1]."""
     return _truth_table(lambda a, b: a | b)
 
 
 #: Name -> loader, as used by the command line's ``--dataset``.
-DATASETS = {"gender": gender, "xor": xor, "and": and_, "or": or_}
+DATASETS: dict[str, Callable[[], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]] = {
+    "gender": gender,
+    "xor": xor,
+    "and": and_,
+    "or": or_,
+}
 
 
-def load(name):
+def load(name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(X, y)`` of a dataset by name: one of ``DATASETS``."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
@@ -72,7 +83,7 @@ def load(name):
 _CSV_COLUMNS = ("x0", "x1", "y")
 
 
-def load_csv(path):
+def load_csv(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Read ``(X, y)`` from a CSV file with columns x0, x1, y.
 
     A header row is optional; if present it must name the three columns
@@ -88,8 +99,8 @@ def load_csv(path):
     """
     import csv
 
-    order = (0, 1, 2)
-    rows = []
+    order: tuple[int, ...] = (0, 1, 2)
+    rows: list[tuple[float, float, float]] = []
     with open(path, newline="") as f:
         for lineno, fields in enumerate(csv.reader(f), start=1):
             fields = [v.strip() for v in fields]
@@ -101,7 +112,7 @@ def load_csv(path):
             if not rows and lineno == 1 and {v.lower() for v in fields} == set(_CSV_COLUMNS):
                 order = tuple([v.lower() for v in fields].index(c) for c in _CSV_COLUMNS)
                 continue
-            values = []
+            values: list[float] = []
             for v in fields:
                 try:
                     values.append(float(v))

@@ -1,8 +1,11 @@
 """The Python face of the compiled kernels: one 2-2-1 sigmoid network."""
 
+from __future__ import annotations
+
 import secrets
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels, _seeding
 from ._layout import PARAM_NAMES
@@ -53,23 +56,23 @@ class Network:
     (3000,)
     """
 
-    def __init__(self, seed=None, params=None):
+    def __init__(self, seed: int | None = None, params: npt.ArrayLike | None = None) -> None:
         if params is not None:
             if seed is not None:
                 raise ValueError(f"give seed or params, not both (seed={seed!r})")
-            self._params = check_params(params)
-            self.seed = None
+            self._params: npt.NDArray[np.float64] = check_params(params)
+            self.seed: int | None = None
         else:
             self.seed = secrets.randbits(63) if seed is None else check_seed(seed)
             self._params = _seeding.init_params(np.array([self.seed], dtype=np.int64))[0]
         self.epochs_trained = 0
 
     @property
-    def params(self):
+    def params(self) -> npt.NDArray[np.float64]:
         """A copy of the parameters, float64 of shape (9,), in layout order."""
         return self._params.copy()
 
-    def train(self, X, y, epochs=3000, lr=0.2):
+    def train(self, X: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 3000, lr: float = 0.2) -> npt.NDArray[np.float64]:
         """Train in place by per-sample SGD, samples in order.
 
         Parameters
@@ -102,32 +105,31 @@ class Network:
         if not (finite.all() and np.isfinite(params).all()):
             bad = epochs if finite.all() else int(np.argmin(finite)) + 1
             raise FloatingPointError(
-                f"training diverged: values stopped being finite in epoch {bad} (lr={lr!r}); "
-                "the network is unchanged"
+                f"training diverged: values stopped being finite in epoch {bad} (lr={lr!r}); the network is unchanged"
             )
         self._params = params
         self.epochs_trained += epochs
         return history
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Network output for each row of X (n, 2); float64 of shape (n,)."""
         X = check_inputs(X)
         out = np.empty(X.shape[0])
         _kernels.forward(self._params, X, out)
         return out
 
-    def feedforward(self, x):
+    def feedforward(self, x: npt.ArrayLike) -> float:
         """Network output for one input ``x`` of shape (2,), as a float."""
         x = check_sample(x, "x")
         out = np.empty(1)
         _kernels.forward(self._params, x.reshape(1, 2), out)
         return float(out[0])
 
-    def loss(self, X, y):
+    def loss(self, X: npt.ArrayLike, y: npt.ArrayLike) -> float:
         """Full-dataset mean squared error on (X, y), as a float."""
         X, y = check_dataset(X, y)
         return float(_kernels.mse(self._params, X, y))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         values = ", ".join(f"{n}={v:.4g}" for n, v in zip(PARAM_NAMES, self._params))
         return f"Network(seed={self.seed}, epochs_trained={self.epochs_trained}, {values})"

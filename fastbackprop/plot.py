@@ -5,12 +5,24 @@ returns a ``matplotlib.figure.Figure`` built without pyplot, so nothing is
 shown and no global figure state is touched; save it with ``fig.savefig``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+import numpy.typing as npt
 
-_FONT = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .network import Network
+    from .results import GridResult, SweepResult
+
+_FONT: dict[Any, Any] = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
 
 
-def _figure(width, height, ncols=1):
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, Any]:
     try:
         import matplotlib
         from matplotlib.figure import Figure
@@ -22,7 +34,7 @@ def _figure(width, height, ncols=1):
     return fig, axes
 
 
-def _loss_axes(ax, history):
+def _loss_axes(ax: Axes, history: npt.ArrayLike) -> None:
     history = np.asarray(history, dtype=float)
     epochs = np.arange(1, history.shape[0] + 1)
     ax.plot(epochs, history, color="C0", lw=1.5)
@@ -34,7 +46,7 @@ def _loss_axes(ax, history):
     ax.set_xlim(1, max(2, history.shape[0]))
 
 
-def _surface_axes(fig, ax, net, X, y):
+def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     span = np.ptp(X, axis=0)
@@ -47,11 +59,24 @@ def _surface_axes(fig, ax, net, X, y):
     for label, marker, colour in ((1.0, "o", "#b2182b"), (0.0, "s", "#2166ac")):
         sel = y == label
         if sel.any():
-            ax.scatter(X[sel, 0], X[sel, 1], marker=marker, s=60, c=colour, edgecolors="k", label=f"y = {label:g}", zorder=3)
+            ax.scatter(
+                X[sel, 0], X[sel, 1], marker=marker, s=60, c=colour, edgecolors="k", label=f"y = {label:g}", zorder=3
+            )
     other = (y != 0) & (y != 1)
     if other.any():
-        ax.scatter(X[other, 0], X[other, 1], marker="^", s=60, c=y[other], cmap="RdBu_r", vmin=0, vmax=1,
-                   edgecolors="k", label="0 < y < 1", zorder=3)
+        ax.scatter(
+            X[other, 0],
+            X[other, 1],
+            marker="^",
+            s=60,
+            c=y[other],
+            cmap="RdBu_r",
+            vmin=0,
+            vmax=1,
+            edgecolors="k",
+            label="0 < y < 1",
+            zorder=3,
+        )
     ax.set_xlabel("x0")
     ax.set_ylabel("x1")
     ax.set_title("Decision surface (black: ŷ = 0.5)")
@@ -59,21 +84,21 @@ def _surface_axes(fig, ax, net, X, y):
     fig.colorbar(cs, ax=ax, label="network output ŷ")
 
 
-def loss_curve(history):
+def loss_curve(history: npt.ArrayLike) -> Figure:
     """Loss history (shape (epochs,)) against epoch, log scale."""
     fig, ax = _figure(5.0, 3.5)
     _loss_axes(ax, history)
     return fig
 
 
-def decision_surface(net, X, y):
+def decision_surface(net: Network, X: npt.ArrayLike, y: npt.ArrayLike) -> Figure:
     """Network output over the input plane, with the samples (X, y) marked."""
     fig, ax = _figure(5.5, 4.5)
     _surface_axes(fig, ax, net, X, y)
     return fig
 
 
-def train_summary(net, history, X, y):
+def train_summary(net: Network, history: npt.ArrayLike, X: npt.ArrayLike, y: npt.ArrayLike) -> Figure:
     """Loss curve beside the decision surface: the figure of ``fastbackprop train --plot``."""
     fig, (a, b) = _figure(11.0, 4.3, ncols=2)
     _loss_axes(a, history)
@@ -81,7 +106,7 @@ def train_summary(net, history, X, y):
     return fig
 
 
-def sweep_summary(result):
+def sweep_summary(result: SweepResult) -> Figure:
     """Final-loss histogram (log axis, tol marked) beside the fraction converged by epoch."""
     fig, (a, b) = _figure(11.0, 4.0, ncols=2)
     loss = np.asarray(result.final_loss, dtype=float)
@@ -95,8 +120,7 @@ def sweep_summary(result):
     a.set_xlabel("final full-dataset MSE")
     a.set_ylabel("seeds")
     lo_ci, hi_ci = result.success_ci95
-    a.set_title(f"Final loss, {result.n:,} seeds: {result.success_rate:.1%} below tol "
-                f"[{lo_ci:.1%}, {hi_ci:.1%}]")
+    a.set_title(f"Final loss, {result.n:,} seeds: {result.success_rate:.1%} below tol [{lo_ci:.1%}, {hi_ci:.1%}]")
     a.legend()
     etl = np.asarray(result.epochs_to_tol)
     epochs = np.arange(0, result.epochs + 1)
@@ -112,7 +136,7 @@ def sweep_summary(result):
     return fig
 
 
-def grid_heatmap(grid_result):
+def grid_heatmap(grid_result: GridResult) -> Figure:
     """Success rate per (lr, epochs) cell, each annotated with its 95 % interval."""
     g = grid_result
     rate, ci = g.success_rate, g.success_ci95
@@ -126,7 +150,14 @@ def grid_heatmap(grid_result):
     for i in range(g.lrs.shape[0]):
         for j in range(g.epochs.shape[0]):
             colour = "k" if rate[i, j] > 0.6 else "w"
-            ax.text(j, i, f"{rate[i, j]:.0%}\n[{ci[i, j, 0]:.0%}, {ci[i, j, 1]:.0%}]",
-                    ha="center", va="center", color=colour, fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{rate[i, j]:.0%}\n[{ci[i, j, 0]:.0%}, {ci[i, j, 1]:.0%}]",
+                ha="center",
+                va="center",
+                color=colour,
+                fontsize=8,
+            )
     fig.colorbar(im, ax=ax, label="fraction converged")
     return fig

@@ -10,23 +10,28 @@ Arithmetic is done in the dtype of ``params`` (float64 or float32). The
 sigmoid is ``1 / (1 + exp(-z))`` with NumPy's ``exp``.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _seeding
 from ._layout import B1, B2, B3, N_PARAMS, W1, W2, W3, W4, W5, W6
 
 
-def sigmoid(z):
+def sigmoid(z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
     """Logistic function; exp overflow for very negative z correctly gives 0."""
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-z))
 
 
-def _columns(params):
+def _columns(params: npt.NDArray[np.floating[Any]]) -> list[npt.NDArray[np.floating[Any]]]:
     return [params[:, k] for k in range(N_PARAMS)]
 
 
-def forward(params, X):
+def forward(params: npt.NDArray[np.floating[Any]], X: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
     """Predictions of each network for each sample.
 
     Parameters
@@ -45,13 +50,20 @@ def forward(params, X):
     return sigmoid(w5 * h1 + w6 * h2 + b3)
 
 
-def mse(params, X, y):
+def mse(
+    params: npt.NDArray[np.floating[Any]], X: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.floating[Any]]:
     """Full-dataset mean squared error of each network, shape (S,)."""
     err = y - forward(params, X)
     return np.mean(err * err, axis=1)
 
 
-def gradient(params, x, y, scale=1.0):
+def gradient(
+    params: npt.NDArray[np.floating[Any]],
+    x: npt.NDArray[np.floating[Any]],
+    y: float | np.floating[Any],
+    scale: float | np.floating[Any] = 1.0,
+) -> npt.NDArray[np.floating[Any]]:
     """``scale * dL/dparams`` for one sample, L = (y - ypred)**2.
 
     Parameters
@@ -107,12 +119,23 @@ def gradient(params, x, y, scale=1.0):
     return g
 
 
-def sgd_step(params, x, y, lr):
+def sgd_step(
+    params: npt.NDArray[np.floating[Any]],
+    x: npt.NDArray[np.floating[Any]],
+    y: float | np.floating[Any],
+    lr: float | np.floating[Any],
+) -> npt.NDArray[np.floating[Any]]:
     """Parameters after one SGD step on sample (x, y); a new (S, 9) array."""
     return params - gradient(params, x, y, scale=lr)
 
 
-def train(params, X, y, epochs, lr):
+def train(
+    params: npt.NDArray[np.floating[Any]],
+    X: npt.NDArray[np.floating[Any]],
+    y: npt.NDArray[np.floating[Any]],
+    epochs: int,
+    lr: float | np.floating[Any],
+) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]:
     """Per-sample SGD, samples in order, ``epochs`` passes.
 
     Parameters
@@ -141,12 +164,12 @@ def train(params, X, y, epochs, lr):
     return params, history
 
 
-def init_params(seeds):
+def init_params(seeds: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Starting parameters of each seed, shape (S, 9) float64 (see ``_seeding``)."""
     return _seeding.init_params(seeds)
 
 
-def epochs_to_tol(history, tol):
+def epochs_to_tol(history: npt.NDArray[np.floating[Any]], tol: float | np.floating[Any]) -> npt.NDArray[np.int64]:
     """First epoch count k >= 1 with ``history[:, k - 1] < tol``, else -1; shape (S,)."""
     below = history < tol
     if below.shape[1] == 0:
@@ -154,7 +177,15 @@ def epochs_to_tol(history, tol):
     return np.where(below.any(axis=1), below.argmax(axis=1) + 1, -1)
 
 
-def sweep(X, y, seeds, epochs, lr, tol, dtype=np.float64):
+def sweep(
+    X: npt.NDArray[np.floating[Any]],
+    y: npt.NDArray[np.floating[Any]],
+    seeds: npt.ArrayLike,
+    epochs: int,
+    lr: float,
+    tol: float,
+    dtype: npt.DTypeLike = np.float64,
+) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]], npt.NDArray[np.int64]]:
     """Seed sweep vectorised across seeds: the oracle for ``fastbackprop.sweep``.
 
     Returns
@@ -165,7 +196,7 @@ def sweep(X, y, seeds, epochs, lr, tol, dtype=np.float64):
         ``epochs == 0``).
     epochs_to_tol : ndarray, shape (S,), int64
     """
-    dt = np.dtype(dtype)
+    dt: np.dtype[Any] = np.dtype(dtype)
     params = init_params(np.asarray(seeds, dtype=np.int64)).astype(dt)
     params, history = train(params, X, y, epochs, lr)
     if epochs:

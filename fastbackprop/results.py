@@ -204,7 +204,9 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     if os.path.isdir(path):
         settings, X, y, seeds, rows, (params, final_loss, etl, _) = read_store(path)
         training = Training(
-            epochs=int(settings["epochs"]), lr=float(settings["lr"]), tol=float(settings["tol"]),
+            epochs=int(settings["epochs"]),
+            lr=float(settings["lr"]),
+            tol=float(settings["tol"]),
             dtype=str(settings["dtype"]),
         )
         return SweepResult.from_rows(
@@ -320,5 +322,3 @@ class GridResult:
             f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, epochs={self.epochs.tolist()}, "
             f"dtype={self.dtype!r}, tol={self.tol:g})"
         )
-
-

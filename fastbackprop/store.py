@@ -174,10 +174,14 @@ def read_store(path):
             parts.append(arrays)
     if parts:
         arrays = [np.concatenate([p[k] for p in parts]) for k in range(len(_FIELDS))]
-        rows = np.concatenate(rows)
+        indices = np.concatenate(rows)
     else:
         dtype = np.dtype(settings["dtype"])
-        arrays = [np.empty((0, 9), dtype), np.empty(0, dtype), np.empty(0, np.int64),
-                  np.empty((0, len(settings["record_at"])), dtype)]
-        rows = np.empty(0, np.int64)
-    return settings, X, y, seeds, rows, arrays
+        arrays = [
+            np.empty((0, 9), dtype),
+            np.empty(0, dtype),
+            np.empty(0, np.int64),
+            np.empty((0, len(settings["record_at"])), dtype),
+        ]
+        indices = np.empty(0, np.int64)
+    return settings, X, y, seeds, indices, arrays

@@ -166,6 +166,14 @@ def grid(
             loss[i] = trained.rows.loss_at.T
             wall += trained.wall_seconds
     return GridResult(
-        lrs=lr_array, epochs=epochs, seeds=seed_array, loss=loss, epochs_to_tol=etl,
-        X=X64, y=y64, tol=training.tol, dtype=training.dtype, wall_seconds=wall,
+        lrs=lr_array,
+        epochs=epochs,
+        seeds=seed_array,
+        loss=loss,
+        epochs_to_tol=etl,
+        X=X64,
+        y=y64,
+        tol=training.tol,
+        dtype=training.dtype,
+        wall_seconds=wall,
     )

@@ -33,46 +33,93 @@ K, S, R, C, W = (f"fastbackprop/{m}.py" for m in ("_kernels", "sweeps", "referen
 S_ = "fastbackprop/_seeding.py"
 
 MUTANTS = (
-    Mutant("exp64-coefficient", ((K, "_fma(r, 1.0 / 362880.0, ", "_fma(r, 1.0 / 362881.0, "),),
-           ("tests/test_kernels.py::test_exp_accuracy",)),
-    Mutant("exp32-coefficient", ((K, "_fma(r, f(1.0 / 120.0), ", "_fma(r, f(1.0 / 121.0), "),),
-           ("tests/test_kernels.py::test_exp_accuracy",)),
-    Mutant("seed-offset-bit", ((S_, "0x2545F4914F6CDD1D", "0x2545F4914F6CDD1C"),),
-           ("tests/test_kernels.py::test_seed_map_is_pinned",)),
-    Mutant("epochs-to-tol-off-by-one-everywhere",
-           ((K, "etl[lane] = e + 1", "etl[lane] = e"), (R, "below.argmax(axis=1) + 1", "below.argmax(axis=1)"),
-            (C, "etl = e + 1", "etl = e")),
-           ("tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",)),
-    Mutant("float32-sweep-computed-in-float64", ((S, "Xf, yf = X64.astype(F), y64.astype(F)", "Xf, yf = X64, y64"),),
-           ("tests/test_sweep.py::test_float32_matches_float32_reference_and_is_computed_in_float32",)),
-    Mutant("float64-constant-in-float32-partials",
-           ((K, "d_L_d_ypred = _like(x0, -2.0) * (y - ypred)", "d_L_d_ypred = -2.0 * (y - ypred)"),),
-           ("tests/test_kernels.py::test_float32_partials_are_computed_in_float32",)),
-    Mutant("checksum-covers-params-only",
-           ((W, "digest = _sha256(*(arrays[k] for k in _FIELDS))", 'digest = _sha256(arrays["params"])'),
-            (W, 'str(f["sha256"]) == _sha256(*arrays)', 'str(f["sha256"]) == _sha256(arrays[0])')),
-           ("tests/test_store.py::test_damage_to_any_stored_array_is_caught",)),
-    Mutant("fsync-dropped", ((W, "            os.fsync(f.fileno())\n", ""),),
-           ("tests/test_store.py::test_every_file_is_synced_before_it_is_renamed_into_place",)),
-    Mutant("gpu-kernel-contracts-fma", ((C, "**dict(options, fma=False)", "**options"),),
-           ("tests/test_cuda.py::test_ptx_rounds_every_operation_as_the_cpu_does",)),
-    Mutant("partial-uses-wrong-input", ((K, "d_h1_d_w2 = x1 * d_h1_d_sum", "d_h1_d_w2 = x0 * d_h1_d_sum"),),
-           ("tests/test_kernels.py::test_gradient_vs_finite_differences",)),
-    Mutant("sigmoid-clamped-too-early", ((K, "SIGMOID_CLAMP = 60.0", "SIGMOID_CLAMP = 30.0"),),
-           ("tests/test_kernels.py::test_sigmoid_accuracy",)),
-    Mutant("update-sign", ((K, "    p[B3 * stride + off] -= d[B3]", "    p[B3 * stride + off] += d[B3]"),),
-           ("tests/test_kernels.py::test_train_matches_reference_full_run",)),
-    Mutant("gpu-launch-rows-misplaced", ((S, "            at += n\n", ""),),
-           ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",)),
-    Mutant("rounding-bound-without-underflow", (("tests/rounding.py", "U * abs(c) + ETA", "U * abs(c)"),
-                                                ("tests/rounding.py", "U * abs(pk - g) + ETA", "U * abs(pk - g)")),
-           ("tests/test_properties.py::test_property_kernel_and_reference_within_rounding_bound", "--hypothesis-seed=0")),
+    Mutant(
+        "exp64-coefficient",
+        ((K, "_fma(r, 1.0 / 362880.0, ", "_fma(r, 1.0 / 362881.0, "),),
+        ("tests/test_kernels.py::test_exp_accuracy",),
+    ),
+    Mutant(
+        "exp32-coefficient",
+        ((K, "_fma(r, f(1.0 / 120.0), ", "_fma(r, f(1.0 / 121.0), "),),
+        ("tests/test_kernels.py::test_exp_accuracy",),
+    ),
+    Mutant(
+        "seed-offset-bit",
+        ((S_, "0x2545F4914F6CDD1D", "0x2545F4914F6CDD1C"),),
+        ("tests/test_kernels.py::test_seed_map_is_pinned",),
+    ),
+    Mutant(
+        "epochs-to-tol-off-by-one-everywhere",
+        (
+            (K, "etl[lane] = e + 1", "etl[lane] = e"),
+            (R, "below.argmax(axis=1) + 1", "below.argmax(axis=1)"),
+            (C, "etl = e + 1", "etl = e"),
+        ),
+        ("tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",),
+    ),
+    Mutant(
+        "float32-sweep-computed-in-float64",
+        ((S, "Xf, yf = X64.astype(F), y64.astype(F)", "Xf, yf = X64, y64"),),
+        ("tests/test_sweep.py::test_float32_matches_float32_reference_and_is_computed_in_float32",),
+    ),
+    Mutant(
+        "float64-constant-in-float32-partials",
+        ((K, "d_L_d_ypred = _like(x0, -2.0) * (y - ypred)", "d_L_d_ypred = -2.0 * (y - ypred)"),),
+        ("tests/test_kernels.py::test_float32_partials_are_computed_in_float32",),
+    ),
+    Mutant(
+        "checksum-covers-params-only",
+        (
+            (W, "digest = _sha256(*(arrays[k] for k in _FIELDS))", 'digest = _sha256(arrays["params"])'),
+            (W, 'str(f["sha256"]) == _sha256(*arrays)', 'str(f["sha256"]) == _sha256(arrays[0])'),
+        ),
+        ("tests/test_store.py::test_damage_to_any_stored_array_is_caught",),
+    ),
+    Mutant(
+        "fsync-dropped",
+        ((W, "            os.fsync(f.fileno())\n", ""),),
+        ("tests/test_store.py::test_every_file_is_synced_before_it_is_renamed_into_place",),
+    ),
+    Mutant(
+        "gpu-kernel-contracts-fma",
+        ((C, "**dict(options, fma=False)", "**options"),),
+        ("tests/test_cuda.py::test_ptx_rounds_every_operation_as_the_cpu_does",),
+    ),
+    Mutant(
+        "partial-uses-wrong-input",
+        ((K, "d_h1_d_w2 = x1 * d_h1_d_sum", "d_h1_d_w2 = x0 * d_h1_d_sum"),),
+        ("tests/test_kernels.py::test_gradient_vs_finite_differences",),
+    ),
+    Mutant(
+        "sigmoid-clamped-too-early",
+        ((K, "SIGMOID_CLAMP = 60.0", "SIGMOID_CLAMP = 30.0"),),
+        ("tests/test_kernels.py::test_sigmoid_accuracy",),
+    ),
+    Mutant(
+        "update-sign",
+        ((K, "    p[B3 * stride + off] -= d[B3]", "    p[B3 * stride + off] += d[B3]"),),
+        ("tests/test_kernels.py::test_train_matches_reference_full_run",),
+    ),
+    Mutant(
+        "gpu-launch-rows-misplaced",
+        ((S, "            at += n\n", ""),),
+        ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
+    ),
+    Mutant(
+        "rounding-bound-without-underflow",
+        (
+            ("tests/rounding.py", "U * abs(c) + ETA", "U * abs(c)"),
+            ("tests/rounding.py", "U * abs(pk - g) + ETA", "U * abs(pk - g)"),
+        ),
+        ("tests/test_properties.py::test_property_kernel_and_reference_within_rounding_bound", "--hypothesis-seed=0"),
+    ),
 )
 
 
 def _copy_tree(dst):
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
     for f in files:
         if os.path.isfile(os.path.join(ROOT, f)):
             os.makedirs(os.path.join(dst, os.path.dirname(f)), exist_ok=True)
@@ -84,8 +131,19 @@ def _run_tests(tree, tests, nojit):
     env.pop("NUMBA_DISABLE_JIT", None)
     if nojit:
         env["NUMBA_DISABLE_JIT"] = "1"
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-            "-W", "ignore::RuntimeWarning", *tests]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-W",
+        "ignore::RuntimeWarning",
+        *tests,
+    ]
     res = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True)
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", res.stdout, re.M)
     return res.returncode, failed, res.stdout[-2000:]

@@ -138,7 +138,7 @@ def exact_run(params, X, y, epochs, lr):
     t = 0
     for e in range(epochs):
         for i in range(X.shape[0]):
-            J = _central(lambda q: reference.sgd_step(q, Xl[i], yl[i], lrl), p).T.astype(np.float64)
+            J = _central(lambda q, i=i: reference.sgd_step(q, Xl[i], yl[i], lrl), p).T.astype(np.float64)
             deltas[t] = step_error(p[0].astype(np.float64), X[i, 0], X[i, 1], y[i], lr)
             products[:t] = np.matmul(J, products[:t])
             products[t] = np.eye(9)

@@ -11,9 +11,7 @@ from .conftest import JIT
 
 
 def run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "fastbackprop", *args], capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run([sys.executable, "-m", "fastbackprop", *args], capture_output=True, text=True, timeout=600)
 
 
 def _losses(stdout):
@@ -50,7 +48,9 @@ def test_bad_option_in_a_subprocess_is_one_line_without_traceback():
 
 def test_options(capsys):
     epochs = "700" if JIT else "7"
-    assert main(["train", "--dataset", "xor", "--seed", "3", "--epochs", epochs, "--lr", "0.5", "--log-every", "3"]) == 0
+    assert (
+        main(["train", "--dataset", "xor", "--seed", "3", "--epochs", epochs, "--lr", "0.5", "--log-every", "3"]) == 0
+    )
     out = capsys.readouterr().out
     assert sorted(_losses(out))[:3] == [0, 3, 6] and max(_losses(out)) == int(epochs)
     assert "x = (1, 1)" in out
@@ -105,8 +105,19 @@ def test_python_dash_m_entry_point(monkeypatch, capsys):
 # sweep and grid, through a subprocess as a user runs them
 # ---------------------------------------------------------------------------
 SMALL = ["--seeds", "300", "--epochs", "300" if JIT else "3"]
-JSON_KEYS = {"seeds", "epochs", "lr", "dtype", "tol", "success_rate", "success_ci95",
-             "final_loss_quantiles", "median_epochs_to_tol", "wall_seconds", "runs_per_second"}
+JSON_KEYS = {
+    "seeds",
+    "epochs",
+    "lr",
+    "dtype",
+    "tol",
+    "success_rate",
+    "success_ci95",
+    "final_loss_quantiles",
+    "median_epochs_to_tol",
+    "wall_seconds",
+    "runs_per_second",
+}
 
 
 def test_sweep_report():
@@ -247,8 +258,27 @@ def test_sweep_and_grid_in_process(tmp_path, capsys):
     import json
 
     epochs = "50" if JIT else "3"
-    assert main(["sweep", "--dataset", "xor", "--seeds", "200", "--epochs", epochs, "--lr", "0.5",
-                 "--store", str(tmp_path / "s"), "--out", str(tmp_path / "r.npz"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "xor",
+                "--seeds",
+                "200",
+                "--epochs",
+                epochs,
+                "--lr",
+                "0.5",
+                "--store",
+                str(tmp_path / "s"),
+                "--out",
+                str(tmp_path / "r.npz"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "95% CI" in out and "result written to" in err
     assert main(["sweep", "--dataset", "xor", "--seeds", "200", "--epochs", epochs, "--tol", "1e-9", "--json"]) == 0

@@ -60,12 +60,19 @@ print("ok")
 """
 
 
+@pytest.mark.skipif(not JIT, reason="threading layers are a property of compiled code")
 @pytest.mark.parametrize("layer", ["workqueue", "default"])
 def test_concurrency_and_fork_under_each_threading_layer(layer):
     env = dict(os.environ)
     if layer != "default":
         env["NUMBA_THREADING_LAYER"] = layer
-    res = subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT], capture_output=True, text=True,
-                         env=env, timeout=600, cwd=os.path.dirname(os.path.dirname(__file__)))
+    res = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "ok"

@@ -16,6 +16,8 @@ import pytest
 import fastbackprop as fb
 from fastbackprop.cli import main
 
+from .conftest import JIT
+
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 needs_numba_cuda = pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed (the cuda or dev extra)")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,8 +49,9 @@ def _run(script, compiled=False, **env):
     full = dict(os.environ, **env)
     if compiled:
         full.pop("NUMBA_DISABLE_JIT", None)
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                         timeout=600, cwd=ROOT, env=full)
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=600, cwd=ROOT, env=full
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -56,7 +59,9 @@ def _run(script, compiled=False, **env):
 # ---------------------------------------------------------------------------
 # The argument and the errors, on any machine
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("device, error", [("gpu", ValueError), ("CUDA", ValueError), (None, TypeError), (0, TypeError)])
+@pytest.mark.parametrize(
+    "device, error", [("gpu", ValueError), ("CUDA", ValueError), (None, TypeError), (0, TypeError)]
+)
 def test_bad_device_is_refused_naming_the_argument(device, error):
     X, y = fb.datasets.xor()
     with pytest.raises(error, match="device"):
@@ -68,7 +73,11 @@ def test_bad_device_is_refused_naming_the_argument(device, error):
 @pytest.mark.skipif(GPU, reason="a GPU is present")
 def test_cuda_without_a_gpu_says_what_is_missing(capsys):
     X, y = fb.datasets.xor()
-    expected = (fb.DeviceUnavailableError, "no usable CUDA GPU") if HAS_NUMBA_CUDA else (ImportError, "cuda.*extra|fastbackprop\\[cuda\\]")
+    expected = (
+        (fb.DeviceUnavailableError, "no usable CUDA GPU")
+        if HAS_NUMBA_CUDA
+        else (ImportError, "cuda.*extra|fastbackprop\\[cuda\\]")
+    )
     with pytest.raises(expected[0], match=expected[1]):
         fb.sweep(X, y, 4, epochs=1, device="cuda")
     assert main(["sweep", "--seeds", "4", "--epochs", "1", "--device", "cuda"]) == 2
@@ -163,11 +172,16 @@ PTX = """
 def _nvvm_available():
     if not HAS_NUMBA_CUDA:
         return False
-    probe = subprocess.run([sys.executable, "-c", "from numba.cuda.cudadrv import nvvm; nvvm.NVVM(); print('ok')"],
-                           capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", "from numba.cuda.cudadrv import nvvm; nvvm.NVVM(); print('ok')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return probe.stdout.strip() == "ok"
 
 
+@pytest.mark.skipif(not JIT, reason="PTX is compiled code: read in the JIT pass")
 @pytest.mark.skipif(not _nvvm_available(), reason="libNVVM is not installed (numba-cuda[cu13] or nvidia-nvvm)")
 def test_ptx_rounds_every_operation_as_the_cpu_does():
     """Every float add, sub and mul is ``.rn`` (which ptxas may not fuse), the only FMAs are
@@ -176,7 +190,7 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     for dtype, ops in out.items():
         exact = ops["exact"]
         fl = "f64" if dtype == "float64" else "f32"
-        arithmetic = [op for op in exact if re.fullmatch(rf"(add|sub|mul|div|fma|rcp|sqrt)\.[a-z.]*f(32|64)", op)]
+        arithmetic = [op for op in exact if re.fullmatch(r"(add|sub|mul|div|fma|rcp|sqrt)\.[a-z.]*f(32|64)", op)]
         assert arithmetic and all(".rn." in op for op in arithmetic), sorted(set(arithmetic))
         assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op]
         assert f"fma.rn.{fl}" in exact and "div.rn.f64" in exact  # explicit FMAs, exact seed map
@@ -209,14 +223,31 @@ def test_gpu_grid_is_bit_identical_to_cpu():
     np.testing.assert_array_equal(gpu.epochs_to_tol, cpu.epochs_to_tol)
 
 
+@pytest.mark.skipif(not JIT, reason="a compiled script's smoke test: run in the JIT pass")
 @needs_numba_cuda
 def test_gpu_benchmark_script_runs_under_the_simulator(tmp_path):
     """benchmarks/gpu_sweeps.py runs on GPU machines only: keep it from rotting."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     env.pop("NUMBA_DISABLE_JIT", None)  # compiled: the script's sweeps are 10^4 times slower in pure Python
-    res = subprocess.run([sys.executable, "benchmarks/gpu_sweeps.py", "--scale", "1e-5", "--epochs", "2",
-                          "--skip", "jax,torch", "--out", str(tmp_path)], capture_output=True, text=True,
-                         timeout=600, cwd=ROOT, env=env)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/gpu_sweeps.py",
+            "--scale",
+            "1e-5",
+            "--epochs",
+            "2",
+            "--skip",
+            "jax,torch",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     rows = json.loads((tmp_path / "gpu_sweeps.json").read_text())
     kinds = {r["kind"] for r in rows}

@@ -15,9 +15,7 @@ def test_gender_is_the_classic_set():
     assert q["Emily"][1] == 1.0 and q["Frank"][1] == 0.0
 
 
-@pytest.mark.parametrize(
-    "name, expected", [("xor", [0, 1, 1, 0]), ("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1])]
-)
+@pytest.mark.parametrize("name, expected", [("xor", [0, 1, 1, 0]), ("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1])])
 def test_boolean_functions(name, expected):
     X, y = datasets.load(name)
     np.testing.assert_array_equal(X, [[0, 0], [0, 1], [1, 0], [1, 1]])

@@ -20,8 +20,9 @@ EPOCHS = 1000 if JIT else 2
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -49,7 +50,7 @@ def test_cluster_grid_and_store(client, tmp_path):
 
 
 def test_client_validation():
-    with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
+    with pytest.raises(TypeError, match=r"client must be a dask\.distributed\.Client"):
         sweep(*XOR, 10, epochs=2, client="tcp://localhost:8786")
 
 
@@ -81,7 +82,24 @@ def test_cli_scheduler(client, capsys):
 
     from fastbackprop.cli import main
 
-    assert main(["sweep", "--dataset", "xor", "--seeds", "300", "--epochs", str(EPOCHS), "--lr", "0.5",
-                 "--json", "--scheduler", client.scheduler.address]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "xor",
+                "--seeds",
+                "300",
+                "--epochs",
+                str(EPOCHS),
+                "--lr",
+                "0.5",
+                "--json",
+                "--scheduler",
+                client.scheduler.address,
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["success_rate"] == sweep(*XOR, 300, epochs=EPOCHS, lr=0.5).success_rate

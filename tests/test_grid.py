@@ -13,7 +13,7 @@ N = 300 if JIT else 130
 
 
 def test_cells_equal_separate_sweeps_bit_for_bit():
-    g = grid(*XOR, N, [0.5, 2.0], EPOCHS[::-1] + [EPOCHS[0]])
+    g = grid(*XOR, N, [0.5, 2.0], [*EPOCHS[::-1], EPOCHS[0]])
     np.testing.assert_array_equal(g.epochs, EPOCHS)  # sorted, de-duplicated
     assert g.loss.shape == (2, 3, N) and g.successes.shape == (2, 3)
     for i, lr in enumerate(g.lrs):
@@ -27,10 +27,25 @@ def test_cells_equal_separate_sweeps_bit_for_bit():
 def test_statistics_on_a_constructed_grid():
     """Counts, rates and intervals of a grid built by hand, against hand counts and
     statsmodels' Wilson intervals (proportion_confint(method="wilson"))."""
-    loss = np.array([[[0.001, 0.5, 0.009, 0.2, 0.0099, 0.3, 0.7, 0.011],  # lr 0.5, 10 epochs: 3 of 8
-                      [0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001]]])  # 20 epochs: 8 of 8
-    g = GridResult(lrs=np.array([0.5]), epochs=np.array([10, 20]), seeds=np.arange(8), loss=loss,
-                   epochs_to_tol=np.full((1, 8), -1), X=np.zeros((4, 2)), y=np.zeros(4), tol=0.01, dtype="float64")
+    loss = np.array(
+        [
+            [
+                [0.001, 0.5, 0.009, 0.2, 0.0099, 0.3, 0.7, 0.011],  # lr 0.5, 10 epochs: 3 of 8
+                [0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001],
+            ]
+        ]
+    )  # 20 epochs: 8 of 8
+    g = GridResult(
+        lrs=np.array([0.5]),
+        epochs=np.array([10, 20]),
+        seeds=np.arange(8),
+        loss=loss,
+        epochs_to_tol=np.full((1, 8), -1),
+        X=np.zeros((4, 2)),
+        y=np.zeros(4),
+        tol=0.01,
+        dtype="float64",
+    )
     assert g.successes.tolist() == [[3, 8]] and g.success_rate.tolist() == [[0.375, 1.0]]
     np.testing.assert_allclose(g.success_ci95[0, 0], [0.136844286, 0.694257605], atol=1e-9)
     assert g.success_ci95[0, 1, 1] == 1.0 and g.success_ci95[0, 1, 0] == pytest.approx(0.675592435, abs=1e-9)

@@ -41,8 +41,9 @@ def test_read_only_install_imports_and_runs(tmp_path, home):
     if not _can_mount_read_only(tmp_path):
         pytest.skip("needs mount namespaces (unshare -m) to make a read-only site-packages as root")
     site = tmp_path / "site"
-    shutil.copytree(os.path.dirname(fastbackprop.__file__), site / "fastbackprop",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        os.path.dirname(fastbackprop.__file__), site / "fastbackprop", ignore=shutil.ignore_patterns("__pycache__")
+    )
     homedir = tmp_path / "home"
     homedir.mkdir()
     ro = [site] + ([homedir] if home == "read-only" else [])
@@ -59,8 +60,16 @@ def test_read_only_install_imports_and_runs(tmp_path, home):
 @pytest.mark.skipif(not JIT, reason="the cache holds compiled code")
 def test_corrupt_or_truncated_cache_is_recompiled(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    run = lambda: subprocess.run([sys.executable, "-c", RUN_ONCE], capture_output=True, text=True,  # noqa: E731
-                                 env=env, timeout=600)
+
+    def run():
+        return subprocess.run(
+            [sys.executable, "-c", RUN_ONCE],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+
     first = run()
     assert first.returncode == 0 and first.stdout.strip() == _expected()
     files = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs]
@@ -126,6 +135,7 @@ def test_jit_falls_back_to_no_cache_without_a_locator(monkeypatch):
                 raise RuntimeError("cannot cache function 'f': no locator available for file 'x.py'")
             made.append(opts)
             return f
+
         return deco
 
     monkeypatch.setattr(_jit, "njit", fake_njit)
@@ -135,6 +145,7 @@ def test_jit_falls_back_to_no_cache_without_a_locator(monkeypatch):
     def other(**opts):
         def deco(f):
             raise RuntimeError("something else")
+
         return deco
 
     monkeypatch.setattr(_jit, "njit", other)

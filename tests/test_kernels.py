@@ -100,7 +100,10 @@ def _loss_mp(p, x, y):
     return (y - s(p[4] * h1 + p[5] * h2 + p[8])) ** 2
 
 
-def _fd_gradient(p, x, y, h=mpmath.mpf("1e-20")):
+_FD_STEP = mpmath.mpf("1e-20")
+
+
+def _fd_gradient(p, x, y, h=_FD_STEP):
     pm = [mpmath.mpf(float(v)) for v in p]
     xm = [mpmath.mpf(float(v)) for v in x]
     ym = mpmath.mpf(float(y))
@@ -174,8 +177,17 @@ def _partials_float32(w5, w6, x0, x1, y, h1, h2, ypred, scale):
     d1, d2, do = h1 * (one - h1), h2 * (one - h2), ypred * (one - ypred)
     s_o = scale * (two * (y - ypred))
     s_h1, s_h2 = s_o * (w5 * do), s_o * (w6 * do)
-    return (s_h1 * (x0 * d1), s_h1 * (x1 * d1), s_h2 * (x0 * d2), s_h2 * (x1 * d2),
-            s_o * (h1 * do), s_o * (h2 * do), s_h1 * d1, s_h2 * d2, s_o * do)
+    return (
+        s_h1 * (x0 * d1),
+        s_h1 * (x1 * d1),
+        s_h2 * (x0 * d2),
+        s_h2 * (x1 * d2),
+        s_o * (h1 * do),
+        s_o * (h2 * do),
+        s_h1 * d1,
+        s_h2 * d2,
+        s_o * do,
+    )
 
 
 def test_float32_partials_are_computed_in_float32(rng):

@@ -1,6 +1,5 @@
 """Property tests: kernel and oracle within a derived rounding bound; sweep rows equal networks."""
 
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -71,7 +71,7 @@ def test_missing_truncated_and_corrupt_chunks_are_recomputed(tmp_path, small_chu
     np.savez(path / "chunk-000002.npz", **fields)
     partial = load_sweep(path)
     assert not partial.complete and partial.n == N - 3 * _kernels.LANES
-    np.testing.assert_array_equal(partial.seeds, plain.seeds[3 * _kernels.LANES:])
+    np.testing.assert_array_equal(partial.seeds, plain.seeds[3 * _kernels.LANES :])
     kernel_calls.clear()
     resumed = sweep(*XOR, N, epochs=EPOCHS, lr=0.5, store=path)
     assert kernel_calls == [_kernels.LANES] * 3  # exactly the three bad chunks
@@ -170,7 +170,7 @@ def test_grid_store_resumes_per_learning_rate(tmp_path, small_chunks, kernel_cal
     assert kernel_calls == []
     np.testing.assert_array_equal(again.loss, first.loss)
     np.testing.assert_array_equal(again.epochs_to_tol, first.epochs_to_tol)
-    with pytest.raises(ValueError, match="lr=0.5, this run has lr=2.0"):
+    with pytest.raises(ValueError, match=r"lr=0\.5, this run has lr=2\.0"):
         grid(*XOR, 300, [2.0], epochs, store=tmp_path / "g")
 
 
@@ -187,7 +187,9 @@ def test_sigkill_then_resume_is_identical(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            done = [f for f in os.listdir(path) if f.startswith("chunk-") and f.endswith(".npz")] if path.exists() else []
+            done = (
+                [f for f in os.listdir(path) if f.startswith("chunk-") and f.endswith(".npz")] if path.exists() else []
+            )
             if len(done) >= 3:
                 break
             time.sleep(0.005)

@@ -179,10 +179,10 @@ def test_duplicate_seeds_give_duplicate_rows():
     np.testing.assert_array_equal(res.params[0], res.params[3])
 
 
-def test_threads_leave_no_global_state_also_on_error(monkeypatch):
+def test_threads_leave_no_global_state_also_on_error(monkeypatch, small_chunks):
     before = numba.get_num_threads()
-    sweep(*GENDER, 3000, epochs=2, threads=1)
-    sweep(*GENDER, 3000, epochs=2, threads=3)
+    sweep(*GENDER, 3 * _kernels.LANES, epochs=2, threads=1)
+    sweep(*GENDER, 3 * _kernels.LANES, epochs=2, threads=3)
     assert numba.get_num_threads() == before
     calls = []
 
@@ -200,7 +200,9 @@ def test_threads_leave_no_global_state_also_on_error(monkeypatch):
 
 
 def test_more_threads_than_cores_is_fine(small_chunks):
-    _assert_same(sweep(*XOR, N, epochs=SWEEP_EPOCHS // 3, threads=7), sweep(*XOR, N, epochs=SWEEP_EPOCHS // 3, threads=1))
+    _assert_same(
+        sweep(*XOR, N, epochs=SWEEP_EPOCHS // 3, threads=7), sweep(*XOR, N, epochs=SWEEP_EPOCHS // 3, threads=1)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -227,10 +229,11 @@ def test_blow_up_is_flagged_diverged_without_warnings():
         # Compiled code is silent; the pure-Python coverage run computes with
         # NumPy scalars, which warn about the overflow they meet.
         warnings.simplefilter("error" if JIT else "ignore")
-        res = sweep(X, y, N, epochs=20, lr=1e308)
+        epochs = 20 if JIT else 2
+        res = sweep(X, y, N, epochs=epochs, lr=1e308)
         # A merely huge step saturates every sigmoid (sigmoid' = 0 exactly) and
         # training stops with finite, useless parameters: not diverged.
-        stuck = sweep(X, y, N, epochs=20, lr=1e300)
+        stuck = sweep(X, y, N, epochs=epochs, lr=1e300)
     assert res.diverged.all()
     assert not res.converged.any()
     assert f"diverged: {N}" in res.summary() and "none finite" in res.summary()
@@ -252,9 +255,18 @@ def test_result_statistics_on_a_constructed_result():
     (Wilson 95 % intervals: statsmodels' proportion_confint(method="wilson"))."""
     loss = np.array([0.001, 0.5, 0.009, 0.2, 0.0099, 0.3, 0.7, 0.011])  # 3 of 8 below 0.01
     res = SweepResult(
-        seeds=np.arange(8), params=np.zeros((8, 9)), final_loss=loss, epochs_to_tol=np.full(8, -1),
-        converged=loss < 0.01, diverged=np.zeros(8, bool), X=np.zeros((4, 2)), y=np.zeros(4),
-        epochs=10, lr=0.5, tol=0.01, dtype="float64",
+        seeds=np.arange(8),
+        params=np.zeros((8, 9)),
+        final_loss=loss,
+        epochs_to_tol=np.full(8, -1),
+        converged=loss < 0.01,
+        diverged=np.zeros(8, bool),
+        X=np.zeros((4, 2)),
+        y=np.zeros(4),
+        epochs=10,
+        lr=0.5,
+        tol=0.01,
+        dtype="float64",
     )
     assert res.n == 8 and res.success_rate == 0.375
     assert res.success_ci95 == pytest.approx((0.136844286, 0.694257605), abs=1e-9)
@@ -375,7 +387,11 @@ def test_progress_needs_tqdm(monkeypatch):
 def _python(code, **env):
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, check=True, env=dict(os.environ, **env), timeout=600,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, **env),
+        timeout=600,
     ).stdout
 
 
@@ -407,7 +423,8 @@ def test_parallel_kernel_cache_round_trip(tmp_path):
         from fastbackprop import _kernels
         X, y = fb.datasets.xor()
         res = fb.sweep(X, y, 300, epochs=200, lr=0.5)
-        print(sum(_kernels.train_blocks.stats.cache_hits.values()), sum(_kernels.train_blocks.stats.cache_misses.values()))
+        stats = _kernels.train_blocks.stats
+        print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
         print(res.params.tobytes().hex()[:64], float(res.params.sum()))
         """
     first = _python(code, NUMBA_CACHE_DIR=str(tmp_path)).splitlines()
