@@ -291,10 +291,18 @@ def test_save_and_load_round_trip_bit_exact(tmp_path):
         res.save(path)
         back = load_sweep(path)
         _assert_same(res, back)
-        for name in ("epochs", "lr", "tol", "dtype", "wall_seconds"):
+        for name in ("epochs", "lr", "tol", "dtype", "wall_seconds", "complete"):
             assert getattr(back, name) == getattr(res, name)
+            assert type(getattr(back, name)) is type(getattr(res, name)), name
         np.testing.assert_array_equal(back.X, res.X)
         np.testing.assert_array_equal(back.y, res.y)
+
+
+def test_load_does_not_read_annotations():
+    """results.py postpones annotations (they are strings): loading must not rely on them."""
+    import dataclasses
+
+    assert {f.name: f.type for f in dataclasses.fields(SweepResult)}["epochs"] == "int"
 
 
 def test_load_rejects_other_files(tmp_path):
