@@ -8,7 +8,7 @@ plain-NumPy oracle).
 """
 
 from . import datasets
-from ._errors import DeviceUnavailableError
+from ._errors import DeviceUnavailableError, StoreLockedError
 from ._version import __version__
 from .network import Network
 from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
@@ -17,6 +17,7 @@ __all__ = [
     "DeviceUnavailableError",
     "GridResult",
     "Network",
+    "StoreLockedError",
     "SweepResult",
     "__version__",
     "datasets",

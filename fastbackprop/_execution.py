@@ -2,18 +2,19 @@
 
 A sweep is cut into chunks of whole kernel blocks (``Plan``). The targets --
 ``run_local`` (a pool of Python threads, or the GPU) and ``run_dask`` (a Dask
-client's workers) -- take the same plan and the same units of chunks and yield
-each unit's rows as it finishes; ``execute`` reads finished chunks back from a
-store, hands the rest to a target, and writes what comes back to the store and
-to the output arrays. Each row's arithmetic depends on its seed only, never on
+client's workers) -- take the same plan and the same units of chunks and hand
+each unit's rows, as it finishes, to one sink; ``execute`` reads finished
+chunks back from a store, gives the rest to a target, and its sink writes them
+to the store and to the output arrays. Each row's arithmetic depends on its seed only, never on
 its chunk, unit, thread or machine.
 """
 
 import contextlib
 import dataclasses
 import itertools
+import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
 
@@ -45,14 +46,15 @@ class Rows(NamedTuple):
     loss_at: npt.NDArray[Any]  # (S, R) F, the loss after record_at[r] epochs
 
 
-Finished = Generator[tuple[Unit, Rows], None, None]  # what a target yields
+Sink = Callable[[Unit, Rows], None]  # receives each finished unit's rows
 
 
 class Trained(NamedTuple):
-    """What ``execute`` returns: every seed's rows and the wall time of training."""
+    """What ``execute`` returns: every seed's rows, the wall time, and how many rows it trained."""
 
     rows: Rows
     wall_seconds: float
+    computed: int  # rows trained by this call (the others were read from the store)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,15 +71,21 @@ class Job:
     device: str
 
 
-def train_job(job: Job) -> Rows:
-    """Train ``job.seeds`` on ``job.device``; the same rows on every target."""
+def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | None:
+    """Train ``job.seeds`` on ``job.device``; the same rows on every target.
+
+    None if ``cancel[0]`` was set before the kernel finished (CPU; a GPU
+    launch runs to its end).
+    """
     if job.device == "cuda":
         from . import _cuda  # only here: the core package never imports numba-cuda
 
         return Rows(*_cuda.train_chunk(job.X, job.y, job.seeds, job.epochs, job.lr, job.tol, job.record_at))
     rows = _empty_rows(job.seeds.shape[0], job.record_at.shape[0], job.X.dtype)
-    _kernels.train_blocks(job.X, job.y, job.seeds, job.epochs, job.lr, job.tol, job.record_at, *rows)
-    return rows
+    if cancel is None:
+        cancel = np.zeros(1, np.uint8)
+    done = _kernels.train_blocks(job.X, job.y, job.seeds, job.epochs, job.lr, job.tol, job.record_at, *rows, cancel)
+    return rows if done else None
 
 
 def _empty_rows(n_seeds: int, n_record: int, dtype: Any) -> Rows:
@@ -158,49 +166,57 @@ class Plan:
             train_job(self.job([], device))
 
 
-def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str) -> Finished:
-    """Train the units on a pool of ``threads`` Python threads (one after another on the GPU).
+def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, finish: Sink) -> None:
+    """Train the units on a pool of ``threads`` Python threads (one at a time on the GPU).
 
-    Yields (unit, rows) as units finish. At most two units per thread are
-    submitted ahead, so a failure or an early close stops the work within a
-    unit or two, and a sweep of 10^6 chunks holds a handful of futures.
+    Each finished unit goes to ``finish(unit, rows)`` from its worker thread,
+    the moment it is done. The calling thread only waits, so Ctrl-C reaches it
+    at once; then, as on any error, a cancel flag stops the running kernels
+    within an epoch, and the units not started are dropped. At most two units
+    per thread are submitted ahead: a sweep of 10^6 chunks holds a handful of
+    futures.
     """
-    if threads == 1 or len(units) < 2 or device == "cuda":
-        for unit in units:
-            yield unit, train_job(plan.job(unit, device))
+    if not units:
         return
-    workers = min(threads, len(units))
+    workers = 1 if device == "cuda" else min(threads, len(units))
+    cancel = np.zeros(1, np.uint8)
+
+    def work(unit: Unit) -> None:
+        rows = train_job(plan.job(unit, device), cancel)
+        if rows is not None:
+            finish(unit, rows)
+
     pool = ThreadPoolExecutor(workers)
     waiting = iter(units)
-    pending: dict[Future[Rows], Unit] = {}
+    pending: set[Future[None]] = set()
 
     def submit(count: int) -> None:
-        for unit in itertools.islice(waiting, count):
-            pending[pool.submit(lambda u: train_job(plan.job(u, device)), unit)] = unit
+        pending.update(pool.submit(work, unit) for unit in itertools.islice(waiting, count))
 
     try:
         submit(2 * workers)
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                unit = pending.pop(future)
-                yield unit, future.result()
+                future.result()  # a worker's error is raised here
             submit(len(done))
     finally:
-        pool.shutdown(cancel_futures=True)
+        cancel[0] = 1  # nothing is running after a normal end; after an error or Ctrl-C, stop
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str) -> Finished:
-    """Train the units on a Dask client's workers; yields (unit, rows) as they finish.
+def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:
+    """Train the units on a Dask client's workers; ``finish(unit, rows)`` runs here as each arrives.
 
-    Workers only compute: the client writes the store.
+    Workers only compute: this process writes the store. On an error or
+    Ctrl-C the futures not finished are cancelled.
     """
     from dask.distributed import as_completed  # only reached with a Dask client
 
     futures = {client.submit(train_job, plan.job(unit, device), pure=False): unit for unit in units}
     try:
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            finish(futures[future], future.result())
     finally:
         client.cancel(list(futures))
 
@@ -209,46 +225,50 @@ def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | N
     """Train every seed of ``plan`` where ``execution`` says, reading and feeding its store.
 
     ``on_rows(k)`` is called as each chunk of k rows is in place (progress).
+    The store is locked for the duration; a chunk reaches it as soon as it is
+    trained, so an interrupted sweep loses nothing finished.
     """
     t, device = plan.training, execution.device
     out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.float_type)
+    store = None
+    if execution.store is not None:
+        store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds)
+    progress_lock = threading.Lock()
 
     def place(index: int, rows: Rows) -> None:
         lo, hi = plan.bounds(index)
         for dst, src in zip(out, rows):
-            dst[lo:hi] = src
+            dst[lo:hi] = src  # rows of distinct chunks: threads never write the same ones
         if on_rows is not None:
-            on_rows(hi - lo)
+            with progress_lock:
+                on_rows(hi - lo)
 
-    plan.warm_up(device)
-    start = time.perf_counter()
-    store, todo = None, list(range(plan.n_chunks))
-    if execution.store is not None:
-        store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds)
-        missing = []
-        for i in todo:
-            rows = store.read(i)
-            if rows is None:
-                missing.append(i)
+    def finish(unit: Unit, rows: Rows) -> None:
+        for i, chunk in plan.split(unit, rows):
+            if store is not None:
+                store.write(i, chunk)
+            place(i, chunk)
+
+    with store if store is not None else contextlib.nullcontext():
+        plan.warm_up(device)
+        start = time.perf_counter()
+        todo = []
+        for i in range(plan.n_chunks):
+            stored = None if store is None else store.read(i)
+            if stored is None:
+                todo.append(i)
             else:
-                place(i, Rows(*rows))
-        todo = missing
-    # A unit is one chunk on the CPU and many on the GPU, which needs ~10^5
-    # networks in flight; stores and progress still see chunks.
-    per_unit = CUDA_CHUNKS_PER_LAUNCH if device == "cuda" else 1
-    units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
-    finished: Finished
-    if execution.client is not None:
-        finished = run_dask(plan, units, execution.client, device)
-    else:
-        finished = run_local(plan, units, execution.threads, device)
-    with contextlib.closing(finished):
-        for unit, rows in finished:
-            for i, chunk in plan.split(unit, rows):
-                if store is not None:
-                    store.write(i, *chunk)
-                place(i, chunk)
-    return Trained(out, time.perf_counter() - start)
+                place(i, Rows(*stored))
+        # A unit is one chunk on the CPU and many on the GPU, which needs ~10^5
+        # networks in flight; stores and progress still see chunks.
+        per_unit = CUDA_CHUNKS_PER_LAUNCH if device == "cuda" else 1
+        units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
+        if execution.client is not None:
+            run_dask(plan, units, execution.client, device, finish)
+        else:
+            run_local(plan, units, execution.threads, device, finish)
+        computed = sum(hi - lo for lo, hi in map(plan.bounds, todo))
+        return Trained(out, time.perf_counter() - start, computed)
 
 
 @contextlib.contextmanager

@@ -128,6 +128,31 @@ else:  # pragma: no cover - compile time only
         return x(x), codegen
 
 
+if config.DISABLE_JIT:
+
+    def _flag_set(flag):
+        return flag[0] != 0
+
+else:  # pragma: no cover - compile time only
+
+    @intrinsic
+    def _flag_set(typingctx, flag):
+        """flag[0] != 0 for a uint8 array, read from memory every time (an atomic load).
+
+        Another thread sets the flag while a kernel runs: a plain load could
+        be hoisted out of the loop that checks it.
+        """
+        if not (isinstance(flag, types.Array) and flag.dtype == types.uint8):
+            return None
+
+        def codegen(context, builder, sig, args):
+            data = context.make_array(sig.args[0])(context, builder, args[0]).data
+            value = builder.load_atomic(data, ordering="monotonic", align=1)
+            return builder.icmp_unsigned("!=", value, ir.Constant(ir.IntType(8), 0))
+
+        return types.boolean(flag), codegen
+
+
 # --------------------------------------------------------------------------
 # exp and the sigmoid
 # --------------------------------------------------------------------------
@@ -424,7 +449,7 @@ def _block_mse(P, X, y, H1, H2, YP, loss):
 
 
 @jit(**OPTS)
-def train_blocks(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out):
+def train_blocks(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out, cancel):
     """Train one network per seed; write final params, final loss, epochs to tol.
 
     Serial and GIL-free: ``fastbackprop.sweep`` runs chunks of the seeds on a
@@ -434,6 +459,9 @@ def train_blocks(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, 
     [1, epochs]. Outputs: params_out (S, 9) F, loss_out (S,) F, etl_out (S,)
     int64 (the first epoch count k >= 1 whose full-dataset loss is below tol,
     or -1), loss_at_out (S, R) F (the loss after record_at[r] epochs).
+    cancel (1,) uint8: checked before every epoch; once another thread sets
+    it, the kernel stops and returns False (the outputs are then partial).
+    Returns True when every seed is trained.
 
     The loss is evaluated after every epoch until every lane of a block has
     been below tol once, then only at record_at and the last epoch. Each
@@ -459,6 +487,8 @@ def train_blocks(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, 
         pending = LANES
         r = 0
         for e in range(epochs):
+            if _flag_set(cancel):
+                return False
             for i in range(X.shape[0]):
                 x0, x1, yi = X[i, 0], X[i, 1], y[i]
                 _block_activations(P, x0, x1, H1, H2, YP)
@@ -486,3 +516,4 @@ def train_blocks(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, 
                 params_out[start + lane, k] = P[k * LANES + lane]
             loss_out[start + lane] = loss[lane]
             etl_out[start + lane] = etl[lane]
+    return True

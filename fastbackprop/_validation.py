@@ -65,7 +65,10 @@ def check_positive_float(value: Any, name: str) -> float:
     """A finite real > 0, returned as a Python float."""
     if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int past 1.8e308
+        raise ValueError(f"{name} must be finite and > 0, got {_show(value)}: too large for a float") from None
     if not np.isfinite(value) or value <= 0.0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return value
@@ -180,14 +183,77 @@ def check_list(values: Any, name: str, check: Callable[[Any, str], T]) -> list[T
 
 
 def check_training(*, epochs: Any, lr: Any, tol: Any, dtype: Any, record_at: Iterable[int] = ()) -> Training:
-    """The settings that set a sweep's numbers, validated, as one ``Training``."""
-    return Training(
+    """The settings that set a sweep's numbers, validated, as one ``Training``.
+
+    ``lr`` and ``tol`` must also survive conversion to the sweep's dtype: a
+    float32 sweep refuses values that round to 0 or inf there or lose
+    precision (subnormals).
+    """
+    training = Training(
         epochs=check_int(epochs, "epochs", maximum=MAX_EPOCHS),
         lr=check_positive_float(lr, "lr"),
         tol=check_positive_float(tol, "tol"),
         dtype=check_dtype(dtype),
         record_at=tuple(int(e) for e in record_at),
     )
+    info = np.finfo(training.float_type)
+    for name in ("lr", "tol"):
+        value = getattr(training, name)
+        with np.errstate(over="ignore", under="ignore"):
+            converted = training.float_type(value)
+        if not (np.isfinite(converted) and abs(converted) >= info.smallest_normal):  # not inf, 0 or subnormal
+            raise ValueError(
+                f"{name}={value!r} does not survive conversion to {training.dtype} (it becomes "
+                f"{float(converted)!r}); {training.dtype} holds {info.smallest_normal:g} .. {info.max:g}"
+            )
+    return training
+
+
+def check_representable(X: npt.NDArray[np.float64], y: npt.NDArray[np.float64], training: Training) -> None:
+    """X and y survive conversion to the sweep's dtype: no value becomes inf, or 0 from nonzero."""
+    if training.dtype == "float64":
+        return
+    info = np.finfo(training.float_type)
+    for name, values in (("X", X), ("y", y)):
+        bad = (np.abs(values) > info.max) | ((values != 0) & (np.abs(values) < info.smallest_normal))
+        if bad.any():
+            value = float(values[bad][0])
+            raise ValueError(
+                f"{name} holds {value!r}, which does not survive conversion to {training.dtype} "
+                f"(magnitudes {info.smallest_normal:g} .. {info.max:g}, or 0); use dtype='float64'"
+            )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now: Linux's MemAvailable, else the physical memory, else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - neither Linux nor POSIX
+        return None
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def check_memory(nbytes: int, name: str, what: str, hint: str = "") -> None:
+    """Refuse up front what cannot fit in memory: a ValueError naming the argument and the size."""
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise ValueError(
+            f"{name}: {what} would take {_size(nbytes)} of memory, more than the {_size(available)} available{hint}"
+        )
 
 
 def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, device: Any) -> Execution:

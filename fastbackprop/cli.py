@@ -3,10 +3,11 @@
 import argparse
 import contextlib
 import json
+import os
 import sys
 
 from . import datasets
-from ._errors import DeviceUnavailableError
+from ._errors import DeviceUnavailableError, StoreLockedError
 from .network import Network
 from .sweeps import grid, sweep
 
@@ -162,6 +163,48 @@ def _client(args):
         yield client
 
 
+def _check_output(path, flag, kind):
+    """Refuse, before any computing, an output path that cannot be written.
+
+    ``kind`` is "file" (--out, --plot: its folder must exist and be writable,
+    and it must not be a folder) or "store" (--store: a writable folder, or a
+    path whose nearest existing folder is writable).
+    """
+    if path is None:
+        return
+    if kind == "file":
+        if os.path.isdir(path):
+            raise ValueError(f"{flag} {path!r} is a directory; give a file name")
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise ValueError(f"{flag} {path!r}: directory {parent!r} does not exist")
+        if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+            raise ValueError(f"{flag} {path!r} is not writable")
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path!r} exists and is not a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK):
+        raise ValueError(f"{flag} {path!r} is not writable ({existing!r} is not)")
+
+
+def _check_plot(path):
+    """--plot: writable, with a format matplotlib can write (needs the plot extra)."""
+    if path is None:
+        return
+    _check_output(path, "--plot", "file")
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'fastbackprop[plot]'") from None
+    formats = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    if ext not in formats:
+        raise ValueError(f"--plot {path!r}: unknown figure format {ext!r}; use one of {', '.join(sorted(formats))}")
+
+
 def _save_figure(fig, path):
     fig.savefig(path, dpi=150)
     print(f"figure written to {path}", file=sys.stderr)
@@ -170,6 +213,7 @@ def _save_figure(fig, path):
 def _run_train(args):
     if args.log_every < 1:
         raise ValueError(f"--log-every must be >= 1, got {args.log_every}")
+    _check_plot(args.plot)
     X, y = _load_data(args)
     net = Network(seed=args.seed)
     initial = net.loss(X, y)
@@ -197,6 +241,9 @@ def _data_name(args):
 
 
 def _run_sweep(args):
+    _check_output(args.out, "--out", "file")
+    _check_plot(args.plot)
+    _check_output(args.store, "--store", "store")
     X, y = _load_data(args)
     with _client(args) as client:
         res = sweep(
@@ -228,6 +275,8 @@ def _run_sweep(args):
 
 
 def _run_grid(args):
+    _check_plot(args.plot)
+    _check_output(args.store, "--store", "store")
     X, y = _load_data(args)
     with _client(args) as client:
         res = grid(
@@ -282,7 +331,24 @@ def main(argv=None):
         return exc.code
     try:
         return _COMMANDS[args.command](args)
-    except (ValueError, TypeError, ImportError, OSError, TimeoutError, DeviceUnavailableError) as exc:
+    except KeyboardInterrupt:
+        kept = f"; finished chunks are kept in {args.store}" if getattr(args, "store", None) else ""
+        print(f"fastbackprop: interrupted{kept}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (| head): say nothing, and keep Python from
+        # complaining about stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (
+        ValueError,
+        TypeError,
+        ImportError,
+        OSError,
+        TimeoutError,
+        DeviceUnavailableError,
+        StoreLockedError,
+    ) as exc:
         print(f"fastbackprop: error: {exc}", file=sys.stderr)
         return 2
 

@@ -6,6 +6,7 @@ float64 of shape (n,) with values in {0, 1}.
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Callable
 
@@ -81,50 +82,77 @@ def load(name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
 
 
 _CSV_COLUMNS = ("x0", "x1", "y")
+#: Largest CSV file read: 10^7 rows of three numbers fit well within it.
+MAX_CSV_BYTES = 256 << 20
 
 
 def load_csv(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Read ``(X, y)`` from a CSV file with columns x0, x1, y.
 
     A header row is optional; if present it must name the three columns
-    (``x0,x1,y`` in any order). Blank lines are skipped.
+    (``x0,x1,y`` in any order). Blank lines are skipped. The text may be UTF-8
+    (with or without the byte-order mark spreadsheets write) or UTF-16 with a
+    byte-order mark; files over 256 MiB are refused.
 
     Raises
     ------
     ValueError
-        Naming the file and the line: a row without exactly 3 columns, a value
-        that is not a finite number, y outside [0, 1], or no data rows.
+        Naming the file and the line: text that is not UTF-8, a malformed or
+        over-long field, a row without exactly 3 columns, a value that is not a
+        finite number, y outside [0, 1], or no data rows; or a file too large.
     OSError
         The file cannot be read.
     """
     import csv
+    import io
 
+    with open(path, "rb") as binary:
+        data = binary.read(MAX_CSV_BYTES + 1)  # bounded: --data /dev/zero must not read forever
+    if len(data) > MAX_CSV_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_CSV_BYTES >> 20} MiB, the most a data file may hold")
+    try:
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            text = data.decode("utf-16")
+        else:
+            text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
     order: tuple[int, ...] = (0, 1, 2)
     rows: list[tuple[float, float, float]] = []
-    with open(path, newline="") as f:
-        for lineno, fields in enumerate(csv.reader(f), start=1):
-            fields = [v.strip() for v in fields]
-            if not any(fields):
-                continue
-            where = f"{path}, line {lineno}"
-            if len(fields) != 3:
-                raise ValueError(f"{where}: expected 3 columns (x0, x1, y), got {len(fields)}")
-            if not rows and lineno == 1 and {v.lower() for v in fields} == set(_CSV_COLUMNS):
-                order = tuple([v.lower() for v in fields].index(c) for c in _CSV_COLUMNS)
-                continue
-            values: list[float] = []
-            for v in fields:
-                try:
-                    values.append(float(v))
-                except ValueError:
-                    raise ValueError(f"{where}: {v!r} is not a number") from None
-            x0, x1, yv = (values[k] for k in order)
-            if not all(np.isfinite([x0, x1, yv])):
-                raise ValueError(f"{where}: values must be finite, got {fields}")
-            if not 0.0 <= yv <= 1.0:
-                raise ValueError(f"{where}: y must lie in [0, 1], got {yv!r}")
-            rows.append((x0, x1, yv))
+    header_possible = True
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:  # a NUL byte, a field over csv's 128 KiB limit, ...
+            raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
+        if fields is None:
+            break
+        lineno = reader.line_num
+        fields = [v.strip() for v in fields]
+        if not any(fields):
+            continue
+        where = f"{path}, line {lineno}"
+        if len(fields) != 3:
+            raise ValueError(f"{where}: expected 3 columns (x0, x1, y), got {len(fields)}")
+        first, header_possible = header_possible, False
+        if first and {v.lower() for v in fields} == set(_CSV_COLUMNS):
+            order = tuple([v.lower() for v in fields].index(c) for c in _CSV_COLUMNS)
+            continue
+        values: list[float] = []
+        for v in fields:
+            try:
+                values.append(float(v))
+            except ValueError:
+                raise ValueError(f"{where}: {v!r} is not a number") from None
+        x0, x1, yv = (values[k] for k in order)
+        if not all(np.isfinite([x0, x1, yv])):
+            raise ValueError(f"{where}: values must be finite, got {fields}")
+        if not 0.0 <= yv <= 1.0:
+            raise ValueError(f"{where}: y must lie in [0, 1], got {yv!r}")
+        rows.append((x0, x1, yv))
     if not rows:
         raise ValueError(f"{path}: no data rows")
-    data = np.array(rows)
-    return data[:, :2].copy(), data[:, 2].copy()
+    table = np.array(rows)
+    return table[:, :2].copy(), table[:, 2].copy()

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from ._settings import DTYPES, Training
 from ._version import __version__
-from .store import read_store
+from .store import read_store, write_atomic
 
 __all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
 
@@ -21,6 +21,11 @@ _Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 #: Version of the ``SweepResult.save`` file format (see CHANGELOG.md).
 FORMAT_VERSION = 1
+
+
+def _number(value: float) -> float | None:
+    """``value`` as a float, or None where it is NaN (strict JSON has no NaN)."""
+    return None if math.isnan(value) else float(value)
 
 
 def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
@@ -62,10 +67,13 @@ class SweepResult:
         The settings (``dtype`` as a string, "float64" or "float32").
     wall_seconds : float
         Training time of this call, without the one-off compile or cache load
-        of the kernel (a resumed sweep counts only the chunks it computed).
+        of the kernel; NaN for a result read by ``load_sweep`` from a store.
     complete : bool
         False for a partial store read by ``load_sweep``: then only the rows of
         the finished chunks are present.
+    computed : int
+        Seeds trained by this call; the others were read from a store (0 for a
+        result read from a store).
     """
 
     seeds: npt.NDArray[np.int64]
@@ -82,6 +90,7 @@ class SweepResult:
     dtype: str
     wall_seconds: float = math.nan
     complete: bool = True
+    computed: int = 0
 
     @classmethod
     def from_rows(
@@ -95,6 +104,7 @@ class SweepResult:
         training: Training,
         wall_seconds: float = math.nan,
         complete: bool = True,
+        computed: int = 0,
     ) -> SweepResult:
         """A result from trained rows and their ``Training``; ``converged`` and ``diverged`` derived."""
         return cls(
@@ -113,6 +123,7 @@ class SweepResult:
             dtype=training.dtype,
             wall_seconds=wall_seconds,
             complete=complete,
+            computed=computed,
         )
 
     @property
@@ -132,16 +143,18 @@ class SweepResult:
 
     @property
     def runs_per_second(self) -> float:
-        """Seeds trained per second of ``wall_seconds``."""
-        return self.n / self.wall_seconds if self.wall_seconds > 0 else math.nan
+        """Seeds trained by this call per second of ``wall_seconds`` (NaN when unknown)."""
+        return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
 
     def report(self) -> dict[str, Any]:
-        """The headline numbers as a JSON-ready dict (what ``fastbackprop sweep --json`` prints).
+        """The headline numbers as a strict-JSON dict (what ``fastbackprop sweep --json`` prints).
 
         Keys: seeds, epochs, lr, dtype, tol, converged, diverged, success_rate,
-        success_ci95, final_loss_quantiles (10/25/50/75/90 %, finite losses; None
-        when there are none), median_epochs_to_tol (over seeds that reached
-        tol; None if none did), wall_seconds, runs_per_second.
+        success_ci95, final_loss_quantiles (10/25/50/75/90 %, finite losses),
+        median_epochs_to_tol (over seeds that reached tol), wall_seconds,
+        computed, runs_per_second (seeds trained by this call per second).
+        A value that does not exist -- no seeds, no finite loss, no timing --
+        is None, never NaN.
         """
         finite = self.final_loss[np.isfinite(self.final_loss)].astype(np.float64)
         reached = self.epochs_to_tol[self.epochs_to_tol >= 0]
@@ -154,12 +167,13 @@ class SweepResult:
             "tol": self.tol,
             "converged": int(np.count_nonzero(self.converged)),
             "diverged": int(np.count_nonzero(self.diverged)),
-            "success_rate": self.success_rate,
-            "success_ci95": list(self.success_ci95),
+            "success_rate": _number(self.success_rate),
+            "success_ci95": [_number(v) for v in self.success_ci95],
             "final_loss_quantiles": {f"{p:g}": None if v is None else float(v) for p, v in zip(QUANTILES, q)},
             "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
-            "wall_seconds": self.wall_seconds,
-            "runs_per_second": self.runs_per_second,
+            "wall_seconds": _number(self.wall_seconds),
+            "computed": self.computed,
+            "runs_per_second": _number(self.runs_per_second),
         }
 
     def summary(self) -> str:
@@ -168,15 +182,18 @@ class SweepResult:
         lo, hi = r["success_ci95"]
         quantiles = ", ".join(f"{float(k):.0%} {v:.3g}" for k, v in r["final_loss_quantiles"].items() if v is not None)
         med = r["median_epochs_to_tol"]
+        rate = "no seeds" if r["success_rate"] is None else f"{r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
         lines = [
             f"{self.n} seeds, {self.epochs} epochs, lr {self.lr:g}, {self.dtype}, tol {self.tol:g}",
-            f"converged (final loss < tol): {r['converged']}/{self.n} = {self.success_rate:.2%} "
-            f"(95% CI {lo:.2%} .. {hi:.2%})" + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
+            f"converged (final loss < tol): {r['converged']}/{self.n} = {rate}"
+            + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
             "final loss quantiles: " + (quantiles or "none finite"),
             "epochs to tol: " + (f"median {med:g} over seeds that got there" if med is not None else "never reached"),
         ]
-        if math.isfinite(self.wall_seconds):
-            lines.append(f"wall time {self.wall_seconds:.3g} s ({self.runs_per_second:,.0f} runs/s)")
+        if r["wall_seconds"] is not None:
+            speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
+            stored = f", {self.n - self.computed} read from the store" if self.computed < self.n else ""
+            lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} seeds trained{speed}{stored}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -186,13 +203,12 @@ class SweepResult:
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write to ``path`` as a NumPy .npz file; ``load_sweep`` reads it back bit for bit."""
-        np.savez(
-            path,
-            format_version=FORMAT_VERSION,
-            package_version=__version__,
-            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
-        )
+        """Write to exactly ``path`` (no suffix added) as a NumPy .npz file, atomically.
+
+        ``load_sweep(path)`` reads it back bit for bit.
+        """
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        write_atomic(path, lambda f: np.savez(f, format_version=FORMAT_VERSION, package_version=__version__, **fields))
 
 
 def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
@@ -219,6 +235,8 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         # the Python int, float, str or bool (whatever the annotations say).
         fields = {}
         for field in dataclasses.fields(SweepResult):
+            if field.name not in f and field.default is not dataclasses.MISSING:
+                continue  # a field added since the file was written: its default
             value = f[field.name]
             fields[field.name] = value.item() if value.ndim == 0 else value
     return SweepResult(**fields)

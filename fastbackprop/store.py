@@ -1,33 +1,69 @@
-"""Durable sweep stores: results written chunk by chunk, so a crash loses nothing finished.
+"""Durable sweep stores: results written chunk by chunk, so a crash or Ctrl-C loses nothing finished.
 
 A store is a directory::
 
     manifest.json        settings, package version, chunk size, hashes of data and seeds
     inputs.npz           X, y and the seeds (so a partial store can be read back)
-    chunk-000000.npz     rows [0, chunk_size) of the results, with a SHA-256 of them
+    chunk-000000.npz     rows [0, chunk_size) of the results, bound to this store
     chunk-000001.npz     ...
+    lock                 who is writing the store now
 
-Each file appears atomically: it is written under a temporary name, flushed to
-disk, then renamed. A chunk that does not load or whose checksum does not match
-(a truncated write, a damaged disk) is treated as missing and recomputed. One
-process writes a store at a time.
+One writer at a time: a run holds an exclusive lock on ``lock`` (``flock``,
+released by the operating system when the process ends, however it ends) and
+a second writer -- another process, or another thread of the same one -- is
+refused with a ``StoreLockedError`` naming the holder. Readers
+(``load_sweep``) need no lock: every file appears atomically, written under a
+name unique to its writer and thread, flushed to disk, then renamed (the
+manifest is linked into place, so it is created exactly once).
+
+Every chunk carries a SHA-256 of its arrays and the digest of its store's
+manifest (settings, data and seeds), and its shape and dtype are those the
+manifest implies. A chunk that does not match -- copied from another store,
+truncated, damaged -- is treated as missing and recomputed, and its headers
+are checked before anything is allocated. A directory with chunks but no
+manifest is refused, never reused.
 """
+
+from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import socket
+import threading
+import time
+import uuid
 import zipfile
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
+
+from ._errors import StoreLockedError
+from ._layout import N_PARAMS
+from ._validation import MAX_SEEDS
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: an exclusively created lock file instead
+    fcntl = None  # type: ignore[assignment]
 
 MANIFEST = "manifest.json"
 INPUTS = "inputs.npz"
+LOCK = "lock"
 _FORMAT = "fastbackprop-sweep-store"
-_FORMAT_VERSION = 1
+#: Version of the store format (see CHANGELOG.md). 2: chunks bound to their
+#: store, a lock file, the number of samples in the manifest.
+FORMAT_VERSION = 2
 _FIELDS = ("params", "final_loss", "epochs_to_tol", "loss_at")
+#: How the settings are named to users when a store was made with others.
+_PUBLIC_NAMES = {"record_at": "epochs_list"}
 
 
-def _sha256(*arrays):
+def sha256(*arrays: npt.NDArray[Any]) -> str:
+    """SHA-256 of the arrays' dtypes, shapes and bytes."""
     h = hashlib.sha256()
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -36,74 +72,150 @@ def _sha256(*arrays):
     return h.hexdigest()
 
 
-def _write_atomic(path, write):
-    """Call ``write(f)`` on a temporary file beside ``path``, fsync it, rename it into place."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+def _temporary_name(path: str) -> str:
+    """A name beside ``path`` that no other writer, process or thread, will use."""
+    return f"{path}.tmp-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], exclusive: bool = False) -> bool:
+    """Call ``write(f)`` on a temporary file beside ``path``, fsync it, move it into place.
+
+    With ``exclusive``, the file is linked into place only if ``path`` does
+    not exist; returns False (and writes nothing) if it does.
+    """
+    path = os.fspath(path)
+    tmp = _temporary_name(path)
     try:
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def _read_manifest(path):
-    """The settings in ``path``'s manifest, or None if there is no readable one."""
+def _read_manifest(path: str) -> dict[str, Any] | None:
+    """The manifest of store ``path``, or None if there is no readable one."""
     try:
         with open(os.path.join(path, MANIFEST)) as f:
             manifest = json.load(f)
-        return manifest["settings"] if manifest["format"] == _FORMAT else None
+        return manifest if manifest["format"] == _FORMAT and isinstance(manifest["settings"], dict) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-class _ChunkFiles:
-    """The chunk files of a store: rows [i * chunk_size, (i + 1) * chunk_size) of n."""
+def _store_digest(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
-    def __init__(self, path, chunk_size, n):
-        self.path, self.chunk_size, self.n = os.fspath(path), int(chunk_size), int(n)
 
-    def chunk_path(self, index):
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[str, npt.NDArray[Any]] | None:
+    """The arrays ``spec`` names from an .npz file, if each has exactly the given shape and dtype.
+
+    None if the file is missing, unreadable, or any member differs. Each
+    member's declared size and .npy header are checked before its data is
+    read, so a hostile file cannot make this allocate more than ``spec`` says.
+    """
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name, (shape, dtype) in spec.items():
+                dtype = np.dtype(dtype)
+                info = z.getinfo(f"{name}.npy")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if info.file_size > nbytes + 4096:  # the .npy header is at most a few hundred bytes
+                    return None
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in _HEADER_READERS:
+                        return None
+                    got_shape, fortran, got_dtype = _HEADER_READERS[version](f)
+                    if tuple(got_shape) != tuple(shape) or got_dtype != dtype or fortran:
+                        return None
+                    data = f.read(nbytes + 1)
+                if len(data) != nbytes:
+                    return None
+                out[name] = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return out
+
+
+class _Chunks:
+    """The chunk files of a store: chunk i holds rows [i * chunk_size, (i + 1) * chunk_size) of n."""
+
+    def __init__(self, path: str, settings: dict[str, Any]) -> None:
+        self.path = path
+        self.settings = settings
+        self.chunk_size = int(settings["chunk_size"])
+        self.n = int(settings["n_seeds"])
+        self.dtype = np.dtype(settings["dtype"])
+        self.n_record = len(settings["record_at"])
+        self.digest = _store_digest(settings)
+
+    def chunk_path(self, index: int) -> str:
         return os.path.join(self.path, f"chunk-{index:06d}.npz")
 
-    def bounds(self, index):
+    def bounds(self, index: int) -> tuple[int, int]:
         lo = index * self.chunk_size
         return lo, min(self.n, lo + self.chunk_size)
 
     @property
-    def n_chunks(self):
+    def n_chunks(self) -> int:
         return -(-self.n // self.chunk_size)
 
-    def write(self, index, params, final_loss, etl, loss_at):
-        """Write chunk ``index`` atomically with its checksum."""
+    def _spec(self, rows: int) -> dict[str, tuple[tuple[int, ...], Any]]:
+        return {
+            "params": ((rows, N_PARAMS), self.dtype),
+            "final_loss": ((rows,), self.dtype),
+            "epochs_to_tol": ((rows,), np.int64),
+            "loss_at": ((rows, self.n_record), self.dtype),
+            "lo": ((), np.int64),
+            "hi": ((), np.int64),
+            "sha256": ((), "<U64"),
+            "store_sha256": ((), "<U64"),
+        }
+
+    def write(self, index: int, arrays: tuple[npt.NDArray[Any], ...]) -> None:
+        """Write chunk ``index`` (params, final_loss, epochs_to_tol, loss_at) atomically."""
         lo, hi = self.bounds(index)
-        arrays = dict(params=params, final_loss=final_loss, epochs_to_tol=etl, loss_at=loss_at)
-        digest = _sha256(*(arrays[k] for k in _FIELDS))
-        _write_atomic(
+        named: dict[str, Any] = dict(zip(_FIELDS, arrays))
+        digest = np.str_(sha256(*arrays))
+        write_atomic(
             self.chunk_path(index),
-            lambda f: np.savez(f, lo=lo, hi=hi, sha256=digest, **arrays),
+            lambda f: np.savez(
+                f, lo=np.int64(lo), hi=np.int64(hi), sha256=digest, store_sha256=np.str_(self.digest), **named
+            ),
         )
 
-    def read(self, index):
-        """The four arrays of chunk ``index``, or None if it is missing, truncated or corrupt."""
-        path = self.chunk_path(index)
-        if not os.path.exists(path):
-            return None
+    def read(self, index: int) -> tuple[npt.NDArray[Any], ...] | None:
+        """The four arrays of chunk ``index``, or None unless it is whole and belongs to this store."""
         lo, hi = self.bounds(index)
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = [f[k] for k in _FIELDS]
-                ok = (int(f["lo"]), int(f["hi"])) == (lo, hi) and str(f["sha256"]) == _sha256(*arrays)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        got = read_npz(self.chunk_path(index), self._spec(hi - lo))
+        if got is None:
             return None
-        return arrays if ok and arrays[0].shape[0] == hi - lo else None
+        arrays = tuple(got[k] for k in _FIELDS)
+        ok = (
+            (int(got["lo"]), int(got["hi"])) == (lo, hi)
+            and str(got["store_sha256"]) == self.digest
+            and str(got["sha256"]) == sha256(*arrays)
+        )
+        return arrays if ok else None
 
 
-class SweepStore(_ChunkFiles):
-    """An opened store directory whose settings match the sweep being run.
+class SweepStore(_Chunks):
+    """A store opened for writing by one sweep, holding its lock: use it as a context manager.
 
     Parameters
     ----------
@@ -116,37 +228,154 @@ class SweepStore(_ChunkFiles):
         The data and seeds; compared with the store's by SHA-256.
     """
 
-    def __init__(self, path, settings, X, y, seeds):
-        super().__init__(path, settings["chunk_size"], seeds.shape[0])
-        settings = dict(settings, n_seeds=self.n, data_sha256=_sha256(X, y), seeds_sha256=_sha256(seeds))
-        manifest_path = os.path.join(self.path, MANIFEST)
-        if os.path.exists(manifest_path):
-            self._check(settings)
-        else:
-            if os.path.exists(self.path) and not os.path.isdir(self.path):
-                raise ValueError(f"store {self.path!r} exists and is not a directory")
-            os.makedirs(self.path, exist_ok=True)
-            _write_atomic(os.path.join(self.path, INPUTS), lambda f: np.savez(f, X=X, y=y, seeds=seeds))
-            manifest = {"format": _FORMAT, "format_version": _FORMAT_VERSION, "settings": settings}
-            _write_atomic(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        settings: dict[str, Any],
+        X: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        seeds: npt.NDArray[np.int64],
+    ) -> None:
+        path = os.fspath(path)
+        settings = dict(
+            settings,
+            n_seeds=int(seeds.shape[0]),
+            n_samples=int(X.shape[0]),
+            data_sha256=sha256(X, y),
+            seeds_sha256=sha256(seeds),
+        )
+        super().__init__(path, settings)
+        self._inputs = (X, y, seeds)
+        self._lock: _Lock | None = None
 
-    def _check(self, settings):
-        old = _read_manifest(self.path)
-        if not isinstance(old, dict):
-            raise ValueError(f"store {self.path!r} has no readable fastbackprop manifest")
-        for key in sorted(set(old) | set(settings)):
-            if old.get(key) != settings.get(key):
-                what = {"data_sha256": "training data (X, y)", "seeds_sha256": "seeds"}.get(key, key)
-                if key.endswith("sha256"):
-                    raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
+    def __enter__(self) -> SweepStore:
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise ValueError(f"store {self.path!r} exists and is not a directory")
+        os.makedirs(self.path, exist_ok=True)
+        self._lock = _Lock(os.path.join(self.path, LOCK))
+        try:
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+    def _open(self) -> None:
+        """Create the manifest and inputs, or check that an existing store is this sweep's."""
+        X, y, seeds = self._inputs
+        inputs = os.path.join(self.path, INPUTS)
+        manifest = {"format": _FORMAT, "format_version": FORMAT_VERSION, "settings": self.settings}
+        if not os.path.exists(os.path.join(self.path, MANIFEST)):
+            leftovers = sorted(n for n in os.listdir(self.path) if n.startswith("chunk-"))
+            if leftovers:
                 raise ValueError(
-                    f"store {self.path!r} was made with {key}={old.get(key)!r}, "
-                    f"this run has {key}={settings.get(key)!r}; use another store"
+                    f"store {self.path!r} holds results ({leftovers[0]}, ...) but no manifest, so nothing says "
+                    "what they are; use another store, or delete this one"
+                )
+            write_atomic(inputs, lambda f: np.savez(f, X=X, y=y, seeds=seeds))
+            text = json.dumps(manifest, indent=1).encode()
+            if write_atomic(os.path.join(self.path, MANIFEST), lambda f: f.write(text), exclusive=True):
+                return
+        self._check(_read_manifest(self.path))
+        if read_npz(inputs, _inputs_spec(self.settings)) is None:  # deleted or damaged: the manifest vouches for ours
+            write_atomic(inputs, lambda f: np.savez(f, X=X, y=y, seeds=seeds))
+
+    def _check(self, old: dict[str, Any] | None) -> None:
+        if old is None:
+            raise ValueError(f"store {self.path!r} has no readable fastbackprop manifest")
+        if old.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"store {self.path!r} has format version {old.get('format_version')!r}, this fastbackprop "
+                f"writes version {FORMAT_VERSION}; use another store"
+            )
+        settings = old["settings"]
+        for key in sorted(set(settings) | set(self.settings)):
+            if settings.get(key) != self.settings.get(key):
+                what = {"data_sha256": "training data (X, y)", "seeds_sha256": "seeds"}.get(key)
+                if what is not None:
+                    raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
+                name = _PUBLIC_NAMES.get(key, key)
+                raise ValueError(
+                    f"store {self.path!r} was made with {name}={settings.get(key)!r}, "
+                    f"this run has {name}={self.settings.get(key)!r}; use another store"
                 )
 
 
-def read_store(path):
+class _Lock:
+    """An exclusive, non-blocking lock on a file, holding its owner's name in it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: IO[str]
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "thread": threading.get_ident(),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        if fcntl is None:  # pragma: no cover - not POSIX
+            try:
+                self._file = open(path, "x+")
+            except FileExistsError:
+                raise StoreLockedError(self._refusal()) from None
+        else:
+            self._file = open(path, "a+")
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._file.close()
+                raise StoreLockedError(self._refusal()) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(json.dumps(holder))
+        self._file.flush()
+
+    def _refusal(self) -> str:
+        try:
+            with open(self.path) as f:
+                holder = json.load(f)
+            who = f"process {holder['pid']} on {holder['host']} (since {holder['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another writer"
+        return (
+            f"store {os.path.dirname(self.path)!r} is being written by {who}; "
+            "one writer at a time: wait for it, or use another store"
+        )
+
+    def release(self) -> None:
+        if self._file.closed:
+            return
+        if fcntl is None:  # pragma: no cover - not POSIX
+            self._file.close()
+            os.remove(self.path)
+            return
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        self._file.close()
+
+
+def _inputs_spec(settings: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], Any]]:
+    n, s = int(settings["n_samples"]), int(settings["n_seeds"])
+    return {"X": ((n, 2), np.float64), "y": ((n,), np.float64), "seeds": ((s,), np.int64)}
+
+
+def read_store(
+    path: str | os.PathLike[str],
+) -> tuple[
+    dict[str, Any],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    tuple[npt.NDArray[Any], ...],
+]:
     """Everything in a store: manifest settings, inputs, and the rows of the valid chunks.
+
+    Chunks are read one at a time into the outputs (nothing is held twice);
+    sizes come from the manifest and are checked before anything is allocated.
 
     Returns
     -------
@@ -154,34 +383,44 @@ def read_store(path):
     X, y, seeds : ndarray
     rows : ndarray of int64
         Row indices (into ``seeds``) that have results, increasing.
-    arrays : list of 4 ndarray
+    arrays : tuple of 4 ndarray
         params, final_loss, epochs_to_tol, loss_at for those rows.
     """
     path = os.fspath(path)
-    settings = _read_manifest(path)
+    manifest = _read_manifest(path)
+    if manifest is None:
+        raise ValueError(f"path {path!r} is not a readable fastbackprop sweep store")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"store {path!r} has format version {manifest.get('format_version')!r}; "
+            f"this fastbackprop reads version {FORMAT_VERSION}"
+        )
+    settings = manifest["settings"]
     try:
-        with np.load(os.path.join(path, INPUTS), allow_pickle=False) as f:
-            X, y, seeds = f["X"], f["y"], f["seeds"]
-        store = _ChunkFiles(path, settings["chunk_size"], seeds.shape[0])
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
-        raise ValueError(f"path {path!r} is not a readable fastbackprop sweep store") from None
-    rows, parts = [], []
-    for index in range(store.n_chunks):
-        arrays = store.read(index)
+        if not 0 < int(settings["n_seeds"]) <= MAX_SEEDS:
+            raise ValueError
+        chunks = _Chunks(path, settings)
+        inputs = read_npz(os.path.join(path, INPUTS), _inputs_spec(settings))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        inputs = None
+    if inputs is None:
+        raise ValueError(f"store {path!r} has a damaged manifest or inputs.npz") from None
+    R = chunks.n_record
+    # Untouched rows of np.empty cost no memory; the valid chunks are packed in order.
+    out = (
+        np.empty((chunks.n, N_PARAMS), chunks.dtype),
+        np.empty(chunks.n, chunks.dtype),
+        np.empty(chunks.n, np.int64),
+        np.empty((chunks.n, R), chunks.dtype),
+    )
+    rows = np.empty(chunks.n, np.int64)
+    filled = 0
+    for index in range(chunks.n_chunks):
+        arrays = chunks.read(index)
         if arrays is not None:
-            lo, hi = store.bounds(index)
-            rows.append(np.arange(lo, hi))
-            parts.append(arrays)
-    if parts:
-        arrays = [np.concatenate([p[k] for p in parts]) for k in range(len(_FIELDS))]
-        indices = np.concatenate(rows)
-    else:
-        dtype = np.dtype(settings["dtype"])
-        arrays = [
-            np.empty((0, 9), dtype),
-            np.empty(0, dtype),
-            np.empty(0, np.int64),
-            np.empty((0, len(settings["record_at"])), dtype),
-        ]
-        indices = np.empty(0, np.int64)
-    return settings, X, y, seeds, indices, arrays
+            lo, hi = chunks.bounds(index)
+            for dst, src in zip(out, arrays):
+                dst[filled : filled + hi - lo] = src
+            rows[filled : filled + hi - lo] = np.arange(lo, hi)
+            filled += hi - lo
+    return settings, inputs["X"], inputs["y"], inputs["seeds"], rows[:filled], tuple(a[:filled] for a in out)

@@ -15,13 +15,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ._execution import Plan, execute, progress_bar
+from ._layout import N_PARAMS
+from ._settings import Training
 from ._validation import (
     MAX_EPOCHS,
     check_dataset,
     check_execution,
     check_int,
     check_list,
+    check_memory,
     check_positive_float,
+    check_representable,
     check_seeds,
     check_training,
 )
@@ -30,6 +34,17 @@ from .results import GridResult, SweepResult, load_sweep, wilson_interval
 __all__ = ["GridResult", "SweepResult", "grid", "load_sweep", "sweep", "wilson_interval"]
 
 DTypeName = Literal["float64", "float32"]
+
+
+def _check_result_memory(n_seeds: int, training: Training, n_lrs: int = 0) -> None:
+    """Refuse up front a sweep (or a grid of ``n_lrs`` lrs) whose results cannot fit in memory."""
+    f, r = np.dtype(training.dtype).itemsize, len(training.record_at)
+    # per seed: params, final loss, loss_at (F), epochs to tol, the seed (8), converged, diverged (1)
+    per_seed = f * (N_PARAMS + 1 + r) + 8 + 8 + 2 + n_lrs * (r * f + 8)
+    what = f"{n_seeds:,} seeds" + (f" x {n_lrs} learning rates" if n_lrs else "")
+    check_memory(n_seeds * per_seed, "seeds", f"the results of {what}", "; split the seeds over several calls")
+
+
 Device = Literal["cpu", "cuda"]
 
 
@@ -98,12 +113,22 @@ def sweep(
     X64, y64 = check_dataset(X, y)
     seed_array = check_seeds(seeds)
     training = check_training(epochs=epochs, lr=lr, tol=tol, dtype=dtype)
+    check_representable(X64, y64, training)
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
+    _check_result_memory(seed_array.shape[0], training)
     with progress_bar(seed_array.shape[0], execution.progress) as on_rows:
         trained = execute(Plan(X64, y64, seed_array, training), execution, on_rows)
     rows = trained.rows
     return SweepResult.from_rows(
-        seed_array, rows.params, rows.final_loss, rows.epochs_to_tol, X64, y64, training, trained.wall_seconds
+        seed_array,
+        rows.params,
+        rows.final_loss,
+        rows.epochs_to_tol,
+        X64,
+        y64,
+        training,
+        trained.wall_seconds,
+        computed=trained.computed,
     )
 
 
@@ -152,8 +177,12 @@ def grid(
     )
     # One run per lr for the longest length; the shorter ones are recorded on the way.
     training = check_training(epochs=int(epochs[-1]), lr=lr_array[0], tol=tol, dtype=dtype, record_at=epochs)
+    check_representable(X64, y64, training)
+    for lr in lr_array[1:]:
+        check_training(epochs=training.epochs, lr=lr, tol=tol, dtype=dtype)  # each lr survives the dtype
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
     S, L = seed_array.shape[0], lr_array.shape[0]
+    _check_result_memory(S, training, n_lrs=L)
     loss = np.empty((L, epochs.shape[0], S), dtype=training.float_type)
     etl = np.empty((L, S), dtype=np.int64)
     wall = 0.0

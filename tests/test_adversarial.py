@@ -226,3 +226,80 @@ def test_cli_bad_numbers_are_one_line_exit_2(cmd, flag, value, capsys):
     assert out == "" and len(err.strip().splitlines()) == 1, err
     name = flag.lstrip("-")
     assert name in err or name.replace("-", "_") in err or name.rstrip("s") in err, err
+
+
+# ---------------------------------------------------------------------------
+# Values that do not survive the sweep's dtype; sizes that cannot fit
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(lr=1e-50), "lr"),  # rounds to 0 in float32: trains nothing
+        (dict(lr=1e39), "lr"),  # inf in float32
+        (dict(tol=1e-40), "tol"),  # a float32 subnormal
+        (dict(X=X0 * 1e38), "X"),  # beyond float32's range: inf inputs, every seed "diverged"
+        (dict(X=np.where(X0 == 25, 1e-50, X0)), "X"),  # nonzero, 0 in float32
+    ],
+)
+def test_float32_refuses_values_it_cannot_hold(kwargs, name):
+    args = {**dict(X=X0, y=Y0, seeds=4, epochs=2, dtype="float32"), **kwargs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, not warned about
+        with pytest.raises(ValueError, match=rf"^{name}\b.*float32"):
+            sweep(**args)
+        with pytest.raises(ValueError, match=rf"^{name}\b.*float32"):
+            grid(
+                **{k: v for k, v in args.items() if k not in ("lr", "epochs")},
+                lrs=[args.get("lr", 0.2)],
+                epochs_list=[2],
+            )
+    sweep(**dict(args, dtype="float64"))  # the same values are fine in float64
+
+
+@pytest.mark.parametrize("name", ["lr", "tol"])
+def test_numbers_too_large_for_a_float_are_value_errors(name):
+    with pytest.raises(ValueError, match=rf"^{name} must be finite.*too large for a float"):
+        sweep(X0, Y0, 4, epochs=2, **{name: 10**400})
+    if name == "lr":
+        with pytest.raises(ValueError, match=r"^lr must be finite"):
+            Network(seed=0).train(X0, Y0, epochs=2, lr=10**400)
+
+
+def test_sizes_that_cannot_fit_are_refused_up_front(monkeypatch):
+    from fastbackprop import _kernels, _validation
+
+    monkeypatch.setattr(_validation, "available_memory", lambda: 1 << 30)  # a 1 GiB machine
+
+    def never(*args):
+        raise AssertionError("allocated and ran before refusing")
+
+    monkeypatch.setattr(_kernels, "train", never)
+    monkeypatch.setattr(_kernels, "train_blocks", never)
+    with pytest.raises(ValueError, match=r"^epochs: a loss history of 1,000,000,000 epochs would take 7\.45 GiB"):
+        Network(seed=0).train(X0, Y0, epochs=10**9)
+    with pytest.raises(ValueError, match=r"^seeds: the results of 1,000,000,000 seeds would take .* GiB"):
+        sweep(X0, Y0, 10**9, epochs=2)
+    with pytest.raises(ValueError, match=r"^seeds: .* x 3 learning rates would take"):
+        grid(X0, Y0, 10**7, [0.1, 0.2, 0.3], [1, 2, 3])
+
+
+def test_history_false_trains_the_same_network():
+    a, b = Network(seed=5), Network(seed=5)
+    history = a.train(X0, Y0, epochs=300)
+    assert b.train(X0, Y0, epochs=300, history=False) is None
+    np.testing.assert_array_equal(a.params, b.params)
+    assert a.epochs_trained == b.epochs_trained == 300 and history.shape == (300,)
+    with pytest.raises(TypeError, match="history must be a bool"):
+        a.train(X0, Y0, epochs=3, history="no")
+
+
+def test_long_runs_are_sliced_without_changing_a_bit(monkeypatch):
+    from fastbackprop import network
+
+    whole = Network(seed=7)
+    h_whole = whole.train(X0, Y0, epochs=500)
+    monkeypatch.setattr(network, "_STEPS_PER_SLICE", 4 * 37)  # 37 epochs of 4 samples per compiled call
+    sliced = Network(seed=7)
+    h_sliced = sliced.train(X0, Y0, epochs=500)
+    np.testing.assert_array_equal(h_sliced, h_whole)
+    np.testing.assert_array_equal(sliced.params, whole.params)

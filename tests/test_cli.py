@@ -208,11 +208,17 @@ def test_data_file_with_and_without_header(tmp_path, capsys):
         ("", "no data rows"),
         ("x0,x1,y\n", "no data rows"),
         ("a,b,c\n0,0,0\n", "line 1: 'a' is not a number"),
+        (b"x0,x1,y\n0,0,0\n1,\xe9,1\n", "line 3: not UTF-8 text"),
+        ("0,0,0\n1," + "9" * 200_000 + ",1\n", "line 2: field larger than field limit"),
+        (b"0,0,0\n0,\x00,1\n", "line 2:"),
     ],
 )
 def test_bad_data_file_is_one_line_naming_file_and_line(tmp_path, content, message):
     path = tmp_path / "bad.csv"
-    path.write_text(content)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
     res = run("sweep", "--data", str(path), "--seeds", "5", "--epochs", "2")
     assert res.returncode == 2 and res.stdout == ""
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
@@ -321,3 +327,98 @@ def test_progress_flag_resolution(monkeypatch):
     assert cli._progress(argparse.Namespace(progress=None)) is True
     monkeypatch.setitem(sys.modules, "tqdm", None)
     assert cli._progress(argparse.Namespace(progress=None)) is False
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        b"\xef\xbb\xbfx0,x1,y\r\n0,0,0\r\n0,1,1\r\n",  # UTF-8 with a BOM, as spreadsheets write it
+        "x0,x1,y\n0,0,0\n0,1,1\n".encode("utf-16"),  # UTF-16 with a BOM
+        b"\n\n  \nx0,x1,y\n0,0,0\n0,1,1\n",  # blank lines before the header
+    ],
+    ids=["utf-8 BOM", "utf-16", "blank lines first"],
+)
+def test_common_csv_forms_are_read(tmp_path, encoded):
+    from fastbackprop import datasets
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(encoded)
+    X, y = datasets.load_csv(path)
+    assert X.tolist() == [[0.0, 0.0], [0.0, 1.0]] and y.tolist() == [0.0, 1.0]
+
+
+def test_csv_size_is_bounded(tmp_path, monkeypatch):
+    from fastbackprop import datasets
+
+    monkeypatch.setattr(datasets, "MAX_CSV_BYTES", 64)
+    path = tmp_path / "big.csv"
+    path.write_text("0,0,0\n" * 20)
+    with pytest.raises(ValueError, match="larger than"):
+        datasets.load_csv(path)
+    with pytest.raises(ValueError, match="larger than"):
+        datasets.load_csv("/dev/zero")  # endless: read up to the bound only
+
+
+# ---------------------------------------------------------------------------
+# Outputs checked before computing; file names kept; pipes
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--out", "{tmp}/missing/run.npz", "does not exist"),
+        ("--out", "{tmp}", "is a directory"),
+        ("--plot", "{tmp}/x.unknownext", "unknown figure format 'unknownext'"),
+        ("--plot", "{tmp}/missing/x.png", "does not exist"),
+        ("--store", "{tmp}/file.txt", "exists and is not a directory"),
+    ],
+)
+def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, capsys, flag, value, message):
+    from fastbackprop import _kernels
+
+    (tmp_path / "file.txt").write_text("x")
+
+    def never(*args):
+        raise AssertionError("computed before checking the outputs")
+
+    monkeypatch.setattr(_kernels, "train_blocks", never)
+    args = ["sweep", "--seeds", "5", "--epochs", "2", flag, value.format(tmp=tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_read_only_outputs_are_refused(tmp_path, monkeypatch, capsys):
+    import os
+
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    real_access = os.access
+    # As a user without write permission there sees it (CI may run as root, who may write anywhere).
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode))
+    for flag, value in (("--out", locked / "r.npz"), ("--plot", locked / "p.png"), ("--store", locked / "s")):
+        assert main(["sweep", "--seeds", "5", "--epochs", "2", flag, str(value)]) == 2
+        assert "not writable" in capsys.readouterr().err
+
+
+def test_out_is_written_under_the_name_given(tmp_path, capsys):
+    from fastbackprop import load_sweep
+
+    path = tmp_path / "run.result"
+    assert main(["sweep", "--seeds", "5", "--epochs", "2", "--out", str(path)]) == 0
+    assert f"result written to {path}" in capsys.readouterr().err
+    assert path.exists() and not (tmp_path / "run.result.npz").exists()
+    assert load_sweep(path).n == 5
+
+
+def test_a_closed_pipe_is_silent():
+    """`fastbackprop grid ... | head -1`: no "Broken pipe" error, the exit status a killed writer gets."""
+    code = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'fastbackprop', 'grid', '--lr', '0.5', '1', '2', '--epochs', "
+        "'2', '4', '--seeds', '5'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        "p.stdout.close()\n"
+        "err = p.stderr.read().decode()\n"
+        "print(p.wait(), repr(err))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.stdout.split(" ", 1) == ["141", "''\n"], res

@@ -76,3 +76,30 @@ def test_concurrency_and_fork_under_each_threading_layer(layer):
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "ok"
+
+
+def test_one_network_trained_from_two_threads_loses_no_update():
+    X, y = datasets.xor()
+    epochs = 100_000 if JIT else 30  # long enough for the two calls to overlap
+    serial = Network(seed=4)
+    serial.train(X, y, epochs=epochs, lr=0.5)
+    serial.train(X, y, epochs=epochs, lr=0.5)
+    shared = Network(seed=4)
+    threads = [threading.Thread(target=shared.train, args=(X, y, epochs, 0.5)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert shared.epochs_trained == 2 * epochs
+    np.testing.assert_array_equal(shared.params, serial.params)  # one after the other, as if serial
+
+
+def test_a_network_pickles_without_its_lock():
+    import pickle
+
+    net = Network(seed=4)
+    net.train(*datasets.xor(), epochs=3)
+    back = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(back.params, net.params)
+    back.train(*datasets.xor(), epochs=3)
+    assert back.epochs_trained == 6

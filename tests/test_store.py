@@ -100,7 +100,7 @@ def test_damage_to_any_stored_array_is_caught(tmp_path, small_chunks, kernel_cal
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads file names from /proc")
 def test_every_file_is_synced_before_it_is_renamed_into_place(tmp_path, small_chunks, monkeypatch):
     synced, renamed = set(), []
-    real_fsync, real_replace = os.fsync, os.replace
+    real_fsync, real_replace, real_link = os.fsync, os.replace, os.link
 
     def fsync(fd):
         synced.add(os.readlink(f"/proc/self/fd/{fd}"))
@@ -110,8 +110,13 @@ def test_every_file_is_synced_before_it_is_renamed_into_place(tmp_path, small_ch
         renamed.append((os.path.realpath(src) in synced, os.path.basename(dst)))
         real_replace(src, dst)
 
+    def link(src, dst):  # the manifest: linked into place, so that it is created once
+        renamed.append((os.path.realpath(src) in synced, os.path.basename(dst)))
+        real_link(src, dst)
+
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "link", link)
     sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
     names = sorted(name for _, name in renamed)
     assert names == ["chunk-000000.npz", "chunk-000001.npz", "chunk-000002.npz", "inputs.npz", "manifest.json"]
@@ -201,3 +206,239 @@ def test_sigkill_then_resume_is_identical(tmp_path):
     assert not partial.complete and 3 * 1024 <= partial.n < n
     resumed = sweep(*XOR, n, epochs=epochs, lr=0.5, store=path)
     _same(resumed, sweep(*XOR, n, epochs=epochs, lr=0.5))
+
+
+# ---------------------------------------------------------------------------
+# Shared stores: one writer at a time
+# ---------------------------------------------------------------------------
+def _settings_of(path):
+    import json
+
+    with open(path / "manifest.json") as f:
+        return json.load(f)["settings"]
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
+    from fastbackprop import StoreLockedError
+    from fastbackprop.store import SweepStore
+
+    path = tmp_path / "s"
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    X, y = (np.asarray(a, dtype=np.float64) for a in XOR)
+    holder = SweepStore(path, {k: v for k, v in _settings_of(path).items()}, X, y, np.arange(300))
+    with holder:  # another writer of this process (a second thread would open it the same way)
+        with pytest.raises(StoreLockedError, match=rf"being written by process {os.getpid()} on "):
+            sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)  # released: usable again
+
+
+def test_two_threads_on_one_store_one_wins_cleanly(tmp_path, small_chunks):
+    import threading
+
+    from fastbackprop import StoreLockedError
+
+    path, outcomes = tmp_path / "s", []
+
+    def run():
+        try:
+            outcomes.append(sweep(*XOR, 40 * _kernels.LANES, epochs=EPOCHS, lr=0.5, store=path, threads=1))
+        except StoreLockedError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(outcomes) == 2 and len(results) >= 1, outcomes
+    _same(load_sweep(path), results[0])
+    assert not any(".tmp-" in f for f in os.listdir(path))
+
+
+def test_a_manifest_that_appears_meanwhile_is_not_overwritten(tmp_path, monkeypatch):
+    """The manifest is created exclusively: one written by another writer after our check stands, and is checked."""
+    from fastbackprop import store
+
+    path = tmp_path / "s"
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    for f in os.listdir(path):
+        if f.startswith("chunk-"):
+            os.remove(path / f)
+    real_exists = os.path.exists
+    monkeypatch.setattr(
+        store.os.path, "exists", lambda p: False if str(p).endswith("manifest.json") else real_exists(p)
+    )
+    with pytest.raises(ValueError, match=r"made with lr=0\.5, this run has lr=2\.0"):
+        sweep(*XOR, 300, epochs=EPOCHS, lr=2.0, store=path)
+    assert _settings_of(path)["lr"] == 0.5
+
+
+@pytest.mark.skipif(not JIT, reason="runs two sweeps of seconds each as subprocesses")
+def test_job_array_race_on_one_store_never_mixes_settings(tmp_path):
+    """Two CLI runs with other lr started together: one is refused; the store holds only the other's results.
+
+    Which one wins, and whether by the lock or by the manifest, depends on timing;
+    the deterministic checks of each are the tests above.
+    """
+    path = tmp_path / "s"
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastbackprop",
+        "sweep",
+        "--dataset",
+        "xor",
+        "--seeds",
+        "20000",
+        "--epochs",
+        "300",
+        "--store",
+        str(path),
+        "--threads",
+        "1",
+        "--json",
+    ]
+    procs = [
+        subprocess.Popen([*cmd, "--lr", lr], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for lr in ("0.5", "2")
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], outs
+    loser = next(err for p, (_, err) in zip(procs, outs) if p.returncode == 2)
+    assert loser.count("\n") == 1 and ("being written by process" in loser or "was made with lr=" in loser), loser
+    stored = load_sweep(path)
+    _same(stored, sweep(*XOR, 20000, epochs=300, lr=stored.lr))
+
+
+@pytest.mark.skipif(not JIT, reason="a writer killed mid-sweep needs a sweep that runs for seconds")
+def test_a_killed_writer_leaves_no_lock(tmp_path):
+    path = tmp_path / "s"
+    code = textwrap.dedent(f"""
+        import sys, fastbackprop as fb
+        X, y = fb.datasets.xor()
+        print("started", flush=True)
+        fb.sweep(X, y, 200000, epochs=3000, lr=0.5, threads=1, store={str(path)!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 60
+        while not (path / "manifest.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        from fastbackprop import StoreLockedError
+
+        with pytest.raises(StoreLockedError, match=f"process {proc.pid} "):
+            sweep(*XOR, 200000, epochs=3000, lr=0.5, store=path)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    partial = load_sweep(path)  # the lock died with its holder: the store opens
+    assert not partial.complete
+
+
+# ---------------------------------------------------------------------------
+# Chunks bound to their store; hostile files
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "other",
+    [dict(epochs=EPOCHS + 1), dict(dtype="float32"), dict(y=np.array([0.0, 1.0, 1.0, 1.0]))],
+    ids=["other epochs", "float32 chunk", "other data"],
+)
+def test_a_chunk_from_another_store_is_recomputed(tmp_path, small_chunks, kernel_calls, other):
+    args = dict(X=XOR[0], y=XOR[1], seeds=300, epochs=EPOCHS, lr=0.5)
+    plain = sweep(**args)
+    sweep(**args, store=tmp_path / "mine")
+    sweep(**dict(args, **other), store=tmp_path / "theirs")
+    (tmp_path / "mine" / "chunk-000001.npz").write_bytes((tmp_path / "theirs" / "chunk-000001.npz").read_bytes())
+    assert load_sweep(tmp_path / "mine").n == 300 - _kernels.LANES  # not accepted as a result
+    kernel_calls.clear()
+    _same(sweep(**args, store=tmp_path / "mine"), plain)
+    assert kernel_calls == [_kernels.LANES]
+
+
+def test_a_chunk_of_the_wrong_shape_with_a_valid_checksum_is_recomputed(tmp_path, small_chunks, kernel_calls):
+    from fastbackprop.store import sha256
+
+    path = tmp_path / "s"
+    plain = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    chunk = path / "chunk-000000.npz"
+    with np.load(chunk) as f:
+        fields = dict(f)
+    for name in ("params", "final_loss", "epochs_to_tol", "loss_at"):
+        fields[name] = fields[name][:-1]  # one row short
+    fields["sha256"] = np.str_(sha256(*(fields[k] for k in ("params", "final_loss", "epochs_to_tol", "loss_at"))))
+    np.savez(chunk, **fields)
+    kernel_calls.clear()
+    _same(sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path), plain)
+    assert kernel_calls == [_kernels.LANES]
+
+
+def test_a_hostile_header_is_a_damaged_chunk_not_an_allocation(tmp_path, small_chunks):
+    import io
+    import zipfile
+
+    path = tmp_path / "s"
+    plain = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 9)})
+    with zipfile.ZipFile(path / "chunk-000002.npz", "w") as z:  # ~200 bytes claiming 6.5 TiB
+        z.writestr("params.npy", np.lib.format.magic(1, 0) + header.getvalue())
+    assert os.path.getsize(path / "chunk-000002.npz") < 400
+    assert load_sweep(path).n == 2 * _kernels.LANES
+    _same(sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path), plain)
+
+
+def test_chunks_without_a_manifest_are_refused_not_reused(tmp_path):
+    path = tmp_path / "s"
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    os.remove(path / "manifest.json")  # "use another store" -- but the old chunks are still here
+    with pytest.raises(ValueError, match=r"holds results .* but no manifest"):
+        sweep(*XOR, 300, epochs=EPOCHS + 1, lr=0.5, store=path)
+    with pytest.raises(ValueError, match="not a readable fastbackprop sweep store"):
+        load_sweep(path)
+
+
+def test_a_deleted_inputs_file_is_recreated(tmp_path):
+    path = tmp_path / "s"
+    plain = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    os.remove(path / "inputs.npz")
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    _same(load_sweep(path), plain)
+
+
+def test_a_store_of_an_older_format_is_refused(tmp_path):
+    import json
+
+    path = tmp_path / "s"
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="format version 1"):
+        sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    with pytest.raises(ValueError, match="format version 1"):
+        load_sweep(path)
+
+
+def test_grid_store_with_other_lengths_names_epochs_list(tmp_path):
+    grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], store=tmp_path / "g")
+    with pytest.raises(ValueError, match=r"made with epochs_list=\["):
+        grid(*XOR, 300, [0.5], [EPOCHS // 3, EPOCHS], store=tmp_path / "g")
+
+
+def test_resume_and_load_hold_each_result_once(tmp_path):
+    """Peak memory of resuming or loading a store: the outputs, not the outputs plus every chunk again."""
+    import tracemalloc
+
+    n = 20 * 1024
+    path = tmp_path / "s"
+    first = sweep(*XOR, n, epochs=2, lr=0.5, store=path)
+    result_bytes = sum(a.nbytes for a in (first.params, first.final_loss, first.epochs_to_tol, first.seeds))
+    for call in (lambda: load_sweep(path), lambda: sweep(*XOR, n, epochs=2, lr=0.5, store=path)):
+        tracemalloc.start()
+        call()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 1.6 * result_bytes, (peak, result_bytes)

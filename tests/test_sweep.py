@@ -446,3 +446,58 @@ def test_parallel_kernel_cache_round_trip(tmp_path):
 
 def test_version_is_exposed():
     assert fastbackprop.__version__.count(".") == 2
+
+
+# ---------------------------------------------------------------------------
+# Reports are strict JSON; speed counts only what was trained
+# ---------------------------------------------------------------------------
+def test_reports_are_strict_json_with_none_for_what_does_not_exist(tmp_path):
+    import json
+
+    path = tmp_path / "s"
+    fresh = sweep(*XOR, 300, epochs=5, lr=0.5, store=path)
+    report = fresh.report()
+    assert report["computed"] == 300 and report["runs_per_second"] > 0
+    json.dumps(report, allow_nan=False)
+    loaded = load_sweep(path).report()  # no timing in a store
+    assert loaded["wall_seconds"] is None and loaded["runs_per_second"] is None
+    json.dumps(loaded, allow_nan=False)
+    for f in os.listdir(path):
+        if f.startswith("chunk-"):
+            os.remove(path / f)
+    empty = load_sweep(path).report()  # a partial store with no finished chunk
+    assert empty["seeds"] == 0 and empty["success_rate"] is None and empty["success_ci95"] == [None, None]
+    json.dumps(empty, allow_nan=False)
+    assert "no seeds" in load_sweep(path).summary()
+
+
+def test_a_resumed_sweep_reports_the_speed_of_what_it_trained(tmp_path):
+    path = tmp_path / "s"
+    sweep(*XOR, 2048, epochs=5, lr=0.5, store=path)
+    os.remove(path / "chunk-000001.npz")
+    resumed = sweep(*XOR, 2048, epochs=5, lr=0.5, store=path)
+    assert resumed.computed == 1024
+    assert resumed.runs_per_second == pytest.approx(1024 / resumed.wall_seconds)
+    assert "1024 seeds trained" in resumed.summary() and "1024 read from the store" in resumed.summary()
+    again = sweep(*XOR, 2048, epochs=5, lr=0.5, store=path)
+    assert again.computed == 0 and math.isnan(again.runs_per_second) and again.report()["runs_per_second"] is None
+
+
+def test_save_writes_exactly_the_path_given(tmp_path):
+    res = sweep(*XOR, 20, epochs=3, lr=0.5)
+    for name in ("run.result", "run", "run.npz"):
+        res.save(tmp_path / name)
+        assert (tmp_path / name).exists()
+        _assert_same(load_sweep(tmp_path / name), res)
+    assert sorted(os.listdir(tmp_path)) == ["run", "run.npz", "run.result"]
+
+
+def test_files_saved_before_computed_existed_still_load(tmp_path):
+    import dataclasses
+
+    res = sweep(*XOR, 20, epochs=3, lr=0.5)
+    fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res) if f.name != "computed"}
+    np.savez(tmp_path / "old.npz", format_version=1, package_version="0.1.0", **fields)
+    old = load_sweep(tmp_path / "old.npz")
+    assert old.computed == 0
+    _assert_same(old, res)

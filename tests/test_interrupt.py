@@ -1,0 +1,142 @@
+"""Ctrl-C: training, sweeps and grids stop within about a second at any size and thread count.
+
+Each case runs in a subprocess that prints "started" just before the long
+call; SIGINT follows shortly after, and the time to exit is measured from it.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from fastbackprop import datasets, load_sweep, sweep
+
+from .conftest import JIT
+
+pytestmark = pytest.mark.skipif(not JIT, reason="needs compiled runs that last minutes if not stopped")
+
+#: Time allowed from SIGINT to exit: "about a second", with room for a loaded CI box.
+PROMPT_S = 2.0
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _interrupt(code, after=1.0):
+    """Run ``code``, send SIGINT ``after`` s past its "started" line.
+
+    Returns the exit code, the output after "started", stderr, and the seconds from SIGINT to exit.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(after)
+        assert proc.poll() is None, "finished before it was interrupted: the test proves nothing"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        return proc.returncode, out, err, time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+CATCH = """
+    import sys, time, fastbackprop as fb
+    X, y = fb.datasets.xor()
+    fb.sweep(X, y, 256, epochs=2, threads=1)  # compiled or loaded before "started"
+    print("started", flush=True)
+    try:
+        {call}
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(0)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "fb.Network(seed=1).train(X, y, epochs=10**9, history=False)",
+        "fb.sweep(X, y, 1000, epochs=2 * 10**6, threads=1)",  # one chunk, one thread
+        "fb.sweep(X, y, 1000, epochs=10**9)",  # one chunk, all threads
+        "fb.sweep(X, y, 100 * 1024, epochs=10**6, threads=2)",  # many chunks in flight
+        "fb.grid(X, y, 3000, [0.5, 1.0], [10**6, 10**9], threads=2)",
+    ],
+    ids=["Network.train", "sweep, 1 chunk, 1 thread", "sweep, 1 chunk", "sweep, 2 threads", "grid"],
+)
+def test_ctrl_c_stops_within_a_second(call):
+    code, out, err, delay = _interrupt(CATCH.format(call=call))
+    assert code == 0 and out.split() == ["interrupted"], (code, out, err)
+    assert delay < PROMPT_S, delay
+
+
+def test_an_interrupted_network_is_unchanged():
+    _, out, err, _ = _interrupt(
+        """
+        import numpy as np, fastbackprop as fb
+        X, y = fb.datasets.xor()
+        net = fb.Network(seed=1)
+        net.train(X, y, epochs=2)
+        before = net.params
+        print("started", flush=True)
+        try:
+            net.train(X, y, epochs=10**9, history=False)
+        except KeyboardInterrupt:
+            print(np.array_equal(net.params, before), net.epochs_trained, flush=True)
+        """
+    )
+    assert out.split() == ["True", "2"], (out, err)
+
+
+def test_an_interrupted_store_keeps_every_finished_chunk(tmp_path):
+    path = tmp_path / "s"
+    n, epochs = 64 * 1024, 3000
+    code, _, err, delay = _interrupt(
+        f"""
+        import fastbackprop as fb
+        X, y = fb.datasets.xor()
+        fb.sweep(X, y, 256, epochs=2)
+        print("started", flush=True)
+        fb.sweep(X, y, {n}, epochs={epochs}, lr=0.5, threads=2, store={str(path)!r})
+        """,
+        after=2.0,
+    )
+    assert code != 0 and "KeyboardInterrupt" in err and delay < PROMPT_S
+    partial = load_sweep(path)
+    chunks = [f for f in os.listdir(path) if f.startswith("chunk-")]
+    assert 0 < partial.n < n and partial.n == len(chunks) * 1024  # every chunk file a whole, valid chunk
+    np.testing.assert_array_equal(partial.params, sweep(*datasets.xor(), partial.seeds, epochs=epochs, lr=0.5).params)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--dataset", "xor", "--epochs", "30000000"],
+        ["sweep", "--dataset", "xor", "--seeds", "1000", "--epochs", "2000000", "--threads", "1"],
+    ],
+    ids=["train", "sweep"],
+)
+def test_cli_ctrl_c_is_one_line_and_exit_130(args, tmp_path):
+    code, _, err, delay = _interrupt(
+        f"""
+        import sys
+        from fastbackprop import datasets, sweep
+        from fastbackprop.cli import main
+        sweep(*datasets.xor(), 256, epochs=2)
+        print("started", flush=True)
+        sys.exit(main({args!r}))
+        """
+    )
+    assert code == 130 and err == "fastbackprop: interrupted\n" and delay < PROMPT_S, (code, err, delay)
