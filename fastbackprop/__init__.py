@@ -2,6 +2,7 @@
 
 Public API: ``Network`` (one network), ``sweep`` / ``SweepResult`` /
 ``load_sweep`` (many seeds, on the CPU or with ``device="cuda"`` on a GPU),
+``merge_sweeps`` (sweeps run in pieces, as one),
 ``grid`` / ``GridResult`` (learning rates x training lengths), ``plot``
 (figures, optional matplotlib), ``datasets``, and ``reference`` (the
 plain-NumPy oracle).
@@ -10,6 +11,7 @@ plain-NumPy oracle).
 from . import datasets
 from ._errors import DeviceUnavailableError, StoreLockedError
 from ._version import __version__
+from .merge import merge_sweeps
 from .network import Network
 from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
 
@@ -23,6 +25,7 @@ __all__ = [
     "datasets",
     "grid",
     "load_sweep",
+    "merge_sweeps",
     "sweep",
     "wilson_interval",
 ]

@@ -8,6 +8,7 @@ import sys
 
 from . import datasets
 from ._errors import DeviceUnavailableError, StoreLockedError
+from ._version import __version__
 from .network import Network
 from .sweeps import grid, sweep
 
@@ -33,9 +34,33 @@ def _add_data_options(p):
     )
 
 
+def _seeds(text):
+    """--seeds: "N" (seeds 0 .. N-1, checked by the API) or "START:STOP" (seeds START .. STOP-1)."""
+    if ":" not in text:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: give N or START:STOP") from None
+    try:
+        start, stop = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid range {text!r}: give START:STOP, two integers") from None
+    if start < 0:
+        raise argparse.ArgumentTypeError(f"range {text!r}: START must be >= 0")
+    if start >= stop:
+        raise argparse.ArgumentTypeError(f"range {text!r}: START must be < STOP")
+    if stop > 2**63:
+        raise argparse.ArgumentTypeError(f"range {text!r}: seeds must fit in int64 (STOP <= 2**63)")
+    return range(start, stop)
+
+
 def _add_sweep_options(p, seeds_default=1000):
     p.add_argument(
-        "--seeds", type=int, default=seeds_default, metavar="N", help=f"train seeds 0 .. N-1 (default {seeds_default})"
+        "--seeds",
+        type=_seeds,
+        default=seeds_default,
+        metavar="N|START:STOP",
+        help=f"train seeds 0 .. N-1, or START .. STOP-1 (one slice of a job array; default {seeds_default})",
     )
     p.add_argument(
         "--dtype", choices=["float64", "float32"], default="float64", help="training precision (default float64)"
@@ -74,6 +99,7 @@ def _build_parser():
         "'fastbackprop COMMAND --help' describes each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"fastbackprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -103,8 +129,8 @@ def _build_parser():
     sw = sub.add_parser(
         "sweep",
         help="train many seeds and report how often they converge",
-        description="Train one network per seed 0 .. N-1 and report the success rate "
-        "(final loss < tol) with its 95%% Wilson interval, final-loss quantiles, "
+        description="Train one network per seed (0 .. N-1, or START .. STOP-1) and report the success rate "
+        "(final loss < tol) with its 95% Wilson interval, final-loss quantiles, "
         "median epochs to tol, wall time and runs/s.",
         epilog="examples:\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
         "  fastbackprop sweep --data points.csv --seeds 10000 --epochs 2000 --json --out run.npz\n"
@@ -132,6 +158,26 @@ def _build_parser():
     gr.add_argument("--epochs", type=int, nargs="+", required=True, metavar="E", help="training lengths")
     _add_sweep_options(gr)
     gr.add_argument("--plot", metavar="FILE.png", help="save a heat map of the success rates")
+    merge = sub.add_parser(
+        "merge",
+        help="merge sweeps run in pieces (a job array's tasks) into one result",
+        description="Combine sweep result files and stores (complete or partial) of the same data and "
+        "settings into one result, rows in seed order, and report missing seeds.",
+        epilog="example:\n  fastbackprop merge xor.npz part-0 part-1 part-2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    merge.add_argument("out", metavar="OUT.npz", help="the merged result (read it with fastbackprop.load_sweep)")
+    merge.add_argument("parts", metavar="PART", nargs="+", help="result files (.npz) or store directories")
+    merge.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
+
+    info = sub.add_parser(
+        "info",
+        help="what a bug report needs: versions, CPU, threads, kernel cache, extras",
+        description="Print the package, Python, NumPy, Numba and LLVM versions, the CPU and the vector width the "
+        "kernels compile for, the thread count, where the kernel cache lives and whether it is warm, and which "
+        "optional extras are installed.",
+    )
+    info.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -319,7 +365,40 @@ def _run_grid(args):
     return 0
 
 
-_COMMANDS = {"train": _run_train, "sweep": _run_sweep, "grid": _run_grid}
+def _run_merge(args):
+    from .merge import describe_gaps, merge_sweeps, missing_seeds
+
+    _check_output(args.out, "OUT", "file")
+    res = merge_sweeps(args.parts)
+    gaps = missing_seeds(res)
+    if args.json:
+        print(json.dumps({"parts": len(args.parts), "missing": [list(g) for g in gaps], **res.report()}))
+    else:
+        print(f"merged {len(args.parts)} parts: " + res.summary())
+        if gaps:
+            print(f"missing seeds: {describe_gaps(gaps)}")
+        if not res.complete and not gaps:
+            print("incomplete: a part is a partial store")
+    res.save(args.out)
+    print(f"result written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _run_info(args):
+    from ._info import info
+
+    report = info()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        extras = report.pop("extras")
+        for key, value in report.items():
+            print(f"{key}: {value}")
+        print("extras: " + ", ".join(f"{k} {'installed' if v else 'missing'}" for k, v in extras.items()))
+    return 0
+
+
+_COMMANDS = {"train": _run_train, "sweep": _run_sweep, "grid": _run_grid, "merge": _run_merge, "info": _run_info}
 
 
 def main(argv=None):

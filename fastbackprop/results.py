@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from ._settings import DTYPES, Training
 from ._version import __version__
-from .store import read_store, write_atomic
+from .store import check_npz_sizes, read_store, write_atomic
 
 __all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
 
@@ -228,6 +228,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         return SweepResult.from_rows(
             seeds[rows], params, final_loss, etl, X, y, training, complete=rows.shape[0] == seeds.shape[0]
         )
+    check_npz_sizes(path)  # a damaged or hostile file is refused before anything is allocated
     with np.load(path, allow_pickle=False) as f:
         if "format_version" not in f or int(f["format_version"]) != FORMAT_VERSION:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (version {FORMAT_VERSION})")

@@ -152,6 +152,26 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
     return out
 
 
+def check_npz_sizes(path: str | os.PathLike[str]) -> None:
+    """Raise ValueError unless every array in an .npz file holds as many bytes as its header declares.
+
+    Files this package writes are stored, not compressed: a member that is
+    compressed, or whose header declares more data than the member holds, is
+    refused before ``np.load`` could allocate for it.
+    """
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    shape, _, dtype = _HEADER_READERS[version](f)
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if info.compress_type != zipfile.ZIP_STORED or info.file_size != f.tell() + nbytes:
+                        raise ValueError
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        raise ValueError(f"path {os.fspath(path)!r} is not a readable fastbackprop sweep file") from None
+
+
 class _Chunks:
     """The chunk files of a store: chunk i holds rows [i * chunk_size, (i + 1) * chunk_size) of n."""
 

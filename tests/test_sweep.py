@@ -305,6 +305,22 @@ def test_load_does_not_read_annotations():
     assert {f.name: f.type for f in dataclasses.fields(SweepResult)}["epochs"] == "int"
 
 
+def test_load_refuses_hostile_and_truncated_files_before_allocating(tmp_path):
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 9)})
+    with zipfile.ZipFile(tmp_path / "hostile.npz", "w") as z:  # a few hundred bytes claiming 6.5 TiB
+        z.writestr("params.npy", np.lib.format.magic(1, 0) + header.getvalue())
+    sweep(*XOR, 20, epochs=3, lr=0.5).save(tmp_path / "good.npz")
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
+    for name in ("hostile.npz", "truncated.npz"):
+        with pytest.raises(ValueError, match="not a readable fastbackprop sweep file"):
+            load_sweep(tmp_path / name)
+
+
 def test_load_rejects_other_files(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, a=np.arange(3))

@@ -1,0 +1,47 @@
+"""What a bug report needs: versions, the CPU and its vector width, threads, the kernel cache, extras."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import sys
+from typing import Any
+
+#: Optional extras and the module each one installs.
+EXTRAS = {"progress": "tqdm", "plot": "matplotlib", "distributed": "distributed", "cuda": "numba_cuda"}
+
+
+def info() -> dict[str, Any]:
+    """The environment as a JSON-ready dict; compiles nothing."""
+    import llvmlite
+    import llvmlite.binding as llvm
+    import numba
+    import numpy as np
+
+    from . import _kernels
+    from ._version import __version__
+
+    features = llvm.get_host_cpu_features()
+    # The widest registers LLVM may use for the kernels' lane loops on this CPU.
+    width = 512 if features.get("avx512f") else 256 if features.get("avx2") or features.get("avx") else 128
+    cache = getattr(_kernels.train_blocks, "_cache", None)
+    cache_dir = getattr(cache, "_cache_path", None)
+    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+    return {
+        "fastbackprop": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+        "llvm": ".".join(map(str, llvm.llvm_version_info)),
+        "cpu": llvm.get_host_cpu_name(),
+        "vector_bits": width,
+        "cpu_count": os.cpu_count(),
+        "threads": numba.config.NUMBA_NUM_THREADS,
+        "kernel_cache": cache_dir,
+        "kernel_cache_warm": bool(index and os.path.exists(index)),
+        "extras": {name: importlib.util.find_spec(module) is not None for name, module in EXTRAS.items()},
+        "executable": sys.executable,
+    }

@@ -1,0 +1,113 @@
+"""Merging sweeps run in pieces (a job array's tasks) into the one big sweep."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from ._settings import Training
+from .results import SweepResult, load_sweep
+
+__all__ = ["merge_sweeps", "missing_seeds"]
+
+Part = SweepResult | str | os.PathLike[str]
+
+
+def _load(part: Part) -> tuple[str, SweepResult]:
+    if isinstance(part, SweepResult):
+        return "a SweepResult", part
+    if not isinstance(part, (str, os.PathLike)):
+        raise TypeError(f"parts must be SweepResults or paths, got {type(part).__name__}")
+    return repr(os.fspath(part)), load_sweep(part)
+
+
+def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
+    """One ``SweepResult`` from several sweeps of the same settings, rows in seed order.
+
+    Parameters
+    ----------
+    parts : iterable of SweepResult, or paths of result files or stores
+        Stores may be partial: their finished rows are taken.
+
+    Returns
+    -------
+    SweepResult
+        Equal, bit for bit, to one sweep of all the parts' seeds in increasing
+        order. ``complete`` is False if a part was partial or seeds between the
+        smallest and the largest are missing (``missing_seeds`` lists them);
+        ``wall_seconds`` and ``computed`` are the parts' totals.
+
+    Raises
+    ------
+    ValueError
+        If the parts disagree on the data, epochs, lr, dtype or tol (naming the
+        setting and the parts), if one seed has different rows in two parts
+        (bit-identical duplicates are kept once), or if there are no parts.
+    TypeError
+        If a part is neither a SweepResult nor a path.
+    """
+    loaded = [_load(p) for p in parts]
+    if not loaded:
+        raise ValueError("parts must hold at least one sweep")
+    first_name, first = loaded[0]
+    for name, part in loaded[1:]:
+        for setting in ("epochs", "lr", "dtype", "tol"):
+            if getattr(part, setting) != getattr(first, setting):
+                raise ValueError(
+                    f"parts disagree on {setting}: {first_name} has {getattr(first, setting)!r}, "
+                    f"{name} has {getattr(part, setting)!r}"
+                )
+        if not (np.array_equal(part.X, first.X) and np.array_equal(part.y, first.y)):
+            raise ValueError(f"parts disagree on the training data (X, y): {first_name} and {name}")
+    results = [part for _, part in loaded]
+    seeds = np.concatenate([r.seeds for r in results])
+    order = np.argsort(seeds, kind="stable")
+    seeds = seeds[order]
+    columns = {
+        name: np.concatenate([getattr(r, name) for r in results])[order]
+        for name in ("params", "final_loss", "epochs_to_tol")
+    }
+    keep = np.ones(seeds.shape[0], dtype=bool)
+    dup = np.flatnonzero(seeds[1:] == seeds[:-1]) + 1
+    for i in dup:
+        # bit-identical (NaN included) or refused: the same seed must mean the same run
+        same = all(columns[k][i].tobytes() == columns[k][i - 1].tobytes() for k in columns)
+        if not same:
+            raise ValueError(f"seed {int(seeds[i])} has different results in two parts; they are not one sweep")
+        keep[i] = False
+    seeds = seeds[keep]
+    training = Training(epochs=first.epochs, lr=first.lr, tol=first.tol, dtype=first.dtype)
+    walls = [r.wall_seconds for r in results if math.isfinite(r.wall_seconds)]
+    merged = SweepResult.from_rows(
+        seeds,
+        columns["params"][keep],
+        columns["final_loss"][keep],
+        columns["epochs_to_tol"][keep],
+        first.X,
+        first.y,
+        training,
+        wall_seconds=sum(walls) if walls else math.nan,
+        computed=sum(r.computed for r in results),
+    )
+    complete = all(r.complete for r in results) and not missing_seeds(merged)
+    return merged if complete else dataclasses.replace(merged, complete=False)
+
+
+def missing_seeds(result: SweepResult) -> list[tuple[int, int]]:
+    """Gaps in a result's seeds between the smallest and the largest, as [start, stop) ranges."""
+    seeds = np.unique(result.seeds)
+    if seeds.size < 2:
+        return []
+    gaps = np.flatnonzero(np.diff(seeds) > 1)
+    return [(int(seeds[i]) + 1, int(seeds[i + 1])) for i in gaps]
+
+
+def describe_gaps(gaps: Sequence[tuple[int, int]], limit: int = 5) -> str:
+    """``gaps`` as text: "1024..2047, 5000" (at most ``limit`` ranges, then a count)."""
+    shown = [f"{a}" if b == a + 1 else f"{a}..{b - 1}" for a, b in gaps[:limit]]
+    more = f" and {len(gaps) - limit} more ranges" if len(gaps) > limit else ""
+    return ", ".join(shown) + more

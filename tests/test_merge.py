@@ -1,0 +1,183 @@
+"""Job arrays: seed ranges, merging the pieces, and the command-line conventions."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastbackprop import datasets, load_sweep, merge_sweeps, sweep
+from fastbackprop.cli import main
+
+from .conftest import JIT, SWEEP_EPOCHS
+
+XOR = datasets.xor()
+EPOCHS = SWEEP_EPOCHS // 10 if JIT else 2
+N = 3000 if JIT else 300
+FIELDS = ("seeds", "params", "final_loss", "epochs_to_tol", "converged", "diverged")
+
+
+def _same(a, b):
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def whole():
+    return sweep(*XOR, N, epochs=EPOCHS, lr=0.5)
+
+
+def test_a_three_part_merge_equals_the_whole_sweep(tmp_path, whole):
+    cut = [0, N // 3, 2 * N // 3 + 7, N]
+    sweep(*XOR, range(cut[0], cut[1]), epochs=EPOCHS, lr=0.5).save(tmp_path / "a.npz")
+    sweep(*XOR, range(cut[1], cut[2]), epochs=EPOCHS, lr=0.5, store=tmp_path / "b")  # a store
+    c = sweep(*XOR, range(cut[2], cut[3]), epochs=EPOCHS, lr=0.5)  # in memory
+    merged = merge_sweeps([tmp_path / "b", c, str(tmp_path / "a.npz")])  # any order
+    _same(merged, whole)
+    assert merged.complete and merged.epochs == whole.epochs and merged.lr == whole.lr
+
+
+def test_the_cli_slices_and_merges_like_a_job_array(tmp_path, whole, capsys):
+    parts = []
+    for k, (lo, hi) in enumerate([(0, N // 2), (N // 2, N)]):
+        parts.append(str(tmp_path / f"part-{k}"))
+        args = ["sweep", "--dataset", "xor", "--seeds", f"{lo}:{hi}", "--epochs", str(EPOCHS), "--lr", "0.5"]
+        assert main([*args, "--store", parts[-1]]) == 0
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "all.npz"), *parts, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["seeds"] == N and report["missing"] == [] and report["parts"] == 2
+    _same(load_sweep(tmp_path / "all.npz"), whole)
+
+
+def test_missing_seeds_and_partial_parts_are_reported(tmp_path, capsys):
+    a = sweep(*XOR, range(0, 10), epochs=EPOCHS, lr=0.5)
+    b = sweep(*XOR, range(20, 25), epochs=EPOCHS, lr=0.5)
+    merged = merge_sweeps([a, b])
+    assert not merged.complete and merged.n == 15
+    a.save(tmp_path / "a.npz")
+    b.save(tmp_path / "b.npz")
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
+    assert "missing seeds: 10..19" in capsys.readouterr().out
+
+
+def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
+    a = sweep(*XOR, range(0, 10), epochs=EPOCHS, lr=0.5)
+    b = sweep(*XOR, range(5, 15), epochs=EPOCHS, lr=0.5)
+    merged = merge_sweeps([a, b])
+    np.testing.assert_array_equal(merged.seeds, np.arange(15))
+    import dataclasses
+
+    forged = dataclasses.replace(b, params=b.params + 1.0)
+    with pytest.raises(ValueError, match="seed 5 has different results in two parts"):
+        merge_sweeps([a, forged])
+
+
+@pytest.mark.parametrize(
+    "other, setting",
+    [
+        (dict(epochs=EPOCHS + 1), "epochs"),
+        (dict(lr=0.25), "lr"),
+        (dict(dtype="float32"), "dtype"),
+        (dict(tol=0.02), "tol"),
+        (dict(y=np.array([0.0, 1.0, 1.0, 1.0])), "the training data"),
+    ],
+)
+def test_parts_of_other_settings_are_refused_naming_the_setting(tmp_path, capsys, other, setting):
+    args = dict(X=XOR[0], y=XOR[1], epochs=EPOCHS, lr=0.5)
+    sweep(seeds=range(0, 5), **args).save(tmp_path / "a.npz")
+    sweep(seeds=range(5, 10), **{**args, **other}).save(tmp_path / "b.npz")
+    with pytest.raises(ValueError, match=f"parts disagree on {setting}"):
+        merge_sweeps([tmp_path / "a.npz", tmp_path / "b.npz"])
+    out = tmp_path / "m.npz"
+    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"disagree on {setting}" in err and "b.npz" in err
+    assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("kind", ["not a sweep file", "missing", "not a store"])
+def test_a_part_that_is_not_a_sweep_is_one_line_naming_the_file(tmp_path, capsys, kind):
+    good = tmp_path / "good.npz"
+    sweep(*XOR, 5, epochs=EPOCHS, lr=0.5).save(good)
+    bad = tmp_path / "bad.npz"
+    if kind == "not a sweep file":
+        np.savez(bad, a=np.arange(3))
+    elif kind == "not a store":
+        bad = tmp_path / "dir"
+        bad.mkdir()
+    out = tmp_path / "m.npz"
+    assert main(["merge", str(out), str(good), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(TypeError, match="parts must be SweepResults or paths"):
+        merge_sweeps([3])
+    with pytest.raises(ValueError, match="at least one"):
+        merge_sweeps([])
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("5:3", "START must be < STOP"),
+        ("5:5", "START must be < STOP"),
+        ("-1:5", "START must be >= 0"),
+        (f"0:{2**63 + 1}", "fit in int64"),
+        ("a:b", "give START:STOP"),
+        ("1:2:3", "give START:STOP"),
+        ("x", "give N or START:STOP"),
+    ],
+)
+def test_bad_seed_ranges_are_one_line_exit_2(value, message, capsys):
+    assert main(["sweep", f"--seeds={value}", "--epochs", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--seeds" in err and message in err
+
+
+def test_a_seed_range_gives_the_rows_of_the_big_sweep(whole, capsys):
+    assert (
+        main(
+            ["sweep", "--dataset", "xor", "--seeds", f"{N - 40}:{N}", "--epochs", str(EPOCHS), "--lr", "0.5", "--json"]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    tail = sweep(*XOR, range(N - 40, N), epochs=EPOCHS, lr=0.5)
+    _same(tail, merge_sweeps([tail]))
+    np.testing.assert_array_equal(tail.params, whole.params[N - 40 :])
+    assert report["seeds"] == 40
+
+
+def test_version_and_info(capsys):
+    from fastbackprop import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"fastbackprop {__version__}"
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    for key in (
+        "fastbackprop",
+        "python",
+        "numpy",
+        "numba",
+        "llvm",
+        "cpu",
+        "vector_bits",
+        "threads",
+        "kernel_cache",
+        "kernel_cache_warm",
+        "extras",
+    ):
+        assert key in info, key
+    assert info["vector_bits"] in (128, 256, 512) and set(info["extras"]) == {"progress", "plot", "distributed", "cuda"}
+    res = subprocess.run([sys.executable, "-m", "fastbackprop", "info"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "numba:" in res.stdout and "kernel_cache_warm:" in res.stdout
+
+
+def test_no_help_text_shows_a_doubled_percent(capsys):
+    for cmd in ([], ["train"], ["sweep"], ["grid"], ["merge"], ["info"]):
+        assert main([*cmd, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "%%" not in text and "usage:" in text
