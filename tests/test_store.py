@@ -434,7 +434,7 @@ def test_resume_and_load_hold_each_result_once(tmp_path):
     """Peak memory of resuming or loading a store: the outputs, not the outputs plus every chunk again."""
     import tracemalloc
 
-    n = 20 * 1024 if JIT else 2048
+    n = 20 * 1024 if JIT else 8 * 1024
     path = tmp_path / "s"
     first = sweep(*XOR, n, epochs=2, lr=0.5, store=path)
     result_bytes = sum(a.nbytes for a in (first.params, first.final_loss, first.epochs_to_tol, first.seeds))
