@@ -167,7 +167,7 @@ class Plan:
 
 
 def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, finish: Sink) -> None:
-    """Train the units on a pool of ``threads`` Python threads (one at a time on the GPU).
+    """Train the units on a pool of ``threads`` Python threads (on the GPU: one launch at a time, here).
 
     Each finished unit goes to ``finish(unit, rows)`` from its worker thread,
     the moment it is done. The calling thread only waits, so Ctrl-C reaches it
@@ -176,9 +176,17 @@ def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, fini
     per thread are submitted ahead: a sweep of 10^6 chunks holds a handful of
     futures.
     """
+    if device == "cuda":
+        # One launch at a time from this thread, whose CUDA context compiled the
+        # kernel; Ctrl-C is seen between launches (each 0.1-0.5 s of work).
+        for unit in units:
+            rows = train_job(plan.job(unit, device))
+            if rows is not None:  # always: a launch is not cancelled
+                finish(unit, rows)
+        return
     if not units:
         return
-    workers = 1 if device == "cuda" else min(threads, len(units))
+    workers = min(threads, len(units))
     cancel = np.zeros(1, np.uint8)
 
     def work(unit: Unit) -> None:

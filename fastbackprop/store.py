@@ -27,6 +27,7 @@ manifest is refused, never reused.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -36,7 +37,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -68,7 +69,7 @@ def sha256(*arrays: npt.NDArray[Any]) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(str((a.dtype.str, a.shape)).encode())
-        h.update(a.reshape(-1).view(np.uint8))  # the bytes, without a copy
+        h.update(a.reshape(-1).view(np.uint8).data)  # the bytes, without a copy
     return h.hexdigest()
 
 
@@ -144,7 +145,8 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
                     if tuple(got_shape) != tuple(shape) or got_dtype != dtype or fortran:
                         return None
                     array = np.empty(shape, dtype=dtype)
-                    if f.readinto(array.reshape(-1).view(np.uint8)) != nbytes or f.read(1):
+                    read = cast(io.BufferedIOBase, f).readinto(array.reshape(-1).view(np.uint8).data)
+                    if read != nbytes or f.read(1):
                         return None
                 out[name] = array
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
