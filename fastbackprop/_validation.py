@@ -127,15 +127,36 @@ def check_sample(x: Any, name: str = "x") -> npt.NDArray[np.float64]:
     return x
 
 
-def check_seeds(seeds: Any) -> npt.NDArray[np.int64]:
-    """Seeds as a new int64 array: an int N (0 .. N-1), a range, or integers."""
+def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None) -> npt.NDArray[np.int64]:
+    """Seeds as a new int64 array: an int N (0 .. N-1), a range, or integers.
+
+    ``budget(count)``, if given, runs before the array is made: a memory
+    check that must refuse before 8 bytes a seed are taken.
+    """
     if is_int(seeds):
-        return np.arange(check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS), dtype=np.int64)
+        count = check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS)
+        if budget is not None:
+            budget(count)
+        return np.arange(count, dtype=np.int64)
     if isinstance(seeds, (bool, np.bool_, float, str, bytes)):
         raise TypeError(f"seeds must be an int, a range or an array of ints, got {seeds!r}")
     values: Any
     if isinstance(seeds, range):
-        values = seeds
+        # len() overflows past 2**63 and min()/max() would iterate: count and take the ends
+        step = seeds.step
+        count = max(0, (seeds.stop - seeds.start + step - (1 if step > 0 else -1)) // step)
+        if count == 0:
+            raise ValueError(f"seeds must not be empty, got {seeds!r}")
+        ends = (seeds.start, seeds.start + (count - 1) * step)
+        if count > MAX_SEEDS:
+            raise ValueError(f"seeds must hold at most {MAX_SEEDS} seeds, got {count}")
+        if min(ends) < 0:
+            raise ValueError(f"seeds must be non-negative, got {min(ends)}")
+        if max(ends) > _MAX_INT64:
+            raise ValueError(f"seeds must fit in int64, got {max(ends)}")
+        if budget is not None:
+            budget(count)
+        return seeds.start + np.arange(count, dtype=np.int64) * np.int64(step)
     else:
         try:
             values = np.asarray(seeds)
@@ -157,6 +178,8 @@ def check_seeds(seeds: Any) -> npt.NDArray[np.int64]:
         raise ValueError(f"seeds must be non-negative, got {lo}")
     if hi > _MAX_INT64:
         raise ValueError(f"seeds must fit in int64, got {hi}")
+    if budget is not None:
+        budget(len(values))
     return np.array(values, dtype=np.int64)
 
 
@@ -225,14 +248,26 @@ def check_representable(X: npt.NDArray[np.float64], y: npt.NDArray[np.float64], 
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available now: Linux's MemAvailable, else the physical memory, else None."""
+    """Bytes of memory this process may still take, or None if unknown.
+
+    Linux: MemAvailable, or less where a cgroup (a Slurm job, a container)
+    caps the process; elsewhere the physical memory.
+    """
+    limits = []
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+            limits += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
     except (OSError, ValueError, IndexError):
         pass
+    for cap, used in (("memory.max", "memory.current"), ("memory.limit_in_bytes", "memory.usage_in_bytes")):
+        for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/memory"):
+            try:
+                with open(os.path.join(root, cap)) as f, open(os.path.join(root, used)) as g:
+                    limits.append(int(f.read()) - int(g.read()))
+            except (OSError, ValueError):  # no such cgroup file, or "max": no cap
+                pass
+    if limits:
+        return max(0, min(limits))
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - neither Linux nor POSIX

@@ -1,4 +1,4 @@
-"""Command line: ``fastbackprop train | sweep | grid`` (also ``python -m fastbackprop``)."""
+"""Command line: ``fastbackprop train | sweep | grid | merge | info`` (also ``python -m fastbackprop``)."""
 
 import argparse
 import contextlib
@@ -306,10 +306,7 @@ def _run_sweep(args):
             client=client,
             device=args.device,
         )
-    if args.json:
-        print(json.dumps({"data": _data_name(args), **res.report()}))
-    else:
-        print(f"data {_data_name(args)}: " + res.summary())
+    # Files first: a reader that goes away (| head) must not cost the result.
     if args.out:
         res.save(args.out)
         print(f"result written to {args.out}", file=sys.stderr)
@@ -317,6 +314,10 @@ def _run_sweep(args):
         from . import plot
 
         _save_figure(plot.sweep_summary(res), args.plot)
+    if args.json:
+        print(json.dumps({"data": _data_name(args), **res.report()}))
+    else:
+        print(f"data {_data_name(args)}: " + res.summary())
     return 0
 
 
@@ -339,6 +340,10 @@ def _run_grid(args):
             client=client,
             device=args.device,
         )
+    if args.plot:  # before printing: a reader that goes away must not cost the figure
+        from . import plot
+
+        _save_figure(plot.grid_heatmap(res), args.plot)
     if args.json:
         print(
             json.dumps(
@@ -358,10 +363,6 @@ def _run_grid(args):
         print(f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}, tol {res.tol:g}; success rate [95% CI]")
         print(res.table())
         print(f"wall time {res.wall_seconds:.3g} s")
-    if args.plot:
-        from . import plot
-
-        _save_figure(plot.grid_heatmap(res), args.plot)
     return 0
 
 
@@ -371,6 +372,8 @@ def _run_merge(args):
     _check_output(args.out, "OUT", "file")
     res = merge_sweeps(args.parts)
     gaps = missing_seeds(res)
+    res.save(args.out)
+    print(f"result written to {args.out}", file=sys.stderr)
     if args.json:
         print(json.dumps({"parts": len(args.parts), "missing": [list(g) for g in gaps], **res.report()}))
     else:
@@ -379,8 +382,6 @@ def _run_merge(args):
             print(f"missing seeds: {describe_gaps(gaps)}")
         if not res.complete and not gaps:
             print("incomplete: a part is a partial store")
-    res.save(args.out)
-    print(f"result written to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -409,7 +410,9 @@ def main(argv=None):
     except SystemExit as exc:  # --help, or a bad option already reported
         return exc.code
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so that a closed pipe is reported as one
+        return code
     except KeyboardInterrupt:
         kept = f"; finished chunks are kept in {args.store}" if getattr(args, "store", None) else ""
         print(f"fastbackprop: interrupted{kept}", file=sys.stderr)
@@ -425,6 +428,8 @@ def main(argv=None):
         ImportError,
         OSError,
         TimeoutError,
+        ArithmeticError,  # a diverged training run, a number past float range
+        MemoryError,
         DeviceUnavailableError,
         StoreLockedError,
     ) as exc:

@@ -8,21 +8,26 @@ import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from ._settings import Training
 from .results import SweepResult, load_sweep
+from .store import planned_seeds
 
 __all__ = ["merge_sweeps", "missing_seeds"]
 
 Part = SweepResult | str | os.PathLike[str]
 
 
-def _load(part: Part) -> tuple[str, SweepResult]:
+def _load(part: Part) -> tuple[str, SweepResult, npt.NDArray[np.int64] | None]:
+    """(name, result, the seeds it was meant to cover, None if unknown)."""
     if isinstance(part, SweepResult):
-        return "a SweepResult", part
+        return "a SweepResult", part, part.seeds if part.complete else None
     if not isinstance(part, (str, os.PathLike)):
         raise TypeError(f"parts must be SweepResults or paths, got {type(part).__name__}")
-    return repr(os.fspath(part)), load_sweep(part)
+    result = load_sweep(part)
+    planned = planned_seeds(part) if os.path.isdir(part) else result.seeds
+    return repr(os.fspath(part)), result, planned
 
 
 def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
@@ -37,8 +42,9 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     -------
     SweepResult
         Equal, bit for bit, to one sweep of all the parts' seeds in increasing
-        order. ``complete`` is False if a part was partial or seeds between the
-        smallest and the largest are missing (``missing_seeds`` lists them);
+        order. ``complete`` is False if seeds a partial part was made for are
+        in no part, or seeds between the smallest and the largest are missing
+        (``missing_seeds`` lists them);
         ``wall_seconds`` and ``computed`` are the parts' totals.
 
     Raises
@@ -53,8 +59,8 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     loaded = [_load(p) for p in parts]
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
-    first_name, first = loaded[0]
-    for name, part in loaded[1:]:
+    first_name, first, _ = loaded[0]
+    for name, part, _ in loaded[1:]:
         for setting in ("epochs", "lr", "dtype", "tol"):
             if getattr(part, setting) != getattr(first, setting):
                 raise ValueError(
@@ -63,7 +69,7 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
                 )
         if not (np.array_equal(part.X, first.X) and np.array_equal(part.y, first.y)):
             raise ValueError(f"parts disagree on the training data (X, y): {first_name} and {name}")
-    results = [part for _, part in loaded]
+    results = [part for _, part, _ in loaded]
     seeds = np.concatenate([r.seeds for r in results])
     order = np.argsort(seeds, kind="stable")
     seeds = seeds[order]
@@ -93,7 +99,10 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         wall_seconds=sum(walls) if walls else math.nan,
         computed=sum(r.computed for r in results),
     )
-    complete = all(r.complete for r in results) and not missing_seeds(merged)
+    # Complete: no gap between the smallest and largest seed, and every seed a
+    # part was meant to cover (a partial store's unfinished ones too) is here.
+    covered = all(planned is not None and np.isin(planned, seeds).all() for _, _, planned in loaded)
+    complete = covered and not missing_seeds(merged)
     return merged if complete else dataclasses.replace(merged, complete=False)
 
 

@@ -238,9 +238,30 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         for field in dataclasses.fields(SweepResult):
             if field.name not in f and field.default is not dataclasses.MISSING:
                 continue  # a field added since the file was written: its default
+            if field.name not in f:
+                raise ValueError(f"path {str(path)!r} is a damaged sweep file: {field.name} is missing")
             value = f[field.name]
             fields[field.name] = value.item() if value.ndim == 0 else value
+    _check_loaded(fields, path)
     return SweepResult(**fields)
+
+
+def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Refuse a sweep file whose fields do not fit together (edited or damaged)."""
+    S = np.shape(fields["seeds"])[0] if np.ndim(fields["seeds"]) == 1 else -1
+    dtype = fields["dtype"]
+    F = DTYPES[dtype] if isinstance(dtype, str) and dtype in DTYPES else None
+    shapes_ok = (
+        S >= 0
+        and np.shape(fields["params"]) == (S, 9)
+        and all(np.shape(fields[k]) == (S,) for k in ("final_loss", "epochs_to_tol", "converged", "diverged"))
+        and np.ndim(fields["X"]) == 2
+        and np.shape(fields["X"])[1:] == (2,)
+        and np.shape(fields["y"]) == np.shape(fields["X"])[:1]
+    )
+    types_ok = F is not None and fields["params"].dtype == F and fields["final_loss"].dtype == F
+    if not (shapes_ok and types_ok and isinstance(fields["epochs"], int)):
+        raise ValueError(f"path {str(path)!r} is a damaged sweep file: its fields do not fit together")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

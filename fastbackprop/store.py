@@ -26,6 +26,7 @@ manifest is refused, never reused.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -36,6 +37,7 @@ import threading
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable
 from typing import IO, Any, cast
 
@@ -44,7 +46,8 @@ import numpy.typing as npt
 
 from ._errors import StoreLockedError
 from ._layout import N_PARAMS
-from ._validation import MAX_SEEDS
+from ._settings import DTYPES
+from ._validation import MAX_SEEDS, check_memory
 
 try:
     import fcntl
@@ -98,6 +101,10 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError:  # no hard links here (FAT, some network filesystems): the store's lock serialises us
+            if os.path.exists(path):
+                return False
+            os.replace(tmp, path)
         return True
     finally:
         if os.path.exists(tmp):
@@ -118,6 +125,24 @@ def _store_digest(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
+#: What reading a damaged or hostile .npz can raise.
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    KeyError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    zlib.error,
+    zipfile.BadZipFile,
+)
+
+
+def _plain(info: zipfile.ZipInfo) -> bool:
+    """A member stored as is: neither compressed nor encrypted (how NumPy's savez writes them)."""
+    return info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1
+
+
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -135,7 +160,8 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
                 dtype = np.dtype(dtype)
                 info = z.getinfo(f"{name}.npy")
                 nbytes = math.prod(shape) * dtype.itemsize
-                if info.file_size > nbytes + 4096:  # the .npy header is at most a few hundred bytes
+                # the .npy header is at most a few hundred bytes; this package writes members stored, in clear
+                if info.file_size > nbytes + 4096 or not _plain(info):
                     return None
                 with z.open(info) as f:
                     version = np.lib.format.read_magic(f)
@@ -149,7 +175,7 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
                     if read != nbytes or f.read(1):
                         return None
                 out[name] = array
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except _UNREADABLE:
         return None
     return out
 
@@ -164,13 +190,14 @@ def check_npz_sizes(path: str | os.PathLike[str]) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
+                if not _plain(info):
+                    raise ValueError
                 with z.open(info) as f:
                     version = np.lib.format.read_magic(f)
                     shape, _, dtype = _HEADER_READERS[version](f)
-                    nbytes = math.prod(shape) * dtype.itemsize
-                    if info.compress_type != zipfile.ZIP_STORED or info.file_size != f.tell() + nbytes:
+                    if info.file_size != f.tell() + math.prod(shape) * dtype.itemsize:
                         raise ValueError
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except _UNREADABLE:
         raise ValueError(f"path {os.fspath(path)!r} is not a readable fastbackprop sweep file") from None
 
 
@@ -303,7 +330,7 @@ class SweepStore(_Chunks):
             if write_atomic(os.path.join(self.path, MANIFEST), lambda f: f.write(text), exclusive=True):
                 return
         self._check(_read_manifest(self.path))
-        if read_npz(inputs, _inputs_spec(self.settings)) is None:  # deleted or damaged: the manifest vouches for ours
+        if read_inputs(self.path, self.settings) is None:  # deleted or damaged: the manifest vouches for ours
             write_atomic(inputs, lambda f: np.savez(f, X=X, y=y, seeds=seeds))
 
     def _check(self, old: dict[str, Any] | None) -> None:
@@ -348,9 +375,14 @@ class _Lock:
             self._file = open(path, "a+")
             try:
                 fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as exc:
                 self._file.close()
-                raise StoreLockedError(self._refusal()) from None
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise StoreLockedError(self._refusal()) from None
+                raise OSError(
+                    exc.errno,
+                    f"cannot lock store {os.path.dirname(path)!r} ({exc.strerror}): use a filesystem with locks",
+                ) from None
         self._file.seek(0)
         self._file.truncate()
         self._file.write(json.dumps(holder))
@@ -379,9 +411,53 @@ class _Lock:
         self._file.close()
 
 
-def _inputs_spec(settings: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], Any]]:
+def read_inputs(path: str, settings: dict[str, Any]) -> dict[str, npt.NDArray[Any]] | None:
+    """X, y and seeds of a store, or None unless they have the manifest's shapes and digests."""
     n, s = int(settings["n_samples"]), int(settings["n_seeds"])
-    return {"X": ((n, 2), np.float64), "y": ((n,), np.float64), "seeds": ((s,), np.int64)}
+    spec = {"X": ((n, 2), np.float64), "y": ((n,), np.float64), "seeds": ((s,), np.int64)}
+    got = read_npz(os.path.join(path, INPUTS), spec)
+    if got is None or sha256(got["X"], got["y"]) != settings["data_sha256"]:
+        return None
+    return got if sha256(got["seeds"]) == settings["seeds_sha256"] else None
+
+
+def planned_seeds(path: str | os.PathLike[str]) -> npt.NDArray[np.int64]:
+    """All the seeds a store was made for, finished or not (ValueError if it is damaged)."""
+    path = os.fspath(path)
+    manifest = _read_manifest(path)
+    settings = manifest["settings"] if manifest is not None else None
+    inputs = read_inputs(path, settings) if settings is not None and _sound(settings) else None
+    if inputs is None:
+        raise ValueError(f"store {path!r} has a damaged manifest or inputs.npz")
+    return inputs["seeds"]
+
+
+#: Most samples a store's data may hold (a 64 MiB CSV file holds fewer).
+MAX_SAMPLES = 10**8
+
+
+def _sound(settings: Any) -> bool:
+    """Whether a manifest's settings have every key a reader needs, of sane types and sizes."""
+
+    def count(key: str, top: int) -> bool:
+        value = settings.get(key)
+        return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= top
+
+    if not isinstance(settings, dict):
+        return False
+    record_at = settings.get("record_at")
+    return (
+        count("chunk_size", MAX_SEEDS)
+        and count("n_seeds", MAX_SEEDS)
+        and count("n_samples", MAX_SAMPLES)
+        and isinstance(settings.get("epochs"), int)
+        and all(isinstance(settings.get(k), (int, float)) for k in ("lr", "tol"))
+        and settings.get("dtype") in DTYPES
+        and isinstance(record_at, list)
+        and len(record_at) <= 10**6
+        and all(isinstance(e, int) for e in record_at)
+        and all(isinstance(settings.get(k), str) for k in ("data_sha256", "seeds_sha256"))
+    )
 
 
 def read_store(
@@ -418,16 +494,13 @@ def read_store(
             f"this fastbackprop reads version {FORMAT_VERSION}"
         )
     settings = manifest["settings"]
-    try:
-        if not 0 < int(settings["n_seeds"]) <= MAX_SEEDS:
-            raise ValueError
-        chunks = _Chunks(path, settings)
-        inputs = read_npz(os.path.join(path, INPUTS), _inputs_spec(settings))
-    except (KeyError, TypeError, ValueError, OverflowError):
-        inputs = None
+    inputs = read_inputs(path, settings) if _sound(settings) else None
     if inputs is None:
-        raise ValueError(f"store {path!r} has a damaged manifest or inputs.npz") from None
+        raise ValueError(f"store {path!r} has a damaged manifest or inputs.npz")
+    chunks = _Chunks(path, settings)
     R = chunks.n_record
+    F = chunks.dtype.itemsize
+    check_memory(chunks.n * (F * (N_PARAMS + 1 + R) + 16), "path", f"the {chunks.n:,} rows of store {path!r}")
     # Untouched rows of np.empty cost no memory; the valid chunks are packed in order.
     out = (
         np.empty((chunks.n, N_PARAMS), chunks.dtype),

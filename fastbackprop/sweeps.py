@@ -111,11 +111,10 @@ def sweep(
     SweepResult
     """
     X64, y64 = check_dataset(X, y)
-    seed_array = check_seeds(seeds)
     training = check_training(epochs=epochs, lr=lr, tol=tol, dtype=dtype)
     check_representable(X64, y64, training)
+    seed_array = check_seeds(seeds, budget=lambda n: _check_result_memory(n, training))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
-    _check_result_memory(seed_array.shape[0], training)
     with progress_bar(seed_array.shape[0], execution.progress) as on_rows:
         trained = execute(Plan(X64, y64, seed_array, training), execution, on_rows)
     rows = trained.rows
@@ -170,7 +169,6 @@ def grid(
     GridResult
     """
     X64, y64 = check_dataset(X, y)
-    seed_array = check_seeds(seeds)
     lr_array = np.array(check_list(lrs, "lrs", check_positive_float), dtype=np.float64)
     epochs = np.unique(
         check_list(epochs_list, "epochs_list", lambda v, name: check_int(v, name, minimum=1, maximum=MAX_EPOCHS))
@@ -180,9 +178,10 @@ def grid(
     check_representable(X64, y64, training)
     for lr in lr_array[1:]:
         check_training(epochs=training.epochs, lr=lr, tol=tol, dtype=dtype)  # each lr survives the dtype
+    L = lr_array.shape[0]
+    seed_array = check_seeds(seeds, budget=lambda n: _check_result_memory(n, training, n_lrs=L))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
-    S, L = seed_array.shape[0], lr_array.shape[0]
-    _check_result_memory(S, training, n_lrs=L)
+    S = seed_array.shape[0]
     loss = np.empty((L, epochs.shape[0], S), dtype=training.float_type)
     etl = np.empty((L, S), dtype=np.int64)
     wall = 0.0

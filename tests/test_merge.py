@@ -181,3 +181,39 @@ def test_no_help_text_shows_a_doubled_percent(capsys):
         assert main([*cmd, "--help"]) == 0
         text = capsys.readouterr().out
         assert "%%" not in text and "usage:" in text
+
+
+def test_a_partial_store_covered_by_another_part_merges_complete(tmp_path, whole):
+    import os
+
+    store = tmp_path / "rerun"
+    sweep(*XOR, 2048, epochs=EPOCHS, lr=0.5, store=store)
+    os.remove(store / "chunk-000001.npz")  # a preempted task's store
+    assert not load_sweep(store).complete
+    rerun = sweep(*XOR, range(1024, 2048), epochs=EPOCHS, lr=0.5)  # its missing seeds, run elsewhere
+    merged = merge_sweeps([store, rerun])
+    assert merged.complete and merged.n == 2048
+    assert not merge_sweeps([store]).complete
+
+
+def test_cli_errors_of_training_are_one_line(capsys):
+    assert main(["train", "--lr", "1e308", "--epochs", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training diverged" in err
+
+
+def test_out_is_written_even_when_the_reader_goes_away(tmp_path):
+    out = tmp_path / "o.npz"
+    code = (
+        "import subprocess, sys\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'fastbackprop', 'sweep', '--seeds', '5', '--epochs', '2', "
+        f"'--out', {str(out)!r}], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        "p.stdout.close()\n"
+        "err = p.stderr.read().decode()\n"
+        "print(p.wait(), repr(err.splitlines()[-1:]))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-W", "ignore::RuntimeWarning", "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert res.stdout.startswith("141 ") and "Broken pipe" not in res.stdout, res
+    assert load_sweep(out).n == 5

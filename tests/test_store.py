@@ -444,3 +444,83 @@ def test_resume_and_load_hold_each_result_once(tmp_path):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert peak < 1.6 * result_bytes, (peak, result_bytes)
+
+
+# ---------------------------------------------------------------------------
+# Damaged or edited stores and files: refused or recomputed, never a traceback
+# ---------------------------------------------------------------------------
+def test_inputs_with_other_seeds_are_not_trusted(tmp_path):
+    path = tmp_path / "s"
+    plain = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    with np.load(path / "inputs.npz") as f:
+        X, y, seeds = f["X"], f["y"], f["seeds"]
+    np.savez(path / "inputs.npz", X=X, y=y, seeds=seeds[::-1])  # right shapes, wrong labels
+    with pytest.raises(ValueError, match=r"damaged manifest or inputs\.npz"):
+        load_sweep(path)
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)  # rewritten from the run's own seeds
+    _same(load_sweep(path), plain)
+
+
+@pytest.mark.parametrize("damage", ["encrypted", "unknown compression", "deflated"])
+def test_members_not_stored_in_clear_are_damage(tmp_path, small_chunks, kernel_calls, damage):
+    path = tmp_path / "s"
+    plain = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    chunk = path / "chunk-000001.npz"
+    data = bytearray(chunk.read_bytes())
+    if damage == "deflated":
+        import zipfile
+
+        with np.load(chunk) as f:
+            fields = dict(f)
+        np.savez_compressed(chunk, **fields)
+        assert zipfile.ZipFile(chunk).infolist()[0].compress_type == zipfile.ZIP_DEFLATED
+    else:
+        at = data.index(b"PK\x01\x02")  # the first central-directory entry
+        if damage == "encrypted":
+            data[at + 8] |= 0x1  # general-purpose flag: encrypted
+        else:
+            data[at + 10 : at + 12] = (99).to_bytes(2, "little")  # compression method 99
+        chunk.write_bytes(bytes(data))
+    kernel_calls.clear()
+    _same(sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path), plain)
+    assert kernel_calls == [_kernels.LANES]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [dict(chunk_size=0), dict(dtype="float16"), dict(dtype="V100000000"), dict(n_samples=10**12), dict(epochs=None)],
+    ids=["chunk_size 0", "float16", "huge dtype", "huge data", "no epochs"],
+)
+def test_an_edited_manifest_is_refused_by_readers(tmp_path, edit):
+    import json
+
+    path = tmp_path / "s"
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["settings"].update(edit)
+    if edit.get("epochs", 0) is None:
+        del manifest["settings"]["epochs"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="damaged manifest"):
+        load_sweep(path)
+
+
+def test_a_filesystem_without_locks_or_hard_links(tmp_path, monkeypatch):
+    import errno
+
+    from fastbackprop import StoreLockedError, store
+
+    def no_links(src, dst):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(store.os, "link", no_links)  # FAT, some network filesystems
+    plain = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
+    _same(load_sweep(tmp_path / "s"), plain)
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store.fcntl, "flock", no_locks)
+    with pytest.raises(OSError, match=r"cannot lock store .* use a filesystem with locks") as exc:
+        sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "t")
+    assert not isinstance(exc.value, StoreLockedError)

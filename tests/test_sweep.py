@@ -517,3 +517,28 @@ def test_files_saved_before_computed_existed_still_load(tmp_path):
     old = load_sweep(tmp_path / "old.npz")
     assert old.computed == 0
     _assert_same(old, res)
+
+
+@pytest.mark.parametrize("edit", ["missing field", "float16", "ragged"])
+def test_an_edited_sweep_file_is_refused(tmp_path, edit):
+    import dataclasses
+
+    res = sweep(*XOR, 20, epochs=3, lr=0.5)
+    fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res)}
+    if edit == "missing field":
+        del fields["seeds"]
+    elif edit == "float16":
+        fields.update(dtype="float16", params=res.params.astype(np.float16))
+    else:
+        fields["final_loss"] = fields["final_loss"][:-1]
+    np.savez(tmp_path / "edited.npz", format_version=1, package_version="0.1.0", **fields)
+    with pytest.raises(ValueError, match="damaged sweep file"):
+        load_sweep(tmp_path / "edited.npz")
+
+
+def test_huge_seed_ranges_are_refused_without_iterating():
+    with pytest.raises(ValueError, match="at most 1000000000 seeds"):
+        sweep(*XOR, range(0, 2**63), epochs=2)
+    res = sweep(*XOR, range(2**63 - 3, 2**63), epochs=2)
+    np.testing.assert_array_equal(res.seeds, [2**63 - 3, 2**63 - 2, 2**63 - 1])
+    np.testing.assert_array_equal(sweep(*XOR, range(10, 0, -3), epochs=2).seeds, [10, 7, 4, 1])
