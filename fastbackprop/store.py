@@ -421,15 +421,26 @@ def read_inputs(path: str, settings: dict[str, Any]) -> dict[str, npt.NDArray[An
     return got if sha256(got["seeds"]) == settings["seeds_sha256"] else None
 
 
-def planned_seeds(path: str | os.PathLike[str]) -> npt.NDArray[np.int64]:
-    """All the seeds a store was made for, finished or not (ValueError if it is damaged)."""
-    path = os.fspath(path)
+def _stored_inputs(path: str) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+    """A store's settings and inputs, for reading: ValueError unless both are whole and of this format."""
     manifest = _read_manifest(path)
-    settings = manifest["settings"] if manifest is not None else None
-    inputs = read_inputs(path, settings) if settings is not None and _sound(settings) else None
+    if manifest is None:
+        raise ValueError(f"path {path!r} is not a readable fastbackprop sweep store")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"store {path!r} has format version {manifest.get('format_version')!r}; "
+            f"this fastbackprop reads version {FORMAT_VERSION}"
+        )
+    settings = manifest["settings"]
+    inputs = read_inputs(path, settings) if _sound(settings) else None
     if inputs is None:
         raise ValueError(f"store {path!r} has a damaged manifest or inputs.npz")
-    return inputs["seeds"]
+    return settings, inputs
+
+
+def planned_seeds(path: str | os.PathLike[str]) -> npt.NDArray[np.int64]:
+    """All the seeds a store was made for, finished or not (ValueError if it is damaged)."""
+    return _stored_inputs(os.fspath(path))[1]["seeds"]
 
 
 #: Most samples a store's data may hold (a 64 MiB CSV file holds fewer).
@@ -485,18 +496,7 @@ def read_store(
         params, final_loss, epochs_to_tol, loss_at for those rows.
     """
     path = os.fspath(path)
-    manifest = _read_manifest(path)
-    if manifest is None:
-        raise ValueError(f"path {path!r} is not a readable fastbackprop sweep store")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"store {path!r} has format version {manifest.get('format_version')!r}; "
-            f"this fastbackprop reads version {FORMAT_VERSION}"
-        )
-    settings = manifest["settings"]
-    inputs = read_inputs(path, settings) if _sound(settings) else None
-    if inputs is None:
-        raise ValueError(f"store {path!r} has a damaged manifest or inputs.npz")
+    settings, inputs = _stored_inputs(path)
     chunks = _Chunks(path, settings)
     R = chunks.n_record
     F = chunks.dtype.itemsize
