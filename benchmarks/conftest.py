@@ -56,6 +56,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         if group.startswith("sweep"):
             for name, b in benches.items():
                 tr.write_line(f"  {name:44s} {_runs_per_second(b):12,.0f} runs/s")
+                jax = b.extra_info.get("jax_runs_per_second")
+                if jax:
+                    j = b.extra_info["jax"]
+                    label = f"JAX pmap, {j['devices']} devices x {j['per_device']:,}"
+                    tr.write_line(
+                        f"  {label:44s} {jax:12,.0f} runs/s  (fastbackprop / JAX = {_runs_per_second(b) / jax:.2f}x)"
+                    )
             continue
         base = benches.get("numba kernel")
         for name, b in benches.items():

@@ -12,9 +12,8 @@ work. Neither is imported by the package.
 import numpy as np
 
 
-def jax_sweep(X, y, params0, epochs, lr, tol, dtype):
-    """Train each row of params0 (S, 9) with JAX; returns a function that runs it and returns
-    (params (S, 9), final_loss (S,), epochs_to_tol (S,)) as NumPy arrays."""
+def jax_train(X, y, epochs, lr, tol, dtype):
+    """JAX's ``train(p)`` of one network p (9,): returns (params, final loss, epochs to tol); not jitted."""
     import jax
     import jax.numpy as jnp
 
@@ -60,8 +59,17 @@ def jax_sweep(X, y, params0, epochs, lr, tol, dtype):
         (p, etl), losses = jax.lax.scan(epoch, (p, jnp.int32(-1)), jnp.arange(epochs, dtype=jnp.int32))
         return p, losses[-1], etl
 
-    run = jax.jit(jax.vmap(train))
-    p0 = jax.device_put(jnp.asarray(params0, F))
+    return train
+
+
+def jax_sweep(X, y, params0, epochs, lr, tol, dtype):
+    """Train each row of params0 (S, 9) with JAX; returns a function that runs it and returns
+    (params (S, 9), final_loss (S,), epochs_to_tol (S,)) as NumPy arrays."""
+    import jax
+    import jax.numpy as jnp
+
+    run = jax.jit(jax.vmap(jax_train(X, y, epochs, lr, tol, dtype)))
+    p0 = jax.device_put(jnp.asarray(params0, jnp.dtype(dtype)))
 
     def go():
         p, loss, etl = run(p0)
