@@ -29,7 +29,7 @@ class Mutant:
     killers: tuple  # pytest node ids (or -k expressions after "-k ") expected to fail
 
 
-K, S, R, C, W = (f"fastbackprop/{m}.py" for m in ("_kernels", "sweeps", "reference", "_cuda", "store"))
+K, S, R, C, W, E = (f"fastbackprop/{m}.py" for m in ("_kernels", "sweeps", "reference", "_cuda", "store", "_execution"))
 S_ = "fastbackprop/_seeding.py"
 
 MUTANTS = (
@@ -59,7 +59,10 @@ MUTANTS = (
     ),
     Mutant(
         "float32-sweep-computed-in-float64",
-        ((S, "Xf, yf = X64.astype(F), y64.astype(F)", "Xf, yf = X64, y64"),),
+        (
+            (E, 'object.__setattr__(self, "_Xf", self.X.astype(F))', 'object.__setattr__(self, "_Xf", self.X)'),
+            (E, 'object.__setattr__(self, "_yf", self.y.astype(F))', 'object.__setattr__(self, "_yf", self.y)'),
+        ),
         ("tests/test_sweep.py::test_float32_matches_float32_reference_and_is_computed_in_float32",),
     ),
     Mutant(
@@ -70,8 +73,8 @@ MUTANTS = (
     Mutant(
         "checksum-covers-params-only",
         (
-            (W, "digest = _sha256(*(arrays[k] for k in _FIELDS))", 'digest = _sha256(arrays["params"])'),
-            (W, 'str(f["sha256"]) == _sha256(*arrays)', 'str(f["sha256"]) == _sha256(arrays[0])'),
+            (W, "digest = np.str_(sha256(*arrays))", "digest = np.str_(sha256(arrays[0]))"),
+            (W, 'str(got["sha256"]) == sha256(*arrays)', 'str(got["sha256"]) == sha256(arrays[0])'),
         ),
         ("tests/test_store.py::test_damage_to_any_stored_array_is_caught",),
     ),
@@ -102,7 +105,7 @@ MUTANTS = (
     ),
     Mutant(
         "gpu-launch-rows-misplaced",
-        ((S, "            at += n\n", ""),),
+        ((E, "            at += hi - lo\n", ""),),
         ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
     ),
     Mutant(
