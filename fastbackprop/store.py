@@ -146,6 +146,14 @@ def _plain(info: zipfile.ZipInfo) -> bool:
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
+def _read_header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """(shape, fortran order, dtype) from the .npy header at ``f``; ValueError for a version NumPy never writes."""
+    version = np.lib.format.read_magic(f)
+    if version not in _HEADER_READERS:
+        raise ValueError(f"unknown .npy version {version}")
+    return _HEADER_READERS[version](f)
+
+
 def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[str, npt.NDArray[Any]] | None:
     """The arrays ``spec`` names from an .npz file, if each has exactly the given shape and dtype.
 
@@ -164,10 +172,7 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
                 if info.file_size > nbytes + 4096 or not _plain(info):
                     return None
                 with z.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version not in _HEADER_READERS:
-                        return None
-                    got_shape, fortran, got_dtype = _HEADER_READERS[version](f)
+                    got_shape, fortran, got_dtype = _read_header(f)
                     if tuple(got_shape) != tuple(shape) or got_dtype != dtype or fortran:
                         return None
                     array = np.empty(shape, dtype=dtype)
@@ -193,8 +198,7 @@ def check_npz_sizes(path: str | os.PathLike[str]) -> None:
                 if not _plain(info):
                     raise ValueError
                 with z.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    shape, _, dtype = _HEADER_READERS[version](f)
+                    shape, _, dtype = _read_header(f)
                     if info.file_size != f.tell() + math.prod(shape) * dtype.itemsize:
                         raise ValueError
     except _UNREADABLE:
