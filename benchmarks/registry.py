@@ -23,7 +23,7 @@ TUTORIAL = "plain python"
 
 def _kernel_forward(params, X):
     out = np.empty(X.shape[0])
-    _kernels.forward(params, X, out)
+    _kernels.forward(params, X, out, False)
     return out
 
 
@@ -36,7 +36,7 @@ def _kernel_sgd_step(params, x, y, lr):
 def _kernel_train(params, X, y, epochs, lr):
     p = params.copy()
     history = np.empty(epochs)
-    _kernels.train(p, X, y, epochs, lr, history)
+    _kernels.train(p, np.zeros(9), X, y, epochs, lr, lr, 0.0, history)
     return p, history
 
 

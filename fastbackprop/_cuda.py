@@ -109,7 +109,7 @@ def _dataset_loss(p, X, y):
     """
     acc = _kernels._like(y[0], 0.0)
     for s in range(X.shape[0]):
-        acc += _kernels._squared_error(p, X[s, 0], X[s, 1], y[s])
+        acc += _kernels._squared_error(p, X[s, 0], X[s, 1], y[s], False)
     return acc / _kernels._like(y[0], X.shape[0])
 
 

@@ -23,9 +23,9 @@ import numpy.typing as npt
 
 from . import _kernels
 from ._layout import N_PARAMS
-from ._settings import Execution, Training
+from ._settings import PER_NETWORK, Execution, PerNetwork, Training
 from ._version import __version__
-from .store import SweepStore
+from .store import SweepStore, sha256
 
 #: Seeds per chunk are LANES * BLOCKS_PER_CHUNK (1024): ~10-30 ms of work each,
 #: the unit of progress, of store writes and of load balancing.
@@ -59,32 +59,77 @@ class Trained(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One kernel call: the unit of work, sent as it is to a Dask worker."""
+    """One kernel call: the unit of work, sent as it is to a Dask worker.
+
+    The per-network settings are scalars, or this call's rows of them.
+    """
 
     X: npt.NDArray[Any]  # (n, 2) F
     y: npt.NDArray[Any]  # (n,) F
-    seeds: npt.NDArray[np.int64]
+    seeds: npt.NDArray[np.int64]  # (S,)
+    params0: npt.NDArray[np.float64] | None  # (S, 9) explicit starts, or None: from the seeds
+    uniform: bool  # the seed map's distribution: U[-1, 1) rather than normal
+    init_scale: PerNetwork
+    lr: PerNetwork
+    lr_output: PerNetwork
+    momentum: PerNetwork
+    with_momentum: bool  # the sweep's kernel variant: the same for every job of a sweep
+    tanh: bool
     epochs: int
-    lr: np.floating[Any]  # F
     tol: np.floating[Any]  # F
+    margin: np.floating[Any]  # F; 0 when success is loss < tol
     record_at: npt.NDArray[np.int64]
     device: str
 
+    def starts(self) -> npt.NDArray[np.float64]:
+        """The starting points, (S, 9) float64."""
+        if self.params0 is not None:
+            return self.params0
+        S = self.seeds.shape[0]
+        out = np.empty((S, N_PARAMS))
+        _kernels.init_params(self.seeds, self.uniform, _per_network(self.init_scale, S, np.float64), out)
+        return out
+
+
+def _per_network(value: PerNetwork, n: int, dtype: Any) -> npt.NDArray[Any]:
+    """One value per network, (n,) C-contiguous of ``dtype``: the array kernels take."""
+    if np.ndim(value):
+        return np.ascontiguousarray(value, dtype=dtype)
+    return np.full(n, value, dtype=dtype)
+
 
 def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | None:
-    """Train ``job.seeds`` on ``job.device``; the same rows on every target.
+    """Train the job's networks on ``job.device``; the same rows on every target.
 
     None if ``cancel[0]`` was set before the kernel finished (CPU; a GPU
     launch runs to its end).
     """
+    F = job.X.dtype
     if job.device == "cuda":
         from . import _cuda  # only here: the core package never imports numba-cuda
 
-        return Rows(*_cuda.train_chunk(job.X, job.y, job.seeds, job.epochs, job.lr, job.tol, job.record_at))
-    rows = _empty_rows(job.seeds.shape[0], job.record_at.shape[0], job.X.dtype)
+        # Validation lets only default options reach the GPU: scalar lr, the seed map.
+        return Rows(*_cuda.train_chunk(job.X, job.y, job.seeds, job.epochs, F.type(job.lr), job.tol, job.record_at))
+    S = job.seeds.shape[0]
+    rows = _empty_rows(S, job.record_at.shape[0], F)
     if cancel is None:
         cancel = np.zeros(1, np.uint8)
-    done = _kernels.train_blocks(job.X, job.y, job.seeds, job.epochs, job.lr, job.tol, job.record_at, *rows, cancel)
+    lr = _per_network(job.lr, S, F)
+    kernel = _kernels.training_kernels(job.tanh, job.with_momentum).train_blocks
+    done = kernel(
+        job.X,
+        job.y,
+        job.starts(),
+        lr,
+        _per_network(job.lr_output, S, F),
+        _per_network(job.momentum, S, F),
+        job.epochs,
+        job.tol,
+        job.margin,
+        job.record_at,
+        *rows,
+        cancel,
+    )
     return rows if done else None
 
 
@@ -114,12 +159,14 @@ class Plan:
     _Xf: npt.NDArray[Any] = dataclasses.field(init=False, repr=False)
     _yf: npt.NDArray[Any] = dataclasses.field(init=False, repr=False)
     _record_at: npt.NDArray[np.int64] = dataclasses.field(init=False, repr=False)
+    _with_momentum: bool = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         F = self.training.float_type
         object.__setattr__(self, "_Xf", self.X.astype(F))
         object.__setattr__(self, "_yf", self.y.astype(F))
         object.__setattr__(self, "_record_at", np.array(self.training.record_at, dtype=np.int64))
+        object.__setattr__(self, "_with_momentum", self.training.uses_momentum)
 
     @property
     def n_chunks(self) -> int:
@@ -129,11 +176,34 @@ class Plan:
         lo = index * self.chunk_size
         return lo, min(self.seeds.shape[0], lo + self.chunk_size)
 
+    def _rows(self, value: Any, unit: Unit) -> Any:
+        """The rows of the unit's chunks of a per-network setting (a scalar stays a scalar)."""
+        if value is None or not np.ndim(value):
+            return value
+        return np.concatenate([value[slice(*self.bounds(i))] for i in unit] or [value[:0]])
+
     def job(self, unit: Unit, device: str) -> Job:
         """The kernel call that trains the chunks of ``unit``, in order."""
         F, t = self.training.float_type, self.training
-        seeds = np.concatenate([self.seeds[slice(*self.bounds(i))] for i in unit] or [self.seeds[:0]])
-        return Job(self._Xf, self._yf, seeds, t.epochs, F(t.lr), F(t.tol), self._record_at, device)
+        lr = self._rows(t.lr, unit)
+        return Job(
+            X=self._Xf,
+            y=self._yf,
+            seeds=self._rows(self.seeds, unit),
+            params0=self._rows(t.params0, unit),
+            uniform=t.init == "uniform",
+            init_scale=self._rows(t.init_scale, unit),
+            lr=lr,
+            lr_output=lr if t.lr_output is None else self._rows(t.lr_output, unit),
+            momentum=self._rows(t.momentum, unit),
+            with_momentum=self._with_momentum,
+            tanh=t.tanh,
+            epochs=t.epochs,
+            tol=F(t.tol),
+            margin=F(0.0 if t.margin is None else t.margin),
+            record_at=self._record_at,
+            device=device,
+        )
 
     def split(self, unit: Unit, rows: Rows) -> Iterator[tuple[int, Rows]]:
         """A unit's rows as (chunk index, that chunk's rows)."""
@@ -144,17 +214,35 @@ class Plan:
             at += hi - lo
 
     def store_settings(self) -> dict[str, Any]:
-        """What a store's manifest must match (JSON-ready)."""
+        """What a store's manifest must match (JSON-ready); per-network arrays by their digests."""
         t = self.training
+
+        def setting(value: Any) -> Any:
+            if isinstance(value, np.ndarray):
+                return {"sha256": sha256(value)}
+            return value
+
         return dict(
             epochs=t.epochs,
-            lr=t.lr,
+            lr=setting(t.lr),
             dtype=t.dtype,
             tol=t.tol,
             record_at=list(t.record_at),
+            lr_output=setting(t.lr_output),
+            momentum=setting(t.momentum),
+            activation=t.activation,
+            margin=t.margin,
+            init=t.init,
+            init_scale=setting(t.init_scale),
+            params0=setting(t.params0),
             chunk_size=self.chunk_size,
             package_version=__version__,
         )
+
+    def store_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The per-network settings that are arrays, kept in a store's inputs."""
+        t = self.training
+        return {n: getattr(t, n) for n in (*PER_NETWORK, "params0") if isinstance(getattr(t, n), np.ndarray)}
 
     def warm_up(self, device: str) -> None:
         """Compile or load the kernel now, so that timings are training only."""
@@ -240,7 +328,7 @@ def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | N
     out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.float_type)
     store = None
     if execution.store is not None:
-        store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds)
+        store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds, plan.store_arrays())
     progress_lock = threading.Lock()
 
     def place(index: int, rows: Rows) -> None:

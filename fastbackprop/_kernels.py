@@ -18,6 +18,7 @@ scalars.
 """
 
 import math
+import typing
 
 import numpy as np
 from llvmlite import ir
@@ -216,36 +217,74 @@ def _sigmoid(z):
     return _like(z, 0.0) if z < -c else s
 
 
+@jit(**INLINE)
+def _tanh(z):
+    """tanh(z) = 2 sigmoid(2z) - 1: two more exact-or-once-rounded operations on the sigmoid.
+
+    2z and 2s are exact, so the absolute error is a few ulps of 1, as the
+    sigmoid's; saturates to exactly -1 and 1 beyond |z| = SIGMOID_CLAMP / 2.
+    """
+    two = _like(z, 2.0)
+    return two * _sigmoid(two * z) - _like(z, 1.0)
+
+
+def _activate(z, tanh):
+    """The activation of a neuron with pre-activation z: tanh if ``tanh``, else sigmoid."""
+    return _tanh(z) if tanh else _sigmoid(z)
+
+
+# An overload rather than a branch: where ``tanh`` is a compile-time constant
+# (every training kernel) only the chosen activation is typed and compiled,
+# which halves the kernels' compile time. Not inline="always", as for _exp.
+@overload(_activate)
+def _activate_overload(z, tanh):  # pragma: no cover - compile time only
+    if isinstance(tanh, types.BooleanLiteral):
+        if tanh.literal_value:
+            return lambda z, tanh: _tanh(z)
+        return lambda z, tanh: _sigmoid(z)
+    return lambda z, tanh: _tanh(z) if tanh else _sigmoid(z)
+
+
+@jit(**INLINE)
+def _slope(h, tanh):
+    """d activation / d pre-activation, from the activation h itself."""
+    one = _like(h, 1.0)
+    if tanh:
+        return one - h * h  # tanh' = 1 - tanh**2
+    return h * (one - h)  # sigmoid' = sigmoid (1 - sigmoid)
+
+
 # --------------------------------------------------------------------------
 # One sample: forward pass and the 12 hand-derived partials
 # --------------------------------------------------------------------------
 @jit(**INLINE)
-def _neuron(wa, wb, b, a0, a1):
-    """sigmoid(wa * a0 + wb * a1 + b): h1, h2 and ypred are all of this form."""
-    return _sigmoid(_fma(wa, a0, _fma(wb, a1, b)))
+def _neuron(wa, wb, b, a0, a1, tanh):
+    """act(wa * a0 + wb * a1 + b): h1, h2 and ypred are all of this form."""
+    return _activate(_fma(wa, a0, _fma(wb, a1, b)), tanh)
 
 
 @jit(**INLINE)
-def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
-    """``scale * dL/dp`` for the 9 parameters, in layout order, for one sample.
+def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale, scale_out, tanh):
+    """The step of each of the 9 parameters, in layout order, for one sample.
 
-    Takes the sample's activations; ``scale = 1`` gives the gradient of
-    ``L = (y - ypred)**2``, ``scale = lr`` the SGD step. The chain-rule products
-    keep the classic order ``lr * d_L_d_ypred * d_ypred_d_h1 * d_h1_d_w1``.
+    ``scale * dL/dp`` for the hidden layer (w1-w4, b1, b2) and
+    ``scale_out * dL/dp`` for the output neuron (w5, w6, b3): ``scale = scale_out
+    = 1`` gives the gradient of ``L = (y - ypred)**2``, the two learning rates
+    the SGD step. Takes the sample's activations. The chain-rule products keep
+    the classic order ``lr * d_L_d_ypred * d_ypred_d_h1 * d_h1_d_w1``.
     """
-    one = _like(x0, 1.0)
-    # h1 = sigmoid(sum_h1), sum_h1 = w1*x0 + w2*x1 + b1; sigmoid'(sum_h1) = h1 (1 - h1)
-    d_h1_d_sum = h1 * (one - h1)
+    # h1 = act(sum_h1), sum_h1 = w1*x0 + w2*x1 + b1; act'(sum_h1) from h1
+    d_h1_d_sum = _slope(h1, tanh)
     d_h1_d_w1 = x0 * d_h1_d_sum
     d_h1_d_w2 = x1 * d_h1_d_sum
     d_h1_d_b1 = d_h1_d_sum
-    # h2 = sigmoid(sum_h2), sum_h2 = w3*x0 + w4*x1 + b2
-    d_h2_d_sum = h2 * (one - h2)
+    # h2 = act(sum_h2), sum_h2 = w3*x0 + w4*x1 + b2
+    d_h2_d_sum = _slope(h2, tanh)
     d_h2_d_w3 = x0 * d_h2_d_sum
     d_h2_d_w4 = x1 * d_h2_d_sum
     d_h2_d_b2 = d_h2_d_sum
-    # ypred = sigmoid(sum_o1), sum_o1 = w5*h1 + w6*h2 + b3
-    d_ypred_d_sum = ypred * (one - ypred)
+    # ypred = act(sum_o1), sum_o1 = w5*h1 + w6*h2 + b3
+    d_ypred_d_sum = _slope(ypred, tanh)
     d_ypred_d_w5 = h1 * d_ypred_d_sum
     d_ypred_d_w6 = h2 * d_ypred_d_sum
     d_ypred_d_b3 = d_ypred_d_sum
@@ -254,7 +293,8 @@ def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
     # L = (y - ypred)**2
     d_L_d_ypred = _like(x0, -2.0) * (y - ypred)
 
-    s_o = scale * d_L_d_ypred
+    s_o = scale * d_L_d_ypred  # with scale_out == scale, s_out is the same number
+    s_out = scale_out * d_L_d_ypred
     s_h1 = s_o * d_ypred_d_h1
     s_h2 = s_o * d_ypred_d_h2
     return (
@@ -262,29 +302,29 @@ def _partials(w5, w6, x0, x1, y, h1, h2, ypred, scale):
         s_h1 * d_h1_d_w2,  # W2
         s_h2 * d_h2_d_w3,  # W3
         s_h2 * d_h2_d_w4,  # W4
-        s_o * d_ypred_d_w5,  # W5
-        s_o * d_ypred_d_w6,  # W6
+        s_out * d_ypred_d_w5,  # W5
+        s_out * d_ypred_d_w6,  # W6
         s_h1 * d_h1_d_b1,  # B1
         s_h2 * d_h2_d_b2,  # B2
-        s_o * d_ypred_d_b3,  # B3
+        s_out * d_ypred_d_b3,  # B3
     )
 
 
 # Parameters live in a flat array ``p`` at ``p[k * stride + off]`` for k in the
 # layout: stride 1 for one network, stride LANES (lane ``off``) in a sweep block.
 @jit(**INLINE)
-def _activations(p, off, stride, x0, x1):
+def _activations(p, off, stride, x0, x1, tanh):
     """(h1, h2, ypred) of the network stored at (off, stride) in p."""
-    h1 = _neuron(p[W1 * stride + off], p[W2 * stride + off], p[B1 * stride + off], x0, x1)
-    h2 = _neuron(p[W3 * stride + off], p[W4 * stride + off], p[B2 * stride + off], x0, x1)
-    ypred = _neuron(p[W5 * stride + off], p[W6 * stride + off], p[B3 * stride + off], h1, h2)
+    h1 = _neuron(p[W1 * stride + off], p[W2 * stride + off], p[B1 * stride + off], x0, x1, tanh)
+    h2 = _neuron(p[W3 * stride + off], p[W4 * stride + off], p[B2 * stride + off], x0, x1, tanh)
+    ypred = _neuron(p[W5 * stride + off], p[W6 * stride + off], p[B3 * stride + off], h1, h2, tanh)
     return h1, h2, ypred
 
 
 @jit(**INLINE)
-def _apply_step(p, off, stride, x0, x1, y, lr, h1, h2, ypred):
+def _apply_step(p, off, stride, x0, x1, y, lr, lr_out, h1, h2, ypred, tanh):
     """One SGD step, in place, of the network at (off, stride), given its activations."""
-    d = _partials(p[W5 * stride + off], p[W6 * stride + off], x0, x1, y, h1, h2, ypred, lr)
+    d = _partials(p[W5 * stride + off], p[W6 * stride + off], x0, x1, y, h1, h2, ypred, lr, lr_out, tanh)
     p[W1 * stride + off] -= d[W1]
     p[W2 * stride + off] -= d[W2]
     p[W3 * stride + off] -= d[W3]
@@ -297,24 +337,63 @@ def _apply_step(p, off, stride, x0, x1, y, lr, h1, h2, ypred):
 
 
 @jit(**INLINE)
-def _sgd_update(p, x0, x1, y, lr):
-    """One SGD step of the single network p (9,), in place."""
-    h1, h2, ypred = _activations(p, 0, 1, x0, x1)
-    _apply_step(p, 0, 1, x0, x1, y, lr, h1, h2, ypred)
+def _velocity(m, v, d):
+    """Classical momentum's new velocity ``m * v - d`` (one rounding).
+
+    Exactly ``-d`` when m == 0, whatever v holds (0 * v would turn -0 into +0
+    and an infinite v into NaN), so that ``p + v`` is then ``p - d``, bit for
+    bit: a network with momentum 0 follows plain SGD even in a block of
+    networks with momentum.
+    """
+    return -d if m == _like(m, 0.0) else _fma(m, v, -d)
 
 
 @jit(**INLINE)
-def _squared_error(p, x0, x1, y):
+def _momentum_update(p, v, at, m, d):
+    """v[at] <- m v[at] - d, p[at] <- p[at] + v[at] for one parameter."""
+    vk = _velocity(m, v[at], d)
+    v[at] = vk
+    p[at] += vk
+
+
+@jit(**INLINE)
+def _momentum_step(p, v, off, stride, x0, x1, y, lr, lr_out, m, h1, h2, ypred, tanh):
+    """One SGD step with classical momentum, in place: v <- m v - lr dL/dp, p <- p + v.
+
+    The velocities ``v`` are stored like the parameters, at (off, stride).
+    """
+    d = _partials(p[W5 * stride + off], p[W6 * stride + off], x0, x1, y, h1, h2, ypred, lr, lr_out, tanh)
+    # Written out, as _apply_step: a loop over the tuple d would index it at run time.
+    _momentum_update(p, v, W1 * stride + off, m, d[W1])
+    _momentum_update(p, v, W2 * stride + off, m, d[W2])
+    _momentum_update(p, v, W3 * stride + off, m, d[W3])
+    _momentum_update(p, v, W4 * stride + off, m, d[W4])
+    _momentum_update(p, v, W5 * stride + off, m, d[W5])
+    _momentum_update(p, v, W6 * stride + off, m, d[W6])
+    _momentum_update(p, v, B1 * stride + off, m, d[B1])
+    _momentum_update(p, v, B2 * stride + off, m, d[B2])
+    _momentum_update(p, v, B3 * stride + off, m, d[B3])
+
+
+@jit(**INLINE)
+def _sgd_update(p, x0, x1, y, lr):
+    """One plain SGD step of the single sigmoid network p (9,), in place."""
+    h1, h2, ypred = _activations(p, 0, 1, x0, x1, False)
+    _apply_step(p, 0, 1, x0, x1, y, lr, lr, h1, h2, ypred, False)
+
+
+@jit(**INLINE)
+def _squared_error(p, x0, x1, y, tanh):
     """(y - ypred)**2 of the single network p (9,) on one sample."""
-    err = y - _activations(p, 0, 1, x0, x1)[2]
+    err = y - _activations(p, 0, 1, x0, x1, tanh)[2]
     return err * err
 
 
-@jit(**OPTS)
-def _mse(p, X, y):
+@jit(**INLINE)
+def _mse(p, X, y, tanh):
     acc = _like(y[0], 0.0)
     for i in range(X.shape[0]):
-        acc += _squared_error(p, X[i, 0], X[i, 1], y[i])
+        acc += _squared_error(p, X[i, 0], X[i, 1], y[i], tanh)
     return acc / _like(y[0], X.shape[0])
 
 
@@ -322,46 +401,47 @@ def _mse(p, X, y):
 # Single-network kernels
 # --------------------------------------------------------------------------
 @jit(**OPTS)
-def forward(params, X, out):
+def forward(params, X, out, tanh):
     """out[i] = ypred(X[i]) for params (9,), X (n, 2), out (n,)."""
     for i in range(X.shape[0]):
-        out[i] = _activations(params, 0, 1, X[i, 0], X[i, 1])[2]
+        out[i] = _activations(params, 0, 1, X[i, 0], X[i, 1], tanh)[2]
 
 
 @jit(**OPTS)
-def gradient(params, x, y, out):
+def gradient(params, x, y, out, tanh):
     """out (9,) = dL/dparams for one sample x (2,), target y."""
-    h1, h2, ypred = _activations(params, 0, 1, x[0], x[1])
-    g = _partials(params[W5], params[W6], x[0], x[1], y, h1, h2, ypred, _like(y, 1.0))
+    h1, h2, ypred = _activations(params, 0, 1, x[0], x[1], tanh)
+    one = _like(y, 1.0)
+    g = _partials(params[W5], params[W6], x[0], x[1], y, h1, h2, ypred, one, one, tanh)
     for k in range(N_PARAMS):
         out[k] = g[k]
 
 
 @jit(**OPTS)
 def sgd_step(params, x, y, lr):
-    """One in-place SGD step of params (9,) on sample x (2,), target y."""
+    """One in-place SGD step of the sigmoid network params (9,) on sample x (2,), target y."""
     _sgd_update(params, x[0], x[1], y, lr)
 
 
 @jit(**OPTS)
-def mse(params, X, y):
+def mse(params, X, y, tanh):
     """Full-dataset mean squared error."""
-    return _mse(params, X, y)
+    return _mse(params, X, y, tanh)
 
 
 @jit(**OPTS)
-def train(params, X, y, epochs, lr, loss_out):
-    """Per-sample SGD for ``epochs`` passes over X (n, 2), y (n,), in place.
+def within_margin(params, X, y, margin, tanh, out):
+    """out[s] = every |y[i] - ypred| < margin for network params[s] (S, 9); one dtype F throughout.
 
-    If ``loss_out`` has length ``epochs`` it receives the full-dataset MSE after
-    each epoch; pass a length-0 array to skip that work.
+    The same forward arithmetic as training, so it agrees with the sweep's
+    per-epoch test of the same criterion.
     """
-    record = loss_out.shape[0] > 0
-    for e in range(epochs):
+    for s in range(params.shape[0]):
+        ok = True
         for i in range(X.shape[0]):
-            _sgd_update(params, X[i, 0], X[i, 1], y[i], lr)
-        if record:
-            loss_out[e] = _mse(params, X, y)
+            err = y[i] - _activations(params[s], 0, 1, X[i, 0], X[i, 1], tanh)[2]
+            ok = ok and abs(err) < margin  # NaN is never within
+        out[s] = ok
 
 
 # --------------------------------------------------------------------------
@@ -399,6 +479,11 @@ def _normal(key, k):
 
 
 @jit(**OPTS)
+def _uniform(key, k):
+    return _uniform_pm1(_mix64(key + (_U2 * np.uint64(k) * _ATTEMPT_BITS + _U1) * _GOLDEN))
+
+
+@jit(**OPTS)
 def _init_params_into(seed, out):
     key = _mix64(np.uint64(seed) + _SEED_OFFSET)
     for k in range(N_PARAMS):
@@ -406,17 +491,25 @@ def _init_params_into(seed, out):
 
 
 @jit(**OPTS)
-def init_params(seeds, out):
-    """out[i] (S, 9) float64 = starting parameters of seeds[i] (S,) int64."""
+def init_params(seeds, uniform, scale, out):
+    """out[i] (S, 9) float64 = starting parameters of seeds[i] (S,) int64.
+
+    Standard normal, or U[-1, 1) when ``uniform``, times scale[i] (S,) float64.
+    """
     for i in range(seeds.shape[0]):
-        _init_params_into(seeds[i], out[i])
+        key = _mix64(np.uint64(seeds[i]) + _SEED_OFFSET)
+        for k in range(N_PARAMS):
+            out[i, k] = scale[i] * (_uniform(key, k) if uniform else _normal(key, k))
 
 
 # --------------------------------------------------------------------------
-# Seed sweep: LANES networks per block, vectorised across the lane axis
+# Training: one network, and seed sweeps of LANES networks per block
+# vectorised across the lane axis. One pair of kernels per activation and
+# momentum on/off (``training_kernels``), each compiled on first use: a
+# default sweep compiles and runs exactly the code it did before the options.
 # --------------------------------------------------------------------------
 @jit(**INLINE)
-def _block_activations(P, x0, x1, H1, H2, YP):
+def _block_activations(P, x0, x1, H1, H2, YP, tanh):
     """Activations of every lane of a block P (9 * LANES,) for one sample.
 
     One pass over the lanes per neuron rather than one pass for the whole
@@ -426,94 +519,169 @@ def _block_activations(P, x0, x1, H1, H2, YP):
     same order, as ``_activations``.
     """
     for lane in range(LANES):
-        H1[lane] = _neuron(P[W1 * LANES + lane], P[W2 * LANES + lane], P[B1 * LANES + lane], x0, x1)
+        H1[lane] = _neuron(P[W1 * LANES + lane], P[W2 * LANES + lane], P[B1 * LANES + lane], x0, x1, tanh)
     for lane in range(LANES):
-        H2[lane] = _neuron(P[W3 * LANES + lane], P[W4 * LANES + lane], P[B2 * LANES + lane], x0, x1)
+        H2[lane] = _neuron(P[W3 * LANES + lane], P[W4 * LANES + lane], P[B2 * LANES + lane], x0, x1, tanh)
     for lane in range(LANES):
-        YP[lane] = _neuron(P[W5 * LANES + lane], P[W6 * LANES + lane], P[B3 * LANES + lane], H1[lane], H2[lane])
+        YP[lane] = _neuron(P[W5 * LANES + lane], P[W6 * LANES + lane], P[B3 * LANES + lane], H1[lane], H2[lane], tanh)
 
 
 @jit(**OPTS)
-def _block_mse(P, X, y, H1, H2, YP, loss):
-    """loss[lane] = full-dataset MSE of each lane of the block P."""
+def _block_loss(P, X, y, H1, H2, YP, loss, outside, tanh, margin):
+    """loss[lane] = full-dataset MSE of each lane of the block P; with a margin > 0,
+    outside[lane] = samples whose |y - ypred| is not below it."""
     for lane in range(LANES):
         loss[lane] = _like(y[0], 0.0)
+        outside[lane] = 0
     for i in range(X.shape[0]):
-        _block_activations(P, X[i, 0], X[i, 1], H1, H2, YP)
+        _block_activations(P, X[i, 0], X[i, 1], H1, H2, YP, tanh)
         for lane in range(LANES):
             err = y[i] - YP[lane]
             loss[lane] += err * err
+        if margin > _like(margin, 0.0):
+            for lane in range(LANES):
+                outside[lane] += not (abs(y[i] - YP[lane]) < margin)
     nf = _like(y[0], X.shape[0])
     for lane in range(LANES):
         loss[lane] /= nf
 
 
-@jit(**OPTS)
-def train_blocks(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out, cancel):
-    """Train one network per seed; write final params, final loss, epochs to tol.
+def _make_training_kernels(tanh, momentum):
+    """The two training kernels for one activation (tanh or sigmoid) and momentum on or off.
 
-    Serial and GIL-free: ``fastbackprop.sweep`` runs chunks of the seeds on a
-    pool of Python threads (no Numba threading layer, half the compile time
-    of ``parallel=True``). X (n, 2), y (n,), lr, tol: one float dtype F.
-    seeds (S,) int64; record_at (R,) int64, increasing epoch counts in
-    [1, epochs]. Outputs: params_out (S, 9) F, loss_out (S,) F, etl_out (S,)
-    int64 (the first epoch count k >= 1 whose full-dataset loss is below tol,
-    or -1), loss_at_out (S, R) F (the loss after record_at[r] epochs).
-    cancel (1,) uint8: checked before every epoch; once another thread sets
-    it, the kernel stops and returns False (the outputs are then partial).
-    Returns True when every seed is trained.
-
-    The loss is evaluated after every epoch until every lane of a block has
-    been below tol once, then only at record_at and the last epoch. Each
-    seed's arithmetic is the same whatever its block, position or thread, and
-    the same as ``train``'s.
+    ``tanh`` and ``momentum`` are closure constants: LLVM folds every branch on
+    them, and Numba's cache keys each variant on their values.
     """
-    S = seeds.shape[0]
-    nblocks = (S + LANES - 1) // LANES
-    for blk in range(nblocks):
-        start = blk * LANES
-        P = np.empty(N_PARAMS * LANES, dtype=X.dtype)
-        H1 = np.empty(LANES, dtype=X.dtype)
-        H2 = np.empty(LANES, dtype=X.dtype)
-        YP = np.empty(LANES, dtype=X.dtype)
-        loss = np.empty(LANES, dtype=X.dtype)
-        etl = np.full(LANES, -1, dtype=np.int64)
-        init = np.empty(N_PARAMS)
-        for lane in range(LANES):
-            # Lanes past the end repeat the block's first seed; they are dropped.
-            _init_params_into(seeds[start + lane if start + lane < S else start], init)
-            for k in range(N_PARAMS):
-                P[k * LANES + lane] = init[k]
-        pending = LANES
-        r = 0
+
+    @jit(**OPTS)
+    def train(params, velocity, X, y, epochs, lr, lr_out, m, loss_out):
+        """Per-sample SGD of one network for ``epochs`` passes over X (n, 2), y (n,), in place.
+
+        params (9,) and velocity (9,) (momentum only; zeros at the start of a
+        run) are updated; lr, lr_out (output neuron), m of X's dtype. If
+        ``loss_out`` has length ``epochs`` it receives the full-dataset MSE
+        after each epoch; pass a length-0 array to skip that work.
+        """
+        record = loss_out.shape[0] > 0
         for e in range(epochs):
-            if _flag_set(cancel):
-                return False
             for i in range(X.shape[0]):
                 x0, x1, yi = X[i, 0], X[i, 1], y[i]
-                _block_activations(P, x0, x1, H1, H2, YP)
-                for lane in range(LANES):
-                    _apply_step(P, lane, LANES, x0, x1, yi, lr, H1[lane], H2[lane], YP[lane])
-            recording = r < record_at.shape[0] and record_at[r] == e + 1
-            # Once every lane has reached tol, only recorded and final losses are needed.
-            if pending > 0 or recording or e + 1 == epochs:
-                _block_mse(P, X, y, H1, H2, YP, loss)
-                pending = 0
-                for lane in range(LANES):
-                    if etl[lane] < 0:
-                        if loss[lane] < tol:
-                            etl[lane] = e + 1
-                        else:
-                            pending += 1
-                if recording:
-                    for lane in range(min(LANES, S - start)):
-                        loss_at_out[start + lane, r] = loss[lane]
-                    r += 1
-        if epochs == 0:
-            _block_mse(P, X, y, H1, H2, YP, loss)
-        for lane in range(min(LANES, S - start)):
-            for k in range(N_PARAMS):
-                params_out[start + lane, k] = P[k * LANES + lane]
-            loss_out[start + lane] = loss[lane]
-            etl_out[start + lane] = etl[lane]
-    return True
+                h1, h2, ypred = _activations(params, 0, 1, x0, x1, tanh)
+                if momentum:
+                    _momentum_step(params, velocity, 0, 1, x0, x1, yi, lr, lr_out, m, h1, h2, ypred, tanh)
+                else:
+                    _apply_step(params, 0, 1, x0, x1, yi, lr, lr_out, h1, h2, ypred, tanh)
+            if record:
+                loss_out[e] = _mse(params, X, y, tanh)
+
+    @jit(**OPTS)
+    def train_blocks(
+        X, y, params0, lr, lr_out, m, epochs, tol, margin, record_at, params_out, loss_out, etl_out, loss_at_out, cancel
+    ):
+        """Train one network per row of params0; write final params, final loss, epochs to tol.
+
+        Serial and GIL-free: ``fastbackprop.sweep`` runs chunks on a pool of
+        Python threads (no Numba threading layer, half the compile time of
+        ``parallel=True``). X (n, 2), y (n,), tol, margin: one float dtype F.
+        params0 (S, 9) float64: the starting points; lr, lr_out, m (S,) F:
+        each network's learning rates (hidden, output neuron) and momentum.
+        record_at (R,) int64, increasing epoch counts in [1, epochs].
+        Outputs: params_out (S, 9) F, loss_out (S,) F, etl_out (S,) int64
+        (the first epoch count k >= 1 after which the network meets the
+        criterion -- full-dataset loss below tol, or with margin > 0 every
+        sample's |y - ypred| below margin -- or -1), loss_at_out (S, R) F (the
+        loss after record_at[r] epochs). cancel (1,) uint8: checked before
+        every epoch; once another thread sets it, the kernel stops and
+        returns False (the outputs are then partial). Returns True when every
+        network is trained.
+
+        The criterion is evaluated after every epoch until every lane of a
+        block has met it once, then the loss only at record_at and the last
+        epoch. Each network's arithmetic is the same whatever its block,
+        position or thread, and the same as ``train``'s.
+        """
+        S = params0.shape[0]
+        nblocks = (S + LANES - 1) // LANES
+        for blk in range(nblocks):
+            start = blk * LANES
+            P = np.empty(N_PARAMS * LANES, dtype=X.dtype)
+            V = np.zeros(N_PARAMS * LANES, dtype=X.dtype)
+            H1 = np.empty(LANES, dtype=X.dtype)
+            H2 = np.empty(LANES, dtype=X.dtype)
+            YP = np.empty(LANES, dtype=X.dtype)
+            LR = np.empty(LANES, dtype=X.dtype)
+            LRO = np.empty(LANES, dtype=X.dtype)
+            M = np.empty(LANES, dtype=X.dtype)
+            loss = np.empty(LANES, dtype=X.dtype)
+            outside = np.zeros(LANES, dtype=np.int64)
+            etl = np.full(LANES, -1, dtype=np.int64)
+            for lane in range(LANES):
+                # Lanes past the end repeat the block's first network; they are dropped.
+                src = start + lane if start + lane < S else start
+                for k in range(N_PARAMS):
+                    P[k * LANES + lane] = params0[src, k]
+                LR[lane], LRO[lane], M[lane] = lr[src], lr_out[src], m[src]
+            pending = LANES
+            r = 0
+            for e in range(epochs):
+                if _flag_set(cancel):
+                    return False
+                for i in range(X.shape[0]):
+                    x0, x1, yi = X[i, 0], X[i, 1], y[i]
+                    _block_activations(P, x0, x1, H1, H2, YP, tanh)
+                    if momentum:
+                        for lane in range(LANES):
+                            _momentum_step(
+                                P, V, lane, LANES, x0, x1, yi, LR[lane], LRO[lane], M[lane],
+                                H1[lane], H2[lane], YP[lane], tanh,
+                            )  # fmt: skip
+                    else:
+                        for lane in range(LANES):
+                            _apply_step(
+                                P, lane, LANES, x0, x1, yi, LR[lane], LRO[lane], H1[lane], H2[lane], YP[lane], tanh
+                            )
+                recording = r < record_at.shape[0] and record_at[r] == e + 1
+                # Once every lane has met the criterion, only recorded and final losses are needed.
+                if pending > 0 or recording or e + 1 == epochs:
+                    _block_loss(P, X, y, H1, H2, YP, loss, outside, tanh, margin)
+                    pending = 0
+                    for lane in range(LANES):
+                        if etl[lane] < 0:
+                            met = outside[lane] == 0 if margin > _like(margin, 0.0) else loss[lane] < tol
+                            if met:
+                                etl[lane] = e + 1
+                            else:
+                                pending += 1
+                    if recording:
+                        for lane in range(min(LANES, S - start)):
+                            loss_at_out[start + lane, r] = loss[lane]
+                        r += 1
+            if epochs == 0:
+                _block_loss(P, X, y, H1, H2, YP, loss, outside, tanh, margin)
+            for lane in range(min(LANES, S - start)):
+                for k in range(N_PARAMS):
+                    params_out[start + lane, k] = P[k * LANES + lane]
+                loss_out[start + lane] = loss[lane]
+                etl_out[start + lane] = etl[lane]
+        return True
+
+    return train, train_blocks
+
+
+class TrainingKernels(typing.NamedTuple):
+    """The compiled ``train`` (one network) and ``train_blocks`` (a sweep) of one variant."""
+
+    train: typing.Any
+    train_blocks: typing.Any
+
+
+_VARIANTS = {(t, m): TrainingKernels(*_make_training_kernels(t, m)) for t in (False, True) for m in (False, True)}
+
+
+def training_kernels(tanh, momentum):
+    """The kernels for tanh (else sigmoid) units, with momentum or without."""
+    return _VARIANTS[bool(tanh), bool(momentum)]
+
+
+# The default variant (sigmoid, plain SGD), as tests and benchmarks call it.
+train, train_blocks = _VARIANTS[False, False]

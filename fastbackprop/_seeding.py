@@ -14,6 +14,10 @@ The map, for a seed ``s`` (an integer in [0, 2**63)) and parameter index ``k``:
    ``s = u*u + v*v`` and returns ``u * sqrt(-2 * log(s) / s)``, a standard
    normal deviate.
 
+``init="uniform"`` takes instead the ``u`` of attempt 0 (counter
+``c = 64*k + 1``), uniform on the 2**53 points ``j / 2**52 - 1`` of [-1, 1).
+Either deviate is multiplied by ``init_scale`` (exactly itself at 1.0).
+
 Only IEEE-754 operations that are correctly rounded everywhere (+, -, *, /,
 sqrt, frexp) are used: ``log`` is written out below rather than taken from
 libm or NumPy's SIMD loops, whose last bits differ between machines. The
@@ -113,3 +117,20 @@ def init_params(seeds):
         pending = pending[~ok]
         j += _ONE_U64
     return out
+
+
+def init_uniform(seeds):
+    """U[-1, 1) starting parameters for each seed, (S, 9) float64 (``init="uniform"``)."""
+    seeds = np.asarray(seeds, dtype=np.int64)
+    key = _mix64(seeds.astype(np.uint64) + SEED_OFFSET)[:, None]
+    c = _TWO_U64 * np.arange(N_PARAMS, dtype=np.uint64) * np.uint64(_ATTEMPT_BITS) + _ONE_U64
+    return _uniform_pm1(_mix64(key + c * GOLDEN))
+
+
+def starting_params(seeds, init="normal", init_scale=1.0):
+    """Starting parameters of each seed for an init option, (S, 9) float64.
+
+    ``init_scale`` is a scalar or one value per seed (S,).
+    """
+    base = init_params(seeds) if init == "normal" else init_uniform(seeds)
+    return np.asarray(init_scale, dtype=np.float64).reshape(-1, 1) * base

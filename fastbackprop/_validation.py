@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._layout import N_PARAMS
-from ._settings import DTYPES, Execution, Training
+from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK, Execution, PerNetwork, Training
 
 T = TypeVar("T")
 
@@ -99,16 +99,69 @@ def check_inputs(X: Any) -> npt.NDArray[np.float64]:
     return X
 
 
-def check_dataset(X: Any, y: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Validated copies: X (n, 2) and y (n,) float64, n >= 1, y in [0, 1]."""
+def check_dataset(
+    X: Any, y: Any, activation: str = "sigmoid"
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Validated copies: X (n, 2) and y (n,) float64, n >= 1, y in the activation's range.
+
+    [0, 1] for sigmoid units, [-1, 1] for tanh (``activation`` already checked).
+    """
     X = check_inputs(X)
     y = as_real_array(y, "y")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got shape {y.shape}")
-    if np.any((y < 0.0) | (y > 1.0)):
-        bad = y[(y < 0.0) | (y > 1.0)][0]
-        raise ValueError(f"y must lie in [0, 1], got {float(bad)!r} in y")
+    lo = -1.0 if activation == "tanh" else 0.0
+    if np.any((y < lo) | (y > 1.0)):
+        bad = y[(y < lo) | (y > 1.0)][0]
+        raise ValueError(f"y must lie in [{lo:g}, 1] for {activation} units, got {float(bad)!r} in y")
     return X, y
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """One of the strings ``choices``."""
+    allowed = " or ".join(repr(c) for c in choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be {allowed}, got {_show(value)}")
+    if value not in choices:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def check_momentum(value: Any, name: str = "momentum") -> float:
+    """A real in [0, 1), as a Python float."""
+    if not is_real(value):
+        raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return value
+
+
+def check_per_network(value: Any, name: str, check: Callable[[Any, str], float]) -> PerNetwork:
+    """A scalar passed through ``check``, or a 1-d array of such values (a new float64 array)."""
+    if np.ndim(value) == 0:
+        return check(value.item() if isinstance(value, np.ndarray) else value, name)
+    arr = as_real_array(value, name)
+    if arr.ndim != 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-d array (one per network), got shape {arr.shape}")
+    for v in np.unique(arr):  # one message naming the first bad value
+        check(float(v), name)
+    return arr
+
+
+def _check_survives(value: PerNetwork | None, name: str, dtype: str, zero_ok: bool = False) -> None:
+    """Every value of ``value`` survives conversion to ``dtype``: no inf, no 0 or subnormal from nonzero."""
+    if value is None:
+        return
+    info = np.finfo(DTYPES[dtype])
+    v = np.abs(np.asarray(value, dtype=np.float64))
+    bad = (v > info.max) | ((v < info.smallest_normal) & ~((v == 0) & zero_ok))
+    if bad.any():
+        first = float(np.asarray(value).ravel()[np.argmax(bad.ravel())])
+        raise ValueError(
+            f"{name}={first!r} does not survive conversion to {dtype}; "
+            f"{dtype} holds {info.smallest_normal:g} .. {info.max:g}"
+        )
 
 
 def check_params(params: Any) -> npt.NDArray[np.float64]:
@@ -205,31 +258,104 @@ def check_list(values: Any, name: str, check: Callable[[Any, str], T]) -> list[T
     return [check(v, name) for v in items]
 
 
-def check_training(*, epochs: Any, lr: Any, tol: Any, dtype: Any, record_at: Iterable[int] = ()) -> Training:
+def check_training(
+    *,
+    epochs: Any,
+    lr: Any,
+    tol: Any,
+    dtype: Any,
+    record_at: Iterable[int] = (),
+    lr_output: Any = None,
+    momentum: Any = 0.0,
+    activation: Any = "sigmoid",
+    margin: Any = None,
+    init: Any = "normal",
+    init_scale: Any = 1.0,
+    params0: Any = None,
+) -> Training:
     """The settings that set a sweep's numbers, validated, as one ``Training``.
 
-    ``lr`` and ``tol`` must also survive conversion to the sweep's dtype: a
-    float32 sweep refuses values that round to 0 or inf there or lose
-    precision (subnormals).
+    ``lr``, ``lr_output``, ``momentum`` and ``init_scale`` may each be a
+    scalar or one value per network (1-d arrays, all of one length, also that
+    of ``params0``'s rows). Every value must also survive conversion to the
+    sweep's dtype: a float32 sweep refuses values that round to 0 or inf
+    there or lose precision (subnormals), and momenta that round to 1.
     """
+    dtype = check_dtype(dtype)
+    activation = check_choice(activation, "activation", ACTIVATIONS)
+    init = check_choice(init, "init", INITS)
+    if params0 is not None:
+        given = {n: v for n, v, d in (("init", init, "normal"), ("init_scale", init_scale, 1.0)) if not _is(v, d)}
+        if given:
+            shown = ", ".join(f"{n}={_show(v)}" for n, v in given.items())
+            raise ValueError(f"params0 gives the starting points; init options contradict it (got {shown})")
+        params0 = as_real_array(params0, "params0")
+        if params0.ndim != 2 or params0.shape[1] != N_PARAMS or params0.shape[0] == 0:
+            raise ValueError(f"params0 must have shape (S, {N_PARAMS}), S >= 1, got shape {params0.shape}")
+        if params0.shape[0] > MAX_SEEDS:
+            raise ValueError(f"params0 must hold at most {MAX_SEEDS} rows, got {params0.shape[0]}")
     training = Training(
         epochs=check_int(epochs, "epochs", maximum=MAX_EPOCHS),
-        lr=check_positive_float(lr, "lr"),
+        lr=check_per_network(lr, "lr", check_positive_float),
         tol=check_positive_float(tol, "tol"),
-        dtype=check_dtype(dtype),
+        dtype=dtype,
         record_at=tuple(int(e) for e in record_at),
+        lr_output=None if lr_output is None else check_per_network(lr_output, "lr_output", check_positive_float),
+        momentum=check_per_network(momentum, "momentum", check_momentum),
+        activation=activation,
+        margin=None if margin is None else check_positive_float(margin, "margin"),
+        init=init,
+        init_scale=check_per_network(init_scale, "init_scale", check_positive_float),
+        params0=params0,
     )
-    info = np.finfo(training.float_type)
-    for name in ("lr", "tol"):
-        value = getattr(training, name)
-        with np.errstate(over="ignore", under="ignore"):
-            converted = training.float_type(value)
-        if not (np.isfinite(converted) and abs(converted) >= info.smallest_normal):  # not inf, 0 or subnormal
-            raise ValueError(
-                f"{name}={value!r} does not survive conversion to {training.dtype} (it becomes "
-                f"{float(converted)!r}); {training.dtype} holds {info.smallest_normal:g} .. {info.max:g}"
-            )
+    lengths = per_network_lengths(training)
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            "per-network settings must all have one value per network: got lengths "
+            + ", ".join(f"{n} {k}" for n, k in lengths.items())
+        )
+    for name in ("lr", "tol", "lr_output", "margin"):
+        _check_survives(getattr(training, name), name, dtype)
+    _check_survives(training.momentum, "momentum", dtype, zero_ok=True)
+    _check_survives(training.params0, "params0", dtype, zero_ok=True)
+    if np.any(training.float_type(np.asarray(training.momentum)) >= 1):
+        raise ValueError(f"momentum must stay below 1 in {dtype}; a value rounds to 1")
+    # Starts are drawn in float64 and then converted: a normal deviate is below 40 in magnitude.
+    if np.any(np.asarray(training.init_scale) > np.finfo(training.float_type).max / 64):
+        raise ValueError(f"init_scale is too large for {dtype}: starts would overflow")
     return training
+
+
+def _is(value: Any, default: str | float) -> bool:
+    """Whether a checked setting equals its scalar default (never for an array)."""
+    if isinstance(default, str):
+        return bool(value == default)
+    return np.ndim(value) == 0 and is_real(value) and float(value) == default
+
+
+def per_network_lengths(training: Training) -> dict[str, int]:
+    """The settings given one value per network (params0 one row), and their lengths."""
+    names = (*PER_NETWORK, "params0")
+    return {n: int(np.shape(getattr(training, n))[0]) for n in names if np.ndim(getattr(training, n))}
+
+
+def check_sweep_seeds(
+    seeds: Any, training: Training, budget: Callable[[int], None] | None = None
+) -> npt.NDArray[np.int64]:
+    """The seeds (row labels) of a sweep: ``check_seeds``, or 0 .. S-1 when None and ``params0`` is given.
+
+    Their number must match the per-network settings'.
+    """
+    lengths = per_network_lengths(training)
+    if seeds is None:
+        if training.params0 is None:
+            raise TypeError("seeds must be given (an int, a range or an array of ints) unless params0 is")
+        seeds = int(training.params0.shape[0])
+    seed_array = check_seeds(seeds, budget)
+    for name, n in lengths.items():
+        if n != seed_array.shape[0]:
+            raise ValueError(f"{name} holds {n} values (one per network) but seeds holds {seed_array.shape[0]}")
+    return seed_array
 
 
 def check_representable(X: npt.NDArray[np.float64], y: npt.NDArray[np.float64], training: Training) -> None:
@@ -318,3 +444,17 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
 
         _cuda.require()
     return Execution(threads=threads, progress=bool(progress), store=store, client=client, device=device)
+
+
+def check_device_options(training: Training, execution: Execution) -> None:
+    """Refuse options the chosen device cannot run yet (the GPU kernel has the default ones only)."""
+    if execution.device != "cuda":
+        return
+    names = ("lr_output", "momentum", "init_scale", "activation", "margin", "init", "params0")
+    others = [n for n in names if not training.is_default(n)]
+    others += [] if np.ndim(training.lr) == 0 else ["lr (per network)"]
+    if others:
+        raise ValueError(
+            f"device='cuda' does not take {', '.join(others)} yet: the GPU kernel trains plain SGD of "
+            "sigmoid networks from the seed map; use device='cpu'"
+        )

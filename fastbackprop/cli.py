@@ -6,8 +6,12 @@ import json
 import os
 import sys
 
+import numpy as np
+
 from . import datasets
 from ._errors import DeviceUnavailableError, StoreLockedError
+from ._layout import N_PARAMS
+from ._validation import check_momentum, check_positive_float
 from ._version import __version__
 from .network import Network
 from .sweeps import grid, sweep
@@ -31,6 +35,58 @@ def _add_data_options(p):
     )
     g.add_argument(
         "--data", metavar="FILE.csv", help="training data from a CSV file: columns x0, x1, y, header row optional"
+    )
+
+
+def _add_training_options(p, margin=False, momentum_list=False):
+    """The training options of train, sweep and grid (grid takes several momenta and no margin)."""
+    p.add_argument("--lr-output", type=float, metavar="LR", help="learning rate of the output neuron (default: --lr)")
+    if momentum_list:
+        p.add_argument(
+            "--momentum",
+            type=float,
+            nargs="+",
+            metavar="M",
+            help="momenta in [0, 1) to cross with the learning rates (default: plain SGD only)",
+        )
+    else:
+        p.add_argument(
+            "--momentum", type=float, default=0.0, metavar="M", help="classical momentum in [0, 1) (default 0)"
+        )
+    p.add_argument(
+        "--init",
+        choices=["normal", "uniform"],
+        default="normal",
+        help="distribution of the starting parameters: N(0, 1) or U[-1, 1) (default normal)",
+    )
+    p.add_argument(
+        "--init-scale",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="standard deviation (normal) or half-width (uniform) of the starts (default 1)",
+    )
+    p.add_argument(
+        "--activation",
+        choices=["sigmoid", "tanh"],
+        default="sigmoid",
+        help="of all three neurons (default sigmoid); tanh accepts targets in [-1, 1]",
+    )
+    if margin:
+        p.add_argument(
+            "--margin",
+            type=float,
+            metavar="M",
+            help="converged when every |y - ypred| < M (e.g. 0.4) instead of final loss < tol",
+        )
+
+
+def _add_params0_option(p):
+    p.add_argument(
+        "--params0",
+        metavar="FILE.npy",
+        help=f"starting points, an (S, {N_PARAMS}) array saved with numpy.save, instead of the seeds' "
+        "(--seeds then optional: rows 0 .. S-1)",
     )
 
 
@@ -58,10 +114,11 @@ def _add_sweep_options(p, seeds_default=1000):
     p.add_argument(
         "--seeds",
         type=_seeds,
-        default=seeds_default,
+        default=None,  # not given: seeds_default, or the rows of --params0
         metavar="N|START:STOP",
         help=f"train seeds 0 .. N-1, or START .. STOP-1 (one slice of a job array; default {seeds_default})",
     )
+    p.set_defaults(seeds_default=seeds_default)
     p.add_argument(
         "--dtype", choices=["float64", "float32"], default="float64", help="training precision (default float64)"
     )
@@ -93,8 +150,10 @@ def _add_sweep_options(p, seeds_default=1000):
 def _build_parser():
     parser = _Parser(
         prog="fastbackprop",
-        description="A 2-2-1 sigmoid network trained by hand-derived backprop, and seed sweeps of it.",
+        description="A 2-2-1 sigmoid (or tanh) network trained by hand-derived backprop, and seed sweeps of it.",
         epilog="examples:\n  fastbackprop train\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
+        "  fastbackprop sweep --dataset xor --activation tanh --momentum 0.9 --init uniform --init-scale 0.5 "
+        "--margin 0.4\n"
         "  fastbackprop grid --dataset xor --lr 0.1 0.5 2 --epochs 500 3000 --seeds 20000\n"
         "'fastbackprop COMMAND --help' describes each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -112,7 +171,8 @@ def _build_parser():
             "(Epoch 0: before training)."
         ),
         epilog="examples:\n  fastbackprop train\n"
-        "  fastbackprop train --dataset xor --lr 0.5 --epochs 5000 --log-every 500 --plot xor.png",
+        "  fastbackprop train --dataset xor --lr 0.5 --epochs 5000 --log-every 500 --plot xor.png\n"
+        "  fastbackprop train --dataset xor --activation tanh --momentum 0.5 --lr 0.1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument(
@@ -120,6 +180,7 @@ def _build_parser():
     )
     train.add_argument("--epochs", type=int, default=3000, help="passes over the data (default 3000)")
     train.add_argument("--lr", type=float, default=0.2, help="learning rate (default 0.2)")
+    _add_training_options(train)
     _add_data_options(train)
     train.add_argument(
         "--log-every", type=int, default=1000, metavar="N", help="print the loss every N epochs (default 1000)"
@@ -134,12 +195,17 @@ def _build_parser():
         "median epochs to tol, wall time and runs/s.",
         epilog="examples:\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
         "  fastbackprop sweep --data points.csv --seeds 10000 --epochs 2000 --json --out run.npz\n"
-        "  fastbackprop sweep --dataset xor --seeds 20000 --plot sweep.png",
+        "  fastbackprop sweep --dataset xor --seeds 20000 --plot sweep.png\n"
+        "  fastbackprop sweep --dataset xor --activation tanh --momentum 0.9 --init uniform --init-scale 0.5 "
+        "--margin 0.4\n"
+        "  fastbackprop sweep --dataset xor --params0 starts.npy --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(sw)
     sw.add_argument("--epochs", type=int, default=3000, help="epochs per seed (default 3000)")
     sw.add_argument("--lr", type=float, default=0.2, help="learning rate (default 0.2)")
+    _add_training_options(sw, margin=True)
+    _add_params0_option(sw)
     _add_sweep_options(sw)
     sw.add_argument("--out", metavar="FILE.npz", help="save the SweepResult (read it with fastbackprop.load_sweep)")
     sw.add_argument("--plot", metavar="FILE.png", help="save the final-loss histogram and convergence curve")
@@ -149,15 +215,18 @@ def _build_parser():
         help="success rate over learning rates x training lengths",
         description="One sweep per learning rate, run for the longest --epochs; the success "
         "rate at each shorter length is read from the same runs.",
-        epilog="example:\n  fastbackprop grid --dataset xor --lr 0.1 0.2 0.5 1 2 --epochs 500 1000 3000 "
-        "--seeds 10000 --plot grid.png",
+        epilog="examples:\n  fastbackprop grid --dataset xor --lr 0.1 0.2 0.5 1 2 --epochs 500 1000 3000 "
+        "--seeds 10000 --plot grid.png\n"
+        "  fastbackprop grid --dataset xor --lr 0.1 0.5 --momentum 0 0.5 0.9 --epochs 500 3000 --seeds 10000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(gr)
     gr.add_argument("--lr", type=float, nargs="+", required=True, metavar="LR", help="learning rates")
     gr.add_argument("--epochs", type=int, nargs="+", required=True, metavar="E", help="training lengths")
+    _add_training_options(gr, momentum_list=True)
+    _add_params0_option(gr)
     _add_sweep_options(gr)
-    gr.add_argument("--plot", metavar="FILE.png", help="save a heat map of the success rates")
+    gr.add_argument("--plot", metavar="FILE.png", help="save a heat map of the success rates (not with --momentum)")
     merge = sub.add_parser(
         "merge",
         help="merge sweeps run in pieces (a job array's tasks) into one result",
@@ -259,11 +328,12 @@ def _save_figure(fig, path):
 def _run_train(args):
     if args.log_every < 1:
         raise ValueError(f"--log-every must be >= 1, got {args.log_every}")
+    _check_training_options(args)
     _check_plot(args.plot)
     X, y = _load_data(args)
-    net = Network(seed=args.seed)
+    net = Network(seed=args.seed, init=args.init, init_scale=args.init_scale, activation=args.activation)
     initial = net.loss(X, y)
-    history = net.train(X, y, epochs=args.epochs, lr=args.lr)
+    history = net.train(X, y, epochs=args.epochs, lr=args.lr, lr_output=args.lr_output, momentum=args.momentum)
     print(f"Epoch 0: loss {initial:.4f}")
     for k in range(args.log_every, args.epochs + 1, args.log_every):
         print(f"Epoch {k}: loss {history[k - 1]:.4f}")
@@ -286,18 +356,73 @@ def _data_name(args):
     return args.data if args.data else args.dataset
 
 
+def _check_training_options(args):
+    """The new training flags, checked before anything is computed, each error naming its flag."""
+    if args.lr_output is not None:
+        check_positive_float(args.lr_output, "--lr-output")
+    momenta = args.momentum if isinstance(args.momentum, list) else [] if args.momentum is None else [args.momentum]
+    for m in momenta:
+        check_momentum(m, "--momentum")
+    check_positive_float(args.init_scale, "--init-scale")
+    if getattr(args, "margin", None) is not None:
+        check_positive_float(args.margin, "--margin")
+
+
+def _load_params0(path):
+    """--params0 FILE.npy: a finite real (S, 9) array, or a one-line error naming the flag and the file."""
+    if path is None:
+        return None
+    where = f"--params0 {path!r}"
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"{where}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        # np.load takes anything that is not .npy/.npz for a pickle, which allow_pickle=False refuses
+        if "pickle" in str(exc):
+            raise ValueError(f"{where}: not a .npy file") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{where}: cannot read it ({reason})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise ValueError(f"{where}: an .npz archive; give one array saved with numpy.save (.npy)")
+    if arr.ndim != 2 or arr.shape[1] != N_PARAMS or arr.shape[0] == 0:
+        raise ValueError(f"{where}: expected an (S, {N_PARAMS}) array with S >= 1, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: expected real numbers, got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{where}: values must be finite")
+    return arr
+
+
+def _sweep_seeds(args, params0):
+    """--seeds as given; not given: the rows of --params0 (seeds None), else the default count."""
+    if args.seeds is not None:
+        return args.seeds
+    return None if params0 is not None else args.seeds_default
+
+
 def _run_sweep(args):
+    _check_training_options(args)
     _check_output(args.out, "--out", "file")
     _check_plot(args.plot)
     _check_output(args.store, "--store", "store")
+    params0 = _load_params0(args.params0)
     X, y = _load_data(args)
     with _client(args) as client:
         res = sweep(
             X,
             y,
-            args.seeds,
+            _sweep_seeds(args, params0),
             epochs=args.epochs,
             lr=args.lr,
+            lr_output=args.lr_output,
+            momentum=args.momentum,
+            init=args.init,
+            init_scale=args.init_scale,
+            params0=params0,
+            activation=args.activation,
+            margin=args.margin,
             dtype=args.dtype,
             threads=args.threads,
             tol=args.tol,
@@ -322,16 +447,26 @@ def _run_sweep(args):
 
 
 def _run_grid(args):
+    _check_training_options(args)
+    if args.plot and args.momentum is not None:
+        raise ValueError("--plot draws learning rates x epochs only; it cannot be combined with --momentum")
     _check_plot(args.plot)
     _check_output(args.store, "--store", "store")
+    params0 = _load_params0(args.params0)
     X, y = _load_data(args)
     with _client(args) as client:
         res = grid(
             X,
             y,
-            args.seeds,
+            _sweep_seeds(args, params0),
             args.lr,
             args.epochs,
+            momenta=args.momentum,
+            lr_output=args.lr_output,
+            init=args.init,
+            init_scale=args.init_scale,
+            params0=params0,
+            activation=args.activation,
             dtype=args.dtype,
             threads=args.threads,
             tol=args.tol,
@@ -352,7 +487,9 @@ def _run_grid(args):
                     "seeds": res.n,
                     "dtype": res.dtype,
                     "tol": res.tol,
+                    **_grid_options(args),
                     "lrs": res.lrs.tolist(),
+                    **({} if res.momenta is None else {"momenta": res.momenta.tolist()}),
                     "epochs": res.epochs.tolist(),
                     "cells": res.cells(),
                     "wall_seconds": res.wall_seconds,
@@ -360,10 +497,26 @@ def _run_grid(args):
             )
         )
     else:
-        print(f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}, tol {res.tol:g}; success rate [95% CI]")
+        options = "".join(f", {k} {v}" for k, v in _grid_options(args).items())
+        print(
+            f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}, tol {res.tol:g}{options}; "
+            "success rate [95% CI]"
+        )
         print(res.table())
         print(f"wall time {res.wall_seconds:.3g} s")
     return 0
+
+
+def _grid_options(args):
+    """The grid's training options not at their defaults, as in ``SweepResult.report``."""
+    options = {
+        "lr_output": args.lr_output,
+        "activation": None if args.activation == "sigmoid" else args.activation,
+        "init": None if args.init == "normal" else args.init,
+        "init_scale": None if args.init_scale == 1.0 else args.init_scale,
+        "params0": None if args.params0 is None else "given",
+    }
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _run_merge(args):

@@ -101,7 +101,8 @@ def load_csv(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], npt
     ValueError
         Naming the file and the line: text that is not UTF-8, a malformed or
         over-long field, a row without exactly 3 columns, a value that is not a
-        finite number, y outside [0, 1], or no data rows; or a file too large.
+        finite number, y outside [-1, 1] (the tanh range; sigmoid networks
+        refuse y below 0 when they train), or no data rows; or a file too large.
     OSError
         The file cannot be read.
     """
@@ -151,8 +152,8 @@ def load_csv(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], npt
         x0, x1, yv = (values[k] for k in order)
         if not all(np.isfinite([x0, x1, yv])):
             raise ValueError(f"{where}: values must be finite, got {fields}")
-        if not 0.0 <= yv <= 1.0:
-            raise ValueError(f"{where}: y must lie in [0, 1], got {yv!r}")
+        if not -1.0 <= yv <= 1.0:
+            raise ValueError(f"{where}: y must lie in [-1, 1], got {yv!r}")
         rows.extend((x0, x1, yv))
     if not rows:
         raise ValueError(f"{path}: no data rows")

@@ -6,15 +6,19 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._settings import Training
 from .results import SweepResult, load_sweep
 from .store import planned_seeds
 
 __all__ = ["merge_sweeps", "missing_seeds"]
+
+#: Settings every part must share, and those that may differ row by row (merged as columns).
+_AGREE = ("epochs", "dtype", "tol", "activation", "margin", "init")
+_PER_ROW = ("lr", "lr_output", "momentum", "init_scale", "params0")
 
 Part = SweepResult | str | os.PathLike[str]
 
@@ -42,16 +46,19 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     -------
     SweepResult
         Equal, bit for bit, to one sweep of all the parts' seeds in increasing
-        order. ``complete`` is False if seeds a partial part was made for are
-        in no part, or seeds between the smallest and the largest are missing
-        (``missing_seeds`` lists them);
-        ``wall_seconds`` and ``computed`` are the parts' totals.
+        order. Per-network settings (lr, lr_output, momentum, init_scale,
+        params0) that differ between parts become one value per row.
+        ``complete`` is False if seeds a partial part was made for are in no
+        part, or seeds between the smallest and the largest are missing
+        (``missing_seeds`` lists them); ``wall_seconds`` and ``computed`` are
+        the parts' totals.
 
     Raises
     ------
     ValueError
-        If the parts disagree on the data, epochs, lr, dtype or tol (naming the
-        setting and the parts), if one seed has different rows in two parts
+        If the parts disagree on the data, epochs, dtype, tol, activation,
+        margin, init or on whether starts are explicit (naming the setting and
+        the parts), if one seed has different rows in two parts
         (bit-identical duplicates are kept once), or if there are no parts.
     TypeError
         If a part is neither a SweepResult nor a path.
@@ -61,12 +68,14 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         raise ValueError("parts must hold at least one sweep")
     first_name, first, _ = loaded[0]
     for name, part, _ in loaded[1:]:
-        for setting in ("epochs", "lr", "dtype", "tol"):
+        for setting in _AGREE:
             if getattr(part, setting) != getattr(first, setting):
                 raise ValueError(
                     f"parts disagree on {setting}: {first_name} has {getattr(first, setting)!r}, "
                     f"{name} has {getattr(part, setting)!r}"
                 )
+        if (part.params0 is None) != (first.params0 is None):
+            raise ValueError(f"parts disagree on params0: one of {first_name} and {name} has explicit starts")
         if not (np.array_equal(part.X, first.X) and np.array_equal(part.y, first.y)):
             raise ValueError(f"parts disagree on the training data (X, y): {first_name} and {name}")
     results = [part for _, part, _ in loaded]
@@ -77,16 +86,19 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         name: np.concatenate([getattr(r, name) for r in results])[order]
         for name in ("params", "final_loss", "epochs_to_tol")
     }
+    settings = {name: _merged_setting(results, name, order) for name in _PER_ROW}
     keep = np.ones(seeds.shape[0], dtype=bool)
     dup = np.flatnonzero(seeds[1:] == seeds[:-1]) + 1
+    rows = [*columns.values(), *(v for v in settings.values() if isinstance(v, np.ndarray))]
     for i in dup:
         # bit-identical (NaN included) or refused: the same seed must mean the same run
-        same = all(columns[k][i].tobytes() == columns[k][i - 1].tobytes() for k in columns)
+        same = all(c[i].tobytes() == c[i - 1].tobytes() for c in rows)
         if not same:
             raise ValueError(f"seed {int(seeds[i])} has different results in two parts; they are not one sweep")
         keep[i] = False
     seeds = seeds[keep]
-    training = Training(epochs=first.epochs, lr=first.lr, tol=first.tol, dtype=first.dtype)
+    settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
+    training = dataclasses.replace(first.training(), **settings)
     walls = [r.wall_seconds for r in results if math.isfinite(r.wall_seconds)]
     merged = SweepResult.from_rows(
         seeds,
@@ -104,6 +116,23 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     covered = all(planned is not None and np.isin(planned, seeds).all() for _, _, planned in loaded)
     complete = covered and not missing_seeds(merged)
     return merged if complete else dataclasses.replace(merged, complete=False)
+
+
+def _merged_setting(results: Sequence[SweepResult], name: str, order: npt.NDArray[np.intp]) -> Any:
+    """A per-network setting of the merged sweep: the parts' common scalar, or one value per row in ``order``."""
+    values = [getattr(r, name) for r in results]
+    if all(v is None for v in values):
+        return None
+    scalars = [v for v in values if not isinstance(v, np.ndarray)]
+    if len(scalars) == len(values) and all(v == scalars[0] for v in scalars):
+        return scalars[0]
+    if name == "lr_output":  # None is "the same as lr"
+        values = [r.lr if v is None else v for r, v in zip(results, values)]
+    rows = [
+        np.broadcast_to(np.asarray(v, dtype=np.float64), (r.n,)) if np.ndim(v) == 0 else v
+        for r, v in zip(results, values)
+    ]
+    return np.concatenate(rows)[order]
 
 
 def missing_seeds(result: SweepResult) -> list[tuple[int, int]]:

@@ -11,12 +11,15 @@ import numpy.typing as npt
 
 from . import _kernels, _seeding
 from ._layout import PARAM_NAMES
+from ._settings import ACTIVATIONS, INITS
 from ._validation import (
     MAX_EPOCHS,
+    check_choice,
     check_dataset,
     check_inputs,
     check_int,
     check_memory,
+    check_momentum,
     check_params,
     check_positive_float,
     check_sample,
@@ -28,27 +31,40 @@ _STEPS_PER_SLICE = 2**21
 
 
 class Network:
-    """A 2-2-1 sigmoid network trained by per-sample SGD on squared error.
+    """A 2-2-1 sigmoid (or tanh) network trained by per-sample SGD on squared error.
 
     ``h1 = s(w1 x0 + w2 x1 + b1)``, ``h2 = s(w3 x0 + w4 x1 + b2)``,
-    ``ypred = s(w5 h1 + w6 h2 + b3)`` with ``s(z) = 1 / (1 + exp(-z))``.
+    ``ypred = s(w5 h1 + w6 h2 + b3)`` with ``s(z) = 1 / (1 + exp(-z))``, or
+    ``s = tanh`` on all three neurons.
 
     Parameters
     ----------
     seed : int, optional
-        Non-negative seed of the starting parameters: nine standard-normal
-        deviates from the counter-based map of ``fastbackprop._seeding``, so
-        ``Network(seed=i)`` equals row ``i`` of any seed sweep. If neither
-        ``seed`` nor ``params`` is given, a random seed is drawn and kept in
-        ``.seed``, so every network can be recreated.
+        Non-negative seed of the starting parameters: nine deviates from the
+        counter-based map of ``fastbackprop._seeding``, so ``Network(seed=i)``
+        equals row ``i`` of any seed sweep with the same init options. If
+        neither ``seed`` nor ``params`` is given, a random seed is drawn and
+        kept in ``.seed``, so every network can be recreated.
     params : array_like of 9 finite reals, optional
         Starting parameters ``[w1, w2, w3, w4, w5, w6, b1, b2, b3]`` (copied).
         Give ``seed`` or ``params``, not both.
+    init : {"normal", "uniform"}
+        The seed map's distribution: standard normal (each parameter's first
+        accepted Marsaglia polar deviate) or U[-1, 1) (the 53-bit uniform of
+        each parameter's first counter), O(1) per seed and the same on every
+        machine.
+    init_scale : float > 0
+        Multiplies the seed map's deviates: the standard deviation (normal) or
+        half-width (uniform) of the start. 1.0 gives the map's values exactly.
+    activation : {"sigmoid", "tanh"}
+        Of all three neurons. tanh is computed as ``2 sigmoid(2z) - 1``; its
+        targets lie in [-1, 1].
 
     Attributes
     ----------
     seed : int or None
         The seed of the starting parameters (None when ``params`` was given).
+    activation : str
     epochs_trained : int
         Epochs run by ``train`` so far.
 
@@ -62,15 +78,31 @@ class Network:
     (3000,)
     """
 
-    def __init__(self, seed: int | None = None, params: npt.ArrayLike | None = None) -> None:
+    def __init__(
+        self,
+        seed: int | None = None,
+        params: npt.ArrayLike | None = None,
+        *,
+        init: Literal["normal", "uniform"] = "normal",
+        init_scale: float = 1.0,
+        activation: Literal["sigmoid", "tanh"] = "sigmoid",
+    ) -> None:
+        start = check_choice(init, "init", INITS)
+        scale = check_positive_float(init_scale, "init_scale")
+        self.activation: str = check_choice(activation, "activation", ACTIVATIONS)
         if params is not None:
             if seed is not None:
                 raise ValueError(f"give seed or params, not both (seed={seed!r})")
+            if start != "normal" or scale != 1.0:
+                raise ValueError(
+                    f"params gives the starting point; init options contradict it (init={init!r}, "
+                    f"init_scale={init_scale!r})"
+                )
             self._params: npt.NDArray[np.float64] = check_params(params)
             self.seed: int | None = None
         else:
             self.seed = secrets.randbits(63) if seed is None else check_seed(seed)
-            self._params = _seeding.init_params(np.array([self.seed], dtype=np.int64))[0]
+            self._params = _seeding.starting_params(np.array([self.seed], dtype=np.int64), start, scale)[0]
         self.epochs_trained = 0
         self._lock = threading.Lock()
 
@@ -87,25 +119,57 @@ class Network:
 
     @overload
     def train(
-        self, X: npt.ArrayLike, y: npt.ArrayLike, epochs: int = ..., lr: float = ..., *, history: Literal[True] = ...
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        epochs: int = ...,
+        lr: float = ...,
+        *,
+        lr_output: float | None = ...,
+        momentum: float = ...,
+        history: Literal[True] = ...,
     ) -> npt.NDArray[np.float64]: ...
 
     @overload
     def train(
-        self, X: npt.ArrayLike, y: npt.ArrayLike, epochs: int = ..., lr: float = ..., *, history: Literal[False]
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        epochs: int = ...,
+        lr: float = ...,
+        *,
+        lr_output: float | None = ...,
+        momentum: float = ...,
+        history: Literal[False],
     ) -> None: ...
 
     def train(
-        self, X: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 3000, lr: float = 0.2, *, history: bool = True
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        epochs: int = 3000,
+        lr: float = 0.2,
+        *,
+        lr_output: float | None = None,
+        momentum: float = 0.0,
+        history: bool = True,
     ) -> npt.NDArray[np.float64] | None:
         """Train in place by per-sample SGD, samples in order.
 
         Parameters
         ----------
         X : array_like, shape (n, 2)
-        y : array_like, shape (n,), values in [0, 1]
+        y : array_like, shape (n,), values in [0, 1] ([-1, 1] for tanh)
         epochs : int >= 0
         lr : float > 0
+            Learning rate, of every parameter, or with ``lr_output`` of the
+            hidden layer (w1-w4, b1, b2).
+        lr_output : float > 0, optional
+            Learning rate of the output neuron (w5, w6, b3); None: ``lr``.
+        momentum : float in [0, 1)
+            Classical momentum, per sample: ``v <- momentum v - lr dL/dp``,
+            ``p <- p + v``, with v = 0 at the start of each call. 0 is plain
+            SGD, bit for bit.
         history : bool
             Record the loss after every epoch (8 bytes per epoch). False for
             long runs: then nothing is recorded and None is returned.
@@ -131,23 +195,28 @@ class Network:
         One network is trained by one thread at a time: a second thread's
         ``train`` waits for the first to finish, and both runs count.
         """
-        X, y = check_dataset(X, y)
+        X, y = check_dataset(X, y, self.activation)
         epochs = check_int(epochs, "epochs", maximum=MAX_EPOCHS)
         lr = check_positive_float(lr, "lr")
+        lr_out = lr if lr_output is None else check_positive_float(lr_output, "lr_output")
+        momentum = check_momentum(momentum)
         if not isinstance(history, (bool, np.bool_)):
             raise TypeError(f"history must be a bool, got {history!r}")
         if history:
             check_memory(8 * epochs, "epochs", f"a loss history of {epochs:,} epochs", "; history=False keeps none")
         losses = np.empty(epochs if history else 0)
+        kernel = _kernels.training_kernels(self.activation == "tanh", momentum != 0.0).train
         # The compiled loop runs a slice of epochs at a time (same bits: the
-        # state between epochs is the parameters): Ctrl-C is seen between
-        # slices, and a run that has blown up stops there.
+        # state between epochs is the parameters and velocities): Ctrl-C is
+        # seen between slices, and a run that has blown up stops there.
         per_slice = max(1, _STEPS_PER_SLICE // X.shape[0])
         with self._lock:
             params = self._params.copy()
+            velocity = np.zeros_like(params)
             for start in range(0, epochs, per_slice):
                 stop = min(epochs, start + per_slice)
-                _kernels.train(params, X, y, stop - start, lr, losses[start:stop] if history else losses)
+                out = losses[start:stop] if history else losses
+                kernel(params, velocity, X, y, stop - start, lr, lr_out, momentum, out)
                 finite = np.isfinite(losses[start:stop])
                 if not (finite.all() and np.isfinite(params).all()):
                     bad = stop if finite.all() else start + int(np.argmin(finite)) + 1
@@ -163,21 +232,22 @@ class Network:
         """Network output for each row of X (n, 2); float64 of shape (n,)."""
         X = check_inputs(X)
         out = np.empty(X.shape[0])
-        _kernels.forward(self._params, X, out)
+        _kernels.forward(self._params, X, out, self.activation == "tanh")
         return out
 
     def feedforward(self, x: npt.ArrayLike) -> float:
         """Network output for one input ``x`` of shape (2,), as a float."""
         x = check_sample(x, "x")
         out = np.empty(1)
-        _kernels.forward(self._params, x.reshape(1, 2), out)
+        _kernels.forward(self._params, x.reshape(1, 2), out, self.activation == "tanh")
         return float(out[0])
 
     def loss(self, X: npt.ArrayLike, y: npt.ArrayLike) -> float:
         """Full-dataset mean squared error on (X, y), as a float."""
-        X, y = check_dataset(X, y)
-        return float(_kernels.mse(self._params, X, y))
+        X, y = check_dataset(X, y, self.activation)
+        return float(_kernels.mse(self._params, X, y, self.activation == "tanh"))
 
     def __repr__(self) -> str:
         values = ", ".join(f"{n}={v:.4g}" for n, v in zip(PARAM_NAMES, self._params))
-        return f"Network(seed={self.seed}, epochs_trained={self.epochs_trained}, {values})"
+        act = "" if self.activation == "sigmoid" else f", activation={self.activation!r}"
+        return f"Network(seed={self.seed}{act}, epochs_trained={self.epochs_trained}, {values})"

@@ -7,7 +7,9 @@ are an array of shape (S, 9) (one row per network, columns in the layout of
 so one code path serves a single network (S = 1) and a seed sweep alike.
 
 Arithmetic is done in the dtype of ``params`` (float64 or float32). The
-sigmoid is ``1 / (1 + exp(-z))`` with NumPy's ``exp``.
+sigmoid is ``1 / (1 + exp(-z))`` with NumPy's ``exp``, tanh is NumPy's
+``tanh``. Per-network settings (learning rates, momentum) are scalars or
+arrays of shape (S,).
 """
 
 from __future__ import annotations
@@ -27,17 +29,31 @@ def sigmoid(z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
         return 1.0 / (1.0 + np.exp(-z))
 
 
+def activate(z: npt.NDArray[np.floating[Any]], activation: str = "sigmoid") -> npt.NDArray[np.floating[Any]]:
+    """The neurons' activation: ``sigmoid`` or ``np.tanh``."""
+    return np.tanh(z) if activation == "tanh" else sigmoid(z)
+
+
+def _slope(h: npt.NDArray[np.floating[Any]], activation: str) -> npt.NDArray[np.floating[Any]]:
+    """d activation / d pre-activation, from the activation h."""
+    one = h.dtype.type(1.0)
+    return one - h * h if activation == "tanh" else h * (one - h)
+
+
 def _columns(params: npt.NDArray[np.floating[Any]]) -> list[npt.NDArray[np.floating[Any]]]:
     return [params[:, k] for k in range(N_PARAMS)]
 
 
-def forward(params: npt.NDArray[np.floating[Any]], X: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
+def forward(
+    params: npt.NDArray[np.floating[Any]], X: npt.NDArray[np.floating[Any]], activation: str = "sigmoid"
+) -> npt.NDArray[np.floating[Any]]:
     """Predictions of each network for each sample.
 
     Parameters
     ----------
     params : ndarray, shape (S, 9)
     X : ndarray, shape (n, 2)
+    activation : {"sigmoid", "tanh"}
 
     Returns
     -------
@@ -45,24 +61,40 @@ def forward(params: npt.NDArray[np.floating[Any]], X: npt.NDArray[np.floating[An
     """
     w1, w2, w3, w4, w5, w6, b1, b2, b3 = (c[:, None] for c in _columns(params))
     x0, x1 = X[:, 0], X[:, 1]
-    h1 = sigmoid(w1 * x0 + w2 * x1 + b1)
-    h2 = sigmoid(w3 * x0 + w4 * x1 + b2)
-    return sigmoid(w5 * h1 + w6 * h2 + b3)
+    h1 = activate(w1 * x0 + w2 * x1 + b1, activation)
+    h2 = activate(w3 * x0 + w4 * x1 + b2, activation)
+    return activate(w5 * h1 + w6 * h2 + b3, activation)
 
 
 def mse(
-    params: npt.NDArray[np.floating[Any]], X: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.floating[Any]]
+    params: npt.NDArray[np.floating[Any]],
+    X: npt.NDArray[np.floating[Any]],
+    y: npt.NDArray[np.floating[Any]],
+    activation: str = "sigmoid",
 ) -> npt.NDArray[np.floating[Any]]:
     """Full-dataset mean squared error of each network, shape (S,)."""
-    err = y - forward(params, X)
+    err = y - forward(params, X, activation)
     return np.mean(err * err, axis=1)
+
+
+def max_error(
+    params: npt.NDArray[np.floating[Any]],
+    X: npt.NDArray[np.floating[Any]],
+    y: npt.NDArray[np.floating[Any]],
+    activation: str = "sigmoid",
+) -> npt.NDArray[np.floating[Any]]:
+    """Largest ``|y - ypred|`` over the samples, of each network, shape (S,) (NaN if any is NaN)."""
+    return np.max(np.abs(y - forward(params, X, activation)), axis=1)
 
 
 def gradient(
     params: npt.NDArray[np.floating[Any]],
     x: npt.NDArray[np.floating[Any]],
     y: float | np.floating[Any],
-    scale: float | np.floating[Any] = 1.0,
+    scale: Any = 1.0,
+    *,
+    scale_output: Any = None,
+    activation: str = "sigmoid",
 ) -> npt.NDArray[np.floating[Any]]:
     """``scale * dL/dparams`` for one sample, L = (y - ypred)**2.
 
@@ -71,9 +103,13 @@ def gradient(
     params : ndarray, shape (S, 9)
     x : ndarray, shape (2,)
     y : float
-    scale : float
+    scale : float or ndarray, shape (S,)
         1 for the gradient, the learning rate for an SGD step (the products
         then keep the classic order ``lr * d_L_d_ypred * d_ypred_d_h1 * ...``).
+    scale_output : float or ndarray, shape (S,), optional
+        The scale of the output neuron's parameters (w5, w6, b3) when it
+        differs: the output layer's learning rate. None: ``scale``.
+    activation : {"sigmoid", "tanh"}
 
     Returns
     -------
@@ -81,22 +117,21 @@ def gradient(
     """
     w1, w2, w3, w4, w5, w6, b1, b2, b3 = _columns(params)
     x0, x1 = x[0], x[1]
-    one = params.dtype.type(1.0)
 
-    h1 = sigmoid(w1 * x0 + w2 * x1 + b1)
-    deriv_h1 = h1 * (one - h1)  # sigmoid'(sum_h1) from the activation
+    h1 = activate(w1 * x0 + w2 * x1 + b1, activation)
+    deriv_h1 = _slope(h1, activation)  # act'(sum_h1) from the activation
     d_h1_d_w1 = x0 * deriv_h1
     d_h1_d_w2 = x1 * deriv_h1
     d_h1_d_b1 = deriv_h1
 
-    h2 = sigmoid(w3 * x0 + w4 * x1 + b2)
-    deriv_h2 = h2 * (one - h2)
+    h2 = activate(w3 * x0 + w4 * x1 + b2, activation)
+    deriv_h2 = _slope(h2, activation)
     d_h2_d_w3 = x0 * deriv_h2
     d_h2_d_w4 = x1 * deriv_h2
     d_h2_d_b2 = deriv_h2
 
-    ypred = sigmoid(w5 * h1 + w6 * h2 + b3)
-    deriv_o1 = ypred * (one - ypred)
+    ypred = activate(w5 * h1 + w6 * h2 + b3, activation)
+    deriv_o1 = _slope(ypred, activation)
     d_ypred_d_w5 = h1 * deriv_o1
     d_ypred_d_w6 = h2 * deriv_o1
     d_ypred_d_b3 = deriv_o1
@@ -107,15 +142,16 @@ def gradient(
 
     g = np.empty_like(params)
     s = scale * d_L_d_ypred
+    s_out = s if scale_output is None else scale_output * d_L_d_ypred
     g[:, W1] = s * d_ypred_d_h1 * d_h1_d_w1
     g[:, W2] = s * d_ypred_d_h1 * d_h1_d_w2
     g[:, W3] = s * d_ypred_d_h2 * d_h2_d_w3
     g[:, W4] = s * d_ypred_d_h2 * d_h2_d_w4
-    g[:, W5] = s * d_ypred_d_w5
-    g[:, W6] = s * d_ypred_d_w6
+    g[:, W5] = s_out * d_ypred_d_w5
+    g[:, W6] = s_out * d_ypred_d_w6
     g[:, B1] = s * d_ypred_d_h1 * d_h1_d_b1
     g[:, B2] = s * d_ypred_d_h2 * d_h2_d_b2
-    g[:, B3] = s * d_ypred_d_b3
+    g[:, B3] = s_out * d_ypred_d_b3
     return g
 
 
@@ -123,10 +159,18 @@ def sgd_step(
     params: npt.NDArray[np.floating[Any]],
     x: npt.NDArray[np.floating[Any]],
     y: float | np.floating[Any],
-    lr: float | np.floating[Any],
+    lr: Any,
+    *,
+    lr_output: Any = None,
+    activation: str = "sigmoid",
 ) -> npt.NDArray[np.floating[Any]]:
     """Parameters after one SGD step on sample (x, y); a new (S, 9) array."""
-    return params - gradient(params, x, y, scale=lr)
+    return params - gradient(params, x, y, scale=lr, scale_output=lr_output, activation=activation)
+
+
+def _column(value: Any, dt: Any) -> Any:
+    """A per-network setting as a scalar or an (S, 1) column of dtype ``dt``, to broadcast over (S, 9)."""
+    return None if value is None else np.asarray(value, dtype=dt).reshape(-1, 1) if np.ndim(value) else dt(value)
 
 
 def train(
@@ -134,7 +178,12 @@ def train(
     X: npt.NDArray[np.floating[Any]],
     y: npt.NDArray[np.floating[Any]],
     epochs: int,
-    lr: float | np.floating[Any],
+    lr: Any,
+    *,
+    lr_output: Any = None,
+    momentum: Any = 0.0,
+    activation: str = "sigmoid",
+    margin: float | None = None,
 ) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]:
     """Per-sample SGD, samples in order, ``epochs`` passes.
 
@@ -145,28 +194,45 @@ def train(
     X : ndarray, shape (n, 2)
     y : ndarray, shape (n,)
     epochs : int
-    lr : float
+    lr, lr_output, momentum : float or ndarray, shape (S,)
+        Learning rates (hidden layer; output neuron, None: ``lr``) and
+        classical momentum: ``v <- momentum v - lr dL/dp``, ``p <- p + v``.
+    activation : {"sigmoid", "tanh"}
+    margin : float, optional
+        If given, the history holds each epoch's largest ``|y - ypred|``
+        instead of the MSE.
 
     Returns
     -------
     params : ndarray, shape (S, 9)
         Final parameters.
     history : ndarray, shape (S, epochs)
-        Full-dataset MSE after each epoch's updates.
+        Full-dataset MSE (or largest error, with ``margin``) after each epoch's updates.
     """
     dt = params.dtype.type
-    X, y, lr = X.astype(params.dtype), y.astype(params.dtype), dt(lr)
+    X, y = X.astype(params.dtype), y.astype(params.dtype)
+    lr_c, lro_c, m_c = _column(lr, dt), _column(lr_output, dt), _column(momentum, dt)
+    lr_v = lr_c if np.ndim(lr_c) == 0 else lr_c[:, 0]
+    lro_v = None if lro_c is None else lro_c if np.ndim(lro_c) == 0 else lro_c[:, 0]
+    velocity = np.zeros_like(params)
+    measure = mse if margin is None else max_error
     history = np.empty((params.shape[0], epochs), dtype=params.dtype)
     for e in range(epochs):
         for i in range(X.shape[0]):
-            params = sgd_step(params, X[i], y[i], lr)
-        history[:, e] = mse(params, X, y)
+            step = gradient(params, X[i], y[i], scale=lr_v, scale_output=lro_v, activation=activation)
+            velocity = m_c * velocity - step
+            params = params + velocity
+        history[:, e] = measure(params, X, y, activation)
     return params, history
 
 
-def init_params(seeds: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Starting parameters of each seed, shape (S, 9) float64 (see ``_seeding``)."""
-    return _seeding.init_params(seeds)
+def init_params(seeds: npt.ArrayLike, init: str = "normal", init_scale: Any = 1.0) -> npt.NDArray[np.float64]:
+    """Starting parameters of each seed, shape (S, 9) float64 (see ``_seeding``).
+
+    Standard normal, or U[-1, 1) for ``init="uniform"``, times ``init_scale``
+    (a scalar or one value per seed).
+    """
+    return _seeding.starting_params(np.asarray(seeds, dtype=np.int64), init, init_scale)
 
 
 def epochs_to_tol(history: npt.NDArray[np.floating[Any]], tol: float | np.floating[Any]) -> npt.NDArray[np.int64]:
@@ -180,13 +246,21 @@ def epochs_to_tol(history: npt.NDArray[np.floating[Any]], tol: float | np.floati
 def sweep(
     X: npt.NDArray[np.floating[Any]],
     y: npt.NDArray[np.floating[Any]],
-    seeds: npt.ArrayLike,
+    seeds: npt.ArrayLike | None,
     epochs: int,
-    lr: float,
+    lr: Any,
     tol: float,
     dtype: npt.DTypeLike = np.float64,
+    *,
+    lr_output: Any = None,
+    momentum: Any = 0.0,
+    init: str = "normal",
+    init_scale: Any = 1.0,
+    params0: npt.ArrayLike | None = None,
+    activation: str = "sigmoid",
+    margin: float | None = None,
 ) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]], npt.NDArray[np.int64]]:
-    """Seed sweep vectorised across seeds: the oracle for ``fastbackprop.sweep``.
+    """Seed sweep vectorised across seeds: the oracle for ``fastbackprop.sweep``, with its options.
 
     Returns
     -------
@@ -195,12 +269,17 @@ def sweep(
         Full-dataset MSE after the last epoch (of the initial parameters if
         ``epochs == 0``).
     epochs_to_tol : ndarray, shape (S,), int64
+        First epoch after which the loss is below tol (with ``margin``: every
+        error below it), -1 if never.
     """
     dt: np.dtype[Any] = np.dtype(dtype)
-    params = init_params(np.asarray(seeds, dtype=np.int64)).astype(dt)
-    params, history = train(params, X, y, epochs, lr)
-    if epochs:
-        final_loss = history[:, -1]
+    if params0 is not None:
+        start = np.asarray(params0, dtype=np.float64)
     else:
-        final_loss = mse(params, X.astype(dt), y.astype(dt))
-    return params, final_loss, epochs_to_tol(history, dt.type(tol)).astype(np.int64)
+        start = init_params(np.asarray(seeds, dtype=np.int64), init, init_scale)
+    params, history = train(
+        start.astype(dt), X, y, epochs, lr, lr_output=lr_output, momentum=momentum, activation=activation, margin=margin
+    )
+    final_loss = mse(params, X.astype(dt), y.astype(dt), activation)
+    threshold = dt.type(tol if margin is None else margin)
+    return params, final_loss, epochs_to_tol(history, threshold).astype(np.int64)

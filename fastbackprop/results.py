@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._settings import DTYPES, Training
+from . import _kernels
+from ._settings import DTYPES, PER_NETWORK, Training
 from ._version import __version__
 from .store import check_npz_sizes, read_store, write_atomic
 
@@ -19,13 +20,36 @@ __all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_inter
 _Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
 #: Final-loss quantiles in ``SweepResult.report``.
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-#: Version of the ``SweepResult.save`` file format (see CHANGELOG.md).
-FORMAT_VERSION = 1
+#: Version of the ``SweepResult.save`` file format (see CHANGELOG.md). 2: the
+#: per-network options; a version-1 file is read with every option at its default.
+FORMAT_VERSION = 2
+_READABLE = (1, 2)
 
 
 def _number(value: float) -> float | None:
     """``value`` as a float, or None where it is NaN (strict JSON has no NaN)."""
     return None if math.isnan(value) else float(value)
+
+
+def _json_setting(value: Any) -> Any:
+    """A setting for strict JSON: a per-network array as its range."""
+    if isinstance(value, np.ndarray):
+        return {"per_network": True, "min": float(value.min()), "max": float(value.max())}
+    return value
+
+
+def _show_setting(value: Any) -> str:
+    """A setting for people: a number, a name, or a per-network array's range."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray):
+        lo, hi = float(value.min()), float(value.max())
+        return f"{lo:g}" if lo == hi else f"{lo:g} .. {hi:g} (per network)"
+    return f"{value:g}"
+
+
+#: The options of a sweep that a report names only when they are not at their defaults.
+_OPTIONS = ("lr_output", "momentum", "activation", "margin", "init", "init_scale")
 
 
 def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
@@ -56,15 +80,19 @@ class SweepResult:
         ``epochs == 0``).
     epochs_to_tol : ndarray of int64, shape (S,)
         The first epoch count k >= 1 after which the full-dataset MSE is below
-        ``tol`` (exact: the loss is evaluated after every epoch), -1 if never.
+        ``tol`` (with a ``margin``: every sample's error is below it; exact,
+        evaluated after every epoch), -1 if never.
     converged : ndarray of bool, shape (S,)
-        ``final_loss < tol``.
+        ``final_loss < tol``; with a ``margin``, every sample's final
+        ``|y - ypred| < margin``.
     diverged : ndarray of bool, shape (S,)
         A final parameter or the final loss is not finite.
     X, y : ndarray of float64
         The training data.
-    epochs, lr, tol, dtype :
-        The settings (``dtype`` as a string, "float64" or "float32").
+    epochs, lr, tol, dtype, lr_output, momentum, activation, margin, init, init_scale, params0 :
+        The settings, as given to ``sweep`` (``dtype`` as a string, "float64"
+        or "float32"); a per-network setting is an array of shape (S,),
+        ``params0`` (S, 9), one row per seed.
     wall_seconds : float
         Training time of this call, without the one-off compile or cache load
         of the kernel; NaN for a result read by ``load_sweep`` from a store.
@@ -85,12 +113,19 @@ class SweepResult:
     X: npt.NDArray[np.float64]
     y: npt.NDArray[np.float64]
     epochs: int
-    lr: float
+    lr: float | npt.NDArray[np.float64]
     tol: float
     dtype: str
     wall_seconds: float = math.nan
     complete: bool = True
     computed: int = 0
+    lr_output: float | npt.NDArray[np.float64] | None = None
+    momentum: float | npt.NDArray[np.float64] = 0.0
+    activation: str = "sigmoid"
+    margin: float | None = None
+    init: str = "normal"
+    init_scale: float | npt.NDArray[np.float64] = 1.0
+    params0: npt.NDArray[np.float64] | None = None
 
     @classmethod
     def from_rows(
@@ -107,23 +142,53 @@ class SweepResult:
         computed: int = 0,
     ) -> SweepResult:
         """A result from trained rows and their ``Training``; ``converged`` and ``diverged`` derived."""
+        t = training
+        F = t.float_type
+        if t.margin is None:
+            # compared in the sweep's dtype: a float32 loss just under a float64 tol counts
+            converged = final_loss < F(t.tol)
+        else:
+            converged = np.empty(params.shape[0], dtype=np.bool_)
+            _kernels.within_margin(params, X.astype(F), y.astype(F), F(t.margin), t.tanh, converged)
         return cls(
             seeds=seeds,
             params=params,
             final_loss=final_loss,
             epochs_to_tol=epochs_to_tol,
-            # compared in the sweep's dtype: a float32 loss just under a float64 tol counts
-            converged=final_loss < training.float_type(training.tol),
+            converged=converged,
             diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
             X=X,
             y=y,
-            epochs=training.epochs,
-            lr=training.lr,
-            tol=training.tol,
-            dtype=training.dtype,
+            epochs=t.epochs,
+            lr=t.lr,
+            tol=t.tol,
+            dtype=t.dtype,
             wall_seconds=wall_seconds,
             complete=complete,
             computed=computed,
+            lr_output=t.lr_output,
+            momentum=t.momentum,
+            activation=t.activation,
+            margin=t.margin,
+            init=t.init,
+            init_scale=t.init_scale,
+            params0=t.params0,
+        )
+
+    def training(self) -> Training:
+        """The settings as a ``Training``."""
+        return Training(
+            epochs=self.epochs,
+            lr=self.lr,
+            tol=self.tol,
+            dtype=self.dtype,
+            lr_output=self.lr_output,
+            momentum=self.momentum,
+            activation=self.activation,
+            margin=self.margin,
+            init=self.init,
+            init_scale=self.init_scale,
+            params0=self.params0,
         )
 
     @property
@@ -149,7 +214,9 @@ class SweepResult:
     def report(self) -> dict[str, Any]:
         """The headline numbers as a strict-JSON dict (what ``fastbackprop sweep --json`` prints).
 
-        Keys: seeds, epochs, lr, dtype, tol, converged, diverged, success_rate,
+        Keys: seeds, epochs, lr, dtype, tol, then the options not at their
+        defaults (lr_output, momentum, activation, margin, init, init_scale,
+        params0; a per-network array as its min and max), converged, diverged, success_rate,
         success_ci95, final_loss_quantiles (10/25/50/75/90 %, finite losses),
         median_epochs_to_tol (over seeds that reached tol), wall_seconds,
         computed, runs_per_second (seeds trained by this call per second).
@@ -159,12 +226,16 @@ class SweepResult:
         finite = self.final_loss[np.isfinite(self.final_loss)].astype(np.float64)
         reached = self.epochs_to_tol[self.epochs_to_tol >= 0]
         q = np.quantile(finite, QUANTILES) if finite.size else [None] * len(QUANTILES)
+        options = {n: _json_setting(getattr(self, n)) for n in self._changed_options()}
+        if self.params0 is not None:
+            options["params0"] = "given"
         return {
             "seeds": self.n,
             "epochs": self.epochs,
-            "lr": self.lr,
+            "lr": _json_setting(self.lr),
             "dtype": self.dtype,
             "tol": self.tol,
+            **options,
             "converged": int(np.count_nonzero(self.converged)),
             "diverged": int(np.count_nonzero(self.diverged)),
             "success_rate": _number(self.success_rate),
@@ -183,12 +254,17 @@ class SweepResult:
         quantiles = ", ".join(f"{float(k):.0%} {v:.3g}" for k, v in r["final_loss_quantiles"].items() if v is not None)
         med = r["median_epochs_to_tol"]
         rate = "no seeds" if r["success_rate"] is None else f"{r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
+        options = "".join(f", {n.replace('_', ' ')} {_show_setting(getattr(self, n))}" for n in self._changed_options())
+        options += ", explicit starts" if self.params0 is not None else ""
+        criterion = "final loss < tol" if self.margin is None else "every final |y - ypred| < margin"
         lines = [
-            f"{self.n} seeds, {self.epochs} epochs, lr {self.lr:g}, {self.dtype}, tol {self.tol:g}",
-            f"converged (final loss < tol): {r['converged']}/{self.n} = {rate}"
+            f"{self.n} seeds, {self.epochs} epochs, lr {_show_setting(self.lr)}, {self.dtype}, "
+            f"tol {self.tol:g}{options}",
+            f"converged ({criterion}): {r['converged']}/{self.n} = {rate}"
             + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
             "final loss quantiles: " + (quantiles or "none finite"),
-            "epochs to tol: " + (f"median {med:g} over seeds that got there" if med is not None else "never reached"),
+            ("epochs to tol: " if self.margin is None else "epochs to margin: ")
+            + (f"median {med:g} over seeds that got there" if med is not None else "never reached"),
         ]
         if r["wall_seconds"] is not None:
             speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
@@ -197,17 +273,23 @@ class SweepResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
+        options = "".join(f"{n}={_show_setting(getattr(self, n))}, " for n in self._changed_options())
         return (
-            f"SweepResult(n={self.n}, epochs={self.epochs}, lr={self.lr:g}, dtype={self.dtype!r}, "
-            f"tol={self.tol:g}, success_rate={self.success_rate:.4g})"
+            f"SweepResult(n={self.n}, epochs={self.epochs}, lr={_show_setting(self.lr)}, dtype={self.dtype!r}, "
+            f"tol={self.tol:g}, {options}success_rate={self.success_rate:.4g})"
         )
+
+    def _changed_options(self) -> list[str]:
+        """The options (other than params0) not at their defaults."""
+        return [n for n in _OPTIONS if not self.training().is_default(n)]
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write to exactly ``path`` (no suffix added) as a NumPy .npz file, atomically.
 
         ``load_sweep(path)`` reads it back bit for bit.
         """
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        # A setting that is None is left out, and read back as its default.
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
         write_atomic(path, lambda f: np.savez(f, format_version=FORMAT_VERSION, package_version=__version__, **fields))
 
 
@@ -218,20 +300,37 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     then ``complete`` is False and only the finished chunks' rows are present.
     """
     if os.path.isdir(path):
-        settings, X, y, seeds, rows, (params, final_loss, etl, _) = read_store(path)
+        settings, inputs, rows, (params, final_loss, etl, _) = read_store(path)
+        seeds = inputs["seeds"]
+
+        def setting(name: str, default: Any) -> Any:
+            """A stored setting; a per-network array with the rows that have results."""
+            if name in inputs:
+                return inputs[name][rows]
+            value = settings.get(name, default)  # a version-2 store has only defaults
+            return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
         training = Training(
             epochs=int(settings["epochs"]),
-            lr=float(settings["lr"]),
+            lr=setting("lr", None),
             tol=float(settings["tol"]),
             dtype=str(settings["dtype"]),
+            lr_output=setting("lr_output", None),
+            momentum=setting("momentum", 0.0),
+            activation=str(settings.get("activation", "sigmoid")),
+            margin=setting("margin", None),
+            init=str(settings.get("init", "normal")),
+            init_scale=setting("init_scale", 1.0),
+            params0=setting("params0", None),
         )
+        X, y = inputs["X"], inputs["y"]
         return SweepResult.from_rows(
             seeds[rows], params, final_loss, etl, X, y, training, complete=rows.shape[0] == seeds.shape[0]
         )
     check_npz_sizes(path)  # a damaged or hostile file is refused before anything is allocated
     with np.load(path, allow_pickle=False) as f:
-        if "format_version" not in f or int(f["format_version"]) != FORMAT_VERSION:
-            raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (version {FORMAT_VERSION})")
+        if "format_version" not in f or int(f["format_version"]) not in _READABLE:
+            raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (versions {_READABLE})")
         # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back
         # the Python int, float, str or bool (whatever the annotations say).
         fields = {}
@@ -260,13 +359,22 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
         and np.shape(fields["y"]) == np.shape(fields["X"])[:1]
     )
     types_ok = F is not None and fields["params"].dtype == F and fields["final_loss"].dtype == F
+    for name in (*PER_NETWORK, "params0"):
+        value = fields.get(name)
+        if isinstance(value, np.ndarray):
+            row = (9,) if name == "params0" else ()
+            shapes_ok = shapes_ok and value.shape == (S, *row) and value.dtype == np.float64
+        elif value is not None and not isinstance(value, (int, float)):
+            types_ok = False
+    choices = (("activation", ("sigmoid", "tanh")), ("init", ("normal", "uniform")))
+    types_ok = types_ok and all(fields.get(name, c[0]) in c for name, c in choices)
     if not (shapes_ok and types_ok and isinstance(fields["epochs"], int)):
         raise ValueError(f"path {str(path)!r} is a damaged sweep file: its fields do not fit together")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class GridResult:
-    """Outcome of ``grid``: success rates over learning rates x training lengths.
+    """Outcome of ``grid``: success rates over learning rates (x momenta) x training lengths.
 
     Attributes
     ----------
@@ -275,13 +383,16 @@ class GridResult:
     epochs : ndarray of int64, shape (E,)
         Training lengths, increasing.
     seeds : ndarray of int64, shape (S,)
-    loss : ndarray, shape (L, E, S), the grid's dtype
-        Full-dataset MSE of each seed after ``epochs[j]`` epochs at ``lrs[i]``,
-        all read from one training run per learning rate.
-    epochs_to_tol : ndarray of int64, shape (L, S)
+    loss : ndarray, shape (L, E, S), or (L, M, E, S) with momenta; the grid's dtype
+        Full-dataset MSE of each seed after ``epochs[j]`` epochs at ``lrs[i]``
+        (and ``momenta[k]``), all read from one training run per learning rate
+        (and momentum).
+    epochs_to_tol : ndarray of int64, shape (L, S), or (L, M, S) with momenta
         As in ``SweepResult``, for the longest run.
-    tol, dtype, X, y, wall_seconds :
+    tol, dtype, X, y, wall_seconds, activation :
         As in ``SweepResult``.
+    momenta : ndarray of float64, shape (M,), or None
+        Momenta, in the order given, when the grid has a momentum axis.
     """
 
     lrs: npt.NDArray[np.float64]
@@ -294,6 +405,8 @@ class GridResult:
     tol: float
     dtype: str
     wall_seconds: float = math.nan
+    momenta: npt.NDArray[np.float64] | None = None
+    activation: str = "sigmoid"
 
     @property
     def n(self) -> int:
@@ -302,33 +415,43 @@ class GridResult:
 
     @property
     def successes(self) -> npt.NDArray[np.int64]:
-        """Seeds with loss below tol, shape (L, E) int64."""
-        return np.count_nonzero(self.loss < DTYPES[self.dtype](self.tol), axis=2).astype(np.int64)
+        """Seeds with loss below tol, shape (L, E), or (L, M, E) with momenta; int64."""
+        return np.count_nonzero(self.loss < DTYPES[self.dtype](self.tol), axis=-1).astype(np.int64)
 
     @property
     def success_rate(self) -> npt.NDArray[np.float64]:
-        """Fraction converged per (lr, epochs) cell, shape (L, E)."""
+        """Fraction converged per cell, shape (L, E), or (L, M, E) with momenta."""
         return self.successes / self.n
 
     @property
     def success_ci95(self) -> npt.NDArray[np.float64]:
-        """Wilson 95 % intervals per cell, shape (L, E, 2)."""
+        """Wilson 95 % intervals per cell, shape (L, E, 2), or (L, M, E, 2) with momenta."""
         k = self.successes
-        return np.array([[wilson_interval(int(c), self.n) for c in row] for row in k])
+        return np.array([wilson_interval(int(c), self.n) for c in k.ravel()]).reshape(*k.shape, 2)
+
+    def _cells(self) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
+        """Each cell's coordinates (lr, momentum if any) and its index into the (L, [M,]) axes, row-major."""
+        if self.momenta is None:
+            return [({"lr": float(lr)}, (i,)) for i, lr in enumerate(self.lrs)]
+        return [
+            ({"lr": float(lr), "momentum": float(m)}, (i, k))
+            for i, lr in enumerate(self.lrs)
+            for k, m in enumerate(self.momenta)
+        ]
 
     def cells(self) -> list[dict[str, Any]]:
-        """One dict per (lr, epochs) cell, in row-major order (JSON-ready)."""
+        """One dict per (lr, [momentum,] epochs) cell, in row-major order (JSON-ready)."""
         k, ci = self.successes, self.success_ci95
         return [
             {
-                "lr": float(lr),
+                **where,
                 "epochs": int(ep),
-                "successes": int(k[i, j]),
+                "successes": int(k[at][j]),
                 "n": self.n,
-                "success_rate": float(k[i, j] / self.n),
-                "success_ci95": [float(ci[i, j, 0]), float(ci[i, j, 1])],
+                "success_rate": float(k[at][j] / self.n),
+                "success_ci95": [float(ci[at][j, 0]), float(ci[at][j, 1])],
             }
-            for i, lr in enumerate(self.lrs)
+            for where, at in self._cells()
             for j, ep in enumerate(self.epochs)
         ]
 
@@ -341,24 +464,30 @@ class GridResult:
         rows = [dict(c, ci_lo=c["success_ci95"][0], ci_hi=c["success_ci95"][1]) for c in self.cells()]
         for r in rows:
             del r["success_ci95"]
-        return pd.DataFrame(rows, columns=["lr", "epochs", "successes", "n", "success_rate", "ci_lo", "ci_hi"])
+        axes = ["lr"] if self.momenta is None else ["lr", "momentum"]
+        return pd.DataFrame(rows, columns=[*axes, "epochs", "successes", "n", "success_rate", "ci_lo", "ci_hi"])
 
     def table(self) -> str:
-        """Success rates as a text table: one row per lr, one column per epochs value."""
-        ci = self.success_ci95
+        """Success rates as a text table: one row per lr (and momentum), one column per epochs value."""
+        ci, rate = self.success_ci95, self.success_rate
         width = 22
-        head = "lr \\ epochs".ljust(12) + "".join(f"{int(e):>{width}}" for e in self.epochs)
+        label = "lr \\ epochs" if self.momenta is None else "lr, momentum"
+        first = 12 if self.momenta is None else 20
+        head = label.ljust(first) + "".join(f"{int(e):>{width}}" for e in self.epochs)
         lines = [head]
-        for i, lr in enumerate(self.lrs):
+        for where, at in self._cells():
+            name = ", ".join(f"{v:g}" for v in where.values())
             cells = "".join(
-                f"{f'{self.success_rate[i, j]:.1%} [{ci[i, j, 0]:.1%}, {ci[i, j, 1]:.1%}]':>{width}}"
+                f"{f'{rate[at][j]:.1%} [{ci[at][j, 0]:.1%}, {ci[at][j, 1]:.1%}]':>{width}}"
                 for j in range(self.epochs.shape[0])
             )
-            lines.append(f"{lr:<12g}{cells}")
+            lines.append(f"{name:<{first}}{cells}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
+        momenta = "" if self.momenta is None else f"momenta={self.momenta.tolist()}, "
+        act = "" if self.activation == "sigmoid" else f"activation={self.activation!r}, "
         return (
-            f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, epochs={self.epochs.tolist()}, "
-            f"dtype={self.dtype!r}, tol={self.tol:g})"
+            f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, {momenta}epochs={self.epochs.tolist()}, "
+            f"{act}dtype={self.dtype!r}, tol={self.tol:g})"
         )

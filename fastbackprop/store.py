@@ -3,7 +3,7 @@
 A store is a directory::
 
     manifest.json        settings, package version, chunk size, hashes of data and seeds
-    inputs.npz           X, y and the seeds (so a partial store can be read back)
+    inputs.npz           X, y, the seeds and the per-network settings that are arrays
     chunk-000000.npz     rows [0, chunk_size) of the results, bound to this store
     chunk-000001.npz     ...
     lock                 who is writing the store now
@@ -59,8 +59,13 @@ INPUTS = "inputs.npz"
 LOCK = "lock"
 _FORMAT = "fastbackprop-sweep-store"
 #: Version of the store format (see CHANGELOG.md). 2: chunks bound to their
-#: store, a lock file, the number of samples in the manifest.
-FORMAT_VERSION = 2
+#: store, a lock file, the number of samples in the manifest. 3: the
+#: per-network options (arrays in inputs.npz, their digests in the manifest).
+FORMAT_VERSION = 3
+#: Versions this one reads: a version-2 store is one with every option at its default.
+_READABLE = (2, 3)
+#: Settings that may be arrays, the shape of each row (one row per seed).
+ARRAY_SETTINGS = {"lr": (), "lr_output": (), "momentum": (), "init_scale": (), "params0": (N_PARAMS,)}
 _FIELDS = ("params", "final_loss", "epochs_to_tol", "loss_at")
 #: How the settings are named to users when a store was made with others.
 _PUBLIC_NAMES = {"record_at": "epochs_list"}
@@ -288,6 +293,7 @@ class SweepStore(_Chunks):
         X: npt.NDArray[np.float64],
         y: npt.NDArray[np.float64],
         seeds: npt.NDArray[np.int64],
+        arrays: dict[str, npt.NDArray[np.float64]] | None = None,
     ) -> None:
         path = os.fspath(path)
         settings = dict(
@@ -298,7 +304,7 @@ class SweepStore(_Chunks):
             seeds_sha256=sha256(seeds),
         )
         super().__init__(path, settings)
-        self._inputs = (X, y, seeds)
+        self._inputs: dict[str, Any] = dict(arrays or {}, X=X, y=y, seeds=seeds)
         self._lock: _Lock | None = None
 
     def __enter__(self) -> SweepStore:
@@ -319,7 +325,7 @@ class SweepStore(_Chunks):
 
     def _open(self) -> None:
         """Create the manifest and inputs, or check that an existing store is this sweep's."""
-        X, y, seeds = self._inputs
+        arrays = self._inputs
         inputs = os.path.join(self.path, INPUTS)
         manifest = {"format": _FORMAT, "format_version": FORMAT_VERSION, "settings": self.settings}
         if not os.path.exists(os.path.join(self.path, MANIFEST)):
@@ -329,13 +335,13 @@ class SweepStore(_Chunks):
                     f"store {self.path!r} holds results ({leftovers[0]}, ...) but no manifest, so nothing says "
                     "what they are; use another store, or delete this one"
                 )
-            write_atomic(inputs, lambda f: np.savez(f, X=X, y=y, seeds=seeds))
+            write_atomic(inputs, lambda f: np.savez(f, **arrays))
             text = json.dumps(manifest, indent=1).encode()
             if write_atomic(os.path.join(self.path, MANIFEST), lambda f: f.write(text), exclusive=True):
                 return
         self._check(_read_manifest(self.path))
         if read_inputs(self.path, self.settings) is None:  # deleted or damaged: the manifest vouches for ours
-            write_atomic(inputs, lambda f: np.savez(f, X=X, y=y, seeds=seeds))
+            write_atomic(inputs, lambda f: np.savez(f, **arrays))
 
     def _check(self, old: dict[str, Any] | None) -> None:
         if old is None:
@@ -352,6 +358,10 @@ class SweepStore(_Chunks):
                 if what is not None:
                     raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
                 name = _PUBLIC_NAMES.get(key, key)
+                if isinstance(settings.get(key), dict) or isinstance(self.settings.get(key), dict):
+                    raise ValueError(
+                        f"store {self.path!r} was made with other values of {name} (one per network); use another store"
+                    )
                 raise ValueError(
                     f"store {self.path!r} was made with {name}={settings.get(key)!r}, "
                     f"this run has {name}={self.settings.get(key)!r}; use another store"
@@ -416,11 +426,15 @@ class _Lock:
 
 
 def read_inputs(path: str, settings: dict[str, Any]) -> dict[str, npt.NDArray[Any]] | None:
-    """X, y and seeds of a store, or None unless they have the manifest's shapes and digests."""
+    """X, y, seeds and per-network arrays of a store, or None unless they have the manifest's shapes and digests."""
     n, s = int(settings["n_samples"]), int(settings["n_seeds"])
     spec = {"X": ((n, 2), np.float64), "y": ((n,), np.float64), "seeds": ((s,), np.int64)}
+    arrays = {k: v["sha256"] for k, v in settings.items() if k in ARRAY_SETTINGS and isinstance(v, dict)}
+    spec.update({k: ((s, *ARRAY_SETTINGS[k]), np.float64) for k in arrays})
     got = read_npz(os.path.join(path, INPUTS), spec)
     if got is None or sha256(got["X"], got["y"]) != settings["data_sha256"]:
+        return None
+    if any(sha256(got[k]) != digest for k, digest in arrays.items()):
         return None
     return got if sha256(got["seeds"]) == settings["seeds_sha256"] else None
 
@@ -430,10 +444,10 @@ def _stored_inputs(path: str) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any
     manifest = _read_manifest(path)
     if manifest is None:
         raise ValueError(f"path {path!r} is not a readable fastbackprop sweep store")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in _READABLE:
         raise ValueError(
             f"store {path!r} has format version {manifest.get('format_version')!r}; "
-            f"this fastbackprop reads version {FORMAT_VERSION}"
+            f"this fastbackprop reads versions {', '.join(map(str, _READABLE))}"
         )
     settings = manifest["settings"]
     inputs = read_inputs(path, settings) if _sound(settings) else None
@@ -458,6 +472,12 @@ def _sound(settings: Any) -> bool:
         value = settings.get(key)
         return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= top
 
+    def per_network(key: str, default: Any) -> bool:
+        value = settings.get(key, default)
+        if isinstance(value, dict):
+            return key in ARRAY_SETTINGS and set(value) == {"sha256"} and isinstance(value["sha256"], str)
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
     if not isinstance(settings, dict):
         return False
     record_at = settings.get("record_at")
@@ -466,7 +486,11 @@ def _sound(settings: Any) -> bool:
         and count("n_seeds", MAX_SEEDS)
         and count("n_samples", MAX_SAMPLES)
         and isinstance(settings.get("epochs"), int)
-        and all(isinstance(settings.get(k), (int, float)) for k in ("lr", "tol"))
+        and isinstance(settings.get("tol"), (int, float))
+        and isinstance(settings.get("lr"), (int, float, dict))
+        and all(per_network(k, None) for k in (*ARRAY_SETTINGS, "margin"))
+        and settings.get("activation", "sigmoid") in ("sigmoid", "tanh")
+        and settings.get("init", "normal") in ("normal", "uniform")
         and settings.get("dtype") in DTYPES
         and isinstance(record_at, list)
         and len(record_at) <= 10**6
@@ -477,14 +501,7 @@ def _sound(settings: Any) -> bool:
 
 def read_store(
     path: str | os.PathLike[str],
-) -> tuple[
-    dict[str, Any],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
-    tuple[npt.NDArray[Any], ...],
-]:
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]], npt.NDArray[np.int64], tuple[npt.NDArray[Any], ...]]:
     """Everything in a store: manifest settings, inputs, and the rows of the valid chunks.
 
     Chunks are read one at a time into the outputs (nothing is held twice);
@@ -493,7 +510,8 @@ def read_store(
     Returns
     -------
     settings : dict
-    X, y, seeds : ndarray
+    inputs : dict of ndarray
+        X, y, seeds, and the per-network settings that are arrays (one row per seed).
     rows : ndarray of int64
         Row indices (into ``seeds``) that have results, increasing.
     arrays : tuple of 4 ndarray
@@ -522,4 +540,4 @@ def read_store(
                 dst[filled : filled + hi - lo] = src
             rows[filled : filled + hi - lo] = np.arange(lo, hi)
             filled += hi - lo
-    return settings, inputs["X"], inputs["y"], inputs["seeds"], rows[:filled], tuple(a[:filled] for a in out)
+    return settings, inputs, rows[:filled], tuple(a[:filled] for a in out)

@@ -16,17 +16,20 @@ import numpy.typing as npt
 
 from ._execution import Plan, execute, progress_bar
 from ._layout import N_PARAMS
-from ._settings import Training
+from ._settings import ACTIVATIONS, Training
 from ._validation import (
     MAX_EPOCHS,
+    check_choice,
     check_dataset,
+    check_device_options,
     check_execution,
     check_int,
     check_list,
     check_memory,
+    check_momentum,
     check_positive_float,
     check_representable,
-    check_seeds,
+    check_sweep_seeds,
     check_training,
 )
 from .results import GridResult, SweepResult, load_sweep, wilson_interval
@@ -46,15 +49,24 @@ def _check_result_memory(n_seeds: int, training: Training, n_lrs: int = 0) -> No
 
 
 Device = Literal["cpu", "cuda"]
+Init = Literal["normal", "uniform"]
+Activation = Literal["sigmoid", "tanh"]
 
 
 def sweep(
     X: npt.ArrayLike,
     y: npt.ArrayLike,
-    seeds: int | range | npt.ArrayLike,
+    seeds: int | range | npt.ArrayLike | None,
     epochs: int = 3000,
-    lr: float = 0.2,
+    lr: float | npt.ArrayLike = 0.2,
     *,
+    lr_output: float | npt.ArrayLike | None = None,
+    momentum: float | npt.ArrayLike = 0.0,
+    init: Init = "normal",
+    init_scale: float | npt.ArrayLike = 1.0,
+    params0: npt.ArrayLike | None = None,
+    activation: Activation = "sigmoid",
+    margin: float | None = None,
     dtype: DTypeName | npt.DTypeLike = "float64",
     threads: int | None = None,
     tol: float = 1e-2,
@@ -63,23 +75,46 @@ def sweep(
     client: Any = None,
     device: Device = "cpu",
 ) -> SweepResult:
-    """Train one network per seed and collect the outcomes.
+    """Train one network per seed (or per starting point) and collect the outcomes.
 
-    Seed ``i`` starts from exactly ``Network(seed=i).params`` (rounded to
-    float32 for ``dtype="float32"``) and follows the same arithmetic as
-    ``Network.train``: in float64 the final parameters are bit-identical to it.
-    Results do not depend on ``threads``, on chunking, or on the order of
-    ``seeds``.
+    Row ``i`` starts from exactly ``Network(seed=seeds[i], init=..., init_scale=...).params``
+    (or ``params0[i]``), rounded to float32 for ``dtype="float32"``, and follows
+    the same arithmetic as ``Network.train`` with the same options: in float64
+    the final parameters are bit-identical to it. Results do not depend on
+    ``threads``, on chunking, or on the order of the rows.
 
     Parameters
     ----------
     X : array_like, shape (n, 2)
-    y : array_like, shape (n,), values in [0, 1]
-    seeds : int, range or array_like of int
+    y : array_like, shape (n,), values in [0, 1] ([-1, 1] for tanh)
+    seeds : int, range, array_like of int, or None
         An int N means seeds 0 .. N-1. Seeds must be >= 0 and fit in int64;
-        duplicates are allowed.
+        duplicates are allowed. None only with ``params0``: rows are then
+        labelled 0 .. S-1.
     epochs : int >= 0
-    lr : float > 0
+    lr : float > 0, or array_like of shape (S,)
+        Learning rate, of every parameter, or with ``lr_output`` of the hidden
+        layer (w1-w4, b1, b2).
+    lr_output : float > 0, or array_like of shape (S,), optional
+        Learning rate of the output neuron (w5, w6, b3); None: ``lr``.
+    momentum : float in [0, 1), or array_like of shape (S,)
+        Classical momentum, per sample: ``v <- momentum v - lr dL/dp``,
+        ``p <- p + v``, v = 0 at the start. 0 is plain SGD, bit for bit.
+    init : {"normal", "uniform"}
+        Distribution of the seed map's starting parameters: standard normal,
+        or U[-1, 1), each times ``init_scale``.
+    init_scale : float > 0, or array_like of shape (S,)
+        Standard deviation (normal) or half-width (uniform) of the starts.
+    params0 : array_like, shape (S, 9), optional
+        Explicit starting points, one row per network (layout ``w1 .. w6,
+        b1 .. b3``), instead of the seed map; ``init`` options are then refused.
+    activation : {"sigmoid", "tanh"}
+        Of all three neurons; tanh targets lie in [-1, 1].
+    margin : float > 0, optional
+        Success criterion: a network has converged when every sample's
+        ``|y - ypred| < margin`` (the classic "all outputs within 0.4"); then
+        ``converged`` and ``epochs_to_tol`` follow this criterion instead of
+        ``final loss < tol`` (``tol`` is not used).
     dtype : {"float64", "float32"}
         Precision of the training arithmetic.
     threads : int, optional
@@ -104,17 +139,41 @@ def sweep(
         Where to train: "cuda" runs one network per GPU thread on the current
         CUDA device (needs the ``cuda`` extra and an NVIDIA GPU; with
         ``client``, on the workers' GPUs); results are bit-identical to the
-        CPU's. ``threads`` is unused there.
+        CPU's. ``threads`` is unused there. The GPU takes the default options
+        only, so far: scalar ``lr``, no ``lr_output``, momentum, ``margin``,
+        ``params0``, init other than standard normal, or tanh.
 
     Returns
     -------
     SweepResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbackprop import datasets, sweep
+    >>> X, y = datasets.xor()
+    >>> res = sweep(X, y, 256, epochs=500, lr=np.geomspace(0.1, 10, 256), momentum=0.9)
+    >>> res.converged.shape
+    (256,)
     """
-    X64, y64 = check_dataset(X, y)
-    training = check_training(epochs=epochs, lr=lr, tol=tol, dtype=dtype)
+    X64, y64 = check_dataset(X, y, check_choice(activation, "activation", ACTIVATIONS))
+    training = check_training(
+        epochs=epochs,
+        lr=lr,
+        tol=tol,
+        dtype=dtype,
+        lr_output=lr_output,
+        momentum=momentum,
+        activation=activation,
+        margin=margin,
+        init=init,
+        init_scale=init_scale,
+        params0=params0,
+    )
     check_representable(X64, y64, training)
-    seed_array = check_seeds(seeds, budget=lambda n: _check_result_memory(n, training))
+    seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
+    check_device_options(training, execution)
     with progress_bar(seed_array.shape[0], execution.progress) as on_rows:
         trained = execute(Plan(X64, y64, seed_array, training), execution, on_rows)
     rows = trained.rows
@@ -134,10 +193,16 @@ def sweep(
 def grid(
     X: npt.ArrayLike,
     y: npt.ArrayLike,
-    seeds: int | range | npt.ArrayLike,
+    seeds: int | range | npt.ArrayLike | None,
     lrs: Iterable[float],
     epochs_list: Iterable[int],
     *,
+    momenta: Iterable[float] | None = None,
+    lr_output: float | npt.ArrayLike | None = None,
+    init: Init = "normal",
+    init_scale: float | npt.ArrayLike = 1.0,
+    params0: npt.ArrayLike | None = None,
+    activation: Activation = "sigmoid",
     dtype: DTypeName | npt.DTypeLike = "float64",
     threads: int | None = None,
     tol: float = 1e-2,
@@ -146,53 +211,71 @@ def grid(
     client: Any = None,
     device: Device = "cpu",
 ) -> GridResult:
-    """Success rate for every (learning rate, training length) pair.
+    """Success rate for every (learning rate, training length) pair, or (lr, momentum, length) triple.
 
-    One training run per learning rate, for ``max(epochs_list)`` epochs; the
-    loss after each shorter length is read from that run's history, so cell
-    (lr, E) equals ``sweep(X, y, seeds, E, lr).converged`` bit for bit without
-    retraining.
+    One training run per learning rate (and momentum), for
+    ``max(epochs_list)`` epochs; the loss after each shorter length is read
+    from that run's history, so cell (lr, E) equals ``sweep(X, y, seeds, E,
+    lr).converged`` bit for bit without retraining.
 
     Parameters
     ----------
-    X, y, seeds, dtype, threads, tol, progress, client, device :
+    X, y, seeds, lr_output, init, init_scale, params0, activation, dtype, threads, tol, progress, client, device :
         As in ``sweep``.
-    store : str or os.PathLike, optional
-        A directory holding one sweep store per learning rate
-        (``lr-000``, ``lr-001``, ...), resumable as in ``sweep``.
     lrs : sequence of float > 0
     epochs_list : sequence of int >= 1
         Sorted and de-duplicated in the result.
+    momenta : sequence of float in [0, 1), optional
+        Momenta to cross with the learning rates: the result then has a
+        momentum axis after the learning-rate axis.
+    store : str or os.PathLike, optional
+        A directory holding one sweep store per learning rate (``lr-000``,
+        ``lr-001``, ...; with momenta ``lr-000-m-000``, ...), resumable as in
+        ``sweep``.
 
     Returns
     -------
     GridResult
     """
-    X64, y64 = check_dataset(X, y)
+    X64, y64 = check_dataset(X, y, check_choice(activation, "activation", ACTIVATIONS))
     lr_array = np.array(check_list(lrs, "lrs", check_positive_float), dtype=np.float64)
+    m_array = None if momenta is None else np.array(check_list(momenta, "momenta", check_momentum), dtype=np.float64)
     epochs = np.unique(
         check_list(epochs_list, "epochs_list", lambda v, name: check_int(v, name, minimum=1, maximum=MAX_EPOCHS))
     )
-    # One run per lr for the longest length; the shorter ones are recorded on the way.
-    training = check_training(epochs=int(epochs[-1]), lr=lr_array[0], tol=tol, dtype=dtype, record_at=epochs)
+    options: dict[str, Any] = dict(
+        lr_output=lr_output, activation=activation, init=init, init_scale=init_scale, params0=params0
+    )
+    # One run per (lr, momentum) for the longest length; the shorter ones are recorded on the way.
+    training = check_training(epochs=int(epochs[-1]), lr=lr_array[0], tol=tol, dtype=dtype, record_at=epochs, **options)
     check_representable(X64, y64, training)
-    for lr in lr_array[1:]:
-        check_training(epochs=training.epochs, lr=lr, tol=tol, dtype=dtype)  # each lr survives the dtype
-    L = lr_array.shape[0]
-    seed_array = check_seeds(seeds, budget=lambda n: _check_result_memory(n, training, n_lrs=L))
+    pairs = [
+        (float(lr), 0.0 if m_array is None else float(m))
+        for lr in lr_array
+        for m in (m_array if m_array is not None else [0.0])
+    ]
+    for lr, m in pairs:  # each value survives the dtype
+        check_training(epochs=training.epochs, lr=lr, momentum=m, tol=tol, dtype=dtype, **options)
+    L, M = lr_array.shape[0], 1 if m_array is None else m_array.shape[0]
+    seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training, n_lrs=L * M))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
+    check_device_options(dataclasses.replace(training, momentum=max(m for _, m in pairs)), execution)
     S = seed_array.shape[0]
-    loss = np.empty((L, epochs.shape[0], S), dtype=training.float_type)
-    etl = np.empty((L, S), dtype=np.int64)
+    loss = np.empty((L * M, epochs.shape[0], S), dtype=training.float_type)
+    etl = np.empty((L * M, S), dtype=np.int64)
     wall = 0.0
-    with progress_bar(S * L, execution.progress) as on_rows:
-        for i, lr in enumerate(lr_array):
-            plan = Plan(X64, y64, seed_array, dataclasses.replace(training, lr=float(lr)))
-            sub = None if store is None else os.path.join(store, f"lr-{i:03d}")
+    with progress_bar(S * L * M, execution.progress) as on_rows:
+        for k, (lr, m) in enumerate(pairs):
+            plan = Plan(X64, y64, seed_array, dataclasses.replace(training, lr=lr, momentum=m))
+            name = f"lr-{k // M:03d}" + ("" if m_array is None else f"-m-{k % M:03d}")
+            sub = None if store is None else os.path.join(store, name)
             trained = execute(plan, dataclasses.replace(execution, store=sub), on_rows)
-            etl[i] = trained.rows.epochs_to_tol
-            loss[i] = trained.rows.loss_at.T
+            etl[k] = trained.rows.epochs_to_tol
+            loss[k] = trained.rows.loss_at.T
             wall += trained.wall_seconds
+    if m_array is not None:  # the momentum axis, after the learning rates'
+        loss = loss.reshape(L, M, epochs.shape[0], S)
+        etl = etl.reshape(L, M, S)
     return GridResult(
         lrs=lr_array,
         epochs=epochs,
@@ -204,4 +287,6 @@ def grid(
         tol=training.tol,
         dtype=training.dtype,
         wall_seconds=wall,
+        momenta=m_array,
+        activation=activation,
     )

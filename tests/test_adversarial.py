@@ -273,8 +273,7 @@ def test_sizes_that_cannot_fit_are_refused_up_front(monkeypatch):
     def never(*args):
         raise AssertionError("allocated and ran before refusing")
 
-    monkeypatch.setattr(_kernels, "train", never)
-    monkeypatch.setattr(_kernels, "train_blocks", never)
+    monkeypatch.setattr(_kernels, "training_kernels", lambda *variant: _kernels.TrainingKernels(never, never))
     with pytest.raises(ValueError, match=r"^epochs: a loss history of 1,000,000,000 epochs would take 7\.45 GiB"):
         Network(seed=0).train(X0, Y0, epochs=10**9)
     with pytest.raises(ValueError, match=r"^seeds: the results of 1,000,000,000 seeds would take .* GiB"):

@@ -203,7 +203,7 @@ def test_data_file_with_and_without_header(tmp_path, capsys):
     [
         ("0,0,0\n0,1\n", "line 2: expected 3 columns (x0, x1, y), got 2"),
         ("x0,x1,y\n0,0,0\n1,abc,1\n", "line 3: 'abc' is not a number"),
-        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [0, 1], got 1.5"),
+        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [-1, 1], got 1.5"),
         ("0,0,0\n0,nan,1\n", "line 2: values must be finite"),
         ("", "no data rows"),
         ("x0,x1,y\n", "no data rows"),
@@ -380,7 +380,7 @@ def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, 
     def never(*args):
         raise AssertionError("computed before checking the outputs")
 
-    monkeypatch.setattr(_kernels, "train_blocks", never)
+    monkeypatch.setattr(_kernels, "training_kernels", lambda *variant: _kernels.TrainingKernels(never, never))
     args = ["sweep", "--seeds", "5", "--epochs", "2", flag, value.format(tmp=tmp_path)]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -424,3 +424,205 @@ def test_a_closed_pipe_is_silent():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.stdout.split(" ", 1) == ["141", "''\n"], res
+
+
+# ---------------------------------------------------------------------------
+# Training options: --lr-output, --momentum, --init, --init-scale, --activation, --margin, --params0
+# ---------------------------------------------------------------------------
+NEW_OPTIONS = {"lr_output": 0.3, "momentum": 0.9, "init": "uniform", "init_scale": 0.5, "activation": "tanh"}
+NEW_FLAGS = ["--lr-output", "0.3", "--momentum", "0.9", "--init", "uniform", "--init-scale", "0.5"]
+NEW_FLAGS += ["--activation", "tanh"]
+
+
+def test_sweep_training_flags_reach_the_api(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from fastbackprop import datasets, load_sweep, sweep
+
+    epochs = 200 if JIT else 3
+    out = tmp_path / "run.npz"
+    args = ["sweep", "--dataset", "xor", "--seeds", "5:25", "--epochs", str(epochs), "--lr", "0.5", *NEW_FLAGS]
+    assert main([*args, "--margin", "0.4", "--json", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    api = sweep(*datasets.xor(), range(5, 25), epochs=epochs, lr=0.5, margin=0.4, **NEW_OPTIONS)
+    loaded = load_sweep(out)
+    np.testing.assert_array_equal(loaded.params, api.params)
+    np.testing.assert_array_equal(loaded.seeds, np.arange(5, 25))
+    np.testing.assert_array_equal(loaded.converged, api.converged)
+    assert {k: report[k] for k in NEW_OPTIONS} == NEW_OPTIONS and report["margin"] == 0.4
+    assert report["converged"] == int(api.converged.sum())
+
+
+def test_sweep_params0_without_seeds_labels_rows_0_to_s_minus_1(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from fastbackprop import datasets, load_sweep, sweep
+
+    starts = np.random.default_rng(7).normal(size=(5, 9))
+    path = tmp_path / "starts.npy"
+    np.save(path, starts)
+    out = tmp_path / "run.npz"
+    assert (
+        main(["sweep", "--dataset", "xor", "--epochs", "20", "--params0", str(path), "--json", "--out", str(out)]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["seeds"] == 5 and report["params0"] == "given"
+    loaded = load_sweep(out)
+    assert loaded.n == 5 and loaded.seeds.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(loaded.params, sweep(*datasets.xor(), None, epochs=20, params0=starts).params)
+    # --seeds of the right length relabels the rows
+    assert main(["sweep", "--dataset", "xor", "--epochs", "20", "--params0", str(path), "--seeds", "10:15"]) == 0
+    assert "data xor: 5 seeds" in capsys.readouterr().out
+
+
+def test_grid_momentum_cells(tmp_path, capsys):
+    import json
+
+    from fastbackprop import datasets, grid
+
+    epochs = ["50", "100"] if JIT else ["1", "3"]
+    common = ["--dataset", "xor", "--seeds", "30", "--lr", "0.5", "2", "--epochs", *epochs]
+    extra = ["--activation", "tanh", "--init", "uniform", "--init-scale", "0.5", "--lr-output", "0.3"]
+    assert main(["grid", *common, "--momentum", "0", "0.9", *extra, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    api = grid(
+        *datasets.xor(),
+        30,
+        [0.5, 2],
+        [int(e) for e in epochs],
+        momenta=[0, 0.9],
+        activation="tanh",
+        init="uniform",
+        init_scale=0.5,
+        lr_output=0.3,
+    )
+    assert report["momenta"] == [0.0, 0.9] and report["activation"] == "tanh" and report["lr_output"] == 0.3
+    assert report["cells"] == api.cells() and len(report["cells"]) == 8
+    assert [(c["lr"], c["momentum"]) for c in report["cells"][::2]] == [(0.5, 0.0), (0.5, 0.9), (2.0, 0.0), (2.0, 0.9)]
+    assert main(["grid", *common, "--momentum", "0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("lr, momentum") and lines[2].startswith("0.5, 0.5") and lines[3].startswith("2, 0.5")
+
+
+def test_grid_params0(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    path = tmp_path / "starts.npy"
+    np.save(path, np.random.default_rng(3).normal(size=(4, 9)))
+    assert main(["grid", "--dataset", "xor", "--lr", "0.5", "--epochs", "2", "--params0", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["seeds"] == 4 and report["params0"] == "given" and report["cells"][0]["n"] == 4
+
+
+def test_train_tanh_momentum_prints_the_log(capsys):
+    from fastbackprop import Network, datasets
+
+    epochs = 200 if JIT else 4
+    args = ["train", "--dataset", "xor", "--epochs", str(epochs), "--lr", "0.1", "--log-every", str(epochs // 2)]
+    assert main([*args, "--activation", "tanh", "--momentum", "0.5"]) == 0
+    out = capsys.readouterr().out
+    losses = _losses(out)
+    assert sorted(losses) == [0, epochs // 2, epochs] and "x = (1, 1)" in out
+    net = Network(seed=2, activation="tanh")
+    history = net.train(*datasets.xor(), epochs=epochs, lr=0.1, momentum=0.5)
+    assert losses[epochs] == float(f"{history[-1]:.4f}")
+    # all the training flags, against the API
+    assert main([*args, *NEW_FLAGS]) == 0
+    losses = _losses(capsys.readouterr().out)
+    net = Network(seed=2, init="uniform", init_scale=0.5, activation="tanh")
+    history = net.train(*datasets.xor(), epochs=epochs, lr=0.1, lr_output=0.3, momentum=0.9)
+    assert losses[epochs] == float(f"{history[-1]:.4f}")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--momentum", "1.0"], "--momentum must lie in [0, 1), got 1.0"),
+        (["train", "--init-scale", "-1"], "--init-scale must be finite and > 0, got -1.0"),
+        (["train", "--lr-output", "0"], "--lr-output must be finite and > 0"),
+        (["train", "--activation", "relu"], "argument --activation: invalid choice: 'relu'"),
+        (["train", "--init", "cauchy"], "argument --init: invalid choice: 'cauchy'"),
+        (["train", "--margin", "0.4"], "unrecognized arguments: --margin"),
+        (["sweep", "--momentum", "1.0"], "--momentum must lie in [0, 1), got 1.0"),
+        (["sweep", "--momentum", "nan"], "--momentum must lie in [0, 1)"),
+        (["sweep", "--momentum", "x"], "argument --momentum: invalid float value"),
+        (["sweep", "--init-scale", "-1"], "--init-scale must be finite and > 0, got -1.0"),
+        (["sweep", "--init-scale", "inf"], "--init-scale must be finite and > 0"),
+        (["sweep", "--margin", "0"], "--margin must be finite and > 0, got 0.0"),
+        (["sweep", "--lr-output", "-2"], "--lr-output must be finite and > 0"),
+        (["sweep", "--activation", "relu"], "argument --activation: invalid choice: 'relu'"),
+        (["grid", "--lr", "0.5", "--epochs", "2", "--momentum", "0.5", "1.0"], "--momentum must lie in [0, 1)"),
+        (["grid", "--lr", "0.5", "--epochs", "2", "--momentum"], "argument --momentum: expected at least one"),
+        (["grid", "--lr", "0.5", "--epochs", "2", "--init-scale", "0"], "--init-scale must be finite and > 0"),
+        (["grid", "--lr", "0.5", "--epochs", "2", "--margin", "0.4"], "unrecognized arguments: --margin"),
+        (["grid", "--lr", "0.5", "--epochs", "2", "--momentum", "0.5", "--plot", "g.png"], "--plot"),
+    ],
+)
+def test_bad_training_options_one_line_exit_2(args, message, capsys):
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    "content, extra, message",
+    [
+        ("wrong shape", [], "expected an (S, 9) array with S >= 1, got shape (5, 8)"),
+        ("empty rows", [], "expected an (S, 9) array with S >= 1, got shape (0, 9)"),
+        ("missing", [], "no such file"),
+        ("text", [], "not a .npy file"),
+        ("npz", [], "an .npz archive"),
+        ("strings", [], "expected real numbers"),
+        ("nan", [], "values must be finite"),
+        ("ok", ["--seeds", "3"], "params0 holds 5 values (one per network) but seeds holds 3"),
+        ("ok", ["--init", "uniform"], "params0 gives the starting points; init options contradict it"),
+    ],
+)
+@pytest.mark.parametrize("cmd", ["sweep", "grid"])
+def test_bad_params0_one_line_exit_2(tmp_path, capsys, cmd, content, extra, message):
+    import numpy as np
+
+    path = tmp_path / "starts.npy"
+    if content == "wrong shape":
+        np.save(path, np.zeros((5, 8)))
+    elif content == "empty rows":
+        np.save(path, np.zeros((0, 9)))
+    elif content == "text":
+        path.write_text("0 0 0 0 0 0 0 0 0\n")
+    elif content == "npz":
+        with open(path, "wb") as f:
+            np.savez(f, a=np.zeros((5, 9)))
+    elif content == "strings":
+        np.save(path, np.full((5, 9), "a"))
+    elif content == "nan":
+        np.save(path, np.full((5, 9), np.nan))
+    elif content == "ok":
+        np.save(path, np.zeros((5, 9)))
+    args = [cmd, "--epochs", "2", "--params0", str(path), *extra]
+    if cmd == "grid":
+        args += ["--lr", "0.5"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+    if content != "ok":  # the CLI's own checks name the flag and the file
+        assert f"--params0 {str(path)!r}" in err
+
+
+def test_bad_new_option_in_a_subprocess_has_no_traceback(tmp_path):
+    res = run("sweep", "--params0", str(tmp_path / "missing.npy"))
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
+    assert res.stderr == f"fastbackprop: error: --params0 {str(tmp_path / 'missing.npy')!r}: no such file\n"
+
+
+def test_help_shows_the_training_options(capsys):
+    assert main(["sweep", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--lr-output", "--momentum", "--init", "--init-scale", "--activation", "--margin", "--params0"):
+        assert flag in out
+    assert "[-1, 1]" in out and "--activation tanh --momentum 0.9" in out

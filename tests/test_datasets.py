@@ -47,7 +47,7 @@ def test_load_csv(tmp_path):
     [
         ("0,0,0\n0,1\n", "line 2: expected 3 columns"),
         ("x0,x1,y\n1,abc,1\n", "line 2: 'abc' is not a number"),
-        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [0, 1], got 1.5"),
+        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [-1, 1], got 1.5"),
         ("0,0,0\n0,inf,1\n", "line 2: values must be finite"),
         ("\n\n", "no data rows"),
     ],

@@ -37,7 +37,7 @@ def test_train_matches_reference_full_run(dataset):
     for s in range(N_INITS):
         p = starts[s].copy()
         hist = np.empty(EPOCHS)
-        _kernels.train(p, X, y, EPOCHS, LR, hist)
+        _kernels.train(p, np.zeros(9), X, y, EPOCHS, LR, LR, 0.0, hist)
         worst_p = max(worst_p, np.abs(p - ref_params[s]).max())
         worst_h = max(worst_h, np.abs(hist - ref_hist[s]).max())
     # Measured worst over 50 runs: params 3.6e-15 / history 1.7e-15 on gender,
@@ -52,8 +52,8 @@ def test_train_matches_reference_full_run(dataset):
 def test_train_without_history_is_the_same_run(dataset):
     X, y = dataset
     a, b = _inits(1)[0], _inits(1)[0]
-    _kernels.train(a, X, y, 200, LR, np.empty(200))
-    _kernels.train(b, X, y, 200, LR, np.empty(0))
+    _kernels.train(a, np.zeros(9), X, y, 200, LR, LR, 0.0, np.empty(200))
+    _kernels.train(b, np.zeros(9), X, y, 200, LR, LR, 0.0, np.empty(0))
     np.testing.assert_array_equal(a, b)
 
 
@@ -63,7 +63,7 @@ def test_forward_matches_reference(dataset, rng):
     ref = reference.forward(P, X)
     out = np.empty(X.shape[0])
     for s in range(P.shape[0]):
-        _kernels.forward(P[s], X, out)
+        _kernels.forward(P[s], X, out, False)
         # The kernel rounds w*x + b once (FMA), NumPy twice; with |w*x| up to ~75
         # and sums near 1, the two differ by up to ~1e-14 relative (measured 1.04e-14).
         np.testing.assert_allclose(out, ref[s], rtol=1e-13, atol=1e-300)
@@ -84,7 +84,7 @@ def test_mse_matches_reference(dataset, rng):
     P = rng.normal(0, 2, size=(50, N_PARAMS))
     ref = reference.mse(P, X, y)
     for s in range(P.shape[0]):
-        assert _kernels.mse(P[s], X, y) == pytest.approx(ref[s], rel=1e-14)
+        assert _kernels.mse(P[s], X, y, False) == pytest.approx(ref[s], rel=1e-14)
 
 
 # ---------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def _check_gradients(P, x, y):
     worst = 0.0
     for p, xi, yi in zip(P, x, y):
         g = np.empty(N_PARAMS)
-        _kernels.gradient(p, xi, yi, g)
+        _kernels.gradient(p, xi, yi, g, False)
         fd = _fd_gradient(p, xi, yi)
         worst = max(worst, np.max(np.abs(g - fd) / np.abs(fd)))
     return worst
@@ -167,7 +167,7 @@ def test_gradient_matches_reference(rng):
     P, x, y = _points(rng, 100, 2.0)
     for p, xi, yi in zip(P, x, y):
         g = np.empty(N_PARAMS)
-        _kernels.gradient(p, xi, yi, g)
+        _kernels.gradient(p, xi, yi, g, False)
         np.testing.assert_allclose(g, reference.gradient(p[None], xi, yi)[0], rtol=1e-13, atol=1e-300)
 
 
@@ -197,7 +197,7 @@ def test_float32_partials_are_computed_in_float32(rng):
     draws = rng.uniform(-3, 3, size=(500, 9)).astype(np.float32)
     draws[:, 4:8] = np.abs(draws[:, 4:8]) / 3  # y, h1, h2, ypred in [0, 1]
     for w5, w6, x0, x1, y, h1, h2, yp, lr in draws:
-        got = _kernels._partials(w5, w6, x0, x1, y, h1, h2, yp, lr)
+        got = _kernels._partials(w5, w6, x0, x1, y, h1, h2, yp, lr, lr, False)
         want = _partials_float32(w5, w6, x0, x1, y, h1, h2, yp, lr)
         assert all(isinstance(w, np.float32) for w in want)
         assert [float(g) for g in got] == [float(w) for w in want]
@@ -271,7 +271,7 @@ def test_compiled_seed_map_is_bit_identical():
     big = np.iinfo(np.int64).max
     seeds = np.concatenate([np.arange(n), [big, big - 1, 2**32, 2**53 + 1]]).astype(np.int64)
     out = np.empty((seeds.shape[0], N_PARAMS))
-    _kernels.init_params(seeds, out)
+    _kernels.init_params(seeds, False, np.ones(seeds.shape[0]), out)
     np.testing.assert_array_equal(out, _seeding.init_params(seeds))
 
 
@@ -280,7 +280,7 @@ def test_seed_map_is_pinned():
     want = np.array([[float.fromhex(v) for v in row] for row in PINNED_STARTS.values()])
     np.testing.assert_array_equal(_seeding.init_params(seeds), want)
     out = np.empty_like(want)
-    _kernels.init_params(seeds, out)
+    _kernels.init_params(seeds, False, np.ones(seeds.shape[0]), out)
     np.testing.assert_array_equal(out, want)
 
 

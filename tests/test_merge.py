@@ -78,8 +78,10 @@ def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
     "other, setting",
     [
         (dict(epochs=EPOCHS + 1), "epochs"),
-        (dict(lr=0.25), "lr"),
         (dict(dtype="float32"), "dtype"),
+        (dict(activation="tanh"), "activation"),
+        (dict(margin=0.3), "margin"),
+        (dict(init="uniform"), "init"),
         (dict(tol=0.02), "tol"),
         (dict(y=np.array([0.0, 1.0, 1.0, 1.0])), "the training data"),
     ],

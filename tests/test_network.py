@@ -181,7 +181,7 @@ def test_constructor_validation(kwargs, exc, match):
         ((X0, Y0[:, None]), {}, ValueError, r"y must have shape \(4,\)"),
         ((np.where(X0 == 25, np.nan, X0), Y0), {}, ValueError, "X must be finite"),
         ((X0, np.array([1, 0, np.inf, 1.0])), {}, ValueError, "y must be finite"),
-        ((X0, np.array([1, 0, 2, 1.0])), {}, ValueError, r"y must lie in \[0, 1\], got 2.0"),
+        ((X0, np.array([1, 0, 2, 1.0])), {}, ValueError, r"y must lie in \[0, 1\] for sigmoid units, got 2.0"),
         ((X0, np.array([1, 0, -0.5, 1.0])), {}, ValueError, r"y must lie in \[0, 1\]"),
         ((X0.astype(object), Y0), {}, TypeError, "X must hold real numbers"),
         ((X0.astype(str), Y0), {}, TypeError, "X must hold real numbers"),

@@ -46,7 +46,7 @@ def test_property_kernel_and_reference_within_rounding_bound(problem):
     exact, bound, exact_history, history_bound = rounding.exact_run(params, X, y, epochs, lr)
     p = params.copy()
     history = np.empty(epochs)
-    _kernels.train(p, X, y, epochs, lr, history)
+    _kernels.train(p, np.zeros(9), X, y, epochs, lr, lr, 0.0, history)
     rp, rh = reference.train(params[None], X, y, epochs, lr)
     slack = rounding.EXTENDED_SLACK
     for name, got, want, tol in [

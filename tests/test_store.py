@@ -27,14 +27,19 @@ def small_chunks(monkeypatch):
 @pytest.fixture
 def kernel_calls(monkeypatch):
     calls = []
-    real = _kernels.train_blocks
+    real = _kernels.training_kernels
 
-    def counting(*args):
-        if args[2].shape[0]:  # not the empty warm-up call
-            calls.append(args[2].shape[0])
-        return real(*args)
+    def variant(*which):
+        kernels = real(*which)
 
-    monkeypatch.setattr(_kernels, "train_blocks", counting)
+        def counting(*args):
+            if args[2].shape[0]:  # not the empty warm-up call
+                calls.append(args[2].shape[0])
+            return kernels.train_blocks(*args)
+
+        return kernels._replace(train_blocks=counting)
+
+    monkeypatch.setattr(_kernels, "training_kernels", variant)
     return calls
 
 
