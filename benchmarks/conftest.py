@@ -49,6 +49,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("fastbackprop: medians side by side (ratio = time / numba kernel time)")
     for group, benches in groups.items():
         tr.write_line(f"{group}:")
+        if group.startswith("options"):
+            from .test_bench_options import OPTION_BARS
+
+            for b in benches.values():
+                for name, o in b.extra_info["options"].items():
+                    bar = OPTION_BARS.get(name)
+                    met = bar is not None and o["vs_plain"] >= bar
+                    verdict = "" if bar is None else f"  (bar >= {bar:g}x)  {'met' if met else 'MISSED'}"
+                    tr.write_line(f"  {name:36s} {o['runs_per_second']:12,.0f} runs/s  {o['vs_plain']:.2f}x{verdict}")
+            continue
         if group.startswith("progress"):
             for name, b in benches.items():
                 tr.write_line(f"  {name}: {b.extra_info['overhead_percent']:+.2f} %  (bar < 2 %)")

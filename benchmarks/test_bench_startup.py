@@ -94,3 +94,23 @@ def test_first_sweep_call_cold_cache(benchmark):
     """First sweep of each dtype in a new interpreter with an empty cache (compiles the kernel)."""
     f64, f32 = _cold(benchmark, SWEEP_SCRIPT, rounds=2)
     benchmark.extra_info.update(f64_compile_s=f64, f32_compile_s=f32)
+
+
+OPTIONS_SCRIPT = """
+import time
+import fastbackprop as fb
+X, y = fb.datasets.gender()
+fb.sweep(X, y, 256, epochs=2)
+times = []
+for options in (dict(momentum=0.9), dict(activation="tanh"), dict(activation="tanh", momentum=0.9)):
+    t0 = time.perf_counter()
+    fb.sweep(X, y, 256, epochs=2, **options)
+    times.append(time.perf_counter() - t0)
+print(*times)
+"""
+
+
+def test_first_sweep_of_each_option_variant_cold_cache(benchmark):
+    """Each kernel variant (momentum, tanh, both) compiles on its first use, after the default's (float64)."""
+    momentum, tanh, both = _cold(benchmark, OPTIONS_SCRIPT, rounds=2)
+    benchmark.extra_info.update(momentum_compile_s=momentum, tanh_compile_s=tanh, tanh_momentum_compile_s=both)
