@@ -8,7 +8,9 @@ kernel never silently computes in float64.
 The sigmoid is computed by ``_sigmoid`` (exp written out as arithmetic) rather
 than ``math.exp``: libm calls cannot be vectorised across seeds, and the
 single-network kernels use the same code so that a sweep reproduces
-``Network.train`` bit for bit.
+``Network.train`` bit for bit. tanh is built on it, and each training kernel
+exists per activation and with or without momentum (``training_kernels``),
+compiled on first use.
 
 The per-network functions (``_init_params_into``, ``_sgd_update``,
 ``_squared_error`` and what they call) are also compiled for NVIDIA GPUs by
@@ -565,8 +567,9 @@ def _block_loss(B, X, y, loss, outside, tanh, margin):
 def _make_training_kernels(tanh, momentum):
     """The two training kernels for one activation (tanh or sigmoid) and momentum on or off.
 
-    ``tanh`` and ``momentum`` are closure constants: LLVM folds every branch on
-    them, and Numba's cache keys each variant on their values.
+    ``tanh`` and ``momentum`` are closure constants: Numba prunes the branches
+    on them before typing (so a variant compiles only its own code) and keys
+    each variant's cache entry on their values.
     """
 
     @jit(**OPTS)
@@ -574,9 +577,10 @@ def _make_training_kernels(tanh, momentum):
         """Per-sample SGD of one network for ``epochs`` passes over X (n, 2), y (n,), in place.
 
         params (9,) and velocity (9,) (momentum only: the negated velocities,
-        zeros at the start of a run) are updated; lr, lr_out (output neuron), m of X's dtype. If
-        ``loss_out`` has length ``epochs`` it receives the full-dataset MSE
-        after each epoch; pass a length-0 array to skip that work.
+        zeros at the start of a run) are updated; lr, lr_out (output neuron)
+        and m are of X's dtype. If ``loss_out`` has length ``epochs`` it
+        receives the full-dataset MSE after each epoch; pass a length-0 array
+        to skip that work.
         """
         record = loss_out.shape[0] > 0
         for e in range(epochs):

@@ -109,6 +109,26 @@ MUTANTS = (
         ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
     ),
     Mutant(
+        "lr-output-ignored",
+        ((K, "    s_out = scale_out * d_L_d_ypred\n", "    s_out = scale * d_L_d_ypred\n"),),
+        ("tests/test_options.py::test_each_option_matches_the_numpy_oracle_over_full_runs",),
+    ),
+    Mutant(
+        "tanh-slope-of-sigmoid",
+        ((K, "        return one - h * h  # tanh'", "        return h * (one - h)  # tanh'"),),
+        ("tests/test_options.py::test_tanh_partials_match_finite_differences_and_the_oracle",),
+    ),
+    Mutant(
+        "momentum-zero-not-exact",
+        ((K, "    uk = d if m == _like(m, 0.0) else _fma(m, held, d)", "    uk = _fma(m, held, d)"),),
+        ("tests/test_options.py::test_zero_momentum_lanes_beside_momentum_lanes_follow_plain_sgd_bit_for_bit",),
+    ),
+    Mutant(
+        "velocity-overlaps-parameters",
+        ((K, "_U = N_PARAMS  # first velocity row", "_U = N_PARAMS - 1  # first velocity row"),),
+        ("tests/test_options.py::test_rows_are_bit_identical_to_network_over_a_random_matrix_of_options",),
+    ),
+    Mutant(
         "rounding-bound-without-underflow",
         (
             ("tests/rounding.py", "U * abs(c) + ETA", "U * abs(c)"),
