@@ -226,7 +226,11 @@ def _build_parser():
     _add_training_options(gr, momentum_list=True)
     _add_params0_option(gr)
     _add_sweep_options(gr)
-    gr.add_argument("--plot", metavar="FILE.png", help="save a heat map of the success rates (not with --momentum)")
+    gr.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="save a heat map of the success rates (with --momentum: lr x momentum at the longest --epochs)",
+    )
     merge = sub.add_parser(
         "merge",
         help="merge sweeps run in pieces (a job array's tasks) into one result",
@@ -448,8 +452,6 @@ def _run_sweep(args):
 
 def _run_grid(args):
     _check_training_options(args)
-    if args.plot and args.momentum is not None:
-        raise ValueError("--plot draws learning rates x epochs only; it cannot be combined with --momentum")
     _check_plot(args.plot)
     _check_output(args.store, "--store", "store")
     params0 = _load_params0(args.params0)

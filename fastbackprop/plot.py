@@ -136,19 +136,33 @@ def sweep_summary(result: SweepResult) -> Figure:
     return fig
 
 
-def grid_heatmap(grid_result: GridResult) -> Figure:
-    """Success rate per (lr, epochs) cell, each annotated with its 95 % interval."""
+def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
+    """Success rate per cell, each annotated with its 95 % interval.
+
+    Cells are (lr, epochs); for a grid with momenta, (lr, momentum) at one
+    training length: ``epochs``, one of the grid's (default the longest).
+    """
     g = grid_result
     rate, ci = g.success_rate, g.success_ci95
-    fig, ax = _figure(1.6 * g.epochs.shape[0] + 2.5, 0.6 * g.lrs.shape[0] + 1.8)
+    title = f"Success rate (loss < {g.tol:g}), {g.n:,} seeds per cell"
+    if g.momenta is None:
+        columns, xlabel = [f"{e:d}" for e in g.epochs], "epochs"
+    else:
+        if epochs is not None and epochs not in g.epochs:
+            raise ValueError(f"epochs must be one of the grid's lengths {g.epochs.tolist()}, got {epochs!r}")
+        j = -1 if epochs is None else int(np.flatnonzero(g.epochs == epochs)[0])
+        rate, ci = rate[:, :, j], ci[:, :, j]
+        columns, xlabel = [f"{m:g}" for m in g.momenta], "momentum"
+        title += f", {int(g.epochs[j]):,} epochs"
+    fig, ax = _figure(1.6 * len(columns) + 2.5, 0.6 * g.lrs.shape[0] + 1.8)
     im = ax.imshow(rate, cmap="viridis", vmin=0, vmax=1, aspect="auto", origin="lower")
-    ax.set_xticks(range(g.epochs.shape[0]), [f"{e:d}" for e in g.epochs])
+    ax.set_xticks(range(len(columns)), columns)
     ax.set_yticks(range(g.lrs.shape[0]), [f"{lr:g}" for lr in g.lrs])
-    ax.set_xlabel("epochs")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("learning rate")
-    ax.set_title(f"Success rate (loss < {g.tol:g}), {g.n:,} seeds per cell")
+    ax.set_title(title)
     for i in range(g.lrs.shape[0]):
-        for j in range(g.epochs.shape[0]):
+        for j in range(len(columns)):
             colour = "k" if rate[i, j] > 0.6 else "w"
             ax.text(
                 j,

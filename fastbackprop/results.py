@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _kernels
-from ._settings import DTYPES, PER_NETWORK, Training
+from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK, Training
 from ._version import __version__
 from .store import check_npz_sizes, read_store, write_atomic
 
@@ -48,6 +48,20 @@ def _show_setting(value: Any) -> str:
     return f"{value:g}"
 
 
+#: The fields of a ``SweepResult`` that are its ``Training``.
+_SETTINGS = (
+    "epochs",
+    "lr",
+    "tol",
+    "dtype",
+    "lr_output",
+    "momentum",
+    "activation",
+    "margin",
+    "init",
+    "init_scale",
+    "params0",
+)
 #: The options of a sweep that a report names only when they are not at their defaults.
 _OPTIONS = ("lr_output", "momentum", "activation", "margin", "init", "init_scale")
 
@@ -159,37 +173,15 @@ class SweepResult:
             diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
             X=X,
             y=y,
-            epochs=t.epochs,
-            lr=t.lr,
-            tol=t.tol,
-            dtype=t.dtype,
             wall_seconds=wall_seconds,
             complete=complete,
             computed=computed,
-            lr_output=t.lr_output,
-            momentum=t.momentum,
-            activation=t.activation,
-            margin=t.margin,
-            init=t.init,
-            init_scale=t.init_scale,
-            params0=t.params0,
+            **{name: getattr(t, name) for name in _SETTINGS},
         )
 
     def training(self) -> Training:
         """The settings as a ``Training``."""
-        return Training(
-            epochs=self.epochs,
-            lr=self.lr,
-            tol=self.tol,
-            dtype=self.dtype,
-            lr_output=self.lr_output,
-            momentum=self.momentum,
-            activation=self.activation,
-            margin=self.margin,
-            init=self.init,
-            init_scale=self.init_scale,
-            params0=self.params0,
-        )
+        return Training(**{name: getattr(self, name) for name in _SETTINGS})
 
     @property
     def n(self) -> int:
@@ -366,7 +358,7 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
             shapes_ok = shapes_ok and value.shape == (S, *row) and value.dtype == np.float64
         elif value is not None and not isinstance(value, (int, float)):
             types_ok = False
-    choices = (("activation", ("sigmoid", "tanh")), ("init", ("normal", "uniform")))
+    choices = (("activation", ACTIVATIONS), ("init", INITS))
     types_ok = types_ok and all(fields.get(name, c[0]) in c for name, c in choices)
     if not (shapes_ok and types_ok and isinstance(fields["epochs"], int)):
         raise ValueError(f"path {str(path)!r} is a damaged sweep file: its fields do not fit together")

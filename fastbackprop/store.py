@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from ._errors import StoreLockedError
 from ._layout import N_PARAMS
-from ._settings import DTYPES
+from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK
 from ._validation import MAX_SEEDS, check_memory
 
 try:
@@ -65,7 +65,7 @@ FORMAT_VERSION = 3
 #: Versions this one reads: a version-2 store is one with every option at its default.
 _READABLE = (2, 3)
 #: Settings that may be arrays, the shape of each row (one row per seed).
-ARRAY_SETTINGS = {"lr": (), "lr_output": (), "momentum": (), "init_scale": (), "params0": (N_PARAMS,)}
+ARRAY_SETTINGS: dict[str, tuple[int, ...]] = {**{name: () for name in PER_NETWORK}, "params0": (N_PARAMS,)}
 _FIELDS = ("params", "final_loss", "epochs_to_tol", "loss_at")
 #: How the settings are named to users when a store was made with others.
 _PUBLIC_NAMES = {"record_at": "epochs_list"}
@@ -489,8 +489,8 @@ def _sound(settings: Any) -> bool:
         and isinstance(settings.get("tol"), (int, float))
         and isinstance(settings.get("lr"), (int, float, dict))
         and all(per_network(k, None) for k in (*ARRAY_SETTINGS, "margin"))
-        and settings.get("activation", "sigmoid") in ("sigmoid", "tanh")
-        and settings.get("init", "normal") in ("normal", "uniform")
+        and settings.get("activation", "sigmoid") in ACTIVATIONS
+        and settings.get("init", "normal") in INITS
         and settings.get("dtype") in DTYPES
         and isinstance(record_at, list)
         and len(record_at) <= 10**6

@@ -49,6 +49,15 @@ def test_cluster_grid_and_store(client, tmp_path):
     _same(load_sweep(tmp_path / "s"), res)
 
 
+def test_cluster_sweep_with_per_network_options_is_bit_identical(client):
+    n = 3000 if JIT else 300  # three chunks: each job gets its own rows of the arrays
+    rng = np.random.default_rng(4)
+    options = dict(
+        lr=rng.uniform(0.1, 2, n), momentum=np.where(rng.random(n) < 0.5, 0.0, 0.9), init="uniform", init_scale=2.0
+    )
+    _same(sweep(*XOR, n, epochs=EPOCHS, client=client, **options), sweep(*XOR, n, epochs=EPOCHS, **options))
+
+
 def test_client_validation():
     with pytest.raises(TypeError, match=r"client must be a dask\.distributed\.Client"):
         sweep(*XOR, 10, epochs=2, client="tcp://localhost:8786")

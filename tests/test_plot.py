@@ -74,6 +74,18 @@ def test_grid_heatmap(tmp_path):
     assert ax.get_xlabel() == "epochs" and ax.get_ylabel() == "learning rate"
 
 
+def test_grid_heatmap_with_momenta_shows_lr_by_momentum_at_one_length(tmp_path):
+    g = grid(*datasets.xor(), 100, [0.5, 2.0], [EPOCHS // 3, EPOCHS], momenta=[0.0, 0.5, 0.9])
+    ax = _render(plot.grid_heatmap(g), tmp_path, "grid_m").axes[0]
+    assert len(ax.texts) == 6 and ax.get_xlabel() == "momentum" and f"{EPOCHS:,} epochs" in ax.get_title()
+    first = f"{g.success_rate[0, 0, -1]:.0%}"
+    assert ax.texts[0].get_text().startswith(first)
+    shorter = plot.grid_heatmap(g, epochs=EPOCHS // 3).axes[0]
+    assert f"{EPOCHS // 3:,} epochs" in shorter.get_title()
+    with pytest.raises(ValueError, match=r"^epochs must be one of the grid's lengths"):
+        plot.grid_heatmap(g, epochs=7)
+
+
 def test_no_pyplot_figures_left_open(trained):
     plt = pytest.importorskip("matplotlib.pyplot")
     before = plt.get_fignums()
