@@ -139,7 +139,11 @@ def check_momentum(value: Any, name: str = "momentum") -> float:
 
 def check_per_network(value: Any, name: str, check: Callable[[Any, str], float]) -> PerNetwork:
     """A scalar passed through ``check``, or a 1-d array of such values (a new float64 array)."""
-    if np.ndim(value) == 0:
+    try:
+        scalar = np.ndim(value) == 0
+    except ValueError:  # ragged nesting: as_real_array names the argument
+        scalar = False
+    if scalar:
         return check(value.item() if isinstance(value, np.ndarray) else value, name)
     arr = as_real_array(value, name)
     if arr.ndim != 1 or arr.shape[0] == 0:
@@ -320,16 +324,22 @@ def check_training(
     _check_survives(training.params0, "params0", dtype, zero_ok=True)
     if np.any(training.float_type(np.asarray(training.momentum)) >= 1):
         raise ValueError(f"momentum must stay below 1 in {dtype}; a value rounds to 1")
-    # Starts are drawn in float64 and then converted: a normal deviate is below 40 in magnitude.
-    if np.any(np.asarray(training.init_scale) > np.finfo(training.float_type).max / 64):
-        raise ValueError(f"init_scale is too large for {dtype}: starts would overflow")
+    check_init_scale(training.init_scale, dtype)
     return training
+
+
+def check_init_scale(init_scale: PerNetwork, dtype: str) -> None:
+    """Refuse scales whose starts would overflow ``dtype`` (deviates are drawn in float64, below 40 in magnitude)."""
+    if np.any(np.asarray(init_scale) > np.finfo(DTYPES[dtype]).max / 64):
+        raise ValueError(f"init_scale is too large for {dtype}: starts would overflow")
 
 
 def _is(value: Any, default: str | float) -> bool:
     """Whether a checked setting equals its scalar default (never for an array)."""
     if isinstance(default, str):
         return bool(value == default)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     return np.ndim(value) == 0 and is_real(value) and float(value) == default
 
 

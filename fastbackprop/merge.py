@@ -47,7 +47,9 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     SweepResult
         Equal, bit for bit, to one sweep of all the parts' seeds in increasing
         order. Per-network settings (lr, lr_output, momentum, init_scale,
-        params0) that differ between parts become one value per row.
+        params0) that differ between parts become one value per row; a seed's
+        rows with different settings are different runs, all kept (in the
+        order of their settings), and duplicates within one part are kept.
         ``complete`` is False if seeds a partial part was made for are in no
         part, or seeds between the smallest and the largest are missing
         (``missing_seeds`` lists them); ``wall_seconds`` and ``computed`` are
@@ -80,20 +82,25 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
             raise ValueError(f"parts disagree on the training data (X, y): {first_name} and {name}")
     results = [part for _, part, _ in loaded]
     seeds = np.concatenate([r.seeds for r in results])
-    order = np.argsort(seeds, kind="stable")
-    seeds = seeds[order]
+    part_of = np.concatenate([np.full(r.n, k) for k, r in enumerate(results)])
+    settings = {name: _per_row_setting(results, name) for name in _PER_ROW}
+    varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
+    # A run is a seed and its settings: rows in seed order, those of one seed by their settings.
+    keys = [column for v in varying for column in v.reshape(v.shape[0], -1).T]
+    order = np.lexsort((*reversed(keys), seeds))
+    seeds, part_of = seeds[order], part_of[order]
     columns = {
         name: np.concatenate([getattr(r, name) for r in results])[order]
         for name in ("params", "final_loss", "epochs_to_tol")
     }
-    settings = {name: _merged_setting(results, name, order) for name in _PER_ROW}
+    settings = {k: v[order] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
+    varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
     keep = np.ones(seeds.shape[0], dtype=bool)
-    dup = np.flatnonzero(seeds[1:] == seeds[:-1]) + 1
-    rows = [*columns.values(), *(v for v in settings.values() if isinstance(v, np.ndarray))]
-    for i in dup:
-        # bit-identical (NaN included) or refused: the same seed must mean the same run
-        same = all(c[i].tobytes() == c[i - 1].tobytes() for c in rows)
-        if not same:
+    for i in np.flatnonzero(seeds[1:] == seeds[:-1]) + 1:
+        if part_of[i] == part_of[i - 1] or any(v[i].tobytes() != v[i - 1].tobytes() for v in varying):
+            continue  # a duplicate the sweep itself asked for, or another run of the seed
+        # the same run in two parts: bit-identical (NaN included) or refused
+        if not all(c[i].tobytes() == c[i - 1].tobytes() for c in columns.values()):
             raise ValueError(f"seed {int(seeds[i])} has different results in two parts; they are not one sweep")
         keep[i] = False
     seeds = seeds[keep]
@@ -118,8 +125,8 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     return merged if complete else dataclasses.replace(merged, complete=False)
 
 
-def _merged_setting(results: Sequence[SweepResult], name: str, order: npt.NDArray[np.intp]) -> Any:
-    """A per-network setting of the merged sweep: the parts' common scalar, or one value per row in ``order``."""
+def _per_row_setting(results: Sequence[SweepResult], name: str) -> Any:
+    """A per-network setting of the merged sweep: the parts' common scalar, or one value per row, parts in order."""
     values = [getattr(r, name) for r in results]
     if all(v is None for v in values):
         return None
@@ -128,11 +135,12 @@ def _merged_setting(results: Sequence[SweepResult], name: str, order: npt.NDArra
         return scalars[0]
     if name == "lr_output":  # None is "the same as lr"
         values = [r.lr if v is None else v for r, v in zip(results, values)]
-    rows = [
-        np.broadcast_to(np.asarray(v, dtype=np.float64), (r.n,)) if np.ndim(v) == 0 else v
-        for r, v in zip(results, values)
-    ]
-    return np.concatenate(rows)[order]
+    return np.concatenate(
+        [
+            np.broadcast_to(np.asarray(v, dtype=np.float64), (r.n,)) if np.ndim(v) == 0 else v
+            for r, v in zip(results, values)
+        ]
+    )
 
 
 def missing_seeds(result: SweepResult) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ from ._validation import (
     MAX_EPOCHS,
     check_choice,
     check_dataset,
+    check_init_scale,
     check_inputs,
     check_int,
     check_memory,
@@ -89,6 +90,7 @@ class Network:
     ) -> None:
         start = check_choice(init, "init", INITS)
         scale = check_positive_float(init_scale, "init_scale")
+        check_init_scale(scale, "float64")
         self.activation: str = check_choice(activation, "activation", ACTIVATIONS)
         if params is not None:
             if seed is not None:
@@ -110,7 +112,8 @@ class Network:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
+        # A network pickled before activations existed is a sigmoid one.
+        self.__dict__.update({"activation": "sigmoid", **state}, _lock=threading.Lock())
 
     @property
     def params(self) -> npt.NDArray[np.float64]:

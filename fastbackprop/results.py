@@ -34,7 +34,12 @@ def _number(value: float) -> float | None:
 def _json_setting(value: Any) -> Any:
     """A setting for strict JSON: a per-network array as its range."""
     if isinstance(value, np.ndarray):
-        return {"per_network": True, "min": float(value.min()), "max": float(value.max())}
+        empty = value.size == 0  # a partial store with no finished rows
+        return {
+            "per_network": True,
+            "min": None if empty else float(value.min()),
+            "max": None if empty else float(value.max()),
+        }
     return value
 
 
@@ -43,6 +48,8 @@ def _show_setting(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, np.ndarray):
+        if value.size == 0:
+            return "(per network, no rows)"
         lo, hi = float(value.min()), float(value.max())
         return f"{lo:g}" if lo == hi else f"{lo:g} .. {hi:g} (per network)"
     return f"{value:g}"

@@ -423,3 +423,56 @@ def test_grid_momentum_axis_cells_equal_separate_sweeps():
     plain = grid(*XOR, seeds, lrs, lengths)
     assert plain.loss.shape == (2, 2, 60) and plain.momenta is None
     np.testing.assert_array_equal(plain.loss, g.loss[:, 0])
+
+
+def test_a_partial_store_with_no_finished_rows_still_reports(tmp_path):
+    sweep(*XOR, 10, epochs=5, lr=np.linspace(0.1, 1, 10), momentum=0.5, store=tmp_path / "s")
+    for chunk in (tmp_path / "s").glob("chunk-*"):
+        chunk.unlink()
+    empty = load_sweep(tmp_path / "s")
+    assert empty.n == 0 and not empty.complete and empty.lr.shape == (0,)
+    report = json.loads(json.dumps(empty.report(), allow_nan=False))
+    assert report["lr"] == {"per_network": True, "min": None, "max": None}
+    assert "no rows" in empty.summary() and "no rows" in repr(empty)
+
+
+def test_sweep_summary_plot_takes_per_network_settings_and_margins(tmp_path):
+    from fastbackprop import plot
+
+    pytest.importorskip("matplotlib")
+    res = sweep(*XOR, 50, epochs=EPOCHS, lr=np.linspace(0.1, 2, 50), margin=0.4)
+    ax = plot.sweep_summary(res).axes[1]
+    assert "0.1 .. 2 (per network)" in ax.get_title() and "< 0.4" in ax.get_ylabel()
+
+
+def test_network_refuses_a_scale_that_overflows_and_unpickles_networks_from_before_activations():
+    with pytest.raises(ValueError, match=r"^init_scale is too large for float64"):
+        Network(seed=0, init_scale=1e308)
+    net = Network(seed=1)
+    state = net.__getstate__()
+    del state["activation"]  # as pickled by a version without activations
+    old = Network.__new__(Network)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.predict(XOR[0]), net.predict(XOR[0]))
+
+
+def test_ragged_per_network_values_are_named():
+    with pytest.raises(ValueError, match=r"^lr must be a rectangular array"):
+        sweep(*XOR, 2, epochs=1, lr=[[0.1], [0.1, 0.2]])
+
+
+def test_merge_keeps_runs_of_one_seed_with_other_settings():
+    one = sweep(*XOR, [0, 0, 1], epochs=EPOCHS, lr=[0.1, 0.5, 0.2])
+    merged = merge_sweeps([one])
+    assert merged.n == 3 and merged.params.tobytes() == one.params.tobytes()
+    np.testing.assert_array_equal(merged.lr, [0.1, 0.5, 0.2])
+    # Job-array parts split by learning rate rather than by seed, overlapping in one run.
+    slow = sweep(*XOR, 4, epochs=EPOCHS, lr=0.1)
+    fast = sweep(*XOR, 4, epochs=EPOCHS, lr=0.5)
+    again = sweep(*XOR, [2], epochs=EPOCHS, lr=0.5)
+    both = merge_sweeps([fast, slow, again])
+    assert both.n == 8 and both.complete
+    np.testing.assert_array_equal(both.seeds, np.repeat(np.arange(4), 2))
+    np.testing.assert_array_equal(both.lr, np.tile([0.1, 0.5], 4))
+    np.testing.assert_array_equal(both.params[1::2], fast.params)
+    np.testing.assert_array_equal(both.params[::2], slow.params)
