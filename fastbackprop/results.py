@@ -388,7 +388,7 @@ class GridResult:
         (and momentum).
     epochs_to_tol : ndarray of int64, shape (L, S), or (L, M, S) with momenta
         As in ``SweepResult``, for the longest run.
-    tol, dtype, X, y, wall_seconds, activation :
+    tol, dtype, X, y, wall_seconds, activation, lr_output, init, init_scale, params0 :
         As in ``SweepResult``.
     momenta : ndarray of float64, shape (M,), or None
         Momenta, in the order given, when the grid has a momentum axis.
@@ -406,6 +406,10 @@ class GridResult:
     wall_seconds: float = math.nan
     momenta: npt.NDArray[np.float64] | None = None
     activation: str = "sigmoid"
+    lr_output: float | npt.NDArray[np.float64] | None = None
+    init: str = "normal"
+    init_scale: float | npt.NDArray[np.float64] = 1.0
+    params0: npt.NDArray[np.float64] | None = None
 
     @property
     def n(self) -> int:

@@ -288,5 +288,9 @@ def grid(
         dtype=training.dtype,
         wall_seconds=wall,
         momenta=m_array,
-        activation=activation,
+        activation=training.activation,
+        lr_output=training.lr_output,
+        init=training.init,
+        init_scale=training.init_scale,
+        params0=training.params0,
     )

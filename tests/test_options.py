@@ -420,6 +420,9 @@ def test_grid_momentum_axis_cells_equal_separate_sweeps():
     cells = g.cells()
     assert len(cells) == 8 and {c["momentum"] for c in cells} == {0.0, 0.9}
     assert len(g.table().splitlines()) == 1 + 4
+    kept = grid(*TANH_XOR, 20, [0.2], [2], activation="tanh", lr_output=0.3, init="uniform", init_scale=np.ones(20))
+    assert (kept.activation, kept.lr_output, kept.init) == ("tanh", 0.3, "uniform")
+    np.testing.assert_array_equal(kept.init_scale, np.ones(20))
     plain = grid(*XOR, seeds, lrs, lengths)
     assert plain.loss.shape == (2, 2, 60) and plain.momenta is None
     np.testing.assert_array_equal(plain.loss, g.loss[:, 0])
