@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from . import _kernels
 from ._layout import N_PARAMS
-from ._settings import PER_NETWORK, Execution, PerNetwork, Training
+from ._settings import PER_ROW, Execution, PerNetwork, Training
 from ._version import __version__
 from .store import SweepStore, sha256
 
@@ -242,7 +242,7 @@ class Plan:
     def store_arrays(self) -> dict[str, npt.NDArray[Any]]:
         """The per-network settings that are arrays, kept in a store's inputs."""
         t = self.training
-        return {n: getattr(t, n) for n in (*PER_NETWORK, "params0") if isinstance(getattr(t, n), np.ndarray)}
+        return {n: getattr(t, n) for n in PER_ROW if isinstance(getattr(t, n), np.ndarray)}
 
     def warm_up(self, device: str) -> None:
         """Compile or load the kernel now, so that timings are training only."""

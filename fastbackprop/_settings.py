@@ -18,6 +18,10 @@ DTYPES: dict[str, type[np.floating[Any]]] = {"float64": np.float64, "float32": n
 
 #: Settings a sweep may give one value per network, as arrays of shape (S,).
 PER_NETWORK = ("lr", "lr_output", "momentum", "init_scale")
+#: Settings that may hold one row per network: those, and explicit starts (S, 9).
+PER_ROW = (*PER_NETWORK, "params0")
+#: The options beyond epochs, lr, tol and dtype: at their defaults they change nothing.
+OPTIONS = ("lr_output", "momentum", "activation", "margin", "init", "init_scale", "params0")
 #: The starting-point distributions and activations, by name.
 INITS = ("normal", "uniform")
 ACTIVATIONS = ("sigmoid", "tanh")

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK, Execution, PerNetwork, Training
+from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Execution, PerNetwork, Training
 
 T = TypeVar("T")
 
@@ -345,8 +345,7 @@ def _is(value: Any, default: str | float) -> bool:
 
 def per_network_lengths(training: Training) -> dict[str, int]:
     """The settings given one value per network (params0 one row), and their lengths."""
-    names = (*PER_NETWORK, "params0")
-    return {n: int(np.shape(getattr(training, n))[0]) for n in names if np.ndim(getattr(training, n))}
+    return {n: int(np.shape(getattr(training, n))[0]) for n in PER_ROW if np.ndim(getattr(training, n))}
 
 
 def check_sweep_seeds(
@@ -460,8 +459,7 @@ def check_device_options(training: Training, execution: Execution) -> None:
     """Refuse options the chosen device cannot run yet (the GPU kernel has the default ones only)."""
     if execution.device != "cuda":
         return
-    names = ("lr_output", "momentum", "init_scale", "activation", "margin", "init", "params0")
-    others = [n for n in names if not training.is_default(n)]
+    others = [n for n in OPTIONS if not training.is_default(n)]
     others += [] if np.ndim(training.lr) == 0 else ["lr (per network)"]
     if others:
         raise ValueError(

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._settings import PER_ROW
 from .results import SweepResult, load_sweep
 from .store import planned_seeds
 
 __all__ = ["merge_sweeps", "missing_seeds"]
 
-#: Settings every part must share, and those that may differ row by row (merged as columns).
+#: Settings every part must share; those of PER_ROW may differ row by row and are merged as columns.
 _AGREE = ("epochs", "dtype", "tol", "activation", "margin", "init")
-_PER_ROW = ("lr", "lr_output", "momentum", "init_scale", "params0")
 
 Part = SweepResult | str | os.PathLike[str]
 
@@ -83,7 +83,7 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     results = [part for _, part, _ in loaded]
     seeds = np.concatenate([r.seeds for r in results])
     part_of = np.concatenate([np.full(r.n, k) for k, r in enumerate(results)])
-    settings = {name: _per_row_setting(results, name) for name in _PER_ROW}
+    settings = {name: _per_row_setting(results, name) for name in PER_ROW}
     varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
     # A run is a seed and its settings: rows in seed order, those of one seed by their settings.
     keys = [column for v in varying for column in v.reshape(v.shape[0], -1).T]

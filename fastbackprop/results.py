@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _kernels
-from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK, Training
+from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
 from ._version import __version__
 from .store import check_npz_sizes, read_store, write_atomic
 
@@ -70,7 +70,7 @@ _SETTINGS = (
     "params0",
 )
 #: The options of a sweep that a report names only when they are not at their defaults.
-_OPTIONS = ("lr_output", "momentum", "activation", "margin", "init", "init_scale")
+_OPTIONS = tuple(n for n in OPTIONS if n != "params0")  # params0 is named apart: "given"
 
 
 def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
@@ -358,7 +358,7 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
         and np.shape(fields["y"]) == np.shape(fields["X"])[:1]
     )
     types_ok = F is not None and fields["params"].dtype == F and fields["final_loss"].dtype == F
-    for name in (*PER_NETWORK, "params0"):
+    for name in PER_ROW:
         value = fields.get(name)
         if isinstance(value, np.ndarray):
             row = (9,) if name == "params0" else ()

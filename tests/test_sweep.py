@@ -22,7 +22,7 @@ from fastbackprop import (
     sweep,
     wilson_interval,
 )
-from fastbackprop.results import _OPTIONS
+from fastbackprop._settings import OPTIONS
 
 from .conftest import JIT, PINNED_STARTS, SWEEP_EPOCHS
 
@@ -513,7 +513,7 @@ def test_files_saved_before_computed_existed_still_load(tmp_path):
     import dataclasses
 
     res = sweep(*XOR, 20, epochs=3, lr=0.5)
-    new = {"computed", *_OPTIONS, "params0"}  # the fields that file format 1 did not have
+    new = {"computed", *OPTIONS}  # the fields that file format 1 did not have
     fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res) if f.name not in new}
     np.savez(tmp_path / "old.npz", format_version=1, package_version="0.1.0", **fields)
     old = load_sweep(tmp_path / "old.npz")
