@@ -583,6 +583,14 @@ def _make_training_kernels(tanh, momentum):
         to skip that work.
         """
         record = loss_out.shape[0] > 0
+        # The history is the loss of each epoch's parameters. Computed as the
+        # epochs go, it would put 3n activations on the run's chain of dependent
+        # steps; instead the parameters after each epoch go into the lanes of a
+        # sweep block, whose losses are computed LANES epochs at a time,
+        # vectorised and off that chain (the same arithmetic as _mse).
+        B = np.zeros(_ROWS * ROW if record else 0, dtype=params.dtype)
+        loss = np.empty(LANES, dtype=params.dtype)
+        outside = np.zeros(LANES, dtype=np.int64)
         for e in range(epochs):
             for i in range(X.shape[0]):
                 x0, x1, yi = X[i, 0], X[i, 1], y[i]
@@ -592,7 +600,13 @@ def _make_training_kernels(tanh, momentum):
                 else:
                     _apply_step(params, 0, 1, x0, x1, yi, lr, lr_out, h1, h2, ypred, tanh)
             if record:
-                loss_out[e] = _mse(params, X, y, tanh)
+                lane = e % LANES
+                for k in range(N_PARAMS):
+                    B[k * ROW + lane] = params[k]
+                if lane == LANES - 1 or e + 1 == epochs:
+                    _block_loss(B, X, y, loss, outside, tanh, _like(y[0], 0.0))
+                    for j in range(lane + 1):
+                        loss_out[e - lane + j] = loss[j]
 
     @jit(**OPTS)
     def train_blocks(

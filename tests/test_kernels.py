@@ -57,6 +57,27 @@ def test_train_without_history_is_the_same_run(dataset):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("tanh, momentum", [(False, False), (True, True)])
+@pytest.mark.parametrize("epochs", [1, _kernels.LANES - 1, _kernels.LANES, _kernels.LANES + 1, 3 * _kernels.LANES + 7])
+def test_history_is_the_mse_after_each_epoch(dataset, epochs, tanh, momentum):
+    # The history is computed LANES epochs at a time after the steps; each entry
+    # must be, bit for bit, the loss of that epoch's parameters as mse computes it.
+    X, y = dataset
+    y = 2 * y - 1 if tanh else y
+    train = _kernels.training_kernels(tanh, momentum).train
+    m = 0.9 if momentum else 0.0
+    start = _inits(3)[2]
+    p, v, hist = start.copy(), np.zeros(9), np.empty(epochs)
+    train(p, v, X, y, epochs, LR, 0.5 * LR, m, hist)
+    q, u, expected = start.copy(), np.zeros(9), np.empty(epochs)
+    for e in range(epochs):
+        train(q, u, X, y, 1, LR, 0.5 * LR, m, np.empty(0))
+        expected[e] = _kernels.mse(q, X, y, tanh)
+    np.testing.assert_array_equal(p, q)
+    np.testing.assert_array_equal(hist, expected)
+    assert len(np.unique(hist)) > epochs // 2  # the losses move: a stale lane would show
+
+
 def test_forward_matches_reference(dataset, rng):
     X, _ = dataset
     P = rng.normal(0, 3, size=(200, N_PARAMS))
