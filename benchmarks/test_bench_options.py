@@ -60,3 +60,31 @@ def test_sweep_options(benchmark, dtype):
     benchmark.extra_info["options"] = {
         name: {"runs_per_second": S / min(t), "vs_plain": plain / min(t)} for name, t in times.items()
     }
+
+
+XOR_CONFIGS = {"XOR, exact epochs_to_tol (default)": {}, "XOR, epochs_to_tol=False": dict(epochs_to_tol=False)}
+OPTION_BARS["XOR, epochs_to_tol=False"] = 1.5
+
+
+@pytest.mark.parametrize("dtype", ["float64"] if SMOKE else ["float64", "float32"])
+def test_xor_without_epochs_to_tol(benchmark, dtype):
+    """XOR at lr 0.5, where a quarter of the seeds never reach tol: their blocks evaluate the loss
+    after every epoch while epochs to tol is tracked, and only at the end when it is not."""
+    Xx, Yx = datasets.xor()
+    benchmark.group = f"options XOR {dtype}, S={S // 1000}k, 3000 epochs, lr 0.5"
+    benchmark.extra_info["label"] = "tracked and untracked, in turn, per round"
+    for options in XOR_CONFIGS.values():
+        sweep(Xx, Yx, 256, epochs=2, dtype=dtype, **options)
+    times = {name: [] for name in XOR_CONFIGS}
+
+    def each_in_turn():
+        for name, options in XOR_CONFIGS.items():
+            start = time.perf_counter()
+            sweep(Xx, Yx, S, epochs=EPOCHS, lr=0.5, dtype=dtype, **options)
+            times[name].append(time.perf_counter() - start)
+
+    benchmark.pedantic(each_in_turn, rounds=5)
+    tracked = min(times["XOR, exact epochs_to_tol (default)"])
+    benchmark.extra_info["options"] = {
+        name: {"runs_per_second": S / min(t), "vs_plain": tracked / min(t)} for name, t in times.items()
+    }

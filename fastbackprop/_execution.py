@@ -25,7 +25,7 @@ from . import _kernels
 from ._layout import N_PARAMS
 from ._settings import PER_ROW, Execution, PerNetwork, Training
 from ._version import __version__
-from .store import SweepStore, sha256
+from .store import OMITTED_AT_DEFAULT, SweepStore, sha256
 
 #: Seeds per chunk are LANES * BLOCKS_PER_CHUNK (1024): ~10-30 ms of work each,
 #: the unit of progress, of store writes and of load balancing.
@@ -78,6 +78,7 @@ class Job:
     epochs: int
     tol: np.floating[Any]  # F
     margin: np.floating[Any]  # F; 0 when success is loss < tol
+    track: bool  # find each network's epochs to tol
     record_at: npt.NDArray[np.int64]
     device: str
 
@@ -126,6 +127,7 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
         job.epochs,
         job.tol,
         job.margin,
+        job.track,
         job.record_at,
         *rows,
         cancel,
@@ -201,6 +203,7 @@ class Plan:
             epochs=t.epochs,
             tol=F(t.tol),
             margin=F(0.0 if t.margin is None else t.margin),
+            track=t.epochs_to_tol,
             record_at=self._record_at,
             device=device,
         )
@@ -235,6 +238,8 @@ class Plan:
             init=t.init,
             init_scale=setting(t.init_scale),
             params0=setting(t.params0),
+            # only when off: stores made before the option existed stay resumable
+            **{k: getattr(t, k) for k, default in OMITTED_AT_DEFAULT.items() if getattr(t, k) != default},
             chunk_size=self.chunk_size,
             package_version=__version__,
         )

@@ -610,7 +610,22 @@ def _make_training_kernels(tanh, momentum):
 
     @jit(**OPTS)
     def train_blocks(
-        X, y, params0, lr, lr_out, m, epochs, tol, margin, record_at, params_out, loss_out, etl_out, loss_at_out, cancel
+        X,
+        y,
+        params0,
+        lr,
+        lr_out,
+        m,
+        epochs,
+        tol,
+        margin,
+        track,
+        record_at,
+        params_out,
+        loss_out,
+        etl_out,
+        loss_at_out,
+        cancel,
     ):
         """Train one network per row of params0; write final params, final loss, epochs to tol.
 
@@ -619,7 +634,9 @@ def _make_training_kernels(tanh, momentum):
         ``parallel=True``). X (n, 2), y (n,), tol, margin: one float dtype F.
         params0 (S, 9) float64: the starting points; lr, lr_out, m (S,) F:
         each network's learning rates (hidden, output neuron) and momentum.
-        record_at (R,) int64, increasing epoch counts in [1, epochs].
+        track: whether to find each network's epochs to tol (else etl_out
+        is -1 throughout). record_at (R,) int64, increasing epoch counts in
+        [1, epochs].
         Outputs: params_out (S, 9) F, loss_out (S,) F, etl_out (S,) int64
         (the first epoch count k >= 1 after which the network meets the
         criterion -- full-dataset loss below tol, or with margin > 0 every
@@ -629,9 +646,9 @@ def _make_training_kernels(tanh, momentum):
         returns False (the outputs are then partial). Returns True when every
         network is trained.
 
-        The criterion is evaluated after every epoch until every lane of a
-        block has met it once, then the loss only at record_at and the last
-        epoch. Each network's arithmetic is the same whatever its block,
+        With ``track``, the criterion is evaluated after every epoch until
+        every lane of a block has met it once; otherwise, and after that, the
+        loss only at record_at and the last epoch. Each network's arithmetic is the same whatever its block,
         position or thread, and the same as ``train``'s.
         """
         S = params0.shape[0]
@@ -648,7 +665,7 @@ def _make_training_kernels(tanh, momentum):
                 for k in range(N_PARAMS):
                     B[k * ROW + lane] = params0[src, k]
                 B[_LR * ROW + lane], B[_LRO * ROW + lane], B[_M * ROW + lane] = lr[src], lr_out[src], m[src]
-            pending = LANES
+            pending = LANES if track else 0
             r = 0
             for e in range(epochs):
                 if _flag_set(cancel):
@@ -673,14 +690,15 @@ def _make_training_kernels(tanh, momentum):
                 # Once every lane has met the criterion, only recorded and final losses are needed.
                 if pending > 0 or recording or e + 1 == epochs:
                     _block_loss(B, X, y, loss, outside, tanh, margin)
-                    pending = 0
-                    for lane in range(LANES):
-                        if etl[lane] < 0:
-                            met = outside[lane] == 0 if margin > _like(margin, 0.0) else loss[lane] < tol
-                            if met:
-                                etl[lane] = e + 1
-                            else:
-                                pending += 1
+                    if track:
+                        pending = 0
+                        for lane in range(LANES):
+                            if etl[lane] < 0:
+                                met = outside[lane] == 0 if margin > _like(margin, 0.0) else loss[lane] < tol
+                                if met:
+                                    etl[lane] = e + 1
+                                else:
+                                    pending += 1
                     if recording:
                         for lane in range(min(LANES, S - start)):
                             loss_at_out[start + lane, r] = loss[lane]

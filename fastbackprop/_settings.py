@@ -21,7 +21,7 @@ PER_NETWORK = ("lr", "lr_output", "momentum", "init_scale")
 #: Settings that may hold one row per network: those, and explicit starts (S, 9).
 PER_ROW = (*PER_NETWORK, "params0")
 #: The options beyond epochs, lr, tol and dtype: at their defaults they change nothing.
-OPTIONS = ("lr_output", "momentum", "activation", "margin", "init", "init_scale", "params0")
+OPTIONS = ("lr_output", "momentum", "activation", "margin", "init", "init_scale", "params0", "epochs_to_tol")
 #: The starting-point distributions and activations, by name.
 INITS = ("normal", "uniform")
 ACTIVATIONS = ("sigmoid", "tanh")
@@ -61,6 +61,10 @@ class Training:
         Standard deviation (normal) or half-width (uniform) of the start.
     params0 : ndarray of float64, shape (S, 9), or None
         Explicit starting points instead of the seed map.
+    epochs_to_tol : bool
+        Find each network's first epoch meeting the criterion (which costs a
+        loss evaluation after every epoch until a block of networks has met
+        it); False: only the final outcome.
     """
 
     epochs: int
@@ -75,6 +79,7 @@ class Training:
     init: str = "normal"
     init_scale: PerNetwork = 1.0
     params0: npt.NDArray[np.float64] | None = None
+    epochs_to_tol: bool = True
 
     @property
     def float_type(self) -> type[np.floating[Any]]:

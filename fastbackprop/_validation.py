@@ -276,6 +276,7 @@ def check_training(
     init: Any = "normal",
     init_scale: Any = 1.0,
     params0: Any = None,
+    epochs_to_tol: Any = True,
 ) -> Training:
     """The settings that set a sweep's numbers, validated, as one ``Training``.
 
@@ -286,6 +287,8 @@ def check_training(
     there or lose precision (subnormals), and momenta that round to 1.
     """
     dtype = check_dtype(dtype)
+    if not isinstance(epochs_to_tol, (bool, np.bool_)):
+        raise TypeError(f"epochs_to_tol must be a bool, got {epochs_to_tol!r}")
     activation = check_choice(activation, "activation", ACTIVATIONS)
     init = check_choice(init, "init", INITS)
     if params0 is not None:
@@ -311,6 +314,7 @@ def check_training(
         init=init,
         init_scale=check_per_network(init_scale, "init_scale", check_positive_float),
         params0=params0,
+        epochs_to_tol=bool(epochs_to_tol),
     )
     lengths = per_network_lengths(training)
     if len(set(lengths.values())) > 1:

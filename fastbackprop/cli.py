@@ -124,6 +124,13 @@ def _add_sweep_options(p, seeds_default=1000):
     )
     p.add_argument("--threads", type=int, default=None, metavar="T", help="threads (default: all cores)")
     p.add_argument("--tol", type=float, default=1e-2, help="a seed converged if its final loss < tol (default 0.01)")
+    p.add_argument(
+        "--epochs-to-tol",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="find each seed's epochs to tol (default); --no-epochs-to-tol: only the final outcome, "
+        "up to twice as fast where some seeds never converge",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument(
         "--progress",
@@ -430,6 +437,7 @@ def _run_sweep(args):
             dtype=args.dtype,
             threads=args.threads,
             tol=args.tol,
+            epochs_to_tol=args.epochs_to_tol,
             progress=_progress(args),
             store=args.store,
             client=client,
@@ -472,6 +480,7 @@ def _run_grid(args):
             dtype=args.dtype,
             threads=args.threads,
             tol=args.tol,
+            epochs_to_tol=args.epochs_to_tol,
             progress=_progress(args),
             store=args.store,
             client=client,

@@ -59,7 +59,8 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     ------
     ValueError
         If the parts disagree on the data, epochs, dtype, tol, activation,
-        margin, init or on whether starts are explicit (naming the setting and
+        margin, init, on whether starts are explicit or on whether
+        epochs_to_tol was tracked (naming the setting and
         the parts), if one seed has different rows in two parts
         (bit-identical duplicates are kept once), or if there are no parts.
     TypeError
@@ -76,6 +77,10 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
                     f"parts disagree on {setting}: {first_name} has {getattr(first, setting)!r}, "
                     f"{name} has {getattr(part, setting)!r}"
                 )
+        if (part.epochs_to_tol is None) != (first.epochs_to_tol is None):
+            raise ValueError(
+                f"parts disagree on epochs_to_tol: one of {first_name} and {name} was made with epochs_to_tol=False"
+            )
         if (part.params0 is None) != (first.params0 is None):
             raise ValueError(f"parts disagree on params0: one of {first_name} and {name} has explicit starts")
         if not (np.array_equal(part.X, first.X) and np.array_equal(part.y, first.y)):
@@ -89,10 +94,10 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     keys = [column for v in varying for column in v.reshape(v.shape[0], -1).T]
     order = np.lexsort((*reversed(keys), seeds))
     seeds, part_of = seeds[order], part_of[order]
-    columns = {
-        name: np.concatenate([getattr(r, name) for r in results])[order]
-        for name in ("params", "final_loss", "epochs_to_tol")
-    }
+    columns = {name: np.concatenate([getattr(r, name) for r in results])[order] for name in ("params", "final_loss")}
+    # not tracked: -1 stands in, and from_rows drops it again
+    etl = [np.full(r.n, -1, np.int64) if r.epochs_to_tol is None else r.epochs_to_tol for r in results]
+    columns["epochs_to_tol"] = np.concatenate(etl)[order]
     settings = {k: v[order] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
     varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
     keep = np.ones(seeds.shape[0], dtype=bool)

@@ -129,11 +129,14 @@ def sweep_summary(result: SweepResult) -> Figure:
     lo_ci, hi_ci = result.success_ci95
     a.set_title(f"Final loss, {result.n:,} seeds: {result.success_rate:.1%} converged [{lo_ci:.1%}, {hi_ci:.1%}]")
     a.legend()
-    etl = np.asarray(result.epochs_to_tol)
-    epochs = np.arange(0, result.epochs + 1)
-    reached = np.sort(etl[etl >= 0])
-    frac = np.searchsorted(reached, epochs, side="right") / max(result.n, 1)
-    b.step(epochs, frac, where="post", color="C2", lw=1.5)
+    if result.epochs_to_tol is None:
+        b.text(0.5, 0.5, "epochs to tol not tracked\n(epochs_to_tol=False)", ha="center", va="center")
+    else:
+        etl = np.asarray(result.epochs_to_tol)
+        epochs = np.arange(0, result.epochs + 1)
+        reached = np.sort(etl[etl >= 0])
+        frac = np.searchsorted(reached, epochs, side="right") / max(result.n, 1)
+        b.step(epochs, frac, where="post", color="C2", lw=1.5)
     b.set_ylim(0, 1)
     b.set_xlim(0, max(result.epochs, 1))
     b.set_xlabel("epoch")

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from . import _kernels
 from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
 from ._version import __version__
-from .store import check_npz_sizes, read_store, write_atomic
+from .store import OMITTED_AT_DEFAULT, check_npz_sizes, read_store, write_atomic
 
 __all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
 
@@ -22,8 +22,8 @@ _Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 #: Version of the ``SweepResult.save`` file format (see CHANGELOG.md). 2: the
 #: per-network options; a version-1 file is read with every option at its default.
-FORMAT_VERSION = 2
-_READABLE = (1, 2)
+FORMAT_VERSION = 3  # 3: epochs_to_tol may be absent (not tracked)
+_READABLE = (1, 2, 3)
 
 
 def _number(value: float) -> float | None:
@@ -45,8 +45,8 @@ def _json_setting(value: Any) -> Any:
 
 def _show_setting(value: Any) -> str:
     """A setting for people: a number, a name, or a per-network array's range."""
-    if isinstance(value, str):
-        return value
+    if isinstance(value, (str, bool)):
+        return str(value)
     if isinstance(value, np.ndarray):
         if value.size == 0:
             return "(per network, no rows)"
@@ -99,10 +99,11 @@ class SweepResult:
     final_loss : ndarray, shape (S,), the sweep's dtype
         Full-dataset MSE after the last epoch (of the starting parameters when
         ``epochs == 0``).
-    epochs_to_tol : ndarray of int64, shape (S,)
+    epochs_to_tol : ndarray of int64, shape (S,), or None
         The first epoch count k >= 1 after which the full-dataset MSE is below
         ``tol`` (with a ``margin``: every sample's error is below it; exact,
-        evaluated after every epoch), -1 if never.
+        evaluated after every epoch), -1 if never; None for a sweep made with
+        ``epochs_to_tol=False``.
     converged : ndarray of bool, shape (S,)
         ``final_loss < tol``; with a ``margin``, every sample's final
         ``|y - ypred| < margin``.
@@ -128,7 +129,7 @@ class SweepResult:
     seeds: npt.NDArray[np.int64]
     params: npt.NDArray[np.floating[Any]]
     final_loss: npt.NDArray[np.floating[Any]]
-    epochs_to_tol: npt.NDArray[np.int64]
+    epochs_to_tol: npt.NDArray[np.int64] | None
     converged: npt.NDArray[np.bool_]
     diverged: npt.NDArray[np.bool_]
     X: npt.NDArray[np.float64]
@@ -162,7 +163,10 @@ class SweepResult:
         complete: bool = True,
         computed: int = 0,
     ) -> SweepResult:
-        """A result from trained rows and their ``Training``; ``converged`` and ``diverged`` derived."""
+        """A result from trained rows and their ``Training``; ``converged`` and ``diverged`` derived.
+
+        ``epochs_to_tol`` is dropped (None) when the training did not track it.
+        """
         t = training
         F = t.float_type
         if t.margin is None:
@@ -175,7 +179,7 @@ class SweepResult:
             seeds=seeds,
             params=params,
             final_loss=final_loss,
-            epochs_to_tol=epochs_to_tol,
+            epochs_to_tol=epochs_to_tol if t.epochs_to_tol else None,
             converged=converged,
             diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
             X=X,
@@ -188,7 +192,9 @@ class SweepResult:
 
     def training(self) -> Training:
         """The settings as a ``Training``."""
-        return Training(**{name: getattr(self, name) for name in _SETTINGS})
+        return Training(
+            **{name: getattr(self, name) for name in _SETTINGS}, epochs_to_tol=self.epochs_to_tol is not None
+        )
 
     @property
     def n(self) -> int:
@@ -217,15 +223,18 @@ class SweepResult:
         defaults (lr_output, momentum, activation, margin, init, init_scale,
         params0; a per-network array as its min and max), converged, diverged, success_rate,
         success_ci95, final_loss_quantiles (10/25/50/75/90 %, finite losses),
-        median_epochs_to_tol (over seeds that reached tol), wall_seconds,
+        median_epochs_to_tol (over seeds that reached tol; None when not
+        tracked), wall_seconds,
         computed, runs_per_second (seeds trained by this call per second).
         A value that does not exist -- no seeds, no finite loss, no timing --
         is None, never NaN.
         """
         finite = self.final_loss[np.isfinite(self.final_loss)].astype(np.float64)
-        reached = self.epochs_to_tol[self.epochs_to_tol >= 0]
+        etl = self.epochs_to_tol if self.epochs_to_tol is not None else np.empty(0, np.int64)
+        reached = etl[etl >= 0]
         q = np.quantile(finite, QUANTILES) if finite.size else [None] * len(QUANTILES)
-        options = {n: _json_setting(getattr(self, n)) for n in self._changed_options()}
+        t = self.training()
+        options = {n: _json_setting(getattr(t, n)) for n in self._changed_options()}
         if self.params0 is not None:
             options["params0"] = "given"
         return {
@@ -253,7 +262,12 @@ class SweepResult:
         quantiles = ", ".join(f"{float(k):.0%} {v:.3g}" for k, v in r["final_loss_quantiles"].items() if v is not None)
         med = r["median_epochs_to_tol"]
         rate = "no seeds" if r["success_rate"] is None else f"{r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
-        options = "".join(f", {n.replace('_', ' ')} {_show_setting(getattr(self, n))}" for n in self._changed_options())
+        t = self.training()
+        options = "".join(
+            f", {n.replace('_', ' ')} {_show_setting(getattr(t, n))}"
+            for n in self._changed_options()
+            if n != "epochs_to_tol"
+        )
         options += ", explicit starts" if self.params0 is not None else ""
         criterion = "final loss < tol" if self.margin is None else "every final |y - ypred| < margin"
         lines = [
@@ -263,7 +277,13 @@ class SweepResult:
             + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
             "final loss quantiles: " + (quantiles or "none finite"),
             ("epochs to tol: " if self.margin is None else "epochs to margin: ")
-            + (f"median {med:g} over seeds that got there" if med is not None else "never reached"),
+            + (
+                "not tracked (epochs_to_tol=False)"
+                if self.epochs_to_tol is None
+                else f"median {med:g} over seeds that got there"
+                if med is not None
+                else "never reached"
+            ),
         ]
         if r["wall_seconds"] is not None:
             speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
@@ -272,7 +292,8 @@ class SweepResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        options = "".join(f"{n}={_show_setting(getattr(self, n))}, " for n in self._changed_options())
+        t = self.training()
+        options = "".join(f"{n}={_show_setting(getattr(t, n))}, " for n in self._changed_options())
         return (
             f"SweepResult(n={self.n}, epochs={self.epochs}, lr={_show_setting(self.lr)}, dtype={self.dtype!r}, "
             f"tol={self.tol:g}, {options}success_rate={self.success_rate:.4g})"
@@ -321,6 +342,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
             init=str(settings.get("init", "normal")),
             init_scale=setting("init_scale", 1.0),
             params0=setting("params0", None),
+            epochs_to_tol=bool(settings.get("epochs_to_tol", OMITTED_AT_DEFAULT["epochs_to_tol"])),
         )
         X, y = inputs["X"], inputs["y"]
         return SweepResult.from_rows(
@@ -332,10 +354,13 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (versions {_READABLE})")
         # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back
         # the Python int, float, str or bool (whatever the annotations say).
-        fields = {}
+        fields: dict[str, Any] = {}
         for field in dataclasses.fields(SweepResult):
             if field.name not in f and field.default is not dataclasses.MISSING:
                 continue  # a field added since the file was written: its default
+            if field.name == "epochs_to_tol" and field.name not in f and int(f["format_version"]) >= 3:
+                fields[field.name] = None  # not tracked (save leaves a None out)
+                continue
             if field.name not in f:
                 raise ValueError(f"path {str(path)!r} is a damaged sweep file: {field.name} is missing")
             value = f[field.name]
@@ -352,7 +377,8 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
     shapes_ok = (
         S >= 0
         and np.shape(fields["params"]) == (S, 9)
-        and all(np.shape(fields[k]) == (S,) for k in ("final_loss", "epochs_to_tol", "converged", "diverged"))
+        and all(np.shape(fields[k]) == (S,) for k in ("final_loss", "converged", "diverged"))
+        and (fields["epochs_to_tol"] is None or np.shape(fields["epochs_to_tol"]) == (S,))
         and np.ndim(fields["X"]) == 2
         and np.shape(fields["X"])[1:] == (2,)
         and np.shape(fields["y"]) == np.shape(fields["X"])[:1]
@@ -386,8 +412,8 @@ class GridResult:
         Full-dataset MSE of each seed after ``epochs[j]`` epochs at ``lrs[i]``
         (and ``momenta[k]``), all read from one training run per learning rate
         (and momentum).
-    epochs_to_tol : ndarray of int64, shape (L, S), or (L, M, S) with momenta
-        As in ``SweepResult``, for the longest run.
+    epochs_to_tol : ndarray of int64, shape (L, S), or (L, M, S) with momenta, or None
+        As in ``SweepResult``, for the longest run; None when not tracked.
     tol, dtype, X, y, wall_seconds, activation, lr_output, init, init_scale, params0 :
         As in ``SweepResult``.
     momenta : ndarray of float64, shape (M,), or None
@@ -398,7 +424,7 @@ class GridResult:
     epochs: npt.NDArray[np.int64]
     seeds: npt.NDArray[np.int64]
     loss: npt.NDArray[np.floating[Any]]
-    epochs_to_tol: npt.NDArray[np.int64]
+    epochs_to_tol: npt.NDArray[np.int64] | None
     X: npt.NDArray[np.float64]
     y: npt.NDArray[np.float64]
     tol: float

@@ -69,6 +69,8 @@ ARRAY_SETTINGS: dict[str, tuple[int, ...]] = {**{name: () for name in PER_NETWOR
 _FIELDS = ("params", "final_loss", "epochs_to_tol", "loss_at")
 #: How the settings are named to users when a store was made with others.
 _PUBLIC_NAMES = {"record_at": "epochs_list"}
+#: Settings a manifest holds only when they are not at these defaults.
+OMITTED_AT_DEFAULT = {"epochs_to_tol": True}
 
 
 def sha256(*arrays: npt.NDArray[Any]) -> str:
@@ -353,7 +355,8 @@ class SweepStore(_Chunks):
             )
         settings = old["settings"]
         for key in sorted(set(settings) | set(self.settings)):
-            if settings.get(key) != self.settings.get(key):
+            default = OMITTED_AT_DEFAULT.get(key)
+            if settings.get(key, default) != self.settings.get(key, default):
                 what = {"data_sha256": "training data (X, y)", "seeds_sha256": "seeds"}.get(key)
                 if what is not None:
                     raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
@@ -363,8 +366,8 @@ class SweepStore(_Chunks):
                         f"store {self.path!r} was made with other values of {name} (one per network); use another store"
                     )
                 raise ValueError(
-                    f"store {self.path!r} was made with {name}={settings.get(key)!r}, "
-                    f"this run has {name}={self.settings.get(key)!r}; use another store"
+                    f"store {self.path!r} was made with {name}={settings.get(key, default)!r}, "
+                    f"this run has {name}={self.settings.get(key, default)!r}; use another store"
                 )
 
 
