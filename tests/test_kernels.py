@@ -274,6 +274,25 @@ def test_sigmoid_accuracy(dtype, bound):
     assert float(rel.max()) <= bound
 
 
+def _exp2i_many(k):
+    out = np.empty_like(k)
+    for i in range(k.shape[0]):
+        out[i] = _kernels._exp2i(k[i])
+    return out
+
+
+_exp2i_many_jit = _exp2i_many if _kernels.config.DISABLE_JIT else numba.njit(_exp2i_many)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp2i_is_exactly_two_to_the_k(dtype):
+    # Every k the exp can meet (|x| <= 60 gives |k| <= 87) and the whole normal range of float32;
+    # in float64 the sum k + 1.5 * 2**52 must hold k exactly, negative k included.
+    k = np.arange(-126, 128 if dtype == np.float32 else 1024).astype(dtype)
+    np.testing.assert_array_equal(_exp2i_many_jit(k), np.ldexp(dtype(1.0), k.astype(int)))
+    assert _exp2i_many_jit(k).dtype == dtype
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sigmoid_saturates_exactly_and_never_warns(dtype):
     big = np.finfo(dtype).max
