@@ -69,7 +69,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 jax = b.extra_info.get("jax_runs_per_second")
                 if jax:
                     j = b.extra_info["jax"]
-                    label = f"JAX pmap, {j['devices']} devices x {j['per_device']:,}"
+                    label = f"JAX {j.get('form', 'vmap')}, pmap {j['devices']} x {j['per_device']:,}"
                     tr.write_line(
                         f"  {label:44s} {jax:12,.0f} runs/s  (fastbackprop / JAX = {_runs_per_second(b) / jax:.2f}x)"
                     )

@@ -2,11 +2,15 @@
 
 Per-sample SGD on squared error, samples in order, the loss after every
 epoch for epochs-to-tol (as the package does), starting from the package's
-seed map. Each is written as its users would write it at its best on a GPU:
-JAX as ``jit(vmap(scan))`` with the epoch loop and the per-network state in
-the scan carry; PyTorch as batched tensors (one row per network) under
-``no_grad`` with the hand gradient, since autograd per sample would only add
-work. Neither is imported by the package.
+seed map. JAX comes in two forms: ``jit(vmap(scan))`` of one network's
+training (the idiomatic form, ``jax_train``) and hand-batched, structure of
+arrays (``jax_train_batched``: nine (B,) arrays in the scan carry, the four
+samples unrolled in the epoch body), which XLA fuses into one vectorised pass
+over the batch per epoch: 2.6x (float64) and 6x (float32) faster than the
+vmapped form on a 2-core Zen 3, so it is the anchor. PyTorch as batched
+tensors (one row per network) under ``no_grad`` with the hand gradient,
+since autograd per sample would only add work. Neither is imported by the
+package.
 """
 
 import numpy as np
@@ -62,19 +66,74 @@ def jax_train(X, y, epochs, lr, tol, dtype):
     return train
 
 
-def jax_sweep(X, y, params0, epochs, lr, tol, dtype):
-    """Train each row of params0 (S, 9) with JAX; returns a function that runs it and returns
-    (params (S, 9), final_loss (S,), epochs_to_tol (S,)) as NumPy arrays."""
+def jax_train_batched(X, y, epochs, lr, tol, dtype):
+    """JAX's ``train(P)`` of a batch of networks P (9, B), one (B,) array per parameter:
+    returns (P (9, B), final loss (B,), epochs to tol (B,)); not jitted. The same maths as
+    ``jax_train``, written over arrays of networks instead of vmapped."""
     import jax
     import jax.numpy as jnp
 
-    run = jax.jit(jax.vmap(jax_train(X, y, epochs, lr, tol, dtype)))
-    p0 = jax.device_put(jnp.asarray(params0, jnp.dtype(dtype)))
+    jax.config.update("jax_enable_x64", np.dtype(dtype) == np.float64)
+    F = jnp.dtype(dtype)
+    lr, tol = F.type(lr), F.type(tol)
+    samples = [(F.type(a), F.type(b), F.type(t)) for (a, b), t in zip(np.asarray(X), np.asarray(y))]
+
+    def forward(p, x0, x1):
+        h1 = jax.nn.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
+        h2 = jax.nn.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
+        return h1, h2, jax.nn.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
+
+    def loss_of(p):
+        return sum((t - forward(p, x0, x1)[2]) ** 2 for x0, x1, t in samples) / F.type(len(samples))
+
+    def epoch(carry, e):
+        p, etl = carry
+        for x0, x1, t in samples:  # unrolled: XLA fuses the whole epoch into one pass
+            h1, h2, yp = forward(p, x0, x1)
+            d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
+            s_o = lr * -2 * (t - yp)
+            s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
+            g = (
+                s_h1 * x0 * d1,
+                s_h1 * x1 * d1,
+                s_h2 * x0 * d2,
+                s_h2 * x1 * d2,
+                s_o * h1 * do,
+                s_o * h2 * do,
+                s_h1 * d1,
+                s_h2 * d2,
+                s_o * do,
+            )
+            p = tuple(a - b for a, b in zip(p, g))
+        etl = jnp.where((etl < 0) & (loss_of(p) < tol), e + 1, etl)
+        return (p, etl), None
+
+    def train(P):
+        start = (tuple(P[k] for k in range(9)), jnp.full(P.shape[1], -1, jnp.int32))
+        (p, etl), _ = jax.lax.scan(epoch, start, jnp.arange(epochs, dtype=jnp.int32))
+        return jnp.stack(p), loss_of(p), etl
+
+    return train
+
+
+def jax_sweep(X, y, params0, epochs, lr, tol, dtype, form="batched"):
+    """Train each row of params0 (S, 9) with JAX (``form`` "batched" or "vmap"); returns a function
+    that runs it and returns (params (S, 9), final_loss (S,), epochs_to_tol (S,)) as NumPy arrays."""
+    import jax
+    import jax.numpy as jnp
+
+    if form == "batched":
+        run = jax.jit(jax_train_batched(X, y, epochs, lr, tol, dtype))
+        p0 = jax.device_put(jnp.asarray(np.ascontiguousarray(np.asarray(params0).T), jnp.dtype(dtype)))
+    else:
+        run = jax.jit(jax.vmap(jax_train(X, y, epochs, lr, tol, dtype)))
+        p0 = jax.device_put(jnp.asarray(params0, jnp.dtype(dtype)))
 
     def go():
         p, loss, etl = run(p0)
         p.block_until_ready()
-        return np.asarray(p), np.asarray(loss), np.asarray(etl).astype(np.int64)
+        p = np.asarray(p)
+        return (p.T if form == "batched" else p), np.asarray(loss), np.asarray(etl).astype(np.int64)
 
     return go
 
