@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from . import _kernels
 from ._layout import N_PARAMS
-from ._settings import PER_ROW, Execution, PerNetwork, Training
+from ._settings import PER_ROW, Execution, PerNetwork, StartGrid, Training
 from ._version import __version__
 from .store import OMITTED_AT_DEFAULT, SweepStore, sha256
 
@@ -68,6 +68,7 @@ class Job:
     y: npt.NDArray[Any]  # (n,) F
     seeds: npt.NDArray[np.int64]  # (S,)
     params0: npt.NDArray[np.float64] | None  # (S, 9) explicit starts, or None: from the seeds
+    start_grid: StartGrid | None  # a map's starts, from the seeds (its pixel numbers)
     uniform: bool  # the seed map's distribution: U[-1, 1) rather than normal
     init_scale: PerNetwork
     lr: PerNetwork
@@ -86,6 +87,8 @@ class Job:
         """The starting points, (S, 9) float64."""
         if self.params0 is not None:
             return self.params0
+        if self.start_grid is not None:
+            return self.start_grid.starts(self.seeds)
         S = self.seeds.shape[0]
         out = np.empty((S, N_PARAMS))
         _kernels.init_params(self.seeds, self.uniform, _per_network(self.init_scale, S, np.float64), out)
@@ -193,6 +196,7 @@ class Plan:
             y=self._yf,
             seeds=self._rows(self.seeds, unit),
             params0=self._rows(t.params0, unit),
+            start_grid=t.start_grid,
             uniform=t.init == "uniform",
             init_scale=self._rows(t.init_scale, unit),
             lr=lr,
@@ -238,6 +242,7 @@ class Plan:
             init=t.init,
             init_scale=setting(t.init_scale),
             params0=setting(t.params0),
+            start_grid=None if t.start_grid is None else t.start_grid.settings(),
             # only when off: stores made before the option existed stay resumable
             **{k: getattr(t, k) for k, default in OMITTED_AT_DEFAULT.items() if getattr(t, k) != default},
             chunk_size=self.chunk_size,

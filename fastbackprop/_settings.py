@@ -30,6 +30,75 @@ PerNetwork = float | npt.NDArray[np.float64]  # a scalar, or one float64 per net
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class StartGrid:
+    """The starting points of a map's networks, computed from their row labels.
+
+    Network ``r`` (pixel ``(j, i)`` of an image of n1 rows and n0 columns,
+    ``r = j * n0 + i``) starts from ``base`` with parameter ``axes[0]`` set to
+    ``coords0[i]`` and ``axes[1]`` to ``coords1[j]``; with no axes (a
+    learning-rate map) every network starts from ``base``. Rows are made per
+    chunk, so a map of 10^7 networks never holds 10^7 starting points.
+
+    Attributes
+    ----------
+    base : ndarray of float64, shape (9,)
+    axes : tuple of int
+        Two indices into the parameter layout, or none.
+    coords0, coords1 : ndarray of float64, shapes (n0,) and (n1,)
+        The map's coordinates: starting values along ``axes``, or for a
+        learning-rate map its learning rates (hidden, output layer).
+    kind : str
+        "init" or "lr".
+    log : bool
+        Whether the coordinates are log-spaced.
+    base_seed : int or None
+        The seed ``base`` was drawn from, if it was.
+    """
+
+    base: npt.NDArray[np.float64]
+    axes: tuple[int, ...]
+    coords0: npt.NDArray[np.float64]
+    coords1: npt.NDArray[np.float64]
+    kind: str = "init"
+    log: bool = False
+    base_seed: int | None = None
+
+    def starts(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The starting points of networks ``rows`` (k,), as (k, 9) float64."""
+        out = np.repeat(self.base[None, :], rows.shape[0], axis=0)
+        if self.axes:
+            n0 = self.coords0.shape[0]
+            out[:, self.axes[0]] = self.coords0[rows % n0]
+            out[:, self.axes[1]] = self.coords1[rows // n0]
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-ready, exact (floats round-trip through their repr)."""
+        return {
+            "base": [float(v) for v in self.base],
+            "axes": list(self.axes),
+            "coords0": [float(v) for v in self.coords0],
+            "coords1": [float(v) for v in self.coords1],
+            "kind": self.kind,
+            "log": self.log,
+            "base_seed": self.base_seed,
+        }
+
+    @classmethod
+    def from_settings(cls, d: dict[str, Any]) -> "StartGrid":
+        """The grid ``settings()`` described."""
+        return cls(
+            base=np.array(d["base"], dtype=np.float64),
+            axes=tuple(int(a) for a in d["axes"]),
+            coords0=np.array(d["coords0"], dtype=np.float64),
+            coords1=np.array(d["coords1"], dtype=np.float64),
+            kind=str(d["kind"]),
+            log=bool(d["log"]),
+            base_seed=None if d["base_seed"] is None else int(d["base_seed"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Training:
     """How every network of a sweep starts, is trained and is judged.
 
@@ -65,6 +134,8 @@ class Training:
         Find each network's first epoch meeting the criterion (which costs a
         loss evaluation after every epoch until a block of networks has met
         it); False: only the final outcome.
+    start_grid : StartGrid or None
+        A map's starting points, from the row labels (then ``params0`` is None).
     """
 
     epochs: int
@@ -80,6 +151,7 @@ class Training:
     init_scale: PerNetwork = 1.0
     params0: npt.NDArray[np.float64] | None = None
     epochs_to_tol: bool = True
+    start_grid: StartGrid | None = None
 
     @property
     def float_type(self) -> type[np.floating[Any]]:

@@ -1,4 +1,4 @@
-"""Command line: ``fastbackprop train | sweep | grid | merge | info`` (also ``python -m fastbackprop``)."""
+"""Command line: ``fastbackprop train | sweep | grid | map | merge | info`` (also ``python -m fastbackprop``)."""
 
 import argparse
 import contextlib
@@ -119,6 +119,11 @@ def _add_sweep_options(p, seeds_default=1000):
         help=f"train seeds 0 .. N-1, or START .. STOP-1 (one slice of a job array; default {seeds_default})",
     )
     p.set_defaults(seeds_default=seeds_default)
+    _add_run_options(p)
+
+
+def _add_run_options(p, device=True):
+    """How a sweep, grid or map runs and reports: dtype, threads, tol, output, store, cluster, device."""
     p.add_argument(
         "--dtype", choices=["float64", "float32"], default="float64", help="training precision (default float64)"
     )
@@ -146,11 +151,52 @@ def _add_sweep_options(p, seeds_default=1000):
         metavar="ADDRESS",
         help="run on a Dask cluster (e.g. tcp://10.0.0.5:8786) instead of local threads",
     )
+    if device:
+        p.add_argument(
+            "--device",
+            choices=["cpu", "cuda"],
+            default="cpu",
+            help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)",
+        )
+
+
+def _add_map_options(p):
+    """Where a map starts, its size and its outputs (map init and map lr)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--base", type=int, default=DEFAULT_SEED, metavar="SEED", help=f"seed of the start (default {DEFAULT_SEED})"
+    )
+    g.add_argument("--base-params", metavar="FILE.npy", help=f"the start, a ({N_PARAMS},) array saved with numpy.save")
     p.add_argument(
-        "--device",
-        choices=["cpu", "cuda"],
-        default="cpu",
-        help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)",
+        "--resolution", type=int, nargs=2, default=[256, 256], metavar=("N0", "N1"), help="pixels (default 256 256)"
+    )
+    p.add_argument(
+        "--zoom",
+        type=float,
+        nargs=3,
+        metavar=("C0", "C1", "F"),
+        help="zoom by a factor F > 1 into the extent around the point (C0, C1), given in the extent's units",
+    )
+    p.add_argument("--epochs", type=int, default=3000, help="epochs per pixel (default 3000)")
+    p.add_argument("--momentum", type=float, default=0.0, metavar="M", help="classical momentum in [0, 1) (default 0)")
+    p.add_argument(
+        "--activation",
+        choices=["sigmoid", "tanh"],
+        default="sigmoid",
+        help="of all three neurons (default sigmoid); tanh accepts targets in [-1, 1]",
+    )
+    p.add_argument(
+        "--margin", type=float, metavar="M", help="converged when every |y - ypred| < M instead of final loss < tol"
+    )
+    _add_data_options(p)
+    _add_run_options(p, device=False)
+    p.add_argument("--out", metavar="FILE.npz", help="save the MapResult (read it with fastbackprop.load_map)")
+    p.add_argument("--plot", metavar="FILE.png", help="save the map as an image")
+    p.add_argument(
+        "--what",
+        choices=["epochs_to_tol", "final_loss", "converged"],
+        default=None,
+        help="what --plot draws (default epochs_to_tol, or converged with --no-epochs-to-tol)",
     )
 
 
@@ -238,6 +284,49 @@ def _build_parser():
         metavar="FILE.png",
         help="save a heat map of the success rates (with --momentum: lr x momentum at the longest --epochs)",
     )
+    mp = sub.add_parser(
+        "map",
+        help="maps of trainability: one network per pixel of a slice of starts or learning rates",
+        description="Train one network per pixel of a 2-D grid of starting points (map init) or of "
+        "learning rates (map lr) and report, plot or save the map.",
+        epilog="examples:\n  fastbackprop map init --dataset xor --axes w1 w5 --extent -4 4 -6 6 "
+        "--resolution 1024 1024 --plot map.png\n"
+        "  fastbackprop map init --dataset xor --axes w1 w5 --extent -4 4 -6 6 --zoom 1.5 2 8 --plot zoom.png\n"
+        "  fastbackprop map lr --dataset xor --lr -2 1 --lr-output -2 1 --resolution 512 512 --plot lr.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    maps = mp.add_subparsers(dest="map_kind", metavar="KIND", parser_class=_Parser)
+    maps.required = True
+    mi = maps.add_parser(
+        "init",
+        help="a 2-D slice of starting points",
+        description="Pixel (j, i) starts from the base with AXIS0 = the i-th and AXIS1 = the j-th of "
+        "evenly spaced values spanning the extent (ends included).",
+        epilog="example:\n  fastbackprop map init --dataset xor --axes w1 w5 --extent -4 4 -6 6 --resolution 512 512 "
+        "--lr 0.5 --plot map.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mi.add_argument("--axes", nargs=2, required=True, metavar=("AXIS0", "AXIS1"), help="two of w1 .. w6, b1 .. b3")
+    mi.add_argument(
+        "--extent", type=float, nargs=4, required=True, metavar=("LO0", "HI0", "LO1", "HI1"), help="the slice"
+    )
+    mi.add_argument("--lr", type=float, default=0.2, help="learning rate (default 0.2)")
+    mi.add_argument("--lr-output", type=float, metavar="LR", help="learning rate of the output neuron (default: --lr)")
+    _add_map_options(mi)
+    ml = maps.add_parser(
+        "lr",
+        help="a 2-D grid of learning rates (hidden layer x output neuron)",
+        description="Pixel (j, i) trains the base with lr = the i-th and lr_output = the j-th of "
+        "log-spaced learning rates between 10**LO and 10**HI (with --linear: evenly spaced between LO and HI).",
+        epilog="example:\n  fastbackprop map lr --dataset xor --lr -2 1 --lr-output -2 1 --resolution 512 512 "
+        "--plot lr.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ml.add_argument("--lr", type=float, nargs=2, required=True, metavar=("LO", "HI"), help="hidden-layer range")
+    ml.add_argument("--lr-output", type=float, nargs=2, required=True, metavar=("LO", "HI"), help="output-neuron range")
+    ml.add_argument("--linear", action="store_true", help="LO, HI are learning rates, evenly spaced (not log10)")
+    _add_map_options(ml)
+
     merge = sub.add_parser(
         "merge",
         help="merge sweeps run in pieces (a job array's tasks) into one result",
@@ -563,7 +652,85 @@ def _run_info(args):
     return 0
 
 
-_COMMANDS = {"train": _run_train, "sweep": _run_sweep, "grid": _run_grid, "merge": _run_merge, "info": _run_info}
+def _zoom(extent, zoom):
+    """The extent [(lo0, hi0), (lo1, hi1)] narrowed by a factor F around (C0, C1)."""
+    if zoom is None:
+        return extent
+    c0, c1, factor = zoom
+    if not factor > 1:
+        raise ValueError(f"--zoom: the factor must be > 1, got {factor!r}")
+    out = []
+    for (lo, hi), c in zip(extent, (c0, c1)):
+        if not lo <= c <= hi:
+            raise ValueError(f"--zoom: the centre {c!r} lies outside the extent ({lo!r}, {hi!r})")
+        half = (hi - lo) / (2 * factor)
+        out.append((c - half, c + half))
+    return out
+
+
+def _run_map(args):
+    from .maps import init_map, lr_map
+
+    _check_output(args.out, "--out", "file")
+    _check_plot(args.plot)
+    _check_output(args.store, "--store", "store")
+    if args.base_params is not None:
+        base = np.load(args.base_params, allow_pickle=False)
+    else:
+        base = args.base
+        if base < 0:
+            raise ValueError(f"--base must be a seed >= 0, got {base}")
+    X, y = _load_data(args)
+    common = dict(
+        epochs=args.epochs,
+        momentum=args.momentum,
+        activation=args.activation,
+        margin=args.margin,
+        tol=args.tol,
+        dtype=args.dtype,
+        epochs_to_tol=args.epochs_to_tol,
+        threads=args.threads,
+        progress=_progress(args),
+        store=args.store,
+    )
+    with _client(args) as client:
+        if args.map_kind == "init":
+            extent = _zoom([tuple(args.extent[:2]), tuple(args.extent[2:])], args.zoom)
+            res = init_map(
+                X, y, base, tuple(args.axes), extent, tuple(args.resolution),
+                lr=args.lr, lr_output=args.lr_output, client=client, **common,
+            )  # fmt: skip
+        else:
+            (lo0, hi0), (lo1, hi1) = _zoom([tuple(args.lr), tuple(args.lr_output)], args.zoom)
+            if not args.linear:  # log10 exponents
+                lo0, hi0, lo1, hi1 = (10.0**v for v in (lo0, hi0, lo1, hi1))
+            res = lr_map(
+                X, y, base, (lo0, hi0), (lo1, hi1), tuple(args.resolution),
+                log=not args.linear, client=client, **common,
+            )  # fmt: skip
+    if args.out:
+        res.save(args.out)
+        print(f"result written to {args.out}", file=sys.stderr)
+    if args.plot:
+        from . import plot
+
+        what = args.what or ("epochs_to_tol" if res.epochs_to_tol is not None else "converged")
+        _save_figure(plot.map_image(res, what), args.plot)
+    if args.json:
+        print(json.dumps({"data": _data_name(args), **res.report()}))
+    else:
+        print(f"data {_data_name(args)}: " + res.summary())
+    return 0
+
+
+_COMMANDS = {
+    "train": _run_train,
+    "sweep": _run_sweep,
+    "grid": _run_grid,
+    "map": _run_map,
+    "merge": _run_merge,
+    "info": _run_info,
+}
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""Figures: loss curves, decision surfaces, sweep summaries, grid heat maps.
+"""Figures: loss curves, decision surfaces, sweep summaries, grid heat maps, trainability maps.
 
 Needs matplotlib (``pip install 'fastbackprop[plot]'``). Every function
 returns a ``matplotlib.figure.Figure`` built without pyplot, so nothing is
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from .maps import MapResult
     from .network import Network
     from .results import GridResult, SweepResult
 
@@ -184,4 +185,87 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
                 fontsize=8,
             )
     fig.colorbar(im, ax=ax, label="fraction converged")
+    return fig
+
+
+#: Colours of a map's pixels that have no value on the colour scale.
+NEVER_COLOUR = "#3a3a3a"  # trained, never met the criterion
+MAP_WHATS = ("epochs_to_tol", "final_loss", "converged")
+
+
+def _edges(coords: npt.NDArray[np.float64], log: bool) -> npt.NDArray[np.float64]:
+    """Pixel edges around coordinates (geometric midpoints when log-spaced)."""
+    c = np.log(coords) if log else np.asarray(coords, dtype=float)
+    if c.shape[0] == 1:
+        e = np.array([c[0] - 0.5, c[0] + 0.5])
+    else:
+        mid = (c[1:] + c[:-1]) / 2
+        e = np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+    return np.exp(e) if log else e
+
+
+def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
+    """A trainability map: one pixel per network, axes labelled with the map's coordinates.
+
+    what : {"epochs_to_tol", "final_loss", "converged"}
+        Epochs to meet the criterion (viridis; pixels that never did in dark
+        grey), the final loss (log scale), or converged / not.
+    Pixels a partial store has not finished are left blank.
+    """
+    from matplotlib.colors import ListedColormap, LogNorm
+    from matplotlib.patches import Patch
+
+    if what not in MAP_WHATS:
+        raise ValueError(f"what must be one of {', '.join(repr(w) for w in MAP_WHATS)}, got {what!r}")
+    m = result
+    if what == "epochs_to_tol" and m.epochs_to_tol is None:
+        raise ValueError("this map was made with epochs_to_tol=False; draw what='final_loss' or 'converged'")
+    n1, n0 = m.shape
+    fig, ax = _figure(6.4, 5.2)
+    e0, e1 = _edges(m.coords0, m.log), _edges(m.coords1, m.log)
+    handles = []
+    if what == "epochs_to_tol":
+        assert m.epochs_to_tol is not None
+        etl = m.epochs_to_tol
+        never = np.ma.masked_where(~(m.finished & (etl < 0)), np.ones(etl.shape))
+        ax.pcolormesh(e0, e1, never, cmap=ListedColormap([NEVER_COLOUR]), rasterized=True)
+        values = np.ma.masked_where(etl < 0, etl.astype(float))
+        mesh = ax.pcolormesh(e0, e1, values, cmap="viridis", vmin=1, vmax=max(1, m.epochs), rasterized=True)
+        criterion = "every |y - ypred| < margin" if m.margin is not None else f"loss < {m.tol:g}"
+        fig.colorbar(mesh, ax=ax, label=f"epochs until {criterion}")
+        handles.append(Patch(color=NEVER_COLOUR, label=f"not within {m.epochs:,} epochs"))
+    elif what == "final_loss":
+        loss = np.ma.masked_invalid(m.final_loss.astype(float))
+        positive = loss[loss > 0]
+        lo = float(positive.min()) if positive.size else 1e-300
+        hi = float(loss.max()) if loss.count() else 1.0
+        mesh = ax.pcolormesh(
+            e0, e1, np.ma.maximum(loss, lo), cmap="viridis", norm=LogNorm(lo, max(hi, lo * 10)), rasterized=True
+        )
+        fig.colorbar(mesh, ax=ax, label=f"final full-dataset MSE after {m.epochs:,} epochs")
+    else:
+        values = np.ma.masked_where(~m.finished, m.converged.astype(float))
+        ax.pcolormesh(e0, e1, values, cmap=ListedColormap([NEVER_COLOUR, "#fde725"]), vmin=0, vmax=1, rasterized=True)
+        handles += [Patch(color="#fde725", label="converged"), Patch(color=NEVER_COLOUR, label="not converged")]
+    if not m.complete:
+        handles.append(Patch(facecolor="white", edgecolor="0.5", label="not trained yet"))
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    if m.log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    if m.kind == "init":
+        ax.set_xlabel(f"initial {m.axes[0]}")
+        ax.set_ylabel(f"initial {m.axes[1]}")
+        settings = f"lr {m.lr:g}" + ("" if m.lr_output is None else f", lr_output {m.lr_output:g}")
+    else:
+        ax.set_xlabel("learning rate of the hidden layer (lr)")
+        ax.set_ylabel("learning rate of the output neuron (lr_output)")
+        settings = "start " + (f"seed {m.base_seed}" if m.base_seed is not None else "given")
+    momentum = f", momentum {m.momentum:g}" if m.momentum else ""
+    ax.set_title(
+        f"{n0} x {n1} networks, {m.activation}, {settings}{momentum}, {m.dtype}\n"
+        f"converged: {m.success_rate:.1%} of {m.n:,}",
+        fontsize=10,
+    )
     return fig

@@ -87,6 +87,29 @@ def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, flo
     return (lo, hi)
 
 
+def outcomes(
+    params: npt.NDArray[np.floating[Any]],
+    final_loss: npt.NDArray[np.floating[Any]],
+    X: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    training: Training,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(converged, diverged) of trained rows params (S, 9) F, final_loss (S,) F.
+
+    Converged: final loss < tol, compared in F (a float32 loss just under a
+    float64 tol counts), or with a margin every sample's final error below
+    it, by the training's own forward arithmetic. Diverged: a final
+    parameter or the final loss is not finite.
+    """
+    F = training.float_type
+    if training.margin is None:
+        converged = final_loss < F(training.tol)
+    else:
+        converged = np.empty(params.shape[0], dtype=np.bool_)
+        _kernels.within_margin(params, X.astype(F), y.astype(F), F(training.margin), training.tanh, converged)
+    return converged, ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class SweepResult:
     """Outcome of ``sweep``: one row per seed, in the order the seeds were given.
@@ -168,20 +191,14 @@ class SweepResult:
         ``epochs_to_tol`` is dropped (None) when the training did not track it.
         """
         t = training
-        F = t.float_type
-        if t.margin is None:
-            # compared in the sweep's dtype: a float32 loss just under a float64 tol counts
-            converged = final_loss < F(t.tol)
-        else:
-            converged = np.empty(params.shape[0], dtype=np.bool_)
-            _kernels.within_margin(params, X.astype(F), y.astype(F), F(t.margin), t.tanh, converged)
+        converged, diverged = outcomes(params, final_loss, X, y, t)
         return cls(
             seeds=seeds,
             params=params,
             final_loss=final_loss,
             epochs_to_tol=epochs_to_tol if t.epochs_to_tol else None,
             converged=converged,
-            diverged=~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss)),
+            diverged=diverged,
             X=X,
             y=y,
             wall_seconds=wall_seconds,
@@ -321,6 +338,8 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     """
     if os.path.isdir(path):
         settings, inputs, rows, (params, final_loss, etl, _) = read_store(path)
+        if settings.get("start_grid") is not None:
+            raise ValueError(f"store {str(path)!r} holds a map; read it with fastbackprop.load_map")
         seeds = inputs["seeds"]
 
         def setting(name: str, default: Any) -> Any:

@@ -357,7 +357,11 @@ class SweepStore(_Chunks):
         for key in sorted(set(settings) | set(self.settings)):
             default = OMITTED_AT_DEFAULT.get(key)
             if settings.get(key, default) != self.settings.get(key, default):
-                what = {"data_sha256": "training data (X, y)", "seeds_sha256": "seeds"}.get(key)
+                what = {
+                    "data_sha256": "training data (X, y)",
+                    "seeds_sha256": "seeds",
+                    "start_grid": "starting points (another map's base, axes or extent)",
+                }.get(key)
                 if what is not None:
                     raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
                 name = _PUBLIC_NAMES.get(key, key)
@@ -481,6 +485,28 @@ def _sound(settings: Any) -> bool:
             return key in ARRAY_SETTINGS and set(value) == {"sha256"} and isinstance(value["sha256"], str)
         return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
+    def start_grid() -> bool:
+        grid = settings.get("start_grid")
+        if grid is None:
+            return True
+
+        def numbers(v: Any) -> bool:
+            return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+        return (
+            isinstance(grid, dict)
+            and numbers(grid.get("base"))
+            and len(grid["base"]) == N_PARAMS
+            and isinstance(grid.get("axes"), list)
+            and len(grid["axes"]) in (0, 2)
+            and all(isinstance(a, int) and 0 <= a < N_PARAMS for a in grid["axes"])
+            and numbers(grid.get("coords0"))
+            and numbers(grid.get("coords1"))
+            and grid.get("kind") in ("init", "lr")
+            and isinstance(grid.get("log"), bool)
+            and (grid.get("base_seed") is None or isinstance(grid.get("base_seed"), int))
+        )
+
     if not isinstance(settings, dict):
         return False
     record_at = settings.get("record_at")
@@ -499,6 +525,7 @@ def _sound(settings: Any) -> bool:
         and len(record_at) <= 10**6
         and all(isinstance(e, int) for e in record_at)
         and all(isinstance(settings.get(k), str) for k in ("data_sha256", "seeds_sha256"))
+        and start_grid()
     )
 
 

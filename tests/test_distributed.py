@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from fastbackprop import datasets, grid, load_sweep, sweep
+from fastbackprop import datasets, grid, init_map, load_map, load_sweep, lr_map, sweep
 
 from .conftest import JIT
 
@@ -56,6 +56,20 @@ def test_cluster_sweep_with_per_network_options_is_bit_identical(client):
         lr=rng.uniform(0.1, 2, n), momentum=np.where(rng.random(n) < 0.5, 0.0, 0.9), init="uniform", init_scale=2.0
     )
     _same(sweep(*XOR, n, epochs=EPOCHS, client=client, **options), sweep(*XOR, n, epochs=EPOCHS, **options))
+
+
+def test_cluster_maps_are_bit_identical(client, tmp_path):
+    # 60 x 40 pixels: three chunks, each job making its own starting points from the pixel numbers
+    args = (*XOR, 3, ("w2", "b3"), ((-3, 3), (-5, 5)), (60, 40))
+    local = init_map(*args, epochs=EPOCHS, lr=0.5)
+    remote = init_map(*args, epochs=EPOCHS, lr=0.5, client=client, store=tmp_path / "m")
+    assert remote.params.tobytes() == local.params.tobytes()
+    assert load_map(tmp_path / "m").final_loss.tobytes() == local.final_loss.tobytes()
+    lr_args = (*XOR, 3, (0.05, 5), (0.05, 5), (50, 30))
+    assert (
+        lr_map(*lr_args, epochs=EPOCHS, client=client).params.tobytes()
+        == lr_map(*lr_args, epochs=EPOCHS).params.tobytes()
+    )
 
 
 def test_client_validation():

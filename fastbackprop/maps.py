@@ -1,0 +1,594 @@
+"""Maps of trainability: one network per pixel of a 2-D slice of starting points or learning rates.
+
+``init_map`` varies two starting parameters of one network, ``lr_map`` the
+learning rates of its hidden layer and its output neuron. Both are sweeps
+underneath -- one network per pixel, numbered row by row -- so threads, Dask,
+stores and progress work as for ``sweep``, and in float64 every pixel is
+bit-identical to ``Network(params=...)`` trained with the same arguments.
+The starting points are made per chunk from the pixel numbers: a map of 10^7
+networks never holds 10^7 of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _seeding
+from ._execution import Plan, execute, progress_bar
+from ._layout import N_PARAMS, PARAM_NAMES
+from ._settings import StartGrid, Training
+from ._validation import (
+    _check_survives,
+    as_real_array,
+    check_choice,
+    check_dataset,
+    check_execution,
+    check_int,
+    check_representable,
+    check_seed,
+    check_training,
+    is_int,
+    is_real,
+)
+from ._version import __version__
+from .results import _number, outcomes, wilson_interval
+from .store import check_npz_sizes, read_store, write_atomic
+from .sweeps import Activation, _check_result_memory
+
+__all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
+
+#: Most pixels along either axis of a map (a 16384 x 16384 map is 2.7e8 networks).
+MAX_SIDE = 16_384
+#: The map file format written by ``MapResult.save``.
+FORMAT_VERSION = 1
+_FORMAT = "fastbackprop-map"
+
+Rows = tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.int64]]  # params, final_loss, epochs_to_tol
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MapResult:
+    """Outcome of ``init_map`` or ``lr_map``: images of n1 rows (``coords1``) by n0 columns (``coords0``).
+
+    Pixel ``(j, i)`` is the network that started from ``base`` with
+    ``axes[0] = coords0[i]`` and ``axes[1] = coords1[j]`` (an init map), or
+    that trained with ``lr = coords0[i]`` and ``lr_output = coords1[j]`` (a
+    learning-rate map); ``pixel(j, i)`` gives its start and learning rates.
+
+    Attributes
+    ----------
+    kind : str
+        "init" or "lr".
+    axes : tuple of str
+        The two parameter names (``w1 .. w6, b1 .. b3``), or ("lr", "lr_output").
+    coords0 : ndarray of float64, shape (n0,)
+    coords1 : ndarray of float64, shape (n1,)
+    log : bool
+        Whether the coordinates are log-spaced (learning-rate maps).
+    base : ndarray of float64, shape (9,)
+        The starting point every pixel shares but for its axes.
+    base_seed : int or None
+        The seed ``base`` was drawn from (``Network(seed=base_seed).params``), if it was.
+    params : ndarray, shape (n1, n0, 9), the map's dtype
+        Final parameters.
+    final_loss : ndarray, shape (n1, n0), the map's dtype
+    epochs_to_tol : ndarray of int64, shape (n1, n0), or None
+        As in ``SweepResult``: the first epoch count meeting the criterion, -1
+        if never; None with ``epochs_to_tol=False``.
+    converged, diverged : ndarray of bool, shape (n1, n0)
+    finished : ndarray of bool, shape (n1, n0)
+        Pixels with results: all of them unless read from a partial store
+        (the others hold NaN, -1 and False).
+    X, y : ndarray of float64
+    epochs, lr, lr_output, momentum, activation, margin, tol, dtype :
+        The training settings (``lr`` and ``lr_output`` None in a learning-rate map).
+    wall_seconds : float
+    complete : bool
+    computed : int
+        Pixels trained by this call (the others were read from a store).
+    """
+
+    kind: str
+    axes: tuple[str, str]
+    coords0: npt.NDArray[np.float64]
+    coords1: npt.NDArray[np.float64]
+    log: bool
+    base: npt.NDArray[np.float64]
+    base_seed: int | None
+    params: npt.NDArray[np.floating[Any]]
+    final_loss: npt.NDArray[np.floating[Any]]
+    epochs_to_tol: npt.NDArray[np.int64] | None
+    converged: npt.NDArray[np.bool_]
+    diverged: npt.NDArray[np.bool_]
+    finished: npt.NDArray[np.bool_]
+    X: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    epochs: int
+    lr: float | None
+    lr_output: float | None
+    momentum: float
+    activation: str
+    margin: float | None
+    tol: float
+    dtype: str
+    wall_seconds: float = math.nan
+    complete: bool = True
+    computed: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n1, n0): rows, columns."""
+        return (int(self.coords1.shape[0]), int(self.coords0.shape[0]))
+
+    @property
+    def n(self) -> int:
+        """Pixels with results."""
+        return int(np.count_nonzero(self.finished))
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of the finished pixels that converged."""
+        return float(np.count_nonzero(self.converged) / self.n) if self.n else math.nan
+
+    @property
+    def success_ci95(self) -> tuple[float, float]:
+        """95 % Wilson interval of ``success_rate``."""
+        return wilson_interval(int(np.count_nonzero(self.converged)), self.n)
+
+    @property
+    def runs_per_second(self) -> float:
+        return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
+
+    def pixel(self, j: int, i: int) -> dict[str, Any]:
+        """Pixel (j, i)'s starting point ``params0`` (9,) float64 and learning rates ``lr``, ``lr_output``.
+
+        ``Network(params=p["params0"]).train(X, y, epochs, p["lr"], lr_output=p["lr_output"],
+        momentum=...)`` reproduces the pixel (bit for bit in float64).
+        """
+        n1, n0 = self.shape
+        j, i = check_int(j, "j", maximum=n1 - 1), check_int(i, "i", maximum=n0 - 1)
+        params0 = self.base.copy()
+        if self.kind == "init":
+            params0[PARAM_NAMES.index(self.axes[0])] = self.coords0[i]
+            params0[PARAM_NAMES.index(self.axes[1])] = self.coords1[j]
+            return {"params0": params0, "lr": self.lr, "lr_output": self.lr_output}
+        return {"params0": params0, "lr": float(self.coords0[i]), "lr_output": float(self.coords1[j])}
+
+    def report(self) -> dict[str, Any]:
+        """The headline numbers as a strict-JSON dict (what ``fastbackprop map ... --json`` prints)."""
+        etl = self.epochs_to_tol[self.finished] if self.epochs_to_tol is not None else np.empty(0, np.int64)
+        reached = etl[etl >= 0]
+        lo, hi = self.success_ci95
+        return {
+            "kind": self.kind,
+            "axes": list(self.axes),
+            "extent": [[float(c[0]), float(c[-1])] for c in (self.coords0, self.coords1)],
+            "resolution": [int(self.coords0.shape[0]), int(self.coords1.shape[0])],
+            "log": self.log,
+            "base": self.base_seed if self.base_seed is not None else [float(v) for v in self.base],
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "lr_output": self.lr_output,
+            "momentum": self.momentum,
+            "activation": self.activation,
+            "margin": self.margin,
+            "tol": self.tol,
+            "dtype": self.dtype,
+            "pixels": self.n,
+            "complete": self.complete,
+            "converged": int(np.count_nonzero(self.converged)),
+            "diverged": int(np.count_nonzero(self.diverged)),
+            "success_rate": _number(self.success_rate),
+            "success_ci95": [_number(lo), _number(hi)],
+            "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
+            "wall_seconds": _number(self.wall_seconds),
+            "computed": self.computed,
+            "runs_per_second": _number(self.runs_per_second),
+        }
+
+    def summary(self) -> str:
+        """A short human-readable report."""
+        r = self.report()
+        n1, n0 = self.shape
+        spacing = "log-spaced " if self.log else ""
+        base = f"seed {self.base_seed}" if self.base_seed is not None else "given parameters"
+        lines = [
+            f"{self.kind} map {self.axes[0]} x {self.axes[1]}: {n0} x {n1} {spacing}pixels, "
+            f"{self.axes[0]} {self.coords0[0]:g} .. {self.coords0[-1]:g}, "
+            f"{self.axes[1]} {self.coords1[0]:g} .. {self.coords1[-1]:g}; base {base}",
+            f"{self.epochs} epochs"
+            + ("" if self.lr is None else f", lr {self.lr:g}")
+            + ("" if self.lr_output is None else f", lr_output {self.lr_output:g}")
+            + (f", momentum {self.momentum:g}" if self.momentum else "")
+            + f", {self.activation}, {self.dtype}, "
+            + (f"tol {self.tol:g}" if self.margin is None else f"margin {self.margin:g}"),
+        ]
+        if r["success_rate"] is None:
+            lines.append("no pixels finished")
+        else:
+            lo, hi = r["success_ci95"]
+            lines.append(
+                f"converged: {r['converged']}/{self.n} = {r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
+                + ("" if self.complete else f" of the {self.n} finished pixels")
+            )
+            med = r["median_epochs_to_tol"]
+            lines.append(
+                "epochs to tol: "
+                + (
+                    "not tracked (epochs_to_tol=False)"
+                    if self.epochs_to_tol is None
+                    else f"median {med:g} over pixels that got there"
+                    if med is not None
+                    else "never reached"
+                )
+            )
+        if r["wall_seconds"] is not None:
+            speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
+            lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} pixels trained{speed}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        n1, n0 = self.shape
+        return (
+            f"MapResult(kind={self.kind!r}, axes={self.axes}, resolution=({n0}, {n1}), epochs={self.epochs}, "
+            f"dtype={self.dtype!r}, success_rate={self.success_rate:.4g})"
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write to exactly ``path`` as a NumPy .npz file, atomically; ``load_map(path)`` reads it back."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+        fields["axes"] = np.array(self.axes)
+        write_atomic(
+            path,
+            lambda f: np.savez(f, format=_FORMAT, format_version=FORMAT_VERSION, package_version=__version__, **fields),
+        )
+
+
+def load_map(path: str | os.PathLike[str]) -> MapResult:
+    """Read a ``MapResult`` from a file written by ``MapResult.save`` or from a map's store (maybe partial)."""
+    if os.path.isdir(path):
+        settings, inputs, rows, (params, final_loss, etl, _) = read_store(path)
+        if settings.get("start_grid") is None:
+            raise ValueError(f"store {str(path)!r} holds a sweep, not a map; read it with fastbackprop.load_sweep")
+        grid = StartGrid.from_settings(settings["start_grid"])
+        lr_map = grid.kind == "lr"  # its learning rates are the coordinates
+        training = Training(
+            epochs=int(settings["epochs"]),
+            lr=0.0 if lr_map else float(settings["lr"]),
+            tol=float(settings["tol"]),
+            dtype=str(settings["dtype"]),
+            lr_output=None if lr_map or settings.get("lr_output") is None else float(settings["lr_output"]),
+            momentum=float(settings.get("momentum", 0.0)),
+            activation=str(settings.get("activation", "sigmoid")),
+            margin=settings.get("margin"),
+            epochs_to_tol=bool(settings.get("epochs_to_tol", True)),
+            start_grid=grid,
+        )
+        S = grid.coords0.shape[0] * grid.coords1.shape[0]
+        full = (
+            np.full((S, N_PARAMS), np.nan, params.dtype),
+            np.full(S, np.nan, final_loss.dtype),
+            np.full(S, -1, np.int64),
+        )
+        for dst, src in zip(full, (params, final_loss, etl)):
+            dst[rows] = src
+        finished = np.zeros(S, dtype=np.bool_)
+        finished[rows] = True
+        return _result(full, inputs["X"], inputs["y"], training, math.nan, 0, finished)
+    check_npz_sizes(path)
+    with np.load(path, allow_pickle=False) as f:
+        if "format" not in f or str(f["format"]) != _FORMAT or int(f["format_version"]) != FORMAT_VERSION:
+            raise ValueError(f"path {str(path)!r} is not a fastbackprop map file (version {FORMAT_VERSION})")
+        fields: dict[str, Any] = {}
+        for field in dataclasses.fields(MapResult):
+            if field.name not in f:
+                if field.default is not dataclasses.MISSING or field.name in _OPTIONAL:
+                    fields[field.name] = None if field.name in _OPTIONAL else field.default
+                    continue
+                raise ValueError(f"path {str(path)!r} is a damaged map file: {field.name} is missing")
+            value = f[field.name]
+            fields[field.name] = value.item() if value.ndim == 0 else value
+    fields["axes"] = tuple(str(a) for a in fields["axes"])
+    n1, n0 = len(fields["coords1"]), len(fields["coords0"])
+    images = ["final_loss", "converged", "diverged", "finished"]
+    if fields["epochs_to_tol"] is not None:
+        images.append("epochs_to_tol")
+    if np.shape(fields["params"]) != (n1, n0, N_PARAMS) or any(np.shape(fields[k]) != (n1, n0) for k in images):
+        raise ValueError(f"path {str(path)!r} is a damaged map file: its fields do not fit together")
+    return MapResult(**fields)
+
+
+#: Fields that are None when absent from a file.
+_OPTIONAL = ("epochs_to_tol", "base_seed", "lr", "lr_output", "margin")
+
+
+def init_map(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    base: int | npt.ArrayLike,
+    axes: tuple[str, str] | list[str],
+    extent: Any,
+    resolution: tuple[int, int] | list[int],
+    *,
+    epochs: int = 3000,
+    lr: float = 0.2,
+    lr_output: float | None = None,
+    momentum: float = 0.0,
+    activation: Activation = "sigmoid",
+    margin: float | None = None,
+    tol: float = 1e-2,
+    dtype: Literal["float64", "float32"] = "float64",
+    epochs_to_tol: bool = True,
+    threads: int | None = None,
+    progress: bool = False,
+    store: str | os.PathLike[str] | None = None,
+    client: Any = None,
+) -> MapResult:
+    """Train one network per point of a 2-D slice of starting points.
+
+    Pixel ``(j, i)`` starts from ``base`` with parameter ``axes[0]`` set to
+    ``coords0[i]`` and ``axes[1]`` to ``coords1[j]``, where ``coords0 =
+    linspace(*extent[0], n0)`` and ``coords1 = linspace(*extent[1], n1)``
+    (both ends included, so a zoom is a narrower extent).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, 2)
+    y : array_like, shape (n,)
+    base : int or array_like, shape (9,)
+        A seed (the start is ``Network(seed=base).params``) or a starting point.
+    axes : pair of str
+        Two different parameter names from ``w1 .. w6, b1 .. b3``.
+    extent : ((lo0, hi0), (lo1, hi1))
+        Finite, ``lo < hi`` (a single pixel along an axis takes ``lo``).
+    resolution : (n0, n1)
+        Pixels along each axis, 1 .. ``MAX_SIDE`` (16,384).
+    epochs, lr, lr_output, momentum, activation, margin, tol, dtype, epochs_to_tol, threads, progress, store, \
+client :
+        As in ``sweep`` (scalars).
+
+    Returns
+    -------
+    MapResult
+    """
+    X64, y64 = check_dataset(X, y, check_choice(activation, "activation", ("sigmoid", "tanh")))
+    start, seed = _check_base(base)
+    names = _check_axes(axes)
+    n0, n1 = _check_resolution(resolution)
+    (lo0, hi0), (lo1, hi1) = _check_extent(extent, "extent", positive=False)
+    coords0, coords1 = np.linspace(lo0, hi0, n0), np.linspace(lo1, hi1, n1)
+    training = check_training(
+        epochs=epochs,
+        lr=_check_scalar(lr, "lr"),
+        tol=tol,
+        dtype=dtype,
+        lr_output=None if lr_output is None else _check_scalar(lr_output, "lr_output"),
+        momentum=_check_scalar(momentum, "momentum"),
+        activation=activation,
+        margin=margin,
+        epochs_to_tol=epochs_to_tol,
+    )
+    for value, name in ((start, "base"), (coords0, "extent"), (coords1, "extent")):
+        _check_survives(value, name, training.dtype, zero_ok=True)
+    axes_ix = (PARAM_NAMES.index(names[0]), PARAM_NAMES.index(names[1]))
+    grid = StartGrid(start, axes_ix, coords0, coords1, kind="init", log=False, base_seed=seed)
+    return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client)
+
+
+def lr_map(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    base: int | npt.ArrayLike,
+    lr_extent: tuple[float, float],
+    lr_output_extent: tuple[float, float],
+    resolution: tuple[int, int] | list[int],
+    *,
+    log: bool = True,
+    epochs: int = 3000,
+    momentum: float = 0.0,
+    activation: Activation = "sigmoid",
+    margin: float | None = None,
+    tol: float = 1e-2,
+    dtype: Literal["float64", "float32"] = "float64",
+    epochs_to_tol: bool = True,
+    threads: int | None = None,
+    progress: bool = False,
+    store: str | os.PathLike[str] | None = None,
+    client: Any = None,
+) -> MapResult:
+    """Train one starting point with every pair of learning rates of a 2-D grid.
+
+    Pixel ``(j, i)`` trains ``base`` with ``lr = coords0[i]`` (hidden layer)
+    and ``lr_output = coords1[j]`` (output neuron), where the coordinates span
+    ``lr_extent`` and ``lr_output_extent`` with both ends included,
+    log-spaced (``geomspace``) when ``log``, else evenly.
+
+    Parameters
+    ----------
+    X, y, base, resolution :
+        As in ``init_map``.
+    lr_extent, lr_output_extent : (lo, hi)
+        Learning rates, 0 < lo < hi.
+    log : bool
+    epochs, momentum, activation, margin, tol, dtype, epochs_to_tol, threads, progress, store, client :
+        As in ``sweep``.
+
+    Returns
+    -------
+    MapResult
+    """
+    X64, y64 = check_dataset(X, y, check_choice(activation, "activation", ("sigmoid", "tanh")))
+    start, seed = _check_base(base)
+    n0, n1 = _check_resolution(resolution)
+    if not isinstance(log, (bool, np.bool_)):
+        raise TypeError(f"log must be a bool, got {log!r}")
+    (lo0, hi0), (lo1, hi1) = (
+        _check_extent([lr_extent], "lr_extent", positive=True)[0],
+        _check_extent([lr_output_extent], "lr_output_extent", positive=True)[0],
+    )
+    space = np.geomspace if log else np.linspace
+    coords0, coords1 = space(lo0, hi0, n0), space(lo1, hi1, n1)
+    _check_result_memory(n0 * n1, check_training(epochs=epochs, lr=1.0, tol=tol, dtype=dtype))  # before 16 B a pixel
+    training = check_training(
+        epochs=epochs,
+        lr=np.tile(coords0, n1),  # pixel r = j * n0 + i
+        tol=tol,
+        dtype=dtype,
+        lr_output=np.repeat(coords1, n0),
+        momentum=_check_scalar(momentum, "momentum"),
+        activation=activation,
+        margin=margin,
+        epochs_to_tol=epochs_to_tol,
+    )
+    _check_survives(start, "base", training.dtype, zero_ok=True)
+    grid = StartGrid(start, (), coords0, coords1, kind="lr", log=bool(log), base_seed=seed)
+    return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client)
+
+
+def _run(
+    X64: npt.NDArray[np.float64],
+    y64: npt.NDArray[np.float64],
+    training: Training,
+    threads: int | None,
+    progress: bool,
+    store: str | os.PathLike[str] | None,
+    client: Any,
+) -> MapResult:
+    """Train every pixel as a sweep of pixel numbers 0 .. S-1 and shape the result as images."""
+    assert training.start_grid is not None
+    grid = training.start_grid
+    check_representable(X64, y64, training)
+    S = grid.coords0.shape[0] * grid.coords1.shape[0]
+    _check_result_memory(S, training)
+    execution = check_execution(threads=threads, progress=progress, store=store, client=client, device="cpu")
+    with progress_bar(S, execution.progress) as on_rows:
+        trained = execute(Plan(X64, y64, np.arange(S, dtype=np.int64), training), execution, on_rows)
+    rows = trained.rows
+    return _result(
+        (rows.params, rows.final_loss, rows.epochs_to_tol),
+        X64,
+        y64,
+        training,
+        trained.wall_seconds,
+        trained.computed,
+        np.ones(S, dtype=np.bool_),
+    )
+
+
+def _result(
+    rows: Rows,
+    X: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    training: Training,
+    wall_seconds: float,
+    computed: int,
+    finished: npt.NDArray[np.bool_],
+) -> MapResult:
+    """Rows of pixels 0 .. S-1 as a MapResult (views: nothing is copied but the derived images)."""
+    grid = training.start_grid
+    assert grid is not None
+    params, final_loss, etl = rows
+    converged, diverged = outcomes(params, final_loss, X, y, training)
+    converged &= finished
+    diverged &= finished
+    shape = (grid.coords1.shape[0], grid.coords0.shape[0])
+    lr_map = grid.kind == "lr"
+    return MapResult(
+        kind=grid.kind,
+        axes=("lr", "lr_output") if lr_map else (PARAM_NAMES[grid.axes[0]], PARAM_NAMES[grid.axes[1]]),
+        coords0=grid.coords0,
+        coords1=grid.coords1,
+        log=grid.log,
+        base=grid.base,
+        base_seed=grid.base_seed,
+        params=params.reshape(*shape, N_PARAMS),
+        final_loss=final_loss.reshape(shape),
+        epochs_to_tol=etl.reshape(shape) if training.epochs_to_tol else None,
+        converged=converged.reshape(shape),
+        diverged=diverged.reshape(shape),
+        finished=finished.reshape(shape),
+        X=X,
+        y=y,
+        epochs=training.epochs,
+        lr=None if lr_map else float(training.lr),
+        lr_output=None if lr_map or training.lr_output is None else float(training.lr_output),
+        momentum=float(training.momentum),
+        activation=training.activation,
+        margin=training.margin,
+        tol=training.tol,
+        dtype=training.dtype,
+        wall_seconds=wall_seconds,
+        complete=bool(finished.all()),
+        computed=computed,
+    )
+
+
+def _check_base(base: Any) -> tuple[npt.NDArray[np.float64], int | None]:
+    """(the starting point (9,) float64, the seed it came from or None)."""
+    if is_int(base):
+        seed = check_seed(base, "base")
+        return _seeding.init_params(np.array([seed], dtype=np.int64))[0], seed
+    if isinstance(base, (bool, np.bool_, str, bytes)) or base is None:
+        raise TypeError(f"base must be a seed (int) or an array of {N_PARAMS} parameters, got {base!r}")
+    start = as_real_array(base, "base")
+    if start.shape != (N_PARAMS,):
+        raise ValueError(f"base must be a seed or have shape ({N_PARAMS},), got shape {start.shape}")
+    return start, None
+
+
+def _check_axes(axes: Any) -> tuple[str, str]:
+    if isinstance(axes, str) or not isinstance(axes, (tuple, list)) or len(axes) != 2:
+        raise TypeError(f"axes must be two parameter names from {', '.join(PARAM_NAMES)}, got {axes!r}")
+    for a in axes:
+        if not isinstance(a, str):
+            raise TypeError(f"axes must be parameter names (str), got {a!r}")
+        if a not in PARAM_NAMES:
+            raise ValueError(f"axes: unknown parameter {a!r}; the parameters are {', '.join(PARAM_NAMES)}")
+    if axes[0] == axes[1]:
+        raise ValueError(f"axes must name two different parameters, got {axes[0]!r} twice")
+    return (axes[0], axes[1])
+
+
+def _check_resolution(resolution: Any) -> tuple[int, int]:
+    if isinstance(resolution, (str, bytes)) or not isinstance(resolution, (tuple, list)) or len(resolution) != 2:
+        raise TypeError(f"resolution must be two ints (n0, n1), got {resolution!r}")
+    n0, n1 = (check_int(n, "resolution", minimum=1, maximum=MAX_SIDE) for n in resolution)
+    return n0, n1
+
+
+def _check_extent(extent: Any, name: str, positive: bool) -> list[tuple[float, float]]:
+    """Pairs (lo, hi) of finite reals with lo < hi (and lo > 0 when ``positive``)."""
+    pairs = []
+    try:
+        items = list(extent)
+        ok = all(len(pair) == 2 for pair in items)
+    except TypeError:
+        ok = False
+    if not ok or len(items) != (1 if name != "extent" else 2):
+        shape = "(lo, hi)" if name != "extent" else "((lo0, hi0), (lo1, hi1))"
+        raise TypeError(f"{name} must be {shape}, got {extent!r}")
+    for lo, hi in items:
+        if not (is_real(lo) and is_real(hi)):
+            raise TypeError(f"{name} must hold real numbers, got {(lo, hi)!r}")
+        lo, hi = float(lo), float(hi)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"{name} must be finite, got ({lo!r}, {hi!r})")
+        if not lo < hi:
+            raise ValueError(f"{name} must have lo < hi (an empty or reversed range), got ({lo!r}, {hi!r})")
+        if positive and lo <= 0:
+            raise ValueError(f"{name} must be > 0 (learning rates), got ({lo!r}, {hi!r})")
+        pairs.append((lo, hi))
+    return pairs
+
+
+def _check_scalar(value: Any, name: str) -> Any:
+    """Maps take one value of each training setting (their axes are the per-network ones)."""
+    if np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a number in a map (its axes vary per pixel), got an array")
+    return value

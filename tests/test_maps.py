@@ -1,0 +1,223 @@
+"""Maps of trainability: every pixel is a Network trained with its settings, bit for bit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fastbackprop import MapResult, Network, _seeding, datasets, init_map, load_map, load_sweep, lr_map, sweep
+from fastbackprop.cli import main
+from fastbackprop.maps import MAX_SIDE
+
+from .conftest import JIT
+
+XOR = datasets.xor()
+TANH_XOR = (2 * XOR[0] - 1, 1.8 * XOR[1] - 0.9)
+EPOCHS = 300 if JIT else 3
+EXTENT = ((-4.0, 4.0), (-6.0, 6.0))
+
+
+def _network_pixel(m: MapResult, j: int, i: int, X, y):
+    """Pixel (j, i) of a map, retrained by Network: (final params, history)."""
+    p = m.pixel(j, i)
+    net = Network(params=p["params0"], activation=m.activation)
+    history = net.train(X, y, m.epochs, p["lr"], lr_output=p["lr_output"], momentum=m.momentum)
+    return net.params, history
+
+
+def _check_pixels(m, X, y, count=12, seed=0):
+    rng = np.random.default_rng(seed)
+    n1, n0 = m.shape
+    for j, i in zip(rng.integers(n1, size=count), rng.integers(n0, size=count)):
+        params, history = _network_pixel(m, int(j), int(i), X, y)
+        assert params.tobytes() == m.params[j, i].tobytes(), (j, i)
+        assert history[-1].tobytes() == m.final_loss[j, i].tobytes(), (j, i)
+        if m.margin is None:
+            reached = np.flatnonzero(history < m.tol)
+            assert m.epochs_to_tol[j, i] == (reached[0] + 1 if reached.size else -1), (j, i)
+            assert m.converged[j, i] == (history[-1] < m.tol)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(lr=0.5),
+        dict(lr=0.5, lr_output=2.0, momentum=0.9),
+        dict(lr=0.3, activation="tanh", margin=0.2),
+    ],
+)
+def test_every_init_map_pixel_is_a_network_bit_for_bit(options):
+    data = TANH_XOR if options.get("activation") == "tanh" else XOR
+    m = init_map(*data, 3, ("w1", "w5"), EXTENT, (23, 17), epochs=EPOCHS, **options)
+    assert m.shape == (17, 23) and m.params.shape == (17, 23, 9) and m.complete and m.n == 17 * 23
+    _check_pixels(m, *data)
+    if JIT:
+        assert 0 < m.converged.sum() < m.n  # a map with something on it
+
+
+def test_every_lr_map_pixel_is_a_network_bit_for_bit():
+    m = lr_map(*XOR, 5, (0.01, 10), (0.05, 20), (19, 13), epochs=EPOCHS)
+    np.testing.assert_array_equal(m.coords0, np.geomspace(0.01, 10, 19))
+    np.testing.assert_array_equal(m.coords1, np.geomspace(0.05, 20, 13))
+    assert m.axes == ("lr", "lr_output") and m.log and m.lr is None
+    _check_pixels(m, *XOR)
+    linear = lr_map(*XOR, 5, (0.1, 2), (0.1, 2), (7, 5), epochs=EPOCHS, log=False)
+    np.testing.assert_array_equal(linear.coords0, np.linspace(0.1, 2, 7))
+    _check_pixels(linear, *XOR, count=5)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_map_is_the_sweep_of_its_starting_points(dtype):
+    base = np.random.default_rng(1).normal(size=9)
+    m = init_map(*XOR, base, ("b3", "w2"), ((-1, 3), (0.5, 2.5)), (11, 9), epochs=EPOCHS, lr=0.5, dtype=dtype)
+    starts = np.repeat(base[None], 99, axis=0)
+    starts[:, 8] = np.tile(np.linspace(-1, 3, 11), 9)  # b3 = coords0[i], pixel r = j * 11 + i
+    starts[:, 1] = np.repeat(np.linspace(0.5, 2.5, 9), 11)
+    s = sweep(*XOR, None, epochs=EPOCHS, lr=0.5, dtype=dtype, params0=starts)
+    assert m.params.reshape(99, 9).tobytes() == s.params.tobytes()
+    assert m.final_loss.ravel().tobytes() == s.final_loss.tobytes()
+    assert m.epochs_to_tol.ravel().tobytes() == s.epochs_to_tol.tobytes()
+    assert m.params.dtype == np.dtype(dtype) and m.base_seed is None
+    np.testing.assert_array_equal(m.pixel(8, 10)["params0"], starts[98])
+
+
+def test_seed_base_threads_and_one_pixel_axes():
+    m = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, threads=1)
+    np.testing.assert_array_equal(m.base, _seeding.init_params(np.array([7]))[0])
+    assert m.base_seed == 7 and m.coords0.tolist() == [-4.0]  # one pixel takes lo
+    again = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, threads=2)
+    assert again.params.tobytes() == m.params.tobytes()
+
+
+def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
+    args = (*XOR, 3, ("w1", "w5"), EXTENT, (64, 40))
+    m = init_map(*args, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")  # 2560 pixels: 3 chunks
+    m.save(tmp_path / "m.npz")
+    for loaded in (load_map(tmp_path / "m.npz"), load_map(tmp_path / "s")):
+        for name in ("params", "final_loss", "epochs_to_tol", "converged", "diverged", "coords0", "coords1", "base"):
+            assert getattr(loaded, name).tobytes() == getattr(m, name).tobytes(), name
+        assert loaded.axes == m.axes and loaded.kind == "init" and loaded.base_seed == 3 and loaded.complete
+    again = init_map(*args, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
+    assert again.computed == 0 and again.params.tobytes() == m.params.tobytes()
+    with pytest.raises(ValueError, match="made for other starting points"):
+        init_map(*XOR, 3, ("w1", "w5"), ((-4, 4), (-6, 7)), (64, 40), epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
+    with pytest.raises(ValueError, match=r"holds a map; read it with fastbackprop\.load_map"):
+        load_sweep(tmp_path / "s")
+    sweep(*XOR, 10, epochs=2, store=tmp_path / "sweep")
+    with pytest.raises(ValueError, match="holds a sweep, not a map"):
+        load_map(tmp_path / "sweep")
+    # A partial store: its finished pixels, the rest blank.
+    next(p for p in sorted((tmp_path / "s").iterdir()) if p.name.startswith("chunk-")).unlink()
+    partial = load_map(tmp_path / "s")
+    assert not partial.complete and partial.n == 64 * 40 - 1024
+    assert not partial.finished.ravel()[:1024].any() and partial.finished.ravel()[1024:].all()
+    assert np.isnan(partial.final_loss.ravel()[:1024]).all() and not partial.converged.ravel()[:1024].any()
+    assert partial.final_loss.ravel()[1024:].tobytes() == m.final_loss.ravel()[1024:].tobytes()
+    assert "finished" in partial.summary()
+    lr = lr_map(*XOR, 3, (0.1, 10), (0.1, 10), (8, 6), epochs=EPOCHS, epochs_to_tol=False, store=tmp_path / "lr")
+    back = load_map(tmp_path / "lr")
+    assert back.kind == "lr" and back.log and back.epochs_to_tol is None
+    assert back.params.tobytes() == lr.params.tobytes()
+    lr.save(tmp_path / "lr.npz")
+    assert load_map(tmp_path / "lr.npz").epochs_to_tol is None
+
+
+def test_reports_are_strict_json():
+    m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (8, 8), epochs=EPOCHS, lr=0.5, momentum=0.5)
+    r = json.loads(json.dumps(m.report(), allow_nan=False))
+    assert r["kind"] == "init" and r["axes"] == ["w1", "w5"] and r["resolution"] == [8, 8] and r["base"] == 3
+    assert r["extent"] == [[-4.0, 4.0], [-6.0, 6.0]] and r["pixels"] == 64 and r["momentum"] == 0.5
+    assert "init map w1 x w5: 8 x 8 pixels" in m.summary() and "MapResult(kind='init'" in repr(m)
+
+
+_BAD = [
+    (dict(axes=("w1", "w9")), ValueError, r"^axes: unknown parameter 'w9'"),
+    (dict(axes=("w1", "w1")), ValueError, r"^axes must name two different parameters"),
+    (dict(axes="w1"), TypeError, r"^axes must be two parameter names"),
+    (dict(axes=("w1", 5)), TypeError, r"^axes must be parameter names"),
+    (dict(extent=((1, 1), (0, 1))), ValueError, r"^extent must have lo < hi"),
+    (dict(extent=((2, 1), (0, 1))), ValueError, r"^extent must have lo < hi"),
+    (dict(extent=((0, np.inf), (0, 1))), ValueError, r"^extent must be finite"),
+    (dict(extent=((0, 1),)), TypeError, r"^extent must be \(\(lo0, hi0\), \(lo1, hi1\)\)"),
+    (dict(extent=((0, "1"), (0, 1))), TypeError, r"^extent must hold real numbers"),
+    (dict(resolution=(0, 5)), ValueError, r"^resolution must be >= 1"),
+    (dict(resolution=(MAX_SIDE + 1, 5)), ValueError, r"^resolution must be <= 16384"),
+    (dict(resolution=(5.0, 5)), TypeError, r"^resolution must be an int"),
+    (dict(resolution=5), TypeError, r"^resolution must be two ints"),
+    (dict(base=-1), ValueError, r"^base must be >= 0"),
+    (dict(base=np.zeros(8)), ValueError, r"^base must be a seed or have shape \(9,\)"),
+    (dict(base="3"), TypeError, r"^base must be a seed"),
+    (dict(base=np.full(9, np.nan)), ValueError, r"^base must be finite"),
+    (dict(lr=[0.1, 0.2]), TypeError, r"^lr must be a number in a map"),
+    (dict(lr=0), ValueError, r"^lr must be finite and > 0"),
+    (dict(extent=((0, 1e39), (0, 1)), dtype="float32"), ValueError, r"^extent=\S+ does not survive .* float32"),
+]
+
+
+@pytest.mark.parametrize("kwargs, exc, match", _BAD)
+def test_bad_init_map_input_is_named_before_anything_runs(tmp_path, kwargs, exc, match):
+    args = dict(X=XOR[0], y=XOR[1], base=3, axes=("w1", "w5"), extent=EXTENT, resolution=(4, 4), epochs=2)
+    with pytest.raises(exc, match=match):
+        init_map(**{**args, **kwargs, "store": tmp_path / "s"})
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(lr_extent=(0, 1)), ValueError, r"^lr_extent must be > 0"),
+        (dict(lr_extent=(-1, 1), log=False), ValueError, r"^lr_extent must be > 0"),
+        (dict(lr_output_extent=(1, 0.5)), ValueError, r"^lr_output_extent must have lo < hi"),
+        (dict(lr_extent=1.0), TypeError, r"^lr_extent must be \(lo, hi\)"),
+        (dict(log="yes"), TypeError, r"^log must be a bool"),
+        (dict(momentum=1.0), ValueError, r"^momentum must lie in \[0, 1\)"),
+    ],
+)
+def test_bad_lr_map_input_is_named_before_anything_runs(tmp_path, kwargs, exc, match):
+    args = dict(X=XOR[0], y=XOR[1], base=3, lr_extent=(0.1, 1), lr_output_extent=(0.1, 1), resolution=(4, 4))
+    with pytest.raises(exc, match=match):
+        lr_map(**{**args, **kwargs, "store": tmp_path / "s", "epochs": 2})
+    assert not (tmp_path / "s").exists()
+
+
+def test_map_images(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastbackprop import plot
+
+    m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (12, 10), epochs=EPOCHS, lr=0.5)
+    lr = lr_map(*XOR, 3, (0.01, 10), (0.01, 10), (6, 5), epochs=EPOCHS, epochs_to_tol=False)
+    for result, whats in ((m, ("epochs_to_tol", "final_loss", "converged")), (lr, ("final_loss", "converged"))):
+        for what in whats:
+            fig = plot.map_image(result, what)
+            ax = fig.axes[0]
+            assert ax.get_xlabel() and ax.get_ylabel()
+            fig.savefig(tmp_path / f"{result.kind}-{what}.png")
+    assert fig.axes[0].get_xscale() == "log" and "initial w1" == plot.map_image(m).axes[0].get_xlabel()
+    with pytest.raises(ValueError, match="epochs_to_tol=False"):
+        plot.map_image(lr)
+    with pytest.raises(ValueError, match="what must be one of"):
+        plot.map_image(m, "loss")
+
+
+def test_the_cli(tmp_path, capsys):
+    out, png = tmp_path / "m.npz", tmp_path / "m.png"
+    args = ["map", "init", "--dataset", "xor", "--axes", "w1", "w5", "--extent", "-4", "4", "-6", "6"]
+    args += ["--resolution", "16", "12", "--epochs", str(EPOCHS), "--lr", "0.5"]
+    assert main([*args, "--json", "--out", str(out), "--plot", str(png), "--zoom", "1", "2", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["extent"] == [[0.0, 2.0], [0.5, 3.5]] and report["resolution"] == [16, 12]
+    assert load_map(out).shape == (12, 16) and png.stat().st_size > 0
+    lr = ["map", "lr", "--dataset", "xor", "--lr", "-2", "1", "--lr-output", "-1", "0", "--resolution", "4", "3"]
+    assert main([*lr, "--epochs", "2"]) == 0
+    assert "lr map lr x lr_output: 4 x 3 log-spaced pixels, lr 0.01 .. 10" in capsys.readouterr().out
+    assert main([*lr[:5], "0.1", "2", "--linear", "--lr-output", "0.5", "1", "--resolution", "2", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["extent"] == [[0.1, 2.0], [0.5, 1.0]]
+    for bad, message in [
+        (["--zoom", "0", "0", "1"], "the factor must be > 1"),
+        (["--zoom", "9", "0", "2"], "the centre 9.0 lies outside"),
+        (["--axes", "w1", "x"], "unknown parameter 'x'"),
+        (["--base", "-1"], "--base must be a seed >= 0"),
+    ]:
+        assert main([*args, "--epochs", "2", *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("fastbackprop: error:") and message in err and err.count("\n") == 1
