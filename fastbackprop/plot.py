@@ -214,6 +214,7 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     """
     from matplotlib.colors import ListedColormap, LogNorm
     from matplotlib.patches import Patch
+    from matplotlib.ticker import FormatStrFormatter
 
     if what not in MAP_WHATS:
         raise ValueError(f"what must be one of {', '.join(repr(w) for w in MAP_WHATS)}, got {what!r}")
@@ -230,9 +231,11 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         never = np.ma.masked_where(~(m.finished & (etl < 0)), np.ones(etl.shape))
         ax.pcolormesh(e0, e1, never, cmap=ListedColormap([NEVER_COLOUR]), rasterized=True)
         values = np.ma.masked_where(etl < 0, etl.astype(float))
-        mesh = ax.pcolormesh(e0, e1, values, cmap="viridis", vmin=1, vmax=max(1, m.epochs), rasterized=True)
+        # log scale: a cliff is a pixel converging in tens of epochs beside one that never does
+        norm = LogNorm(1, max(2, m.epochs))
+        mesh = ax.pcolormesh(e0, e1, values, cmap="viridis", norm=norm, rasterized=True)
         criterion = "every |y - ypred| < margin" if m.margin is not None else f"loss < {m.tol:g}"
-        fig.colorbar(mesh, ax=ax, label=f"epochs until {criterion}")
+        fig.colorbar(mesh, ax=ax, label=f"epochs until {criterion} (log scale)")
         handles.append(Patch(color=NEVER_COLOUR, label=f"not within {m.epochs:,} epochs"))
     elif what == "final_loss":
         loss = np.ma.masked_invalid(m.final_loss.astype(float))
@@ -251,9 +254,13 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         handles.append(Patch(facecolor="white", edgecolor="0.5", label="not trained yet"))
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
-    if m.log:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+    for axis, coords, set_scale in ((ax.xaxis, m.coords0, ax.set_xscale), (ax.yaxis, m.coords1, ax.set_yscale)):
+        # a log axis over less than a decade has only minor ticks, labelled unreadably: keep it linear
+        # (the pixels keep their geometric edges)
+        if m.log and coords[-1] / coords[0] >= 10:
+            set_scale("log")
+        else:
+            axis.set_major_formatter(FormatStrFormatter("%.4g"))
     if m.kind == "init":
         ax.set_xlabel(f"initial {m.axes[0]}")
         ax.set_ylabel(f"initial {m.axes[1]}")

@@ -210,7 +210,26 @@ def test_the_cli(tmp_path, capsys):
     lr = ["map", "lr", "--dataset", "xor", "--lr", "-2", "1", "--lr-output", "-1", "0", "--resolution", "4", "3"]
     assert main([*lr, "--epochs", "2"]) == 0
     assert "lr map lr x lr_output: 4 x 3 log-spaced pixels, lr 0.01 .. 10" in capsys.readouterr().out
-    assert main([*lr[:5], "0.1", "2", "--linear", "--lr-output", "0.5", "1", "--resolution", "2", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                *lr[:5],
+                "0.1",
+                "2",
+                "--linear",
+                "--lr-output",
+                "0.5",
+                "1",
+                "--resolution",
+                "2",
+                "2",
+                "--epochs",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["extent"] == [[0.1, 2.0], [0.5, 1.0]]
     for bad, message in [
         (["--zoom", "0", "0", "1"], "the factor must be > 1"),
