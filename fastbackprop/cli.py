@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -22,7 +23,13 @@ DEFAULT_SEED = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad option is one line on stderr and exit code 2."""
+    """argparse, but a bad option is one line on stderr and exit code 2, and -1e-3 is a number."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse (3.11) reads only -1 and -1.5 as negative numbers; -1e-3 would be taken
+        # for an option and "--extent -1e-3 1e-3 ..." refused (the attribute is argparse's own)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -671,6 +678,12 @@ def _zoom(extent, zoom):
 def _run_map(args):
     from .maps import init_map, lr_map
 
+    if args.what == "epochs_to_tol" and not args.epochs_to_tol:
+        raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
+    if args.map_kind == "lr" and not args.linear:
+        for flag, values in (("--lr", args.lr), ("--lr-output", args.lr_output)):
+            if not all(-300 <= v <= 300 for v in values):
+                raise ValueError(f"{flag} takes log10 of the learning rates, in [-300, 300]; got {values}")
     _check_output(args.out, "--out", "file")
     _check_plot(args.plot)
     _check_output(args.store, "--store", "store")

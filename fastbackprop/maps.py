@@ -22,7 +22,7 @@ import numpy.typing as npt
 from . import _seeding
 from ._execution import Plan, execute, progress_bar
 from ._layout import N_PARAMS, PARAM_NAMES
-from ._settings import StartGrid, Training
+from ._settings import DTYPES, StartGrid, Training
 from ._validation import (
     _check_survives,
     as_real_array,
@@ -30,6 +30,7 @@ from ._validation import (
     check_dataset,
     check_execution,
     check_int,
+    check_memory,
     check_representable,
     check_seed,
     check_training,
@@ -45,6 +46,8 @@ __all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
 
 #: Most pixels along either axis of a map (a 16384 x 16384 map is 2.7e8 networks).
 MAX_SIDE = 16_384
+#: Largest magnitude of a map's coordinates: spacing and pixel edges stay finite.
+MAX_COORDINATE = 1e300
 #: The map file format written by ``MapResult.save``.
 FORMAT_VERSION = 1
 _FORMAT = "fastbackprop-map"
@@ -271,6 +274,12 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
             start_grid=grid,
         )
         S = grid.coords0.shape[0] * grid.coords1.shape[0]
+        finished = np.zeros(S, dtype=np.bool_)
+        finished[rows] = True
+        if rows.shape[0] == S:  # complete: the rows are every pixel, in order
+            return _result((params, final_loss, etl), inputs["X"], inputs["y"], training, math.nan, 0, finished)
+        # partial: every pixel, the unfinished ones blank (a second set of arrays)
+        check_memory(S * (params.dtype.itemsize * (N_PARAMS + 1) + 8), "path", f"the {S:,} pixels of {str(path)!r}")
         full = (
             np.full((S, N_PARAMS), np.nan, params.dtype),
             np.full(S, np.nan, final_loss.dtype),
@@ -278,10 +287,8 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
         )
         for dst, src in zip(full, (params, final_loss, etl)):
             dst[rows] = src
-        finished = np.zeros(S, dtype=np.bool_)
-        finished[rows] = True
         return _result(full, inputs["X"], inputs["y"], training, math.nan, 0, finished)
-    check_npz_sizes(path)
+    check_npz_sizes(path, "map file")
     with np.load(path, allow_pickle=False) as f:
         if "format" not in f or str(f["format"]) != _FORMAT or int(f["format_version"]) != FORMAT_VERSION:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop map file (version {FORMAT_VERSION})")
@@ -294,14 +301,47 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
                 raise ValueError(f"path {str(path)!r} is a damaged map file: {field.name} is missing")
             value = f[field.name]
             fields[field.name] = value.item() if value.ndim == 0 else value
-    fields["axes"] = tuple(str(a) for a in fields["axes"])
-    n1, n0 = len(fields["coords1"]), len(fields["coords0"])
-    images = ["final_loss", "converged", "diverged", "finished"]
-    if fields["epochs_to_tol"] is not None:
-        images.append("epochs_to_tol")
-    if np.shape(fields["params"]) != (n1, n0, N_PARAMS) or any(np.shape(fields[k]) != (n1, n0) for k in images):
+    if not _fits(fields):
         raise ValueError(f"path {str(path)!r} is a damaged map file: its fields do not fit together")
+    fields["axes"] = tuple(str(a) for a in fields["axes"])
     return MapResult(**fields)
+
+
+def _fits(f: dict[str, Any]) -> bool:
+    """Whether the fields read from a map file make a MapResult (an edited or damaged file does not)."""
+    arrays = ("coords0", "coords1", "base", "params", "final_loss", "converged", "diverged", "finished", "X", "y")
+    if not all(isinstance(f[k], np.ndarray) for k in arrays):
+        return False
+    c0, c1 = f["coords0"], f["coords1"]
+    if not (c0.ndim == c1.ndim == 1 and c0.size and c1.size and np.isfinite(c0).all() and np.isfinite(c1).all()):
+        return False
+    shape = (c1.shape[0], c0.shape[0])
+    kind, axes = f["kind"], f["axes"]
+    names = ("lr", "lr_output") if kind == "lr" else PARAM_NAMES
+    F = DTYPES.get(f["dtype"]) if isinstance(f["dtype"], str) else None
+    images = ["final_loss", "converged", "diverged", "finished"] + ["epochs_to_tol"] * (f["epochs_to_tol"] is not None)
+    return (
+        kind in ("init", "lr")
+        and isinstance(axes, np.ndarray)
+        and axes.shape == (2,)
+        and all(str(a) in names for a in axes)
+        and (kind == "lr" or axes[0] != axes[1])
+        and F is not None
+        and f["params"].dtype == F
+        and f["final_loss"].dtype == F
+        and f["params"].shape == (*shape, N_PARAMS)
+        and all(np.shape(f[k]) == shape for k in images)
+        and f["base"].shape == (N_PARAMS,)
+        and f["X"].ndim == 2
+        and f["X"].shape[1:] == (2,)
+        and f["y"].shape == f["X"].shape[:1]
+        and all(isinstance(f[k], int) and not isinstance(f[k], bool) for k in ("epochs", "computed"))
+        and all(f[k] is None or isinstance(f[k], float) for k in ("lr", "lr_output", "margin"))
+        and all(isinstance(f[k], float) for k in ("momentum", "tol", "wall_seconds"))
+        and all(isinstance(f[k], bool) for k in ("log", "complete"))
+        and f["activation"] in ("sigmoid", "tanh")
+        and (f["base_seed"] is None or isinstance(f["base_seed"], int))
+    )
 
 
 #: Fields that are None when absent from a file.
@@ -362,7 +402,6 @@ client :
     names = _check_axes(axes)
     n0, n1 = _check_resolution(resolution)
     (lo0, hi0), (lo1, hi1) = _check_extent(extent, "extent", positive=False)
-    coords0, coords1 = np.linspace(lo0, hi0, n0), np.linspace(lo1, hi1, n1)
     training = check_training(
         epochs=epochs,
         lr=_check_scalar(lr, "lr"),
@@ -374,8 +413,9 @@ client :
         margin=margin,
         epochs_to_tol=epochs_to_tol,
     )
-    for value, name in ((start, "base"), (coords0, "extent"), (coords1, "extent")):
-        _check_survives(value, name, training.dtype, zero_ok=True)
+    _check_survives(start, "base", training.dtype, zero_ok=True)
+    coords0 = _coordinates(lo0, hi0, n0, False, "extent", training.dtype)
+    coords1 = _coordinates(lo1, hi1, n1, False, "extent", training.dtype)
     axes_ix = (PARAM_NAMES.index(names[0]), PARAM_NAMES.index(names[1]))
     grid = StartGrid(start, axes_ix, coords0, coords1, kind="init", log=False, base_seed=seed)
     return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client)
@@ -432,9 +472,11 @@ def lr_map(
         _check_extent([lr_extent], "lr_extent", positive=True)[0],
         _check_extent([lr_output_extent], "lr_output_extent", positive=True)[0],
     )
-    space = np.geomspace if log else np.linspace
-    coords0, coords1 = space(lo0, hi0, n0), space(lo1, hi1, n1)
-    _check_result_memory(n0 * n1, check_training(epochs=epochs, lr=1.0, tol=tol, dtype=dtype))  # before 16 B a pixel
+    settings = check_training(epochs=epochs, lr=1.0, tol=tol, dtype=dtype)
+    coords0 = _coordinates(lo0, hi0, n0, bool(log), "lr_extent", settings.dtype)
+    coords1 = _coordinates(lo1, hi1, n1, bool(log), "lr_output_extent", settings.dtype)
+    # before the 16 bytes a pixel of its learning rates are taken
+    _check_result_memory(n0 * n1, settings, pixels=True, extra_per_seed=16)
     training = check_training(
         epochs=epochs,
         lr=np.tile(coords0, n1),  # pixel r = j * n0 + i
@@ -465,7 +507,7 @@ def _run(
     grid = training.start_grid
     check_representable(X64, y64, training)
     S = grid.coords0.shape[0] * grid.coords1.shape[0]
-    _check_result_memory(S, training)
+    _check_result_memory(S, training, pixels=True, extra_per_seed=16 * (grid.kind == "lr"))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device="cpu")
     with progress_bar(S, execution.progress) as on_rows:
         trained = execute(Plan(X64, y64, np.arange(S, dtype=np.int64), training), execution, on_rows)
@@ -576,15 +618,43 @@ def _check_extent(extent: Any, name: str, positive: bool) -> list[tuple[float, f
     for lo, hi in items:
         if not (is_real(lo) and is_real(hi)):
             raise TypeError(f"{name} must hold real numbers, got {(lo, hi)!r}")
-        lo, hi = float(lo), float(hi)
+        try:
+            lo, hi = float(lo), float(hi)
+        except OverflowError:  # ints past 1.8e308
+            raise ValueError(f"{name} must lie within ±{MAX_COORDINATE:g}, got {(lo, hi)!r}") from None
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError(f"{name} must be finite, got ({lo!r}, {hi!r})")
+        if max(abs(lo), abs(hi)) > MAX_COORDINATE:
+            raise ValueError(f"{name} must lie within ±{MAX_COORDINATE:g}, got ({lo!r}, {hi!r})")
         if not lo < hi:
             raise ValueError(f"{name} must have lo < hi (an empty or reversed range), got ({lo!r}, {hi!r})")
         if positive and lo <= 0:
             raise ValueError(f"{name} must be > 0 (learning rates), got ({lo!r}, {hi!r})")
         pairs.append((lo, hi))
     return pairs
+
+
+def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str) -> npt.NDArray[np.float64]:
+    """n coordinates from lo to hi, ends included, evenly or log-spaced, distinct in ``dtype``.
+
+    Where an even spacing crosses 0, a coordinate meant to be 0 comes out as
+    rounding noise (1e-17): inner coordinates that small are set to 0.
+    """
+    if log:
+        coords = np.geomspace(lo, hi, n)
+    else:
+        coords = np.linspace(lo, hi, n)
+        if lo < 0 < hi:
+            inner = coords[1:-1]  # a view: the ends stay exactly as given
+            inner[np.abs(inner) <= 1e-9 * (hi - lo)] = 0.0
+    _check_survives(coords, name, dtype, zero_ok=True)
+    F = DTYPES[dtype]
+    if n > 1 and np.any(np.diff(coords.astype(F)) <= 0):
+        raise ValueError(
+            f"{name} ({lo!r}, {hi!r}) is too narrow for {n} distinct pixels in {dtype}; "
+            "widen it, use fewer pixels or float64"
+        )
+    return coords
 
 
 def _check_scalar(value: Any, name: str) -> Any:

@@ -369,6 +369,8 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         )
     check_npz_sizes(path)  # a damaged or hostile file is refused before anything is allocated
     with np.load(path, allow_pickle=False) as f:
+        if "format" in f and str(f["format"]) == "fastbackprop-map":
+            raise ValueError(f"path {str(path)!r} holds a map; read it with fastbackprop.load_map")
         if "format_version" not in f or int(f["format_version"]) not in _READABLE:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (versions {_READABLE})")
         # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back

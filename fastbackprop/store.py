@@ -192,7 +192,7 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
     return out
 
 
-def check_npz_sizes(path: str | os.PathLike[str]) -> None:
+def check_npz_sizes(path: str | os.PathLike[str], what: str = "sweep file") -> None:
     """Raise ValueError unless every array in an .npz file holds as many bytes as its header declares.
 
     Files this package writes are stored, not compressed: a member that is
@@ -209,7 +209,7 @@ def check_npz_sizes(path: str | os.PathLike[str]) -> None:
                     if info.file_size != f.tell() + math.prod(shape) * dtype.itemsize:
                         raise ValueError
     except _UNREADABLE:
-        raise ValueError(f"path {os.fspath(path)!r} is not a readable fastbackprop sweep file") from None
+        raise ValueError(f"path {os.fspath(path)!r} is not a readable fastbackprop {what}") from None
 
 
 class _Chunks:
@@ -356,7 +356,8 @@ class SweepStore(_Chunks):
         settings = old["settings"]
         for key in sorted(set(settings) | set(self.settings)):
             default = OMITTED_AT_DEFAULT.get(key)
-            if settings.get(key, default) != self.settings.get(key, default):
+            # as JSON text, as the chunks' digest sees them: -0.0 and 0.0 are different starts
+            if _text(settings.get(key, default)) != _text(self.settings.get(key, default)):
                 what = {
                     "data_sha256": "training data (X, y)",
                     "seeds_sha256": "seeds",
@@ -373,6 +374,10 @@ class SweepStore(_Chunks):
                     f"store {self.path!r} was made with {name}={settings.get(key, default)!r}, "
                     f"this run has {name}={self.settings.get(key, default)!r}; use another store"
                 )
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 class _Lock:
@@ -502,6 +507,7 @@ def _sound(settings: Any) -> bool:
             and all(isinstance(a, int) and 0 <= a < N_PARAMS for a in grid["axes"])
             and numbers(grid.get("coords0"))
             and numbers(grid.get("coords1"))
+            and len(grid["coords0"]) * len(grid["coords1"]) == settings.get("n_seeds")
             and grid.get("kind") in ("init", "lr")
             and isinstance(grid.get("log"), bool)
             and (grid.get("base_seed") is None or isinstance(grid.get("base_seed"), int))

@@ -39,11 +39,19 @@ __all__ = ["GridResult", "SweepResult", "grid", "load_sweep", "sweep", "wilson_i
 DTypeName = Literal["float64", "float32"]
 
 
-def _check_result_memory(n_seeds: int, training: Training, n_lrs: int = 0) -> None:
-    """Refuse up front a sweep (or a grid of ``n_lrs`` lrs) whose results cannot fit in memory."""
+def _check_result_memory(
+    n_seeds: int, training: Training, n_lrs: int = 0, pixels: bool = False, extra_per_seed: int = 0
+) -> None:
+    """Refuse up front a sweep (or a grid of ``n_lrs`` lrs, or a map's ``n_seeds`` pixels) that cannot fit in memory.
+
+    ``extra_per_seed``: bytes a seed takes beyond the results (a map's per-pixel learning rates).
+    """
     f, r = np.dtype(training.dtype).itemsize, len(training.record_at)
     # per seed: params, final loss, loss_at (F), epochs to tol, the seed (8), converged, diverged (1)
-    per_seed = f * (N_PARAMS + 1 + r) + 8 + 8 + 2 + n_lrs * (r * f + 8)
+    per_seed = f * (N_PARAMS + 1 + r) + 8 + 8 + 2 + n_lrs * (r * f + 8) + extra_per_seed + pixels
+    if pixels:
+        check_memory(n_seeds * per_seed, "resolution", f"a map of {n_seeds:,} pixels", "; use a smaller resolution")
+        return
     what = f"{n_seeds:,} seeds" + (f" x {n_lrs} learning rates" if n_lrs else "")
     check_memory(n_seeds * per_seed, "seeds", f"the results of {what}", "; split the seeds over several calls")
 

@@ -81,12 +81,15 @@ def test_a_map_is_the_sweep_of_its_starting_points(dtype):
     np.testing.assert_array_equal(m.pixel(8, 10)["params0"], starts[98])
 
 
-def test_seed_base_threads_and_one_pixel_axes():
+def test_seed_base_threads_progress_and_one_pixel_axes():
     m = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, threads=1)
     np.testing.assert_array_equal(m.base, _seeding.init_params(np.array([7]))[0])
     assert m.base_seed == 7 and m.coords0.tolist() == [-4.0]  # one pixel takes lo
     again = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, threads=2)
     assert again.params.tobytes() == m.params.tobytes()
+    pytest.importorskip("tqdm")
+    shown = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, progress=True)
+    assert shown.params.tobytes() == m.params.tobytes()
 
 
 def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
@@ -122,6 +125,33 @@ def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
     assert load_map(tmp_path / "lr.npz").epochs_to_tol is None
 
 
+def test_a_zero_meant_is_a_zero_and_signed_zeros_are_different_starts(tmp_path):
+    # linspace(-3e-24, 3e-24, 7) puts -3.7e-40 where 0 is meant, a float32 subnormal
+    m = init_map(*XOR, 3, ("w1", "w5"), ((-3e-24, 3e-24), (0, 1)), (7, 2), epochs=EPOCHS, dtype="float32")
+    assert m.coords0[3] == 0.0 and m.coords0[0] == -3e-24 and m.coords0[-1] == 3e-24
+    # a store made with 0.0 is not resumed with -0.0 (other starting bits): refused, results kept
+    init_map(*XOR, 3, ("w1", "w5"), ((-1, 0.0), (0, 1)), (30, 40), epochs=2, store=tmp_path / "s")
+    with pytest.raises(ValueError, match="made for other starting points"):
+        init_map(*XOR, 3, ("w1", "w5"), ((-1, -0.0), (0, 1)), (30, 40), epochs=2, store=tmp_path / "s")
+    assert load_map(tmp_path / "s").complete
+
+
+def test_files_of_the_other_kind_and_edited_files_are_refused(tmp_path):
+    m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (4, 3), epochs=2)
+    m.save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match=r"holds a map; read it with fastbackprop\.load_map"):
+        load_sweep(tmp_path / "m.npz")
+    sweep(*XOR, 4, epochs=2).save(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match="not a fastbackprop map file"):
+        load_map(tmp_path / "s.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        fields = dict(f)
+    for name, value in [("kind", "zzz"), ("axes", np.array(["w1", "w9"])), ("dtype", "int8"), ("base", np.zeros(3))]:
+        np.savez(tmp_path / "bad.npz", **{**fields, name: value})
+        with pytest.raises(ValueError, match="damaged map file: its fields do not fit together"):
+            load_map(tmp_path / "bad.npz")
+
+
 def test_reports_are_strict_json():
     m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (8, 8), epochs=EPOCHS, lr=0.5, momentum=0.5)
     r = json.loads(json.dumps(m.report(), allow_nan=False))
@@ -151,11 +181,18 @@ _BAD = [
     (dict(lr=[0.1, 0.2]), TypeError, r"^lr must be a number in a map"),
     (dict(lr=0), ValueError, r"^lr must be finite and > 0"),
     (dict(extent=((0, 1e39), (0, 1)), dtype="float32"), ValueError, r"^extent=\S+ does not survive .* float32"),
+    (dict(extent=((-1e308, 1e308), (0, 1))), ValueError, r"^extent must lie within ±1e\+300"),
+    (dict(extent=((-1, 10**400), (0, 1))), ValueError, r"^extent must lie within ±1e\+300"),
+    (dict(extent=((1, 1 + 1e-7), (0, 1)), dtype="float32"), ValueError, r"^extent .* too narrow for 4 distinct pixels"),
+    (dict(resolution=(4096, 4096), epochs=2), ValueError, r"^resolution: a map of 16,777,216 pixels would take"),
 ]
 
 
 @pytest.mark.parametrize("kwargs, exc, match", _BAD)
-def test_bad_init_map_input_is_named_before_anything_runs(tmp_path, kwargs, exc, match):
+def test_bad_init_map_input_is_named_before_anything_runs(tmp_path, monkeypatch, kwargs, exc, match):
+    from fastbackprop import _validation
+
+    monkeypatch.setattr(_validation, "available_memory", lambda: 1 << 30)  # a 1 GiB machine
     args = dict(X=XOR[0], y=XOR[1], base=3, axes=("w1", "w5"), extent=EXTENT, resolution=(4, 4), epochs=2)
     with pytest.raises(exc, match=match):
         init_map(**{**args, **kwargs, "store": tmp_path / "s"})
@@ -231,6 +268,13 @@ def test_the_cli(tmp_path, capsys):
         == 0
     )
     assert json.loads(capsys.readouterr().out)["extent"] == [[0.1, 2.0], [0.5, 1.0]]
+    assert main([*args[:8], "-1e-3", "1e-3", "-1", "1", "--resolution", "2", "2", "--epochs", "2"]) == 0
+    assert "w1 -0.001 .. 0.001" in capsys.readouterr().out  # -1e-3 is a number, not an option
+    assert main([*lr[:4], "--lr", "400", "401", "--lr-output", "0", "1", "--resolution", "2", "2"]) == 2
+    assert "--lr takes log10 of the learning rates, in [-300, 300]" in capsys.readouterr().err
+    refused = tmp_path / "refused.npz"
+    assert main([*lr, "--epochs", "2", "--no-epochs-to-tol", "--what", "epochs_to_tol", "--out", str(refused)]) == 2
+    assert "drop --no-epochs-to-tol" in capsys.readouterr().err and not refused.exists()
     for bad, message in [
         (["--zoom", "0", "0", "1"], "the factor must be > 1"),
         (["--zoom", "9", "0", "2"], "the centre 9.0 lies outside"),
