@@ -129,6 +129,27 @@ MUTANTS = (
         ("tests/test_options.py::test_rows_are_bit_identical_to_network_over_a_random_matrix_of_options",),
     ),
     Mutant(
+        "history-last-block-not-flushed",
+        ((K, "if lane == LANES - 1 or e + 1 == epochs:", "if lane == LANES - 1:"),),
+        ("tests/test_kernels.py::test_history_is_the_mse_after_each_epoch",),
+    ),
+    Mutant(
+        "exp2i-magic-off-by-a-bit",
+        ((K, "ir.Constant(args[0].type, 1.5 * 2.0**52)", "ir.Constant(args[0].type, 1.5 * 2.0**51)"),),
+        ("tests/test_kernels.py::test_exp2i_is_exactly_two_to_the_k",),
+    ),
+    Mutant(
+        "map-pixel-axes-swapped",
+        (
+            (
+                "fastbackprop/_settings.py",
+                "out[:, self.axes[0]] = self.coords0[rows % n0]",
+                "out[:, self.axes[0]] = self.coords0[rows // n0 % n0]",
+            ),
+        ),
+        ("tests/test_maps.py::test_every_init_map_pixel_is_a_network_bit_for_bit",),
+    ),
+    Mutant(
         "rounding-bound-without-underflow",
         (
             ("tests/rounding.py", "U * abs(c) + ETA", "U * abs(c)"),
