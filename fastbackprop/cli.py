@@ -215,6 +215,7 @@ def _build_parser():
         "  fastbackprop sweep --dataset xor --activation tanh --momentum 0.9 --init uniform --init-scale 0.5 "
         "--margin 0.4\n"
         "  fastbackprop grid --dataset xor --lr 0.1 0.5 2 --epochs 500 3000 --seeds 20000\n"
+        "  fastbackprop map init --dataset xor --axes w1 w5 --extent -4 4 -6 6 --resolution 512 512 --plot map.png\n"
         "'fastbackprop COMMAND --help' describes each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -155,7 +155,7 @@ MUTANTS = (
             ("tests/rounding.py", "U * abs(c) + ETA", "U * abs(c)"),
             ("tests/rounding.py", "U * abs(pk - g) + ETA", "U * abs(pk - g)"),
         ),
-        ("tests/test_properties.py::test_property_kernel_and_reference_within_rounding_bound", "--hypothesis-seed=0"),
+        ("tests/test_properties.py::test_property_kernel_and_reference_within_rounding_bound",),
     ),
 )
 

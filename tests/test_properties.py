@@ -1,7 +1,7 @@
 """Property tests: kernel and oracle within a derived rounding bound; sweep rows equal networks."""
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastbackprop import Network, _kernels, datasets, reference, sweep
@@ -29,8 +29,15 @@ def problems(draw):
     return X, y, params, lr, epochs
 
 
+# A subnormal update (w6 = 1000 x the smallest normal): the bound needs its
+# underflow term here. Pinned: Hypothesis found it from --hypothesis-seed=0 once,
+# and the seeds' draws are not guaranteed to stay the same across releases.
+_SUBNORMAL_UPDATE = (np.zeros((1, 2)), np.zeros(1), np.eye(9)[5] * 2.225073858507e-311, 1.0, 1)
+
+
 @settings(max_examples=150 if JIT else 20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
+@example(_SUBNORMAL_UPDATE)
 def test_property_kernel_and_reference_within_rounding_bound(problem):
     """Kernel and oracle each lie within the derived rounding-error bound of the exact run.
 
