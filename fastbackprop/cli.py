@@ -57,9 +57,7 @@ def _add_training_options(p, margin=False, momentum_list=False):
             help="momenta in [0, 1) to cross with the learning rates (default: plain SGD only)",
         )
     else:
-        p.add_argument(
-            "--momentum", type=float, default=0.0, metavar="M", help="classical momentum in [0, 1) (default 0)"
-        )
+        _add_momentum_option(p)
     p.add_argument(
         "--init",
         choices=["normal", "uniform"],
@@ -73,19 +71,31 @@ def _add_training_options(p, margin=False, momentum_list=False):
         metavar="S",
         help="standard deviation (normal) or half-width (uniform) of the starts (default 1)",
     )
+    _add_activation_option(p)
+    if margin:
+        _add_margin_option(p)
+
+
+def _add_momentum_option(p):
+    p.add_argument("--momentum", type=float, default=0.0, metavar="M", help="classical momentum in [0, 1) (default 0)")
+
+
+def _add_activation_option(p):
     p.add_argument(
         "--activation",
         choices=["sigmoid", "tanh"],
         default="sigmoid",
         help="of all three neurons (default sigmoid); tanh accepts targets in [-1, 1]",
     )
-    if margin:
-        p.add_argument(
-            "--margin",
-            type=float,
-            metavar="M",
-            help="converged when every |y - ypred| < M (e.g. 0.4) instead of final loss < tol",
-        )
+
+
+def _add_margin_option(p):
+    p.add_argument(
+        "--margin",
+        type=float,
+        metavar="M",
+        help="converged when every |y - ypred| < M (e.g. 0.4) instead of final loss < tol",
+    )
 
 
 def _add_params0_option(p):
@@ -185,16 +195,9 @@ def _add_map_options(p):
         help="zoom by a factor F > 1 into the extent around the point (C0, C1), given in the extent's units",
     )
     p.add_argument("--epochs", type=int, default=3000, help="epochs per pixel (default 3000)")
-    p.add_argument("--momentum", type=float, default=0.0, metavar="M", help="classical momentum in [0, 1) (default 0)")
-    p.add_argument(
-        "--activation",
-        choices=["sigmoid", "tanh"],
-        default="sigmoid",
-        help="of all three neurons (default sigmoid); tanh accepts targets in [-1, 1]",
-    )
-    p.add_argument(
-        "--margin", type=float, metavar="M", help="converged when every |y - ypred| < M instead of final loss < tol"
-    )
+    _add_momentum_option(p)
+    _add_activation_option(p)
+    _add_margin_option(p)
     _add_data_options(p)
     _add_run_options(p, device=False)
     p.add_argument("--out", metavar="FILE.npz", help="save the MapResult (read it with fastbackprop.load_map)")

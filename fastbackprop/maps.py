@@ -401,7 +401,7 @@ client :
     start, seed = _check_base(base)
     names = _check_axes(axes)
     n0, n1 = _check_resolution(resolution)
-    (lo0, hi0), (lo1, hi1) = _check_extent(extent, "extent", positive=False)
+    (lo0, hi0), (lo1, hi1) = _check_extent(extent)
     training = check_training(
         epochs=epochs,
         lr=_check_scalar(lr, "lr"),
@@ -468,10 +468,8 @@ def lr_map(
     n0, n1 = _check_resolution(resolution)
     if not isinstance(log, (bool, np.bool_)):
         raise TypeError(f"log must be a bool, got {log!r}")
-    (lo0, hi0), (lo1, hi1) = (
-        _check_extent([lr_extent], "lr_extent", positive=True)[0],
-        _check_extent([lr_output_extent], "lr_output_extent", positive=True)[0],
-    )
+    lo0, hi0 = _check_range(lr_extent, "lr_extent", positive=True)
+    lo1, hi1 = _check_range(lr_output_extent, "lr_output_extent", positive=True)
     settings = check_training(epochs=epochs, lr=1.0, tol=tol, dtype=dtype)
     coords0 = _coordinates(lo0, hi0, n0, bool(log), "lr_extent", settings.dtype)
     coords1 = _coordinates(lo1, hi1, n1, bool(log), "lr_output_extent", settings.dtype)
@@ -604,34 +602,43 @@ def _check_resolution(resolution: Any) -> tuple[int, int]:
     return n0, n1
 
 
-def _check_extent(extent: Any, name: str, positive: bool) -> list[tuple[float, float]]:
-    """Pairs (lo, hi) of finite reals with lo < hi (and lo > 0 when ``positive``)."""
-    pairs = []
+def _pairs(value: Any, count: int) -> list[Any] | None:
+    """``value`` as a list of ``count`` pairs, or None if it is not one."""
     try:
-        items = list(extent)
-        ok = all(len(pair) == 2 for pair in items)
+        items = list(value)
+        return items if len(items) == count and all(len(pair) == 2 for pair in items) else None
     except TypeError:
-        ok = False
-    if not ok or len(items) != (1 if name != "extent" else 2):
-        shape = "(lo, hi)" if name != "extent" else "((lo0, hi0), (lo1, hi1))"
-        raise TypeError(f"{name} must be {shape}, got {extent!r}")
-    for lo, hi in items:
-        if not (is_real(lo) and is_real(hi)):
-            raise TypeError(f"{name} must hold real numbers, got {(lo, hi)!r}")
-        try:
-            lo, hi = float(lo), float(hi)
-        except OverflowError:  # ints past 1.8e308
-            raise ValueError(f"{name} must lie within ±{MAX_COORDINATE:g}, got {(lo, hi)!r}") from None
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise ValueError(f"{name} must be finite, got ({lo!r}, {hi!r})")
-        if max(abs(lo), abs(hi)) > MAX_COORDINATE:
-            raise ValueError(f"{name} must lie within ±{MAX_COORDINATE:g}, got ({lo!r}, {hi!r})")
-        if not lo < hi:
-            raise ValueError(f"{name} must have lo < hi (an empty or reversed range), got ({lo!r}, {hi!r})")
-        if positive and lo <= 0:
-            raise ValueError(f"{name} must be > 0 (learning rates), got ({lo!r}, {hi!r})")
-        pairs.append((lo, hi))
-    return pairs
+        return None
+
+
+def _check_extent(extent: Any) -> list[tuple[float, float]]:
+    """An init map's extent: two ranges ``((lo0, hi0), (lo1, hi1))``."""
+    pairs = _pairs(extent, 2)
+    if pairs is None:
+        raise TypeError(f"extent must be ((lo0, hi0), (lo1, hi1)), got {extent!r}")
+    return [_check_range(pair, "extent") for pair in pairs]
+
+
+def _check_range(pair: Any, name: str, positive: bool = False) -> tuple[float, float]:
+    """(lo, hi): finite reals within ±MAX_COORDINATE, lo < hi (and lo > 0 when ``positive``)."""
+    if _pairs([pair], 1) is None:
+        raise TypeError(f"{name} must be (lo, hi), got {pair!r}")
+    lo, hi = pair
+    if not (is_real(lo) and is_real(hi)):
+        raise TypeError(f"{name} must hold real numbers, got {(lo, hi)!r}")
+    try:
+        lo, hi = float(lo), float(hi)
+    except OverflowError:  # ints past 1.8e308
+        raise ValueError(f"{name} must lie within ±{MAX_COORDINATE:g}, got {(lo, hi)!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} must be finite, got ({lo!r}, {hi!r})")
+    if max(abs(lo), abs(hi)) > MAX_COORDINATE:
+        raise ValueError(f"{name} must lie within ±{MAX_COORDINATE:g}, got ({lo!r}, {hi!r})")
+    if not lo < hi:
+        raise ValueError(f"{name} must have lo < hi (an empty or reversed range), got ({lo!r}, {hi!r})")
+    if positive and lo <= 0:
+        raise ValueError(f"{name} must be > 0 (learning rates), got ({lo!r}, {hi!r})")
+    return lo, hi
 
 
 def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str) -> npt.NDArray[np.float64]:
