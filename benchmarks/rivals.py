@@ -16,6 +16,34 @@ package.
 import numpy as np
 
 
+def _jax_forward(p, x0, x1):
+    """(h1, h2, ypred) of network p, indexable by parameter (a (9,) array or nine (B,) arrays)."""
+    import jax
+
+    h1 = jax.nn.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
+    h2 = jax.nn.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
+    return h1, h2, jax.nn.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
+
+
+def _jax_step(p, x0, x1, t, lr):
+    """The nine SGD steps ``lr * dL/dp`` of one sample, in layout order, as a tuple: the package's maths."""
+    h1, h2, yp = _jax_forward(p, x0, x1)
+    d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
+    s_o = lr * -2 * (t - yp)
+    s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
+    return (
+        s_h1 * x0 * d1,
+        s_h1 * x1 * d1,
+        s_h2 * x0 * d2,
+        s_h2 * x1 * d2,
+        s_o * h1 * do,
+        s_o * h2 * do,
+        s_h1 * d1,
+        s_h2 * d2,
+        s_o * do,
+    )
+
+
 def jax_train(X, y, epochs, lr, tol, dtype):
     """JAX's ``train(p)`` of one network p (9,): returns (params, final loss, epochs to tol); not jitted."""
     import jax
@@ -26,36 +54,13 @@ def jax_train(X, y, epochs, lr, tol, dtype):
     Xj, yj = jnp.asarray(X, F), jnp.asarray(y, F)
     lr, tol = F.type(lr), F.type(tol)
 
-    def forward(p, x0, x1):
-        h1 = jax.nn.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
-        h2 = jax.nn.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
-        return h1, h2, jax.nn.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
-
     def step(p, sample):
-        x0, x1, t = sample
-        h1, h2, yp = forward(p, x0, x1)
-        d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
-        s_o = lr * -2 * (t - yp)
-        s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
-        g = jnp.stack(
-            [
-                s_h1 * x0 * d1,
-                s_h1 * x1 * d1,
-                s_h2 * x0 * d2,
-                s_h2 * x1 * d2,
-                s_o * h1 * do,
-                s_o * h2 * do,
-                s_h1 * d1,
-                s_h2 * d2,
-                s_o * do,
-            ]
-        )
-        return p - g, None
+        return p - jnp.stack(_jax_step(p, *sample, lr)), None
 
     def epoch(carry, e):
         p, etl = carry
         p, _ = jax.lax.scan(step, p, (Xj[:, 0], Xj[:, 1], yj))
-        loss = jnp.mean((yj - forward(p, Xj[:, 0], Xj[:, 1])[2]) ** 2)
+        loss = jnp.mean((yj - _jax_forward(p, Xj[:, 0], Xj[:, 1])[2]) ** 2)
         etl = jnp.where((etl < 0) & (loss < tol), e + 1, etl)
         return (p, etl), loss
 
@@ -78,33 +83,13 @@ def jax_train_batched(X, y, epochs, lr, tol, dtype):
     lr, tol = F.type(lr), F.type(tol)
     samples = [(F.type(a), F.type(b), F.type(t)) for (a, b), t in zip(np.asarray(X), np.asarray(y))]
 
-    def forward(p, x0, x1):
-        h1 = jax.nn.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
-        h2 = jax.nn.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
-        return h1, h2, jax.nn.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
-
     def loss_of(p):
-        return sum((t - forward(p, x0, x1)[2]) ** 2 for x0, x1, t in samples) / F.type(len(samples))
+        return sum((t - _jax_forward(p, x0, x1)[2]) ** 2 for x0, x1, t in samples) / F.type(len(samples))
 
     def epoch(carry, e):
         p, etl = carry
         for x0, x1, t in samples:  # unrolled: XLA fuses the whole epoch into one pass
-            h1, h2, yp = forward(p, x0, x1)
-            d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
-            s_o = lr * -2 * (t - yp)
-            s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
-            g = (
-                s_h1 * x0 * d1,
-                s_h1 * x1 * d1,
-                s_h2 * x0 * d2,
-                s_h2 * x1 * d2,
-                s_o * h1 * do,
-                s_o * h2 * do,
-                s_h1 * d1,
-                s_h2 * d2,
-                s_o * do,
-            )
-            p = tuple(a - b for a, b in zip(p, g))
+            p = tuple(a - b for a, b in zip(p, _jax_step(p, x0, x1, t, lr)))
         etl = jnp.where((etl < 0) & (loss_of(p) < tol), e + 1, etl)
         return (p, etl), None
 
