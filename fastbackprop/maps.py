@@ -38,7 +38,7 @@ from ._validation import (
     is_real,
 )
 from ._version import __version__
-from .results import _number, outcomes, wilson_interval
+from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
 from .store import check_npz_sizes, read_store, write_atomic
 from .sweeps import Activation, _check_result_memory
 
@@ -165,9 +165,6 @@ class MapResult:
 
     def report(self) -> dict[str, Any]:
         """The headline numbers as a strict-JSON dict (what ``fastbackprop map ... --json`` prints)."""
-        etl = self.epochs_to_tol[self.finished] if self.epochs_to_tol is not None else np.empty(0, np.int64)
-        reached = etl[etl >= 0]
-        lo, hi = self.success_ci95
         return {
             "kind": self.kind,
             "axes": list(self.axes),
@@ -185,14 +182,7 @@ class MapResult:
             "dtype": self.dtype,
             "pixels": self.n,
             "complete": self.complete,
-            "converged": int(np.count_nonzero(self.converged)),
-            "diverged": int(np.count_nonzero(self.diverged)),
-            "success_rate": _number(self.success_rate),
-            "success_ci95": [_number(lo), _number(hi)],
-            "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
-            "wall_seconds": _number(self.wall_seconds),
-            "computed": self.computed,
-            "runs_per_second": _number(self.runs_per_second),
+            **outcome_report(self),  # unfinished pixels: not converged, epochs to tol -1
         }
 
     def summary(self) -> str:
@@ -220,17 +210,7 @@ class MapResult:
                 f"converged: {r['converged']}/{self.n} = {r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
                 + ("" if self.complete else f" of the {self.n} finished pixels")
             )
-            med = r["median_epochs_to_tol"]
-            lines.append(
-                "epochs to tol: "
-                + (
-                    "not tracked (epochs_to_tol=False)"
-                    if self.epochs_to_tol is None
-                    else f"median {med:g} over pixels that got there"
-                    if med is not None
-                    else "never reached"
-                )
-            )
+            lines.append("epochs to tol: " + epochs_to_tol_text(r, self.epochs_to_tol is not None, "pixels"))
         if r["wall_seconds"] is not None:
             speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
             lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} pixels trained{speed}")

@@ -87,6 +87,37 @@ def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, flo
     return (lo, hi)
 
 
+def outcome_report(result: Any, **after_interval: Any) -> dict[str, Any]:
+    """The outcome keys of a sweep's or a map's ``report()``, strict JSON, in order.
+
+    ``result`` has converged, diverged, success_rate, success_ci95,
+    epochs_to_tol (-1 where never reached, or None when not tracked),
+    wall_seconds, computed and runs_per_second; ``after_interval`` keys go
+    after success_ci95.
+    """
+    etl = result.epochs_to_tol if result.epochs_to_tol is not None else np.empty(0, np.int64)
+    reached = etl[etl >= 0]
+    return {
+        "converged": int(np.count_nonzero(result.converged)),
+        "diverged": int(np.count_nonzero(result.diverged)),
+        "success_rate": _number(result.success_rate),
+        "success_ci95": [_number(v) for v in result.success_ci95],
+        **after_interval,
+        "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
+        "wall_seconds": _number(result.wall_seconds),
+        "computed": result.computed,
+        "runs_per_second": _number(result.runs_per_second),
+    }
+
+
+def epochs_to_tol_text(report: dict[str, Any], tracked: bool, rows: str) -> str:
+    """How a report's median epochs to tol reads: "median 574 over seeds that got there", ..."""
+    med = report["median_epochs_to_tol"]
+    if not tracked:
+        return "not tracked (epochs_to_tol=False)"
+    return f"median {med:g} over {rows} that got there" if med is not None else "never reached"
+
+
 def outcomes(
     params: npt.NDArray[np.floating[Any]],
     final_loss: npt.NDArray[np.floating[Any]],
@@ -247,8 +278,6 @@ class SweepResult:
         is None, never NaN.
         """
         finite = self.final_loss[np.isfinite(self.final_loss)].astype(np.float64)
-        etl = self.epochs_to_tol if self.epochs_to_tol is not None else np.empty(0, np.int64)
-        reached = etl[etl >= 0]
         q = np.quantile(finite, QUANTILES) if finite.size else [None] * len(QUANTILES)
         t = self.training()
         options = {n: _json_setting(getattr(t, n)) for n in self._changed_options()}
@@ -261,15 +290,10 @@ class SweepResult:
             "dtype": self.dtype,
             "tol": self.tol,
             **options,
-            "converged": int(np.count_nonzero(self.converged)),
-            "diverged": int(np.count_nonzero(self.diverged)),
-            "success_rate": _number(self.success_rate),
-            "success_ci95": [_number(v) for v in self.success_ci95],
-            "final_loss_quantiles": {f"{p:g}": None if v is None else float(v) for p, v in zip(QUANTILES, q)},
-            "median_epochs_to_tol": float(np.median(reached)) if reached.size else None,
-            "wall_seconds": _number(self.wall_seconds),
-            "computed": self.computed,
-            "runs_per_second": _number(self.runs_per_second),
+            **outcome_report(
+                self,
+                final_loss_quantiles={f"{p:g}": None if v is None else float(v) for p, v in zip(QUANTILES, q)},
+            ),
         }
 
     def summary(self) -> str:
@@ -277,7 +301,6 @@ class SweepResult:
         r = self.report()
         lo, hi = r["success_ci95"]
         quantiles = ", ".join(f"{float(k):.0%} {v:.3g}" for k, v in r["final_loss_quantiles"].items() if v is not None)
-        med = r["median_epochs_to_tol"]
         rate = "no seeds" if r["success_rate"] is None else f"{r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
         t = self.training()
         options = "".join(
@@ -294,13 +317,7 @@ class SweepResult:
             + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
             "final loss quantiles: " + (quantiles or "none finite"),
             ("epochs to tol: " if self.margin is None else "epochs to margin: ")
-            + (
-                "not tracked (epochs_to_tol=False)"
-                if self.epochs_to_tol is None
-                else f"median {med:g} over seeds that got there"
-                if med is not None
-                else "never reached"
-            ),
+            + epochs_to_tol_text(r, self.epochs_to_tol is not None, "seeds"),
         ]
         if r["wall_seconds"] is not None:
             speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
