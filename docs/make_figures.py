@@ -72,6 +72,29 @@ def zoomed(extent, centre, log):
     return out
 
 
+def zoom_series(make_map, extent, log, out, prefix):
+    """A map over ``extent`` and two zooms onto its steepest cliff; each map's figure and numbers.
+
+    ``make_map(extent)`` trains one map.
+    """
+    maps = []
+    for level in range(3):
+        start = time.perf_counter()
+        m = make_map(extent)
+        name = save(plot.map_image(m), out, f"{prefix}_{level}.png")
+        maps.append(
+            dict(
+                figure=name,
+                extent=[list(map(float, e)) for e in extent],
+                success_rate=m.success_rate,
+                success_ci95=list(m.success_ci95),
+                wall_seconds=time.perf_counter() - start,
+            )
+        )
+        extent = zoomed(extent, cliff_point(m), log=log)
+    return maps
+
+
 def save(fig, out, name):
     path = os.path.join(out, name)
     fig.savefig(path, dpi=110)
@@ -84,22 +107,13 @@ def kolen_pollack(out, size):
     base = fb.Network(seed=1, init="uniform", init_scale=0.5).params
     settings = dict(epochs=epochs(3000, size), lr=0.5, momentum=0.9, dtype="float32")
     side = SIZES[size]["side"]
-    extent = [(-10.0, 10.0), (-10.0, 10.0)]
-    maps = []
-    for level in range(3):
-        start = time.perf_counter()
-        m = fb.init_map(X, y, base, ("w1", "w2"), extent, (side, side), **settings)
-        name = save(plot.map_image(m), out, f"kp_map_{level}.png")
-        maps.append(
-            dict(
-                figure=name,
-                extent=[list(map(float, e)) for e in extent],
-                success_rate=m.success_rate,
-                success_ci95=list(m.success_ci95),
-                wall_seconds=time.perf_counter() - start,
-            )
-        )
-        extent = zoomed(extent, cliff_point(m), log=False)
+    maps = zoom_series(
+        lambda extent: fb.init_map(X, y, base, ("w1", "w2"), extent, (side, side), **settings),
+        [(-10.0, 10.0), (-10.0, 10.0)],
+        False,
+        out,
+        "kp_map",
+    )
     return dict(
         base="Network(seed=1, init='uniform', init_scale=0.5).params",
         base_params=[float(v) for v in base],
@@ -247,22 +261,13 @@ def lr_boundary(out, size):
     X, y = fb.datasets.xor()
     side = SIZES[size]["side"]
     settings = dict(epochs=epochs(3000, size), dtype="float64")
-    extent = [(0.01, 100.0), (0.01, 100.0)]
-    maps = []
-    for level in range(3):
-        start = time.perf_counter()
-        m = fb.lr_map(X, y, 1, extent[0], extent[1], (side, side), **settings)
-        name = save(plot.map_image(m), out, f"lr_map_{level}.png")
-        maps.append(
-            dict(
-                figure=name,
-                extent=[list(map(float, e)) for e in extent],
-                success_rate=m.success_rate,
-                success_ci95=list(m.success_ci95),
-                wall_seconds=time.perf_counter() - start,
-            )
-        )
-        extent = zoomed(extent, cliff_point(m), log=True)
+    maps = zoom_series(
+        lambda extent: fb.lr_map(X, y, 1, extent[0], extent[1], (side, side), **settings),
+        [(0.01, 100.0), (0.01, 100.0)],
+        True,
+        out,
+        "lr_map",
+    )
     return dict(base=1, resolution=[side, side], **settings, tol=0.01, maps=maps)
 
 

@@ -227,22 +227,21 @@ def test_float32_partials_are_computed_in_float32(rng):
 # ---------------------------------------------------------------------------
 # The written-out exp / sigmoid
 # ---------------------------------------------------------------------------
-def _sigmoid_many(z):
-    out = np.empty_like(z)
-    for i in range(z.shape[0]):
-        out[i] = _kernels._sigmoid(z[i])
-    return out
+def _elementwise(f):
+    """``f`` of each element of a 1-d array, compiled (in the JIT pass) as the kernels use it."""
+
+    def many(z):
+        out = np.empty_like(z)
+        for i in range(z.shape[0]):
+            out[i] = f(z[i])
+        return out
+
+    return many if _kernels.config.DISABLE_JIT else numba.njit(many)
 
 
-def _exp_many(z):
-    out = np.empty_like(z)
-    for i in range(z.shape[0]):
-        out[i] = _kernels._exp(z[i])
-    return out
-
-
-_sigmoid_many_jit = _sigmoid_many if _kernels.config.DISABLE_JIT else numba.njit(_sigmoid_many)
-_exp_many_jit = _exp_many if _kernels.config.DISABLE_JIT else numba.njit(_exp_many)
+_sigmoid_many_jit = _elementwise(_kernels._sigmoid)
+_exp_many_jit = _elementwise(_kernels._exp)
+_exp2i_many_jit = _elementwise(_kernels._exp2i)
 
 
 def _grid(dtype):
@@ -272,16 +271,6 @@ def test_sigmoid_accuracy(dtype, bound):
     exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
     rel = np.abs(got.astype(np.longdouble) - exact) / exact
     assert float(rel.max()) <= bound
-
-
-def _exp2i_many(k):
-    out = np.empty_like(k)
-    for i in range(k.shape[0]):
-        out[i] = _kernels._exp2i(k[i])
-    return out
-
-
-_exp2i_many_jit = _exp2i_many if _kernels.config.DISABLE_JIT else numba.njit(_exp2i_many)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
