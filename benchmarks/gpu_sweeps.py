@@ -27,6 +27,8 @@ from benchmarks import rivals
 from fastbackprop import _cuda, _execution, reference
 
 LR = {"gender": 0.2, "xor": 0.5}
+#: The kernel variants: (dtype, tanh, momentum).
+VARIANTS = [(d, t, m) for d in ("float64", "float32") for t in (False, True) for m in (False, True)]
 EPOCHS = 3000
 RESULTS = []
 START = time.perf_counter()
@@ -70,21 +72,25 @@ def env_info():
 
 
 def compile_times():
-    for dtype in ("float64", "float32"):
+    for dtype, tanh, momentum in VARIANTS:
         t = time.perf_counter()
-        kernel = _cuda.compile_kernel(np.dtype(dtype))
+        kernel = _cuda.compile_kernel(np.dtype(dtype), tanh, momentum)
         seconds = time.perf_counter() - t
+        name = f"{dtype}{'_tanh' if tanh else ''}{'_momentum' if momentum else ''}"
         record(
             kind="compile",
             dtype=dtype,
+            tanh=tanh,
+            momentum=momentum,
             seconds=round(seconds, 2),
+            max_registers=_cuda.max_registers(dtype, momentum),
             regs_per_thread=kernel.get_regs_per_thread(),
             local_bytes=kernel.get_local_mem_per_thread(),
             overloads=len(kernel.overloads),
         )
         if OUT:
             try:
-                with open(os.path.join(OUT, f"sass_{dtype}.txt"), "w") as f:
+                with open(os.path.join(OUT, f"sass_{name}.txt"), "w") as f:
                     sass = kernel.inspect_sass()
                     f.write(sass if isinstance(sass, str) else "\n".join(sass.values()))
             except Exception as exc:  # noqa: BLE001 - nvdisasm missing: the numbers above still stand
@@ -126,6 +132,76 @@ def identity(n):
                 gpu_runs_per_s=round(gpu.runs_per_second),
                 cpu_runs_per_s=round(cpu.runs_per_second),
             )
+
+
+def option_cases(n):
+    """Every per-network option the GPU kernel takes, on XOR (the tanh case with targets in {-1, 1})."""
+    rng = np.random.default_rng(16)
+    return {
+        "momentum 0.9, lr 0.05": dict(lr=0.05, momentum=0.9),
+        "tanh, margin 0.4": dict(lr=0.3, activation="tanh", margin=0.4),
+        "lr, lr_output, momentum per network": dict(
+            lr=rng.uniform(0.1, 4, n), lr_output=rng.uniform(0.1, 4, n), momentum=rng.choice([0.0, 0.5, 0.9], n)
+        ),
+        "uniform init, scale 2": dict(lr=0.5, init="uniform", init_scale=2.0),
+        "explicit starts": dict(lr=0.5, params0=rng.normal(0, 2, (n, 9))),
+        "no epochs_to_tol": dict(lr=0.5, epochs_to_tol=False),
+    }
+
+
+def option_identity(n):
+    """Each option's rows on the GPU against the CPU sweep, both dtypes."""
+    X, y = fb.datasets.xor()
+    for name, kw in option_cases(n).items():
+        yt = 2 * y - 1 if kw.get("activation") == "tanh" else y
+        for dtype in ("float64", "float32"):
+            gpu = fb.sweep(X, yt, n, epochs=EPOCHS, dtype=dtype, device="cuda", **kw)
+            cpu = fb.sweep(X, yt, n, epochs=EPOCHS, dtype=dtype, **kw)
+            etl_same = gpu.epochs_to_tol is None or gpu.epochs_to_tol == cpu.epochs_to_tol
+            rows = np.all(gpu.params == cpu.params, axis=1) & (gpu.final_loss == cpu.final_loss) & etl_same
+            record(kind="identity", option=name, dtype=dtype, seeds=n, identical_rows=int(rows.sum()))
+
+
+def option_speed(n):
+    """runs/s of each option beside the default sweep, in one run (XOR)."""
+    X, y = fb.datasets.xor()
+    cases = {"default, lr 0.5": dict(lr=0.5), **option_cases(n)}
+    for dtype in ("float32", "float64"):
+        for name, kw in cases.items():
+            yt = 2 * y - 1 if kw.get("activation") == "tanh" else y
+            warm = min(n, 1000)
+            fb.sweep(X, yt, warm, epochs=EPOCHS, dtype=dtype, device="cuda", **_first(kw, warm))
+            res = fb.sweep(X, yt, n, epochs=EPOCHS, dtype=dtype, device="cuda", **kw)
+            record(
+                kind="fastbackprop-cuda-option",
+                option=name,
+                dtype=dtype,
+                seeds=n,
+                seconds=round(res.wall_seconds, 4),
+                runs_per_s=round(n / res.wall_seconds),
+            )
+
+
+def _first(kw, k):
+    """The options for the first k networks (per-network arrays cut to k rows)."""
+    return {key: v[:k] if isinstance(v, np.ndarray) else v for key, v in kw.items()}
+
+
+def map_speed(side):
+    """A side x side map of starting points on XOR, float32 (issue 11's 1024^2 map: 27 s on 2 CPU cores)."""
+    X, y = fb.datasets.xor()
+    for dtype in ("float32", "float64"):
+        kw = dict(epochs=EPOCHS, lr=0.5, dtype=dtype)
+        warm = min(side, 32)
+        fb.init_map(X, y, 2, ("w1", "w2"), ((-8, 8), (-8, 8)), (warm, warm), device="cuda", **kw)
+        res = fb.init_map(X, y, 2, ("w1", "w2"), ((-8, 8), (-8, 8)), (side, side), device="cuda", **kw)
+        record(
+            kind="fastbackprop-cuda-map",
+            dtype=dtype,
+            pixels=side * side,
+            seconds=round(res.wall_seconds, 3),
+            runs_per_s=round(side * side / res.wall_seconds),
+        )
 
 
 def ours(data, dtype, n, repeats=3):
@@ -240,6 +316,9 @@ def main():
             step(f"jax-{data}", rival, "jax", data, dtype, M, base.get((data, dtype)))
     for dtype in ("float32", "float64"):
         step("jax-vmap", rival, "jax-vmap", "gender", dtype, M, base.get(("gender", dtype)))
+    step("option identity", option_identity, max(1, int(2e4 * args.scale)))
+    step("option speed", option_speed, M)
+    step("map", map_speed, max(1, int(1024 * args.scale**0.5)))
     for dtype in ("float32", "float64"):
         step("cpu", cpu, "gender", dtype, max(1, M // 5))
     for dtype in ("float32", "float64"):

@@ -3,9 +3,12 @@
 Private, and imported only when ``device="cuda"`` is asked for: the core
 package never imports numba-cuda. One thread trains one network with its
 parameters in registers, calling the very functions the CPU kernels are made
-of (``_kernels._init_params_into``, ``_sgd_update``, ``_squared_error``),
-which numba-cuda compiles as device functions. The counter-based seed map runs on
-the device, so a network's start does not depend on the launch.
+of (``_kernels._init_params_into``, ``_activations``, ``_apply_step``,
+``_momentum_step``), which numba-cuda compiles as device functions; a kernel
+exists per dtype, activation and momentum on or off, as on the CPU. Every
+per-network setting arrives as one value per thread. The counter-based seed
+map runs on the device, so a network's start does not depend on the launch;
+explicit starts (``params0``, a map's pixels) are copied in.
 
 The same bits as the CPU: the maths is the package's own (its exp, its
 explicit FMAs, correctly rounded division and sqrt, which numba-cuda emits
@@ -19,7 +22,6 @@ held under Numba's compiler lock, and a test that reads the PTX.
 """
 
 import contextlib
-from types import FunctionType
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ except ImportError:  # pragma: no cover - exercised by the missing-extra test
 
 from . import _kernels
 from ._errors import DeviceUnavailableError
+from ._jit import INLINE, jit
 from ._layout import N_PARAMS
 
 #: Threads per block. Each thread is independent (no shared memory, no
@@ -45,11 +48,15 @@ THREADS_PER_BLOCK = 128
 #: (BENCHMARKS.md, GPU roofline).
 MAX_REGISTERS = 64
 
-_KERNELS: dict[np.dtype[Any], Any] = {}
-# Set per dtype by _body in the kernel function's own globals: the float type
-# of a thread's parameters, and the dataset loss as a device function.
-_DTYPE: Any = None
-_device_loss: Any = None
+#: Register cap of float64 momentum kernels: their 9 velocities take 18 more
+#: registers, and at 64 ptxas spills into the step loop (13 local loads and 9
+#: stores a step in the sm_90 SASS); 80 is the lowest cap of those read (64,
+#: 80, 96, none) that keeps the loop free of spills. Chosen from the SASS, not
+#: yet timed on a GPU.
+MOMENTUM_REGISTERS = 80
+
+#: The compiled kernels, by (dtype, tanh, momentum).
+_KERNELS: dict[tuple[np.dtype[Any], bool, bool], Any] = {}
 
 
 def _missing():
@@ -100,119 +107,172 @@ def _exact_compile():
                 del np.row_stack  # noqa: NPY201
 
 
-def _dataset_loss(p, X, y):
-    """``_kernels._mse`` for a thread's network (the same operations, in order).
+def _make_kernel(dtype, tanh, momentum):
+    """The kernel's Python function for one float dtype, activation and momentum on or off.
 
-    Not ``_mse`` itself: under numba-cuda's simulator the data arrive as fake
-    device arrays, which a CPU-compiled function cannot take; the per-sample
-    term, ``_squared_error``, is shared.
+    All three are closure constants, as in ``_kernels._make_training_kernels``:
+    the parameters' dtype must be known at compile time, and each variant
+    compiles only its own activation and update.
     """
-    acc = _kernels._like(y[0], 0.0)
-    for s in range(X.shape[0]):
-        acc += _kernels._squared_error(p, X[s, 0], X[s, 1], y[s], False)
-    return acc / _kernels._like(y[0], X.shape[0])
+    F = np.dtype(dtype).type
+    like, activations = _kernels._like, _kernels._activations
 
+    # A CPU function, which numba-cuda compiles as a device function: under
+    # the simulator it then runs compiled, as one call, and no activation
+    # crosses into Python (which would box a float32 as a float64).
+    @jit(**dict(INLINE, cache=False))
+    def step(p, u, x0, x1, y, lr, lr_out, m):
+        """One step of a thread's network on one sample, as ``_kernels.train`` takes it."""
+        h1, h2, ypred = activations(p, 0, 1, x0, x1, tanh)
+        if momentum:
+            _kernels._momentum_step(p, u, 0, 1, 0, x0, x1, y, lr, lr_out, m, h1, h2, ypred, tanh)
+        else:
+            _kernels._apply_step(p, 0, 1, x0, x1, y, lr, lr_out, h1, h2, ypred, tanh)
 
-def _train_one(X, y, seeds, epochs, lr, tol, record_at, params_out, loss_out, etl_out, loss_at_out):
-    """Kernel body: thread i trains seeds[i]; the arguments as in ``_kernels.train_blocks``."""
-    i = cuda.grid(1)
-    if i >= seeds.shape[0]:
-        return
-    init = cuda.local.array(N_PARAMS, np.float64)
-    _kernels._init_params_into(seeds[i], init)
-    p = cuda.local.array(N_PARAMS, _DTYPE)
-    for k in range(N_PARAMS):
-        p[k] = init[k]
-    etl = -1
-    r = 0
-    loss = _device_loss(p, X, y)  # the result when epochs == 0
-    for e in range(epochs):
+    @cuda.jit(device=True)
+    def dataset_loss(p, X, y, margin):
+        """(MSE, samples with |y - ypred| not below margin) of a thread's network.
+
+        ``_kernels._block_loss`` for one lane: the same operations, in order.
+        """
+        acc = like(y[0], 0.0)
+        outside = 0
         for s in range(X.shape[0]):
-            _kernels._sgd_update(p, X[s, 0], X[s, 1], y[s], lr)
-        recording = r < record_at.shape[0] and record_at[r] == e + 1
-        # As on the CPU: the loss after every epoch until tol is reached, then
-        # only where it is recorded and at the end (it never feeds training).
-        if etl < 0 or recording or e + 1 == epochs:
-            loss = _device_loss(p, X, y)
-            if etl < 0 and loss < tol:
-                etl = e + 1
-            if recording:
-                loss_at_out[i, r] = loss
-                r += 1
-    for k in range(N_PARAMS):
-        params_out[i, k] = p[k]
-    loss_out[i] = loss
-    etl_out[i] = etl
+            err = y[s] - activations(p, 0, 1, X[s, 0], X[s, 1], tanh)[2]
+            acc += err * err
+            outside += not (abs(err) < margin)  # NaN is never within
+        return acc / like(y[0], X.shape[0]), outside
 
+    def train(
+        X, y, seeds, params0, uniform, scale, lr, lr_out, m, epochs, tol, margin, track, record_at,
+        params_out, loss_out, etl_out, loss_at_out,
+    ):  # fmt: skip
+        """Thread i trains network i; the arguments as in ``_kernels.train_blocks``, except
+        the starts: params0 (S, 9) float64, or with no rows the seed map of seeds (S,)
+        (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64."""
+        i = cuda.grid(1)
+        if i >= seeds.shape[0]:
+            return
+        init = cuda.local.array(N_PARAMS, np.float64)
+        if params0.shape[0] > 0:
+            for k in range(N_PARAMS):
+                init[k] = params0[i, k]
+        else:
+            _kernels._init_params_into(seeds[i], uniform, scale[i], init)
+        p = cuda.local.array(N_PARAMS, F)
+        u = cuda.local.array(N_PARAMS, F)  # momentum: the negated velocities, as on the CPU
+        for k in range(N_PARAMS):
+            p[k] = init[k]
+            u[k] = like(tol, 0.0)
+        lr_i, lr_out_i, m_i = lr[i], lr_out[i], m[i]
+        by_margin = margin > like(margin, 0.0)
+        searching = track
+        etl = -1
+        r = 0
+        loss, outside = dataset_loss(p, X, y, margin)  # the result when epochs == 0
+        for e in range(epochs):
+            for s in range(X.shape[0]):
+                step(p, u, X[s, 0], X[s, 1], y[s], lr_i, lr_out_i, m_i)
+            recording = r < record_at.shape[0] and record_at[r] == e + 1
+            # As on the CPU: the criterion after every epoch until it is met,
+            # then the loss only where it is recorded and at the end.
+            if searching or recording or e + 1 == epochs:
+                loss, outside = dataset_loss(p, X, y, margin)
+                if searching and (outside == 0 if by_margin else loss < tol):
+                    etl = e + 1
+                    searching = False
+                if recording:
+                    loss_at_out[i, r] = loss
+                    r += 1
+        for k in range(N_PARAMS):
+            params_out[i, k] = p[k]
+        loss_out[i] = loss
+        etl_out[i] = etl
 
-def _body(dtype):
-    """The kernel's Python function for one float dtype.
-
-    The parameter array's dtype must be a compile-time constant: one function
-    per dtype, from the same code.
-    """
-    scope = dict(_train_one.__globals__, _DTYPE=np.dtype(dtype).type, _device_loss=cuda.jit(device=True)(_dataset_loss))
-    return FunctionType(_train_one.__code__, scope)
+    return train
 
 
 def _signature(dtype):
-    """The one signature the kernel is compiled for.
+    """The one signature the kernels are compiled for.
 
-    C-contiguous arrays (cheaper indexing in the sample loop), except the two
-    that are often empty (record_at, loss_at_out): an empty device array may
-    type as layout "A", to which any layout converts.
+    C-contiguous arrays (cheaper indexing in the sample loop), except those
+    that are often empty (params0, record_at, loss_at_out): an empty device
+    array may type as layout "A", to which any layout converts.
     """
     from numba import from_dtype, types
 
-    f, i = from_dtype(np.dtype(dtype)), types.int64
-    return types.void(f[:, ::1], f[::1], i[::1], i, f, f, i[:], f[:, ::1], f[::1], i[::1], f[:, :])
+    f, i, b, d = from_dtype(np.dtype(dtype)), types.int64, types.boolean, types.float64
+    return types.void(
+        f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], f[::1], f[::1], f[::1], i, f, f, b, i[:],
+        f[:, ::1], f[::1], i[::1], f[:, :],
+    )  # fmt: skip
 
 
-def compile_kernel(dtype):
-    """The sweep kernel for ``dtype``, compiled once per process (a few seconds) without FMA contraction.
+def max_registers(dtype, momentum):
+    """The register cap of a variant: MAX_REGISTERS, or MOMENTUM_REGISTERS for momentum in float64."""
+    return MOMENTUM_REGISTERS if momentum and np.dtype(dtype) == np.float64 else MAX_REGISTERS
+
+
+def compile_kernel(dtype, tanh=False, momentum=False):
+    """The sweep kernel of one variant, compiled once per process (a few seconds) without FMA contraction.
 
     Compiled eagerly for one signature, after which the dispatcher compiles
     nothing more: a launch with other argument types is an error, never a
     silent recompilation without ``_exact_compile``.
     """
-    dtype = np.dtype(dtype)
-    if dtype not in _KERNELS:
+    key = (np.dtype(dtype), bool(tanh), bool(momentum))
+    if key not in _KERNELS:
+        body = _make_kernel(*key)
         if config.ENABLE_CUDASIM:
-            _KERNELS[dtype] = cuda.jit(_body(dtype))
+            _KERNELS[key] = cuda.jit(body)
         else:
             # lto=False: the cubin is linked from the PTX compiled here, not
             # from LTO-IR that NVVM would compile again, at launch, with -fma=1.
             with _exact_compile():
-                _KERNELS[dtype] = cuda.jit(_signature(dtype), lto=False, max_registers=MAX_REGISTERS)(_body(dtype))
-    return _KERNELS[dtype]
+                _KERNELS[key] = cuda.jit(_signature(key[0]), lto=False, max_registers=max_registers(key[0], key[2]))(
+                    body
+                )
+    return _KERNELS[key]
 
 
-def ptx(dtype, cc=(9, 0)):
+def ptx(dtype, tanh=False, momentum=False, cc=(9, 0)):
     """The kernel's PTX for compute capability ``cc``, compiled as ``compile_kernel`` does."""
     with _exact_compile():
-        text, _ = cuda.compile_ptx(_body(dtype), _signature(dtype).args, cc=cc)
+        text, _ = cuda.compile_ptx(_make_kernel(dtype, tanh, momentum), _signature(dtype).args, cc=cc)
     return text
 
 
-def train_chunk(X, y, seeds, epochs, lr, tol, record_at):
+def train_chunk(job):
     """``_execution.train_job`` on the GPU: the same inputs and outputs, one launch.
 
-    X (n, 2), y (n,), lr, tol of one float dtype F; seeds (S,) int64;
-    record_at (R,) int64. Returns params (S, 9) F, loss (S,) F, etl (S,)
-    int64, loss_at (S, R) F, on the host.
+    Returns params (S, 9) F, loss (S,) F, etl (S,) int64, loss_at (S, R) F,
+    on the host, F the float dtype of ``job.X``.
     """
-    F = X.dtype
-    S, R = seeds.shape[0], record_at.shape[0]
-    kernel = compile_kernel(F)
-    d_X, d_y = cuda.to_device(X), cuda.to_device(y)
-    d_seeds, d_rec = cuda.to_device(seeds), cuda.to_device(record_at)
-    d_params = cuda.device_array((S, N_PARAMS), dtype=F)
-    d_loss = cuda.device_array(S, dtype=F)
-    d_etl = cuda.device_array(S, dtype=np.int64)
-    d_loss_at = cuda.device_array((S, R), dtype=F)
+    F = job.X.dtype
+    S, R = job.seeds.shape[0], job.record_at.shape[0]
+    kernel = compile_kernel(F, job.tanh, job.with_momentum)
+    starts = job.explicit_starts()
+    inputs = [
+        job.X,
+        job.y,
+        job.seeds,
+        np.empty((0, N_PARAMS)) if starts is None else starts,
+        job.uniform,
+        job.per_network("init_scale", np.float64),
+        *(job.per_network(name, F) for name in ("lr", "lr_output", "momentum")),
+        np.int64(job.epochs),
+        job.tol,
+        job.margin,
+        job.track,
+        job.record_at,
+    ]
+    outputs = [
+        cuda.device_array((S, N_PARAMS), dtype=F),
+        cuda.device_array(S, dtype=F),
+        cuda.device_array(S, dtype=np.int64),
+        cuda.device_array((S, R), dtype=F),
+    ]
     if S:
-        blocks = -(-S // THREADS_PER_BLOCK)
-        kernel[blocks, THREADS_PER_BLOCK](
-            d_X, d_y, d_seeds, np.int64(epochs), F.type(lr), F.type(tol), d_rec, d_params, d_loss, d_etl, d_loss_at
-        )
-    return d_params.copy_to_host(), d_loss.copy_to_host(), d_etl.copy_to_host(), d_loss_at.copy_to_host()
+        args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in inputs]
+        kernel[-(-S // THREADS_PER_BLOCK), THREADS_PER_BLOCK](*args, *outputs)
+    return tuple(a.copy_to_host() for a in outputs)

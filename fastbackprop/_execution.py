@@ -83,23 +83,29 @@ class Job:
     record_at: npt.NDArray[np.int64]
     device: str
 
-    def starts(self) -> npt.NDArray[np.float64]:
-        """The starting points, (S, 9) float64."""
+    def explicit_starts(self) -> npt.NDArray[np.float64] | None:
+        """The given starting points, (S, 9) float64, or None when they come from the seed map."""
         if self.params0 is not None:
             return self.params0
         if self.start_grid is not None:
             return self.start_grid.starts(self.seeds)
-        S = self.seeds.shape[0]
-        out = np.empty((S, N_PARAMS))
-        _kernels.init_params(self.seeds, self.uniform, _per_network(self.init_scale, S, np.float64), out)
+        return None
+
+    def starts(self) -> npt.NDArray[np.float64]:
+        """The starting points, (S, 9) float64."""
+        given = self.explicit_starts()
+        if given is not None:
+            return given
+        out = np.empty((self.seeds.shape[0], N_PARAMS))
+        _kernels.init_params(self.seeds, self.uniform, self.per_network("init_scale", np.float64), out)
         return out
 
-
-def _per_network(value: PerNetwork, n: int, dtype: Any) -> npt.NDArray[Any]:
-    """One value per network, (n,) C-contiguous of ``dtype``: the array kernels take."""
-    if np.ndim(value):
-        return np.ascontiguousarray(value, dtype=dtype)
-    return np.full(n, value, dtype=dtype)
+    def per_network(self, name: str, dtype: Any) -> npt.NDArray[Any]:
+        """Setting ``name`` (one of PER_NETWORK) as one value per network, (S,) C-contiguous of ``dtype``."""
+        value = getattr(self, name)
+        if np.ndim(value):
+            return np.ascontiguousarray(value, dtype=dtype)
+        return np.full(self.seeds.shape[0], value, dtype=dtype)
 
 
 def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | None:
@@ -108,25 +114,20 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
     None if ``cancel[0]`` was set before the kernel finished (CPU; a GPU
     launch runs to its end).
     """
-    F = job.X.dtype
     if job.device == "cuda":
         from . import _cuda  # only here: the core package never imports numba-cuda
 
-        # Validation lets only default options reach the GPU: scalar lr, the seed map.
-        return Rows(*_cuda.train_chunk(job.X, job.y, job.seeds, job.epochs, F.type(job.lr), job.tol, job.record_at))
-    S = job.seeds.shape[0]
-    rows = _empty_rows(S, job.record_at.shape[0], F)
+        return Rows(*_cuda.train_chunk(job))
+    F = job.X.dtype
+    rows = _empty_rows(job.seeds.shape[0], job.record_at.shape[0], F)
     if cancel is None:
         cancel = np.zeros(1, np.uint8)
-    lr = _per_network(job.lr, S, F)
     kernel = _kernels.training_kernels(job.tanh, job.with_momentum).train_blocks
     done = kernel(
         job.X,
         job.y,
         job.starts(),
-        lr,
-        _per_network(job.lr_output, S, F),
-        _per_network(job.momentum, S, F),
+        *(job.per_network(name, F) for name in ("lr", "lr_output", "momentum")),
         job.epochs,
         job.tol,
         job.margin,
@@ -259,7 +260,7 @@ class Plan:
         if device == "cuda":
             from . import _cuda
 
-            _cuda.compile_kernel(self.training.float_type)
+            _cuda.compile_kernel(self.training.float_type, self.training.tanh, self._with_momentum)
         else:
             train_job(self.job([], device))
 

@@ -12,11 +12,11 @@ single-network kernels use the same code so that a sweep reproduces
 exists per activation and with or without momentum (``training_kernels``),
 compiled on first use.
 
-The per-network functions (``_init_params_into``, ``_sgd_update``,
-``_squared_error`` and what they call) are also compiled for NVIDIA GPUs by
-numba-cuda (``_cuda``), so they use only what both targets lower the same way:
-LLVM intrinsics (``llvm.fma``, ``llvm.floor``) rather than NumPy ufuncs on
-scalars.
+The per-network functions (``_init_params_into``, ``_activations``,
+``_apply_step``, ``_momentum_step`` and what they call) are also compiled
+for NVIDIA GPUs by numba-cuda (``_cuda``), so they use only what both targets
+lower the same way: LLVM intrinsics (``llvm.fma``, ``llvm.floor``) rather
+than NumPy ufuncs on scalars.
 """
 
 import math
@@ -494,10 +494,11 @@ def _uniform(key, k):
 
 
 @jit(**OPTS)
-def _init_params_into(seed, out):
+def _init_params_into(seed, uniform, scale, out):
+    """out (9,) float64 = the start of ``seed``: standard normal, or U[-1, 1) when ``uniform``, times scale."""
     key = _mix64(np.uint64(seed) + _SEED_OFFSET)
     for k in range(N_PARAMS):
-        out[k] = _normal(key, k)
+        out[k] = scale * (_uniform(key, k) if uniform else _normal(key, k))
 
 
 @jit(**OPTS)
@@ -507,9 +508,7 @@ def init_params(seeds, uniform, scale, out):
     Standard normal, or U[-1, 1) when ``uniform``, times scale[i] (S,) float64.
     """
     for i in range(seeds.shape[0]):
-        key = _mix64(np.uint64(seeds[i]) + _SEED_OFFSET)
-        for k in range(N_PARAMS):
-            out[i, k] = scale[i] * (_uniform(key, k) if uniform else _normal(key, k))
+        _init_params_into(seeds[i], uniform, scale[i], out[i])
 
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Execution, PerNetwork, Training
+from ._settings import ACTIVATIONS, DTYPES, INITS, PER_ROW, Execution, PerNetwork, Training
 
 T = TypeVar("T")
 
@@ -466,16 +466,3 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
 
         _cuda.require()
     return Execution(threads=threads, progress=bool(progress), store=store, client=client, device=device)
-
-
-def check_device_options(training: Training, execution: Execution) -> None:
-    """Refuse options the chosen device cannot run yet (the GPU kernel has the default ones only)."""
-    if execution.device != "cuda":
-        return
-    others = [n for n in OPTIONS if not training.is_default(n)]
-    others += [] if np.ndim(training.lr) == 0 else ["lr (per network)"]
-    if others:
-        raise ValueError(
-            f"device='cuda' does not take {', '.join(others)} yet: the GPU kernel trains plain SGD of "
-            "sigmoid networks from the seed map; use device='cpu'"
-        )

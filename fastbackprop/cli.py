@@ -139,7 +139,7 @@ def _add_sweep_options(p, seeds_default=1000):
     _add_run_options(p)
 
 
-def _add_run_options(p, device=True):
+def _add_run_options(p):
     """How a sweep, grid or map runs and reports: dtype, threads, tol, output, store, cluster, device."""
     p.add_argument(
         "--dtype", choices=["float64", "float32"], default="float64", help="training precision (default float64)"
@@ -168,13 +168,12 @@ def _add_run_options(p, device=True):
         metavar="ADDRESS",
         help="run on a Dask cluster (e.g. tcp://10.0.0.5:8786) instead of local threads",
     )
-    if device:
-        p.add_argument(
-            "--device",
-            choices=["cpu", "cuda"],
-            default="cpu",
-            help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)",
-        )
+    p.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)",
+    )
 
 
 def _add_map_options(p):
@@ -199,7 +198,7 @@ def _add_map_options(p):
     _add_activation_option(p)
     _add_margin_option(p)
     _add_data_options(p)
-    _add_run_options(p, device=False)
+    _add_run_options(p)
     p.add_argument("--out", metavar="FILE.npz", help="save the MapResult (read it with fastbackprop.load_map)")
     p.add_argument("--plot", metavar="FILE.png", help="save the map as an image")
     p.add_argument(
@@ -709,6 +708,7 @@ def _run_map(args):
         threads=args.threads,
         progress=_progress(args),
         store=args.store,
+        device=args.device,
     )
     with _client(args) as client:
         if args.map_kind == "init":

@@ -40,7 +40,7 @@ from ._validation import (
 from ._version import __version__
 from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
 from .store import check_npz_sizes, read_store, write_atomic
-from .sweeps import Activation, _check_result_memory
+from .sweeps import Activation, Device, _check_result_memory
 
 __all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
 
@@ -349,6 +349,7 @@ def init_map(
     progress: bool = False,
     store: str | os.PathLike[str] | None = None,
     client: Any = None,
+    device: Device = "cpu",
 ) -> MapResult:
     """Train one network per point of a 2-D slice of starting points.
 
@@ -370,7 +371,7 @@ def init_map(
     resolution : (n0, n1)
         Pixels along each axis, 1 .. ``MAX_SIDE`` (16,384).
     epochs, lr, lr_output, momentum, activation, margin, tol, dtype, epochs_to_tol, threads, progress, store, \
-client :
+client, device :
         As in ``sweep`` (scalars).
 
     Returns
@@ -398,7 +399,7 @@ client :
     coords1 = _coordinates(lo1, hi1, n1, False, "extent", training.dtype)
     axes_ix = (PARAM_NAMES.index(names[0]), PARAM_NAMES.index(names[1]))
     grid = StartGrid(start, axes_ix, coords0, coords1, kind="init", log=False, base_seed=seed)
-    return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client)
+    return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client, device)
 
 
 def lr_map(
@@ -421,6 +422,7 @@ def lr_map(
     progress: bool = False,
     store: str | os.PathLike[str] | None = None,
     client: Any = None,
+    device: Device = "cpu",
 ) -> MapResult:
     """Train one starting point with every pair of learning rates of a 2-D grid.
 
@@ -436,7 +438,7 @@ def lr_map(
     lr_extent, lr_output_extent : (lo, hi)
         Learning rates, 0 < lo < hi.
     log : bool
-    epochs, momentum, activation, margin, tol, dtype, epochs_to_tol, threads, progress, store, client :
+    epochs, momentum, activation, margin, tol, dtype, epochs_to_tol, threads, progress, store, client, device :
         As in ``sweep``.
 
     Returns
@@ -468,7 +470,7 @@ def lr_map(
     )
     _check_survives(start, "base", training.dtype, zero_ok=True)
     grid = StartGrid(start, (), coords0, coords1, kind="lr", log=bool(log), base_seed=seed)
-    return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client)
+    return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client, device)
 
 
 def _run(
@@ -479,6 +481,7 @@ def _run(
     progress: bool,
     store: str | os.PathLike[str] | None,
     client: Any,
+    device: str,
 ) -> MapResult:
     """Train every pixel as a sweep of pixel numbers 0 .. S-1 and shape the result as images."""
     assert training.start_grid is not None
@@ -486,7 +489,7 @@ def _run(
     check_representable(X64, y64, training)
     S = grid.coords0.shape[0] * grid.coords1.shape[0]
     _check_result_memory(S, training, pixels=True, extra_per_seed=16 * (grid.kind == "lr"))
-    execution = check_execution(threads=threads, progress=progress, store=store, client=client, device="cpu")
+    execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
     with progress_bar(S, execution.progress) as on_rows:
         trained = execute(Plan(X64, y64, np.arange(S, dtype=np.int64), training), execution, on_rows)
     rows = trained.rows

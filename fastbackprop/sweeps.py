@@ -21,7 +21,6 @@ from ._validation import (
     MAX_EPOCHS,
     check_choice,
     check_dataset,
-    check_device_options,
     check_execution,
     check_int,
     check_list,
@@ -154,9 +153,7 @@ def sweep(
         Where to train: "cuda" runs one network per GPU thread on the current
         CUDA device (needs the ``cuda`` extra and an NVIDIA GPU; with
         ``client``, on the workers' GPUs); results are bit-identical to the
-        CPU's. ``threads`` is unused there. The GPU takes the default options
-        only, so far: scalar ``lr``, no ``lr_output``, momentum, ``margin``,
-        ``params0``, init other than standard normal, or tanh.
+        CPU's, with every option above. ``threads`` is unused there.
 
     Returns
     -------
@@ -189,7 +186,6 @@ def sweep(
     check_representable(X64, y64, training)
     seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
-    check_device_options(training, execution)
     with progress_bar(seed_array.shape[0], execution.progress) as on_rows:
         trained = execute(Plan(X64, y64, seed_array, training), execution, on_rows)
     rows = trained.rows
@@ -284,7 +280,6 @@ def grid(
     L, M = lr_array.shape[0], 1 if m_array is None else m_array.shape[0]
     seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training, n_lrs=L * M))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
-    check_device_options(dataclasses.replace(training, momentum=max(m for _, m in pairs)), execution)
     S = seed_array.shape[0]
     loss = np.empty((L * M, epochs.shape[0], S), dtype=training.float_type)
     etl = np.empty((L * M, S) if training.epochs_to_tol else 0, dtype=np.int64)

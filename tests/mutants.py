@@ -109,6 +109,21 @@ MUTANTS = (
         ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
     ),
     Mutant(
+        "gpu-lr-output-ignored",
+        ((C, "y[s], lr_i, lr_out_i, m_i)", "y[s], lr_i, lr_i, m_i)"),),
+        ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
+    ),
+    Mutant(
+        "gpu-margin-ignored",
+        ((C, "(outside == 0 if by_margin else loss < tol)", "loss < tol"),),
+        ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
+    ),
+    Mutant(
+        "gpu-init-scale-ignored",
+        ((C, "uniform, scale[i], init)", "uniform, 1.0, init)"),),
+        ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
+    ),
+    Mutant(
         "lr-output-ignored",
         ((K, "    s_out = scale_out * d_L_d_ypred\n", "    s_out = scale * d_L_d_ypred\n"),),
         ("tests/test_options.py::test_each_option_matches_the_numpy_oracle_over_full_runs",),

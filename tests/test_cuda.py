@@ -68,6 +68,10 @@ def test_bad_device_is_refused_naming_the_argument(device, error):
         fb.sweep(X, y, 4, epochs=1, device=device)
     with pytest.raises(error, match="device"):
         fb.grid(X, y, 4, [0.5], [1], device=device)
+    with pytest.raises(error, match="device"):
+        fb.init_map(X, y, 1, ("w1", "w2"), ((-1, 1), (-1, 1)), (2, 2), epochs=1, device=device)
+    with pytest.raises(error, match="device"):
+        fb.lr_map(X, y, 1, (0.1, 1), (0.1, 1), (2, 2), epochs=1, device=device)
 
 
 @pytest.mark.skipif(GPU, reason="a GPU is present")
@@ -78,11 +82,23 @@ def test_cuda_without_a_gpu_says_what_is_missing(capsys):
         if HAS_NUMBA_CUDA
         else (ImportError, "cuda.*extra|fastbackprop\\[cuda\\]")
     )
-    with pytest.raises(expected[0], match=expected[1]):
-        fb.sweep(X, y, 4, epochs=1, device="cuda")
-    assert main(["sweep", "--seeds", "4", "--epochs", "1", "--device", "cuda"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("fastbackprop: error: device='cuda'") and err.count("\n") == 1
+    for run in (
+        lambda: fb.sweep(X, y, 4, epochs=1, device="cuda"),
+        lambda: fb.grid(X, y, 4, [0.5], [1], momenta=[0.5], device="cuda"),
+        lambda: fb.init_map(X, y, 1, ("w1", "w2"), ((-1, 1), (-1, 1)), (2, 2), epochs=1, device="cuda"),
+        lambda: fb.lr_map(X, y, 1, (0.1, 1), (0.1, 1), (2, 2), epochs=1, activation="tanh", device="cuda"),
+    ):
+        with pytest.raises(expected[0], match=expected[1]):
+            run()
+    for command in (
+        ["sweep", "--seeds", "4", "--epochs", "1"],
+        ["grid", "--seeds", "4", "--epochs", "1", "--lr", "0.5"],
+        ["map", "init", "--axes", "w1", "w2", "--extent", "-1", "1", "-1", "1", "--resolution", "2", "2"],
+        ["map", "lr", "--lr", "-1", "0", "--lr-output", "-1", "0", "--resolution", "2", "2", "--momentum", "0.5"],
+    ):
+        assert main([*command, "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("fastbackprop: error: device='cuda'") and err.count("\n") == 1, command
 
 
 def test_cli_device_choices(capsys):
@@ -106,37 +122,72 @@ def test_core_package_never_imports_numba_cuda():
 # (the simulator runs the kernel body in Python, calling the same compiled helpers)
 # ---------------------------------------------------------------------------
 SIMULATED = """
-    import json, numpy as np, fastbackprop as fb
+    import json, os, tempfile, numpy as np, fastbackprop as fb
     from fastbackprop import _execution
     # Small chunks and launches, so that one sweep spans several launches and a
     # launch several chunks, as 10^7 seeds do on a GPU.
     _execution.BLOCKS_PER_CHUNK = 1
     _execution.CUDA_CHUNKS_PER_LAUNCH = 2
-    fields = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
+    FIELDS = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
     same = {}
+
+    def check(name, run, fields=FIELDS):
+        gpu, cpu = run("cuda"), run("cpu")
+        same[name] = all(np.array_equal(getattr(gpu, f), getattr(cpu, f)) for f in fields)
+        return cpu
+
     few = np.array([0, 1, 2, 3, 2**63 - 1, 12345678901234])
-    for data in ("gender", "xor"):
-        X, y = fb.datasets.load(data)
-        for dtype in ("float64", "float32"):
-            # 302 seeds (two launches, three chunks) once; a few seeds elsewhere
-            seeds = np.r_[np.arange(300), few[-2:]] if (data, dtype) == ("gender", "float64") else few
-            gpu = fb.sweep(X, y, seeds, epochs=4, lr=0.5, dtype=dtype, device="cuda")
-            cpu = fb.sweep(X, y, seeds, epochs=4, lr=0.5, dtype=dtype)
-            same[f"sweep {data} {dtype}"] = all(np.array_equal(getattr(gpu, f), getattr(cpu, f)) for f in fields)
+    S, rng = few.shape[0], np.random.default_rng(5)
     X, y = fb.datasets.xor()
-    g = fb.grid(X, y, 40, [0.5, 3.0], [1, 3, 5], dtype="float32", tol=0.3, device="cuda")
-    c = fb.grid(X, y, 40, [0.5, 3.0], [1, 3, 5], dtype="float32", tol=0.3)
-    same["grid"] = np.array_equal(g.loss, c.loss) and np.array_equal(g.epochs_to_tol, c.epochs_to_tol)
-    zero = fb.sweep(X, y, 5, epochs=0, device="cuda")
-    same["epochs=0"] = np.array_equal(zero.final_loss, fb.sweep(X, y, 5, epochs=0).final_loss)
-    same["etl reached"] = bool((g.epochs_to_tol >= 1).any() and (g.epochs_to_tol == -1).any())
+    options = {
+        "default": {},
+        # momentum 0 in a momentum kernel must be plain SGD, bit for bit
+        "lr, lr_output, momentum per network": dict(
+            lr=rng.uniform(0.1, 4, S), lr_output=rng.uniform(0.1, 4, S), momentum=[0.0, 0.5, 0.9, 0.0, 0.3, 0.95]
+        ),
+        "uniform init, init_scale per network": dict(init="uniform", init_scale=rng.uniform(0.1, 5, S)),
+        "normal init_scale": dict(init_scale=3.0, lr=2.0),
+        "explicit starts": dict(params0=rng.normal(0, 2, (S, 9))),
+        "tanh, no epochs_to_tol": dict(activation="tanh", epochs_to_tol=False),
+        # where some networks meet the margin within the epochs and some do not
+        "tanh, margin, momentum": dict(data="or", activation="tanh", margin=0.4, momentum=0.5, lr=0.3),
+        "margin": dict(data="and", margin=0.45, lr=2.0),
+    }
+    for dtype in ("float64", "float32"):
+        for name, kw in options.items():
+            kw = {"lr": 0.5, **kw}
+            Xo, yo = fb.datasets.load(kw.pop("data", "xor"))
+            yo = 2 * yo - 1 if kw.get("activation") == "tanh" else yo
+            run = lambda d: fb.sweep(Xo, yo, few, epochs=12, tol=0.2, dtype=dtype, device=d, **kw)
+            cpu = check(f"{name} {dtype}", run)
+            if "margin" in kw:
+                etl = cpu.epochs_to_tol
+                same[f"{name} {dtype}: met and not"] = bool((etl > 0).any() and (etl < 0).any())
+    # 302 seeds: two launches, three chunks; the gender data
+    Xg, yg = fb.datasets.gender()
+    check("launches", lambda d: fb.sweep(Xg, yg, np.r_[np.arange(300), few[-2:]], epochs=4, lr=0.5, device=d))
+    check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
+    grid_fields = ("loss", "epochs_to_tol")
+    g = check("grid", lambda d: fb.grid(X, y, 40, [0.5, 3], [1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
+    # the criterion was met by some networks and not by others
+    same["epochs to tol reached and not"] = bool((g.epochs_to_tol >= 1).any() and (g.epochs_to_tol == -1).any())
+    check(
+        "grid with momenta, lr_output, tanh",
+        lambda d: fb.grid(X, 2 * y - 1, 10, [0.5, 2.0], [2, 6], momenta=[0.0, 0.9], lr_output=1.5, activation="tanh",
+                          tol=0.3, device=d),
+        grid_fields,
+    )
+    map_fields = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
+    check("init map", lambda d: fb.init_map(X, y, 3, ("w1", "b3"), ((-4, 4), (-2, 2)), (3, 2), epochs=10, lr=1.0,
+                                            momentum=0.5, dtype="float32", device=d), map_fields)
+    check("lr map", lambda d: fb.lr_map(X, y, 3, (0.1, 10), (0.1, 10), (3, 2), epochs=10, margin=0.45, device=d),
+          map_fields)
     # A store begun on the GPU and finished on the CPU is the uninterrupted sweep.
-    import tempfile, os
     d = os.path.join(tempfile.mkdtemp(), "s")
-    full = fb.sweep(X, y, 130, epochs=3, lr=0.5, device="cuda", store=d)
+    full = fb.sweep(X, y, 130, epochs=3, lr=0.5, momentum=0.3, device="cuda", store=d)
     os.remove(os.path.join(d, "chunk-000001.npz"))
-    resumed = fb.sweep(X, y, 130, epochs=3, lr=0.5, store=d)
-    same["store"] = all(np.array_equal(getattr(full, f), getattr(resumed, f)) for f in fields)
+    resumed = fb.sweep(X, y, 130, epochs=3, lr=0.5, momentum=0.3, store=d)
+    same["store"] = all(np.array_equal(getattr(full, f), getattr(resumed, f)) for f in FIELDS)
     print(json.dumps(same))
 """
 
@@ -144,7 +195,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert same and all(same.values()), same
+    assert len(same) == 28 and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------
@@ -161,10 +212,13 @@ PTX = """
     out = {}
     ops = lambda text: re.findall(r"^\\s+([a-z]+(?:\\.[a-z0-9]+)*)", text, re.M)
     for dtype in ("float64", "float32"):
-        out[dtype] = {"exact": ops(_cuda.ptx(dtype))}
-    # NVVM's default, for comparison (float64 only: each compile takes seconds)
-    default, _ = cuda.compile_ptx(_cuda._body("float64"), _cuda._signature("float64").args, cc=(9, 0))
-    out["float64"]["default"] = ops(default)
+        for tanh in (False, True):
+            for momentum in (False, True):
+                out[f"{dtype} tanh={tanh} momentum={momentum}"] = ops(_cuda.ptx(dtype, tanh, momentum))
+    # NVVM's default, for comparison (one variant only: each compile takes seconds)
+    body, args = _cuda._make_kernel("float64", False, False), _cuda._signature("float64").args
+    default, _ = cuda.compile_ptx(body, args, cc=(9, 0))
+    out["nvvm default"] = ops(default)
     print(json.dumps(out))
 """
 
@@ -187,15 +241,17 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     """Every float add, sub and mul is ``.rn`` (which ptxas may not fuse), the only FMAs are
     the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals."""
     out = _run(PTX, compiled=True)
-    for dtype, ops in out.items():
-        exact = ops["exact"]
-        fl = "f64" if dtype == "float64" else "f32"
+    default = out.pop("nvvm default")
+    assert len(out) == 8
+    for variant, exact in out.items():
+        fl = "f64" if variant.startswith("float64") else "f32"
         arithmetic = [op for op in exact if re.fullmatch(r"(add|sub|mul|div|fma|rcp|sqrt)\.[a-z.]*f(32|64)", op)]
-        assert arithmetic and all(".rn." in op for op in arithmetic), sorted(set(arithmetic))
-        assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op]
-        assert f"fma.rn.{fl}" in exact and "div.rn.f64" in exact  # explicit FMAs, exact seed map
+        assert arithmetic and all(".rn." in op for op in arithmetic), (variant, sorted(set(arithmetic)))
+        assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op], variant
+        assert f"fma.rn.{fl}" in exact and "div.rn.f64" in exact, variant  # explicit FMAs, exact seed map
     # Compiled with NVVM's default, the same kernel gains FMAs: the contraction this avoids.
-    assert out["float64"]["default"].count("fma.rn.f64") > out["float64"]["exact"].count("fma.rn.f64")
+    plain = out["float64 tanh=False momentum=False"]
+    assert default.count("fma.rn.f64") > plain.count("fma.rn.f64")
 
 
 # ---------------------------------------------------------------------------
@@ -221,6 +277,41 @@ def test_gpu_grid_is_bit_identical_to_cpu():
     cpu = fb.grid(X, y, 5000, [0.1, 1.0, 8.0], [10, 300, 2000])
     np.testing.assert_array_equal(gpu.loss, cpu.loss)
     np.testing.assert_array_equal(gpu.epochs_to_tol, cpu.epochs_to_tol)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gpu_options_are_bit_identical_to_cpu(dtype):
+    X, y = fb.datasets.xor()
+    n = 5000
+    rng = np.random.default_rng(16)
+    cases = {
+        "lr, lr_output, momentum per network": dict(
+            lr=rng.uniform(0.1, 4, n), lr_output=rng.uniform(0.1, 4, n), momentum=rng.choice([0.0, 0.5, 0.9], n)
+        ),
+        "uniform init, init_scale per network": dict(lr=0.5, init="uniform", init_scale=rng.uniform(0.2, 4, n)),
+        "explicit starts": dict(lr=0.5, params0=rng.normal(0, 2, (n, 9))),
+        "tanh, margin, momentum": dict(lr=0.3, activation="tanh", margin=0.4, momentum=0.5),
+        "no epochs_to_tol": dict(lr=0.5, epochs_to_tol=False),
+    }
+    for name, kw in cases.items():
+        yt = 2 * y - 1 if kw.get("activation") == "tanh" else y
+        gpu = fb.sweep(X, yt, n, epochs=3000, dtype=dtype, device="cuda", **kw)
+        cpu = fb.sweep(X, yt, n, epochs=3000, dtype=dtype, **kw)
+        for f in ("params", "final_loss", "epochs_to_tol", "converged"):
+            np.testing.assert_array_equal(getattr(gpu, f), getattr(cpu, f), err_msg=f"{name}: {f}")
+
+
+@needs_gpu
+def test_gpu_maps_are_bit_identical_to_cpu():
+    X, y = fb.datasets.xor()
+    for make in (
+        lambda d: fb.init_map(X, y, 2, ("w1", "w2"), ((-6, 6), (-6, 6)), (48, 40), epochs=2000, lr=0.5, device=d),
+        lambda d: fb.lr_map(X, y, 2, (0.01, 30), (0.01, 30), (40, 48), epochs=2000, dtype="float32", device=d),
+    ):
+        gpu, cpu = make("cuda"), make("cpu")
+        for f in ("params", "final_loss", "epochs_to_tol"):
+            np.testing.assert_array_equal(getattr(gpu, f), getattr(cpu, f), err_msg=f)
 
 
 @pytest.mark.skipif(not JIT, reason="a compiled script's smoke test: run in the JIT pass")
@@ -252,6 +343,8 @@ def test_gpu_benchmark_script_runs_under_the_simulator(tmp_path):
     rows = json.loads((tmp_path / "gpu_sweeps.json").read_text())
     kinds = {r["kind"] for r in rows}
     assert {"identity", "fastbackprop-cuda", "fastbackprop-cpu"} <= kinds, kinds
-    assert all(r["identical_rows"] == r["seeds"] for r in rows if r["kind"] == "identity" and "data" in r)
+    identities = [r for r in rows if r["kind"] == "identity" and ("data" in r or "option" in r)]
+    assert len(identities) == 4 + 12 and all(r["identical_rows"] == r["seeds"] for r in identities)
+    assert {"fastbackprop-cuda-option", "fastbackprop-cuda-map"} <= kinds, kinds
     # the simulator has no device name or SASS: those steps report errors, nothing else does
     assert {r["step"] for r in rows if r["kind"] == "error"} <= {"env", "compile"}

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from fastbackprop import datasets, grid, load_sweep, merge_sweeps, sweep
-from fastbackprop._execution import Execution
-from fastbackprop._validation import check_device_options, check_training
 from fastbackprop.cli import main
 
 from .conftest import JIT
@@ -98,9 +96,6 @@ def test_bad_values_and_the_gpu_are_refused(tmp_path):
     with pytest.raises(TypeError, match=r"^epochs_to_tol must be a bool"):
         grid(*XOR, 4, [0.5], [2], epochs_to_tol=1)
     assert not (tmp_path / "s").exists()
-    training = check_training(epochs=1, lr=0.2, tol=0.01, dtype="float32", epochs_to_tol=False)
-    with pytest.raises(ValueError, match=r"^device='cuda' does not take epochs_to_tol"):
-        check_device_options(training, Execution(threads=1, device="cuda"))
 
 
 def test_the_cli_flag(capsys, tmp_path):

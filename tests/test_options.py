@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 
 from fastbackprop import Network, _kernels, _seeding, datasets, grid, load_sweep, merge_sweeps, reference, sweep
-from fastbackprop._execution import Execution
-from fastbackprop._validation import check_device_options, check_training
 
 from .conftest import JIT, SWEEP_EPOCHS
 
@@ -335,14 +333,6 @@ def test_network_momentum_starts_from_rest_at_each_call_and_is_carried_across_sl
     twice.train(*XOR, 20, 0.5, momentum=0.9, history=False)
     twice.train(*XOR, 20, 0.5, momentum=0.9, history=False)
     assert twice.params.tobytes() != one.params.tobytes()  # v = 0 again at the second call
-
-
-def test_the_gpu_refuses_options_it_does_not_have_yet():
-    gpu = Execution(threads=1, device="cuda")
-    check_device_options(check_training(epochs=1, lr=0.2, tol=0.01, dtype="float32"), gpu)
-    for option in (dict(momentum=0.5), dict(activation="tanh"), dict(lr=[0.1, 0.2]), dict(margin=0.2)):
-        with pytest.raises(ValueError, match=r"^device='cuda' does not take"):
-            check_device_options(check_training(epochs=1, tol=0.01, dtype="float32", **{"lr": 0.2, **option}), gpu)
 
 
 def test_results_keep_every_setting_through_files_and_stores(tmp_path):
