@@ -26,6 +26,7 @@ import types
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numba.cuda.dispatcher as dispatcher
+import numpy as np
 from cuda.bindings import nvjitlink
 
 
@@ -92,27 +93,40 @@ def main():
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc, id=0)
     from fastbackprop import _cuda
 
-    print("variant                     cap   regs  spill st/ld  step: instrs  FP  LDL  STL")
+    print("variant                                  cap   regs  spill st/ld  step: instrs  FP  LDL  STL")
     for dtype in ("float64", "float32"):
-        for tanh in (False, True):
-            for momentum in (False, True):
-                ptx = _cuda.ptx(dtype, tanh, momentum, cc=cc)
-                for cap in (_cuda.max_registers(dtype, momentum), 0):
-                    cubin, log = link(ptx, cc, cap)
-                    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-                        f.write(cubin)
-                        f.flush()
-                        sass = subprocess.run([args.nvdisasm, "-c", f.name], capture_output=True, text=True).stdout
-                    step = step_loop(*instructions(sass))
-                    ops = collections.Counter(re.sub(r"^@!?\w+\s+", "", t).split()[0].split(".")[0] for t in step)
-                    fp = sum(ops[k] for k in ("DFMA", "DMUL", "DADD", "FFMA", "FMUL", "FADD"))
-                    regs = re.search(r"Used (\d+) registers", log).group(1)
-                    spill = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log).groups()
-                    name = f"{dtype} {'tanh' if tanh else 'sigmoid'}{' momentum' if momentum else ''}"
-                    print(
-                        f"{name:27} {cap or 'none':>4} {regs:>5}  {'/'.join(spill):>10}  "
-                        f"{len(step):>11} {fp:>4} {ops['LDL']:>4} {ops['STL']:>4}"
-                    )
+        for per_network in (False, True):
+            for tanh in (False, True):
+                for momentum in (False, True):
+                    variant = _cuda.Variant(np.dtype(dtype), tanh, momentum, per_network)
+                    measure(variant, cc, args.nvdisasm)
+
+
+def measure(variant, cc, nvdisasm):
+    """Print one line per register cap (the variant's, and none)."""
+    from fastbackprop import _cuda
+
+    ptx = _cuda.ptx(variant, cc=cc)
+    for cap in (variant.max_registers, 0):
+        cubin, log = link(ptx, cc, cap)
+        with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+            f.write(cubin)
+            f.flush()
+            sass = subprocess.run([nvdisasm, "-c", f.name], capture_output=True, text=True).stdout
+        step = step_loop(*instructions(sass))
+        ops = collections.Counter(re.sub(r"^@!?\w+\s+", "", t).split()[0].split(".")[0] for t in step)
+        fp = sum(ops[k] for k in ("DFMA", "DMUL", "DADD", "FFMA", "FMUL", "FADD"))
+        regs = re.search(r"Used (\d+) registers", log).group(1)
+        spill = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log).groups()
+        name = " ".join(
+            [str(variant.dtype), "tanh" if variant.tanh else "sigmoid"]
+            + ["momentum"] * variant.momentum
+            + ["per-network"] * variant.per_network
+        )
+        print(
+            f"{name:40} {cap or 'none':>4} {regs:>5}  {'/'.join(spill):>10}  "
+            f"{len(step):>11} {fp:>4} {ops['LDL']:>4} {ops['STL']:>4}"
+        )
 
 
 if __name__ == "__main__":

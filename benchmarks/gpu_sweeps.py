@@ -27,8 +27,6 @@ from benchmarks import rivals
 from fastbackprop import _cuda, _execution, reference
 
 LR = {"gender": 0.2, "xor": 0.5}
-#: The kernel variants: (dtype, tanh, momentum).
-VARIANTS = [(d, t, m) for d in ("float64", "float32") for t in (False, True) for m in (False, True)]
 EPOCHS = 3000
 RESULTS = []
 START = time.perf_counter()
@@ -72,18 +70,25 @@ def env_info():
 
 
 def compile_times():
-    for dtype, tanh, momentum in VARIANTS:
+    """The default kernels' first compile; every other variant compiles on its first use in the run."""
+    for dtype in ("float64", "float32"):
         t = time.perf_counter()
-        kernel = _cuda.compile_kernel(np.dtype(dtype), tanh, momentum)
-        seconds = time.perf_counter() - t
-        name = f"{dtype}{'_tanh' if tanh else ''}{'_momentum' if momentum else ''}"
+        _cuda.compile_kernel(_cuda.Variant(np.dtype(dtype), False, False, False))
+        record(kind="compile", dtype=dtype, seconds=round(time.perf_counter() - t, 2))
+
+
+def kernels():
+    """Registers and local memory of every variant the run compiled, and their SASS in OUT."""
+    for variant, kernel in _cuda._KERNELS.items():
+        name = "_".join(
+            [str(variant.dtype), "tanh" if variant.tanh else "sigmoid"]
+            + ["momentum"] * variant.momentum
+            + ["per_network"] * variant.per_network
+        )
         record(
-            kind="compile",
-            dtype=dtype,
-            tanh=tanh,
-            momentum=momentum,
-            seconds=round(seconds, 2),
-            max_registers=_cuda.max_registers(dtype, momentum),
+            kind="kernel",
+            variant=name,
+            max_registers=variant.max_registers,
             regs_per_thread=kernel.get_regs_per_thread(),
             local_bytes=kernel.get_local_mem_per_thread(),
             overloads=len(kernel.overloads),
@@ -94,7 +99,7 @@ def compile_times():
                     sass = kernel.inspect_sass()
                     f.write(sass if isinstance(sass, str) else "\n".join(sass.values()))
             except Exception as exc:  # noqa: BLE001 - nvdisasm missing: the numbers above still stand
-                record(kind="sass", dtype=dtype, error=str(exc))
+                record(kind="sass", variant=name, error=str(exc))
 
 
 def identity(n):
@@ -319,6 +324,7 @@ def main():
     step("option identity", option_identity, max(1, int(2e4 * args.scale)))
     step("option speed", option_speed, M)
     step("map", map_speed, max(1, int(1024 * args.scale**0.5)))
+    step("kernels", kernels)
     for dtype in ("float32", "float64"):
         step("cpu", cpu, "gender", dtype, max(1, M // 5))
     for dtype in ("float32", "float64"):

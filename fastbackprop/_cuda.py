@@ -22,7 +22,7 @@ held under Numba's compiler lock, and a test that reads the PTX.
 """
 
 import contextlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import config
@@ -49,14 +49,39 @@ THREADS_PER_BLOCK = 128
 MAX_REGISTERS = 64
 
 #: Register cap of float64 momentum kernels: their 9 velocities take 18 more
-#: registers, and at 64 ptxas spills into the step loop (13 local loads and 9
-#: stores a step in the sm_90 SASS); 80 is the lowest cap of those read (64,
-#: 80, 96, none) that keeps the loop free of spills. Chosen from the SASS, not
-#: yet timed on a GPU.
+#: registers, and at 64 ptxas spills into the step loop (7-13 local loads and
+#: 6-9 stores a step in the sm_90 SASS); 80 is the lowest cap of those read
+#: (64, 72, 80, 96, none) that keeps the loop free of spills
+#: (``benchmarks/cuda_sass.py``). Chosen from the SASS, not yet timed on a GPU.
 MOMENTUM_REGISTERS = 80
 
-#: The compiled kernels, by (dtype, tanh, momentum).
-_KERNELS: dict[tuple[np.dtype[Any], bool, bool], Any] = {}
+
+class Variant(NamedTuple):
+    """What one kernel is compiled for; each field is a compile-time constant."""
+
+    dtype: np.dtype[Any]  # of the parameters and the arithmetic
+    tanh: bool  # tanh units, else sigmoid
+    momentum: bool  # classical momentum, else plain SGD
+    #: lr, lr_output and momentum arrive as one value per network, else as
+    #: scalars: kernel arguments, which live in the constant bank, not in
+    #: registers (the default kernel keeps the 56 registers a float32 thread
+    #: needed before the options existed: 36 warps an SM, not 32)
+    per_network: bool
+
+    @classmethod
+    def of(cls, job: Any) -> "Variant":
+        """The variant that trains ``job`` (an ``_execution.Job``)."""
+        per_network = any(np.ndim(getattr(job, name)) for name in ("lr", "lr_output", "momentum"))
+        return cls(job.X.dtype, bool(job.tanh), bool(job.with_momentum), per_network)
+
+    @property
+    def max_registers(self) -> int:
+        """MAX_REGISTERS, or MOMENTUM_REGISTERS for momentum in float64."""
+        return MOMENTUM_REGISTERS if self.momentum and self.dtype == np.float64 else MAX_REGISTERS
+
+
+#: The compiled kernels, by variant.
+_KERNELS: dict[Variant, Any] = {}
 
 
 def _missing():
@@ -107,14 +132,15 @@ def _exact_compile():
                 del np.row_stack  # noqa: NPY201
 
 
-def _make_kernel(dtype, tanh, momentum):
-    """The kernel's Python function for one float dtype, activation and momentum on or off.
+def _make_kernel(variant):
+    """The kernel's Python function for one ``Variant``.
 
-    All three are closure constants, as in ``_kernels._make_training_kernels``:
+    Its fields are closure constants, as in ``_kernels._make_training_kernels``:
     the parameters' dtype must be known at compile time, and each variant
-    compiles only its own activation and update.
+    compiles only its own activation, update and settings.
     """
-    F = np.dtype(dtype).type
+    F = variant.dtype.type
+    tanh, momentum, per_network = variant.tanh, variant.momentum, variant.per_network
     like, activations = _kernels._like, _kernels._activations
 
     # A CPU function, which numba-cuda compiles as a device function: under
@@ -131,7 +157,7 @@ def _make_kernel(dtype, tanh, momentum):
 
     @cuda.jit(device=True)
     def dataset_loss(p, X, y, margin):
-        """(MSE, samples with |y - ypred| not below margin) of a thread's network.
+        """(MSE, with a margin > 0 the samples with |y - ypred| not below it) of a thread's network.
 
         ``_kernels._block_loss`` for one lane: the same operations, in order.
         """
@@ -140,7 +166,8 @@ def _make_kernel(dtype, tanh, momentum):
         for s in range(X.shape[0]):
             err = y[s] - activations(p, 0, 1, X[s, 0], X[s, 1], tanh)[2]
             acc += err * err
-            outside += not (abs(err) < margin)  # NaN is never within
+            if margin > like(margin, 0.0):
+                outside += not (abs(err) < margin)  # NaN is never within
         return acc / like(y[0], X.shape[0]), outside
 
     def train(
@@ -149,7 +176,8 @@ def _make_kernel(dtype, tanh, momentum):
     ):  # fmt: skip
         """Thread i trains network i; the arguments as in ``_kernels.train_blocks``, except
         the starts: params0 (S, 9) float64, or with no rows the seed map of seeds (S,)
-        (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64."""
+        (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64; and lr,
+        lr_out, m are scalars unless ``per_network``."""
         i = cuda.grid(1)
         if i >= seeds.shape[0]:
             return
@@ -164,7 +192,10 @@ def _make_kernel(dtype, tanh, momentum):
         for k in range(N_PARAMS):
             p[k] = init[k]
             u[k] = like(tol, 0.0)
-        lr_i, lr_out_i, m_i = lr[i], lr_out[i], m[i]
+        if per_network:
+            lr_i, lr_out_i, m_i = lr[i], lr_out[i], m[i]
+        else:
+            lr_i, lr_out_i, m_i = lr, lr_out, m
         by_margin = margin > like(margin, 0.0)
         searching = track
         etl = -1
@@ -192,8 +223,8 @@ def _make_kernel(dtype, tanh, momentum):
     return train
 
 
-def _signature(dtype):
-    """The one signature the kernels are compiled for.
+def _signature(variant):
+    """The one signature a variant's kernel is compiled for.
 
     C-contiguous arrays (cheaper indexing in the sample loop), except those
     that are often empty (params0, record_at, loss_at_out): an empty device
@@ -201,44 +232,38 @@ def _signature(dtype):
     """
     from numba import from_dtype, types
 
-    f, i, b, d = from_dtype(np.dtype(dtype)), types.int64, types.boolean, types.float64
+    f, i, b, d = from_dtype(variant.dtype), types.int64, types.boolean, types.float64
+    r = f[::1] if variant.per_network else f  # lr, lr_out, m
     return types.void(
-        f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], f[::1], f[::1], f[::1], i, f, f, b, i[:],
+        f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], r, r, r, i, f, f, b, i[:],
         f[:, ::1], f[::1], i[::1], f[:, :],
     )  # fmt: skip
 
 
-def max_registers(dtype, momentum):
-    """The register cap of a variant: MAX_REGISTERS, or MOMENTUM_REGISTERS for momentum in float64."""
-    return MOMENTUM_REGISTERS if momentum and np.dtype(dtype) == np.float64 else MAX_REGISTERS
-
-
-def compile_kernel(dtype, tanh=False, momentum=False):
-    """The sweep kernel of one variant, compiled once per process (a few seconds) without FMA contraction.
+def compile_kernel(variant):
+    """The sweep kernel of ``variant``, compiled once per process (a few seconds) without FMA contraction.
 
     Compiled eagerly for one signature, after which the dispatcher compiles
     nothing more: a launch with other argument types is an error, never a
     silent recompilation without ``_exact_compile``.
     """
-    key = (np.dtype(dtype), bool(tanh), bool(momentum))
-    if key not in _KERNELS:
-        body = _make_kernel(*key)
+    if variant not in _KERNELS:
+        body = _make_kernel(variant)
         if config.ENABLE_CUDASIM:
-            _KERNELS[key] = cuda.jit(body)
+            _KERNELS[variant] = cuda.jit(body)
         else:
             # lto=False: the cubin is linked from the PTX compiled here, not
             # from LTO-IR that NVVM would compile again, at launch, with -fma=1.
             with _exact_compile():
-                _KERNELS[key] = cuda.jit(_signature(key[0]), lto=False, max_registers=max_registers(key[0], key[2]))(
-                    body
-                )
-    return _KERNELS[key]
+                jit_kernel = cuda.jit(_signature(variant), lto=False, max_registers=variant.max_registers)
+                _KERNELS[variant] = jit_kernel(body)
+    return _KERNELS[variant]
 
 
-def ptx(dtype, tanh=False, momentum=False, cc=(9, 0)):
-    """The kernel's PTX for compute capability ``cc``, compiled as ``compile_kernel`` does."""
+def ptx(variant, cc=(9, 0)):
+    """The PTX of ``variant``'s kernel for compute capability ``cc``, compiled as ``compile_kernel`` does."""
     with _exact_compile():
-        text, _ = cuda.compile_ptx(_make_kernel(dtype, tanh, momentum), _signature(dtype).args, cc=cc)
+        text, _ = cuda.compile_ptx(_make_kernel(variant), _signature(variant).args, cc=cc)
     return text
 
 
@@ -248,10 +273,13 @@ def train_chunk(job):
     Returns params (S, 9) F, loss (S,) F, etl (S,) int64, loss_at (S, R) F,
     on the host, F the float dtype of ``job.X``.
     """
+    require()  # on a Dask worker, the first look at its GPU
     F = job.X.dtype
     S, R = job.seeds.shape[0], job.record_at.shape[0]
-    kernel = compile_kernel(F, job.tanh, job.with_momentum)
+    variant = Variant.of(job)
+    kernel = compile_kernel(variant)
     starts = job.explicit_starts()
+    rates = ("lr", "lr_output", "momentum")
     inputs = [
         job.X,
         job.y,
@@ -259,7 +287,7 @@ def train_chunk(job):
         np.empty((0, N_PARAMS)) if starts is None else starts,
         job.uniform,
         job.per_network("init_scale", np.float64),
-        *(job.per_network(name, F) for name in ("lr", "lr_output", "momentum")),
+        *(job.per_network(name, F) if variant.per_network else F.type(getattr(job, name)) for name in rates),
         np.int64(job.epochs),
         job.tol,
         job.margin,

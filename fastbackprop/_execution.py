@@ -260,7 +260,7 @@ class Plan:
         if device == "cuda":
             from . import _cuda
 
-            _cuda.compile_kernel(self.training.float_type, self.training.tanh, self._with_momentum)
+            _cuda.compile_kernel(_cuda.Variant.of(self.job([], device)))
         else:
             train_job(self.job([], device))
 
@@ -357,7 +357,8 @@ def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | N
             place(i, chunk)
 
     with store if store is not None else contextlib.nullcontext():
-        plan.warm_up(device)
+        if execution.client is None or device == "cpu":  # a cluster's GPUs compile on their workers
+            plan.warm_up(device)
         start = time.perf_counter()
         todo = []
         for i in range(plan.n_chunks):

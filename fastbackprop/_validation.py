@@ -444,7 +444,8 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
 
     ``threads=None`` means ``numba.config.NUMBA_NUM_THREADS`` (all cores by
     default); ``device="cuda"`` raises an error saying what is missing unless
-    a GPU can run the kernel.
+    a GPU can run the kernel here, or with a ``client``, where the workers are
+    (each worker checks its own).
     """
     if threads is None:
         threads = numba.config.NUMBA_NUM_THREADS
@@ -461,7 +462,7 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
         raise TypeError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda":
+    if device == "cuda" and client is None:
         from . import _cuda  # only here: the core package never imports numba-cuda
 
         _cuda.require()

@@ -166,6 +166,7 @@ SIMULATED = """
     # 302 seeds: two launches, three chunks; the gender data
     Xg, yg = fb.datasets.gender()
     check("launches", lambda d: fb.sweep(Xg, yg, np.r_[np.arange(300), few[-2:]], epochs=4, lr=0.5, device=d))
+    check("gender float32", lambda d: fb.sweep(Xg, yg, few, epochs=12, lr=0.5, dtype="float32", device=d))
     check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
     grid_fields = ("loss", "epochs_to_tol")
     g = check("grid", lambda d: fb.grid(X, y, 40, [0.5, 3], [1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
@@ -195,7 +196,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == 28 and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == 29 and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------
@@ -203,6 +204,7 @@ def test_simulated_kernel_equals_cpu_sweep_for_every_option():
 # ---------------------------------------------------------------------------
 PTX = """
     import json, types, re
+    import numpy as np
     import numba.cuda.dispatcher as dispatcher
     # numba-cuda asks the current device for its compute capability when it
     # compiles a device function; there is none here, so name sm_90.
@@ -211,14 +213,16 @@ PTX = """
     from fastbackprop import _cuda
     out = {}
     ops = lambda text: re.findall(r"^\\s+([a-z]+(?:\\.[a-z0-9]+)*)", text, re.M)
-    for dtype in ("float64", "float32"):
-        for tanh in (False, True):
-            for momentum in (False, True):
-                out[f"{dtype} tanh={tanh} momentum={momentum}"] = ops(_cuda.ptx(dtype, tanh, momentum))
+    # every activation and update with per-network settings, and the scalar default kernels
+    variants = [(d, t, m, True) for d in ("float64", "float32") for t in (False, True) for m in (False, True)]
+    variants += [("float64", False, False, False), ("float32", False, False, False)]
+    for dtype, tanh, momentum, per_network in variants:
+        variant = _cuda.Variant(np.dtype(dtype), tanh, momentum, per_network)
+        out[f"{dtype} tanh={tanh} momentum={momentum} per_network={per_network}"] = ops(_cuda.ptx(variant))
     # NVVM's default, for comparison (one variant only: each compile takes seconds)
-    body, args = _cuda._make_kernel("float64", False, False), _cuda._signature("float64").args
-    default, _ = cuda.compile_ptx(body, args, cc=(9, 0))
-    out["nvvm default"] = ops(default)
+    default = _cuda.Variant(np.dtype("float64"), False, False, False)
+    text, _ = cuda.compile_ptx(_cuda._make_kernel(default), _cuda._signature(default).args, cc=(9, 0))
+    out["nvvm default"] = ops(text)
     print(json.dumps(out))
 """
 
@@ -242,7 +246,7 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals."""
     out = _run(PTX, compiled=True)
     default = out.pop("nvvm default")
-    assert len(out) == 8
+    assert len(out) == 10
     for variant, exact in out.items():
         fl = "f64" if variant.startswith("float64") else "f32"
         arithmetic = [op for op in exact if re.fullmatch(r"(add|sub|mul|div|fma|rcp|sqrt)\.[a-z.]*f(32|64)", op)]
@@ -250,7 +254,7 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
         assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op], variant
         assert f"fma.rn.{fl}" in exact and "div.rn.f64" in exact, variant  # explicit FMAs, exact seed map
     # Compiled with NVVM's default, the same kernel gains FMAs: the contraction this avoids.
-    plain = out["float64 tanh=False momentum=False"]
+    plain = out["float64 tanh=False momentum=False per_network=False"]
     assert default.count("fma.rn.f64") > plain.count("fma.rn.f64")
 
 
@@ -292,6 +296,7 @@ def test_gpu_options_are_bit_identical_to_cpu(dtype):
         "uniform init, init_scale per network": dict(lr=0.5, init="uniform", init_scale=rng.uniform(0.2, 4, n)),
         "explicit starts": dict(lr=0.5, params0=rng.normal(0, 2, (n, 9))),
         "tanh, margin, momentum": dict(lr=0.3, activation="tanh", margin=0.4, momentum=0.5),
+        "tanh, lr per network": dict(lr=rng.uniform(0.05, 1, n), activation="tanh"),
         "no epochs_to_tol": dict(lr=0.5, epochs_to_tol=False),
     }
     for name, kw in cases.items():
@@ -300,6 +305,16 @@ def test_gpu_options_are_bit_identical_to_cpu(dtype):
         cpu = fb.sweep(X, yt, n, epochs=3000, dtype=dtype, **kw)
         for f in ("params", "final_loss", "epochs_to_tol", "converged"):
             np.testing.assert_array_equal(getattr(gpu, f), getattr(cpu, f), err_msg=f"{name}: {f}")
+
+
+@needs_gpu
+def test_gpu_grid_with_options_is_bit_identical_to_cpu():
+    X, y = fb.datasets.xor()
+    kw = dict(momenta=[0.0, 0.9], lr_output=2.0, activation="tanh", dtype="float32")
+    gpu = fb.grid(X, 2 * y - 1, 3000, [0.05, 0.5], [100, 2000], device="cuda", **kw)
+    cpu = fb.grid(X, 2 * y - 1, 3000, [0.05, 0.5], [100, 2000], **kw)
+    np.testing.assert_array_equal(gpu.loss, cpu.loss)
+    np.testing.assert_array_equal(gpu.epochs_to_tol, cpu.epochs_to_tol)
 
 
 @needs_gpu
@@ -347,4 +362,4 @@ def test_gpu_benchmark_script_runs_under_the_simulator(tmp_path):
     assert len(identities) == 4 + 12 and all(r["identical_rows"] == r["seeds"] for r in identities)
     assert {"fastbackprop-cuda-option", "fastbackprop-cuda-map"} <= kinds, kinds
     # the simulator has no device name or SASS: those steps report errors, nothing else does
-    assert {r["step"] for r in rows if r["kind"] == "error"} <= {"env", "compile"}
+    assert {r["step"] for r in rows if r["kind"] == "error"} <= {"env", "kernels"}

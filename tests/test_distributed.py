@@ -72,6 +72,26 @@ def test_cluster_maps_are_bit_identical(client, tmp_path):
     )
 
 
+def _has_gpu():
+    from numba import cuda
+
+    return bool(cuda.is_available())
+
+
+def test_cuda_on_a_cluster_is_checked_by_the_workers_not_the_client(client, monkeypatch):
+    """A client without a GPU may send GPU work to a cluster; a worker without one says so."""
+    pytest.importorskip("numba_cuda")
+    from fastbackprop import DeviceUnavailableError, _cuda
+
+    if any(client.run(_has_gpu).values()):
+        pytest.skip("these workers have a GPU")
+    monkeypatch.setattr(_cuda, "_missing", lambda: "checked on the client")
+    with pytest.raises(DeviceUnavailableError, match="no usable CUDA GPU"):
+        sweep(*XOR, 4, epochs=1, client=client, device="cuda")
+    with pytest.raises(DeviceUnavailableError, match="no usable CUDA GPU"):
+        init_map(*XOR, 1, ("w1", "w2"), ((-1, 1), (-1, 1)), (2, 2), epochs=1, client=client, device="cuda")
+
+
 def test_client_validation():
     with pytest.raises(TypeError, match=r"client must be a dask\.distributed\.Client"):
         sweep(*XOR, 10, epochs=2, client="tcp://localhost:8786")
