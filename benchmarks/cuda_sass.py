@@ -1,16 +1,18 @@
-"""The GPU kernels' training step, read from their SASS: no GPU needed.
+"""The GPU kernels' epochs, read from their SASS: no GPU needed.
 
     python benchmarks/cuda_sass.py [--nvdisasm PATH] [--cc 9.0]
 
-Compiles each kernel variant (dtype x activation x momentum) to PTX as
+Compiles each kernel variant (dtype, activation, momentum, per-network
+settings, the sample loop written out for 4 samples or not) to PTX as
 ``_cuda.compile_kernel`` does, links it with nvJitLink for the given compute
 capability at its register cap and with none, disassembles the cubin with
 ``nvdisasm`` (the ``nvidia-cuda-nvdisasm`` wheel, or a CUDA toolkit) and
-prints, per variant, the registers ptxas used, its spills, and the
-instructions of the training-step loop (one network, one sample): all of
-them, FP arithmetic, and local-memory loads and stores. The kernel is
-issue-bound on an H100 (BENCHMARKS.md), so instructions per step compare
-variants; they are not a speed measurement.
+prints, per variant, the registers ptxas used, its spills, the instructions
+one epoch issues on 4 samples with its loss evaluation (counted from the
+loops' lengths, the correctly rounded reciprocal's slow paths included), the
+lengths of the sample loops, and the local-memory loads and stores in the
+epoch loop. The kernel is issue-bound on an H100 (BENCHMARKS.md), so these
+counts compare variants; they are not a speed measurement.
 """
 
 import argparse
@@ -28,6 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numba.cuda.dispatcher as dispatcher
 import numpy as np
 from cuda.bindings import nvjitlink
+
+#: Samples of the data sets the counts are for (XOR, gender, AND, OR).
+N = 4
 
 
 def link(ptx, cc, max_registers):
@@ -66,19 +71,26 @@ def instructions(sass):
     return code, loops
 
 
-def step_loop(code, loops):
-    """The training-step loop: of the innermost loops with three reciprocals
-    (three neurons), the one with the most FP arithmetic (the loss loop has no update)."""
+def _count(code, loop, pattern):
+    return sum(bool(re.search(pattern, text)) for text in code[loop[0] : loop[1] + 1])
 
-    def count(loop, pattern):
-        return sum(bool(re.search(pattern, text)) for text in code[loop[0] : loop[1] + 1])
 
-    neurons = [lp for lp in loops if count(lp, r"MUFU\.RCP") >= 3]
-    innermost = [
-        lp for lp in neurons if not any(o != lp and lp[0] <= o[0] and o[1] <= lp[1] for o in neurons)
-    ]  # fmt: skip
-    best = max(innermost, key=lambda lp: count(lp, r"^(@\S+\s+)?[DF](FMA|MUL|ADD)"))
-    return code[best[0] : best[1] + 1]
+def epoch_loop(code, loops):
+    """The epoch loop, the outermost loop with neurons (reciprocals) in it, and the loops inside it."""
+    neurons = [lp for lp in loops if _count(code, lp, r"MUFU\.RCP") >= 3]
+    outer = max(neurons, key=lambda lp: lp[1] - lp[0])
+    inner = [lp for lp in neurons if lp != outer and outer[0] <= lp[0] and lp[1] <= outer[1]]
+    return outer, inner
+
+
+def per_epoch(code, loops, n):
+    """Instructions an epoch with its loss evaluation issues for n samples, slow paths included:
+    the epoch loop's, with each sample loop n times (of the two copies of the loss loop that
+    ptxas makes, for a margin and without, the first only)."""
+    outer, inner = epoch_loop(code, loops)
+    lengths = [e - s + 1 for s, e in inner]
+    extra = sum((n - 1) * k for k in lengths[:2]) - sum(lengths[2:])  # step loop, loss loop; drop the copy
+    return outer[1] - outer[0] + 1 + extra, lengths
 
 
 def main():
@@ -93,12 +105,12 @@ def main():
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc, id=0)
     from fastbackprop import _cuda
 
-    print("variant                                  cap   regs  spill st/ld  step: instrs  FP  LDL  STL")
+    print(f"{'variant':46} cap  regs  spill st/ld  epoch ({N} samples)  sample loops  LDL  STL")
     for dtype in ("float64", "float32"):
-        for per_network in (False, True):
+        for per_network, samples in ((False, N), (False, 0), (True, 0)):
             for tanh in (False, True):
                 for momentum in (False, True):
-                    variant = _cuda.Variant(np.dtype(dtype), tanh, momentum, per_network)
+                    variant = _cuda.Variant(np.dtype(dtype), tanh, momentum, per_network, samples)
                     measure(variant, cc, args.nvdisasm)
 
 
@@ -113,19 +125,21 @@ def measure(variant, cc, nvdisasm):
             f.write(cubin)
             f.flush()
             sass = subprocess.run([nvdisasm, "-c", f.name], capture_output=True, text=True).stdout
-        step = step_loop(*instructions(sass))
-        ops = collections.Counter(re.sub(r"^@!?\w+\s+", "", t).split()[0].split(".")[0] for t in step)
-        fp = sum(ops[k] for k in ("DFMA", "DMUL", "DADD", "FFMA", "FMUL", "FADD"))
+        code, loops = instructions(sass)
+        epoch, lengths = per_epoch(code, loops, N)
+        (lo, hi), _ = epoch_loop(code, loops)
+        ops = collections.Counter(re.sub(r"^@!?\w+\s+", "", t).split()[0].split(".")[0] for t in code[lo : hi + 1])
         regs = re.search(r"Used (\d+) registers", log).group(1)
         spill = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log).groups()
         name = " ".join(
             [str(variant.dtype), "tanh" if variant.tanh else "sigmoid"]
             + ["momentum"] * variant.momentum
             + ["per-network"] * variant.per_network
+            + [f"unrolled {variant.samples}"] * bool(variant.samples)
         )
         print(
-            f"{name:40} {cap or 'none':>4} {regs:>5}  {'/'.join(spill):>10}  "
-            f"{len(step):>11} {fp:>4} {ops['LDL']:>4} {ops['STL']:>4}"
+            f"{name:46} {cap or 'none':>4} {regs:>4}  {'/'.join(spill):>10}  {epoch:>17}  "
+            f"{str(lengths) if lengths else '-':>12} {ops['LDL']:>4} {ops['STL']:>4}"
         )
 
 

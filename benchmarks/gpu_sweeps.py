@@ -192,6 +192,28 @@ def _first(kw, k):
     return {key: v[:k] if isinstance(v, np.ndarray) else v for key, v in kw.items()}
 
 
+def unrolled_vs_loop(n):
+    """The default kernel with the sample loop written out (4 samples) against the loop, side by side."""
+    for data in ("gender", "xor"):
+        X, y = fb.datasets.load(data)
+        for dtype in ("float32", "float64"):
+            for unrolled in (_cuda.UNROLLED_SAMPLES, 0):
+                saved, _cuda.UNROLLED_SAMPLES = _cuda.UNROLLED_SAMPLES, unrolled
+                try:
+                    fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
+                    res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")
+                finally:
+                    _cuda.UNROLLED_SAMPLES = saved
+                record(
+                    kind="fastbackprop-cuda-unrolled" if unrolled else "fastbackprop-cuda-loop",
+                    data=data,
+                    dtype=dtype,
+                    seeds=n,
+                    seconds=round(res.wall_seconds, 4),
+                    runs_per_s=round(n / res.wall_seconds),
+                )
+
+
 def map_speed(side):
     """A side x side map of starting points on XOR, float32 (issue 11's 1024^2 map: 27 s on 2 CPU cores)."""
     X, y = fb.datasets.xor()
@@ -321,6 +343,7 @@ def main():
             step(f"jax-{data}", rival, "jax", data, dtype, M, base.get((data, dtype)))
     for dtype in ("float32", "float64"):
         step("jax-vmap", rival, "jax-vmap", "gender", dtype, M, base.get(("gender", dtype)))
+    step("unrolled", unrolled_vs_loop, M)
     step("option identity", option_identity, max(1, int(2e4 * args.scale)))
     step("option speed", option_speed, M)
     step("map", map_speed, max(1, int(1024 * args.scale**0.5)))

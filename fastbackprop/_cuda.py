@@ -22,6 +22,7 @@ held under Numba's compiler lock, and a test that reads the PTX.
 """
 
 import contextlib
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,7 +36,7 @@ except ImportError:  # pragma: no cover - exercised by the missing-extra test
 
 from . import _kernels
 from ._errors import DeviceUnavailableError
-from ._jit import INLINE, jit
+from ._jit import INLINE, OPTS, jit
 from ._layout import N_PARAMS
 
 #: Threads per block. Each thread is independent (no shared memory, no
@@ -64,21 +65,33 @@ class Variant(NamedTuple):
     momentum: bool  # classical momentum, else plain SGD
     #: lr, lr_output and momentum arrive as one value per network, else as
     #: scalars: kernel arguments, which live in the constant bank, not in
-    #: registers (the default kernel keeps the 56 registers a float32 thread
-    #: needed before the options existed: 36 warps an SM, not 32)
+    #: registers (a float32 thread needs 4 fewer)
     per_network: bool
+    #: The number of samples, when the sample loop is written out (the samples
+    #: then arrive as kernel arguments), or 0 for a loop over X and y
+    samples: int = 0
 
     @classmethod
     def of(cls, job: Any) -> "Variant":
         """The variant that trains ``job`` (an ``_execution.Job``)."""
         per_network = any(np.ndim(getattr(job, name)) for name in ("lr", "lr_output", "momentum"))
-        return cls(job.X.dtype, bool(job.tanh), bool(job.with_momentum), per_network)
+        n = job.X.shape[0]
+        samples = n if n <= UNROLLED_SAMPLES else 0
+        return cls(job.X.dtype, bool(job.tanh), bool(job.with_momentum), per_network, samples)
 
     @property
     def max_registers(self) -> int:
         """MAX_REGISTERS, or MOMENTUM_REGISTERS for momentum in float64."""
         return MOMENTUM_REGISTERS if self.momentum and self.dtype == np.float64 else MAX_REGISTERS
 
+
+#: Data sets of at most this many samples train in a kernel with the sample
+#: loop written out, each sample a kernel argument (read from the constant
+#: bank): no loads, no index arithmetic, no loop. In the sm_90 SASS of the
+#: default kernels for 4 samples, an epoch with its loss evaluation is about a
+#: fifth fewer instructions, with fewer registers (BENCHMARKS.md); not yet
+#: timed on a GPU. 0: always the loop.
+UNROLLED_SAMPLES = 16
 
 #: The compiled kernels, by variant.
 _KERNELS: dict[Variant, Any] = {}
@@ -132,6 +145,13 @@ def _exact_compile():
                 del np.row_stack  # noqa: NPY201
 
 
+#: How the kernel's CPU functions are compiled: inlined in Numba IR for the
+#: device, as the CPU kernels' helpers are; under the simulator, which runs
+#: them on the CPU, as plain calls (the same bits; inlining the written-out
+#: epoch's steps there took minutes of compiling for a test suite's variants).
+_device_function = jit(**dict(INLINE if not config.ENABLE_CUDASIM else OPTS, cache=False))
+
+
 def _make_kernel(variant):
     """The kernel's Python function for one ``Variant``.
 
@@ -143,17 +163,7 @@ def _make_kernel(variant):
     tanh, momentum, per_network = variant.tanh, variant.momentum, variant.per_network
     like, activations = _kernels._like, _kernels._activations
 
-    # A CPU function, which numba-cuda compiles as a device function: under
-    # the simulator it then runs compiled, as one call, and no activation
-    # crosses into Python (which would box a float32 as a float64).
-    @jit(**dict(INLINE, cache=False))
-    def step(p, u, x0, x1, y, lr, lr_out, m):
-        """One step of a thread's network on one sample, as ``_kernels.train`` takes it."""
-        h1, h2, ypred = activations(p, 0, 1, x0, x1, tanh)
-        if momentum:
-            _kernels._momentum_step(p, u, 0, 1, 0, x0, x1, y, lr, lr_out, m, h1, h2, ypred, tanh)
-        else:
-            _kernels._apply_step(p, 0, 1, x0, x1, y, lr, lr_out, h1, h2, ypred, tanh)
+    step = _step(tanh, momentum)
 
     @cuda.jit(device=True)
     def dataset_loss(p, X, y, margin):
@@ -170,14 +180,19 @@ def _make_kernel(variant):
                 outside += not (abs(err) < margin)  # NaN is never within
         return acc / like(y[0], X.shape[0]), outside
 
+    samples = variant.samples
+    unrolled: tuple[Any, Any] = _unrolled(samples, tanh, momentum) if samples else (None, None)
+    unrolled_epoch, unrolled_loss = unrolled
+
     def train(
-        X, y, seeds, params0, uniform, scale, lr, lr_out, m, epochs, tol, margin, track, record_at,
+        data, X, y, seeds, params0, uniform, scale, lr, lr_out, m, epochs, tol, margin, track, record_at,
         params_out, loss_out, etl_out, loss_at_out,
     ):  # fmt: skip
         """Thread i trains network i; the arguments as in ``_kernels.train_blocks``, except
         the starts: params0 (S, 9) float64, or with no rows the seed map of seeds (S,)
-        (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64; and lr,
-        lr_out, m are scalars unless ``per_network``."""
+        (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64; lr,
+        lr_out, m are scalars unless ``per_network``; and with ``samples``, data
+        holds the samples (x0, x1, y, x0, x1, y, ...), else it is empty."""
         i = cuda.grid(1)
         if i >= seeds.shape[0]:
             return
@@ -200,15 +215,25 @@ def _make_kernel(variant):
         searching = track
         etl = -1
         r = 0
-        loss, outside = dataset_loss(p, X, y, margin)  # the result when epochs == 0
+        # the result when epochs == 0
+        if samples:
+            loss, outside = unrolled_loss(p, data, margin)
+        else:
+            loss, outside = dataset_loss(p, X, y, margin)
         for e in range(epochs):
-            for s in range(X.shape[0]):
-                step(p, u, X[s, 0], X[s, 1], y[s], lr_i, lr_out_i, m_i)
+            if samples:
+                unrolled_epoch(p, u, data, lr_i, lr_out_i, m_i)
+            else:
+                for s in range(X.shape[0]):
+                    step(p, u, X[s, 0], X[s, 1], y[s], lr_i, lr_out_i, m_i)
             recording = r < record_at.shape[0] and record_at[r] == e + 1
             # As on the CPU: the criterion after every epoch until it is met,
             # then the loss only where it is recorded and at the end.
             if searching or recording or e + 1 == epochs:
-                loss, outside = dataset_loss(p, X, y, margin)
+                if samples:
+                    loss, outside = unrolled_loss(p, data, margin)
+                else:
+                    loss, outside = dataset_loss(p, X, y, margin)
                 if searching and (outside == 0 if by_margin else loss < tol):
                     etl = e + 1
                     searching = False
@@ -223,6 +248,56 @@ def _make_kernel(variant):
     return train
 
 
+@functools.cache
+def _step(tanh, momentum):
+    """One step of a thread's network on one sample, as ``_kernels.train`` takes it.
+
+    A CPU function, which numba-cuda compiles as a device function: under the
+    simulator it then runs compiled, as one call, and no activation crosses
+    into Python (which would box a float32 as a float64). One per activation
+    and momentum, shared by the variants' kernels (its dtype is its argument's).
+    """
+
+    @_device_function
+    def step(p, u, x0, x1, y, lr, lr_out, m):
+        h1, h2, ypred = _kernels._activations(p, 0, 1, x0, x1, tanh)
+        if momentum:
+            _kernels._momentum_step(p, u, 0, 1, 0, x0, x1, y, lr, lr_out, m, h1, h2, ypred, tanh)
+        else:
+            _kernels._apply_step(p, 0, 1, x0, x1, y, lr, lr_out, h1, h2, ypred, tanh)
+
+    return step
+
+
+@functools.cache
+def _unrolled(n, tanh, momentum):
+    """(epoch, loss) for n samples given as one flat tuple (x0, x1, y, x0, x1, y, ...).
+
+    The generic kernel's sample loops written out, sample by sample, in the
+    same order: ``epoch(p, u, data, lr, lr_out, m)`` takes one step per
+    sample, ``loss(p, data, margin)`` is ``dataset_loss``. Generated source:
+    a tuple is indexed by constants only, so each sample stays a kernel
+    argument (NVVM does not unroll a loop over a tuple; it indexes it by a
+    chain of compares). Compiled as CPU functions, which numba-cuda compiles
+    for the device and the simulator runs compiled.
+    """
+    at = [(f"data[{3 * s}]", f"data[{3 * s + 1}]", f"data[{3 * s + 2}]") for s in range(n)]
+    lines = ["def epoch(p, u, data, lr, lr_out, m):"]
+    lines += [f"    step(p, u, {x0}, {x1}, {y}, lr, lr_out, m)" for x0, x1, y in at]
+    lines += ["def loss(p, data, margin):", "    acc = like(margin, 0.0)", "    outside = 0"]
+    for x0, x1, y in at:
+        lines += [
+            f"    err = {y} - activations(p, 0, 1, {x0}, {x1}, tanh)[2]",
+            "    acc += err * err",
+            "    if margin > like(margin, 0.0):",
+            "        outside += not (abs(err) < margin)",
+        ]
+    lines.append(f"    return acc / like(margin, {n}), outside")
+    scope = {"step": _step(tanh, momentum), "like": _kernels._like, "activations": _kernels._activations, "tanh": tanh}
+    exec(compile("\n".join(lines), f"<fastbackprop._cuda unrolled over {n} samples>", "exec"), scope)
+    return _device_function(scope["epoch"]), _device_function(scope["loss"])
+
+
 def _signature(variant):
     """The one signature a variant's kernel is compiled for.
 
@@ -234,8 +309,9 @@ def _signature(variant):
 
     f, i, b, d = from_dtype(variant.dtype), types.int64, types.boolean, types.float64
     r = f[::1] if variant.per_network else f  # lr, lr_out, m
+    data = types.UniTuple(f, 3 * variant.samples) if variant.samples else types.Tuple(())
     return types.void(
-        f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], r, r, r, i, f, f, b, i[:],
+        data, f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], r, r, r, i, f, f, b, i[:],
         f[:, ::1], f[::1], i[::1], f[:, :],
     )  # fmt: skip
 
@@ -281,6 +357,7 @@ def train_chunk(job):
     starts = job.explicit_starts()
     rates = ("lr", "lr_output", "momentum")
     inputs = [
+        tuple(np.column_stack([job.X, job.y]).ravel()) if variant.samples else (),
         job.X,
         job.y,
         job.seeds,

@@ -110,12 +110,17 @@ MUTANTS = (
     ),
     Mutant(
         "gpu-lr-output-ignored",
-        ((C, "y[s], lr_i, lr_out_i, m_i)", "y[s], lr_i, lr_i, m_i)"),),
+        ((C, "lr_i, lr_out_i, m_i = lr[i], lr_out[i], m[i]", "lr_i, lr_out_i, m_i = lr[i], lr[i], m[i]"),),
         ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
     ),
     Mutant(
         "gpu-margin-ignored",
         ((C, "(outside == 0 if by_margin else loss < tol)", "loss < tol"),),
+        ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
+    ),
+    Mutant(
+        "gpu-written-out-epoch-skips-a-sample",
+        ((C, "for x0, x1, y in at]", "for x0, x1, y in at[1:]]"),),
         ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
     ),
     Mutant(

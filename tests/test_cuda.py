@@ -123,7 +123,7 @@ def test_core_package_never_imports_numba_cuda():
 # ---------------------------------------------------------------------------
 SIMULATED = """
     import json, os, tempfile, numpy as np, fastbackprop as fb
-    from fastbackprop import _execution
+    from fastbackprop import _cuda, _execution
     # Small chunks and launches, so that one sweep spans several launches and a
     # launch several chunks, as 10^7 seeds do on a GPU.
     _execution.BLOCKS_PER_CHUNK = 1
@@ -167,6 +167,19 @@ SIMULATED = """
     Xg, yg = fb.datasets.gender()
     check("launches", lambda d: fb.sweep(Xg, yg, np.r_[np.arange(300), few[-2:]], epochs=4, lr=0.5, device=d))
     check("gender float32", lambda d: fb.sweep(Xg, yg, few, epochs=12, lr=0.5, dtype="float32", device=d))
+    # more samples than the kernel writes out: the sample loop, with options
+    Xb = rng.uniform(-2, 2, (_cuda.UNROLLED_SAMPLES + 3, 2))
+    yb = (Xb[:, 0] * Xb[:, 1] > 0).astype(float)
+    for dtype in ("float64", "float32"):
+        kw = dict(epochs=6, lr=1.0, lr_output=[0.5, 1, 2, 3, 4, 5], momentum=[0, 0.5, 0.9, 0, 0.3, 0.9], dtype=dtype)
+        check(f"sample loop {dtype}", lambda d: fb.sweep(Xb, yb, few, device=d, **kw))
+    # ... and a margin met by some networks and not by others
+    Xa, ya = fb.datasets.load("and")
+    Xa, ya = np.tile(Xa, (5, 1)), np.tile(ya, 5)
+    for dtype in ("float64", "float32"):
+        run = lambda d: fb.sweep(Xa, ya, few, epochs=6, lr=2.0, margin=0.45, dtype=dtype, device=d)
+        etl = check(f"sample loop, margin {dtype}", run).epochs_to_tol
+        same[f"sample loop, margin {dtype}: met and not"] = bool((etl > 0).any() and (etl < 0).any())
     check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
     grid_fields = ("loss", "epochs_to_tol")
     g = check("grid", lambda d: fb.grid(X, y, 40, [0.5, 3], [1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
@@ -196,7 +209,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == 29 and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == 35 and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------
@@ -214,13 +227,19 @@ PTX = """
     out = {}
     ops = lambda text: re.findall(r"^\\s+([a-z]+(?:\\.[a-z0-9]+)*)", text, re.M)
     # every activation and update with per-network settings, and the scalar default kernels
-    variants = [(d, t, m, True) for d in ("float64", "float32") for t in (False, True) for m in (False, True)]
-    variants += [("float64", False, False, False), ("float32", False, False, False)]
-    for dtype, tanh, momentum, per_network in variants:
-        variant = _cuda.Variant(np.dtype(dtype), tanh, momentum, per_network)
-        out[f"{dtype} tanh={tanh} momentum={momentum} per_network={per_network}"] = ops(_cuda.ptx(variant))
+    # every activation and update, with per-network settings and the sample loop (each
+    # compile takes seconds: the four combinations across the two dtypes), and the
+    # default kernels (scalar settings) with the loop written out for 4 samples
+    variants = [("float64", False, False), ("float64", True, True), ("float32", False, True), ("float32", True, False)]
+    variants = [(d, t, m, True, 0) for d, t, m in variants]
+    variants += [("float64", False, False, False, 4), ("float32", False, False, False, 4)]
+    for dtype, tanh, momentum, per_network, samples in variants:
+        variant = _cuda.Variant(np.dtype(dtype), tanh, momentum, per_network, samples)
+        out[f"{dtype} tanh={tanh} momentum={momentum} per_network={per_network} samples={samples}"] = ops(
+            _cuda.ptx(variant)
+        )
     # NVVM's default, for comparison (one variant only: each compile takes seconds)
-    default = _cuda.Variant(np.dtype("float64"), False, False, False)
+    default = _cuda.Variant(np.dtype("float64"), False, False, False, 4)
     text, _ = cuda.compile_ptx(_cuda._make_kernel(default), _cuda._signature(default).args, cc=(9, 0))
     out["nvvm default"] = ops(text)
     print(json.dumps(out))
@@ -246,15 +265,15 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals."""
     out = _run(PTX, compiled=True)
     default = out.pop("nvvm default")
-    assert len(out) == 10
+    assert len(out) == 6
     for variant, exact in out.items():
-        fl = "f64" if variant.startswith("float64") else "f32"
+        fl = "f64" if "float64" in variant else "f32"
         arithmetic = [op for op in exact if re.fullmatch(r"(add|sub|mul|div|fma|rcp|sqrt)\.[a-z.]*f(32|64)", op)]
         assert arithmetic and all(".rn." in op for op in arithmetic), (variant, sorted(set(arithmetic)))
         assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op], variant
         assert f"fma.rn.{fl}" in exact and "div.rn.f64" in exact, variant  # explicit FMAs, exact seed map
     # Compiled with NVVM's default, the same kernel gains FMAs: the contraction this avoids.
-    plain = out["float64 tanh=False momentum=False per_network=False"]
+    plain = out["float64 tanh=False momentum=False per_network=False samples=4"]
     assert default.count("fma.rn.f64") > plain.count("fma.rn.f64")
 
 
@@ -360,6 +379,6 @@ def test_gpu_benchmark_script_runs_under_the_simulator(tmp_path):
     assert {"identity", "fastbackprop-cuda", "fastbackprop-cpu"} <= kinds, kinds
     identities = [r for r in rows if r["kind"] == "identity" and ("data" in r or "option" in r)]
     assert len(identities) == 4 + 12 and all(r["identical_rows"] == r["seeds"] for r in identities)
-    assert {"fastbackprop-cuda-option", "fastbackprop-cuda-map"} <= kinds, kinds
+    assert {"fastbackprop-cuda-option", "fastbackprop-cuda-map", "fastbackprop-cuda-loop"} <= kinds, kinds
     # the simulator has no device name or SASS: those steps report errors, nothing else does
     assert {r["step"] for r in rows if r["kind"] == "error"} <= {"env", "kernels"}
