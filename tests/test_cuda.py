@@ -206,7 +206,6 @@ SIMULATED = """
 """
 
 
-@pytest.mark.skipif(not JIT, reason="run in the JIT pass (a subprocess: no kernel coverage to gain here)")
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
