@@ -161,9 +161,9 @@ def _make_kernel(variant):
     """
     F = variant.dtype.type
     tanh, momentum, per_network = variant.tanh, variant.momentum, variant.per_network
-    like, activations = _kernels._like, _kernels._activations
+    like = _kernels._like
 
-    step = _step(tanh, momentum)
+    step, output = _step(tanh, momentum), _output(tanh)
 
     @cuda.jit(device=True)
     def dataset_loss(p, X, y, margin):
@@ -174,7 +174,7 @@ def _make_kernel(variant):
         acc = like(y[0], 0.0)
         outside = 0
         for s in range(X.shape[0]):
-            err = y[s] - activations(p, 0, 1, X[s, 0], X[s, 1], tanh)[2]
+            err = y[s] - output(p, X[s, 0], X[s, 1])
             acc += err * err
             if margin > like(margin, 0.0):
                 outside += not (abs(err) < margin)  # NaN is never within
@@ -270,6 +270,21 @@ def _step(tanh, momentum):
 
 
 @functools.cache
+def _output(tanh):
+    """ypred of a thread's network on one sample: ``_kernels._activations``'s output.
+
+    Shared by the variants' losses, so that the simulator compiles the
+    forward pass once per activation and dtype.
+    """
+
+    @_device_function
+    def output(p, x0, x1):
+        return _kernels._activations(p, 0, 1, x0, x1, tanh)[2]
+
+    return output
+
+
+@functools.cache
 def _unrolled(n, tanh, momentum):
     """(epoch, loss) for n samples given as one flat tuple (x0, x1, y, x0, x1, y, ...).
 
@@ -287,15 +302,18 @@ def _unrolled(n, tanh, momentum):
     lines += ["def loss(p, data, margin):", "    acc = like(margin, 0.0)", "    outside = 0"]
     for x0, x1, y in at:
         lines += [
-            f"    err = {y} - activations(p, 0, 1, {x0}, {x1}, tanh)[2]",
+            f"    err = {y} - output(p, {x0}, {x1})",
             "    acc += err * err",
             "    if margin > like(margin, 0.0):",
             "        outside += not (abs(err) < margin)",
         ]
     lines.append(f"    return acc / like(margin, {n}), outside")
-    scope = {"step": _step(tanh, momentum), "like": _kernels._like, "activations": _kernels._activations, "tanh": tanh}
+    scope = {"step": _step(tanh, momentum), "output": _output(tanh), "like": _kernels._like}
     exec(compile("\n".join(lines), f"<fastbackprop._cuda unrolled over {n} samples>", "exec"), scope)
-    return _device_function(scope["epoch"]), _device_function(scope["loss"])
+    # Under the simulator the epoch is a Python sequence of compiled steps, so it
+    # takes seconds less to compile and computes the same bits.
+    epoch = scope["epoch"] if config.ENABLE_CUDASIM else _device_function(scope["epoch"])
+    return epoch, _device_function(scope["loss"])
 
 
 def _signature(variant):
