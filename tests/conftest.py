@@ -23,6 +23,59 @@ def rng():
 JIT = not numba.config.DISABLE_JIT
 SWEEP_EPOCHS = 3000 if JIT else 3
 
+#: Tests the coverage pass (NUMBA_DISABLE_JIT=1) skips: each takes seconds as
+#: pure Python, and every line it runs is also run by the tests the pass keeps.
+#: The JIT pass runs them all. Chosen from a coverage pass with
+#: ``--cov-context=test --durations=0``: the slowest first, each dropped only
+#: while the kept tests still cover all its lines (half the pass's time, no
+#: line lost). A test that adds lines later is caught by ``--cov-fail-under``.
+COVERED_BY_FASTER_TESTS = frozenset(
+    {
+        "test_adversarial.py::test_unusual_but_real_dtypes_give_the_float64_result",
+        "test_cli.py::test_grid_momentum_cells",
+        "test_cli.py::test_sweep_and_grid_in_process",
+        "test_concurrency.py::test_train_and_sweep_from_four_threads_equal_serial",
+        "test_distributed.py::test_cluster_grid_and_store",
+        "test_distributed.py::test_cluster_maps_are_bit_identical",
+        "test_distributed.py::test_cluster_sweep_is_bit_identical",
+        "test_epochs_to_tol.py::test_untracked_sweeps_are_the_tracked_sweeps_without_epochs_to_tol",
+        "test_grid.py::test_cells_equal_separate_sweeps_bit_for_bit",
+        "test_install.py::test_read_only_install_imports_and_runs",
+        "test_kernels.py::test_history_is_the_mse_after_each_epoch",
+        "test_kernels.py::test_train_matches_reference_full_run",
+        "test_maps.py::test_a_zero_meant_is_a_zero_and_signed_zeros_are_different_starts",
+        "test_maps.py::test_every_init_map_pixel_is_a_network_bit_for_bit",
+        "test_merge.py::test_a_partial_store_covered_by_another_part_merges_complete",
+        "test_network.py::test_classic_experiment_converges",
+        "test_network.py::test_gender_is_learned_from_any_seed",
+        "test_options.py::test_a_per_network_sweep_equals_the_scalar_sweeps_of_its_groups",
+        "test_options.py::test_grid_momentum_axis_cells_equal_separate_sweeps",
+        "test_options.py::test_options_spelled_at_their_defaults_change_no_bit",
+        "test_options.py::test_rows_are_bit_identical_to_network_over_a_random_matrix_of_options",
+        "test_plot.py::test_decision_surface",
+        "test_plot.py::test_grid_heatmap",
+        "test_plot.py::test_train_summary",
+        "test_properties.py::test_property_sweep_rows_equal_single_networks",
+        "test_registry.py::test_implementation_matches_reference",
+        "test_store.py::test_a_chunk_from_another_store_is_recomputed",
+        "test_store.py::test_an_edited_manifest_is_refused_by_readers",
+        "test_store.py::test_damage_to_any_stored_array_is_caught",
+        "test_store.py::test_other_settings_are_refused",
+        "test_store.py::test_resume_and_load_hold_each_result_once",
+        "test_sweep.py::test_a_resumed_sweep_reports_the_speed_of_what_it_trained",
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if JIT:
+        return
+    skip = pytest.mark.skip(reason="slow as pure Python; faster tests cover its lines (the JIT pass runs it)")
+    for item in items:
+        if f"{item.path.name}::{item.originalname}" in COVERED_BY_FASTER_TESTS:
+            item.add_marker(skip)
+
+
 #: The starting parameters of a few seeds, written down once (2026-11-27) as
 #: exact hex floats (``float.hex``): "a seed means the same numbers on every
 #: machine" is then checked against literals, not against a twin that shares
