@@ -16,18 +16,20 @@ package.
 import numpy as np
 
 
-def _jax_forward(p, x0, x1):
-    """(h1, h2, ypred) of network p, indexable by parameter (a (9,) array or nine (B,) arrays)."""
-    import jax
+def _forward(p, x0, x1, sigmoid):
+    """(h1, h2, ypred) of network p, indexable by parameter (a (9,) array or nine (B,) arrays).
 
-    h1 = jax.nn.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
-    h2 = jax.nn.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
-    return h1, h2, jax.nn.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
+    Framework-neutral, as is ``_steps``: ``sigmoid`` is JAX's or PyTorch's, the
+    rest is arithmetic operators.
+    """
+    h1 = sigmoid(p[0] * x0 + p[1] * x1 + p[6])
+    h2 = sigmoid(p[2] * x0 + p[3] * x1 + p[7])
+    return h1, h2, sigmoid(p[4] * h1 + p[5] * h2 + p[8])
 
 
-def _jax_step(p, x0, x1, t, lr):
+def _steps(p, x0, x1, t, lr, sigmoid):
     """The nine SGD steps ``lr * dL/dp`` of one sample, in layout order, as a tuple: the package's maths."""
-    h1, h2, yp = _jax_forward(p, x0, x1)
+    h1, h2, yp = _forward(p, x0, x1, sigmoid)
     d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
     s_o = lr * -2 * (t - yp)
     s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
@@ -55,12 +57,12 @@ def jax_train(X, y, epochs, lr, tol, dtype):
     lr, tol = F.type(lr), F.type(tol)
 
     def step(p, sample):
-        return p - jnp.stack(_jax_step(p, *sample, lr)), None
+        return p - jnp.stack(_steps(p, *sample, lr, jax.nn.sigmoid)), None
 
     def epoch(carry, e):
         p, etl = carry
         p, _ = jax.lax.scan(step, p, (Xj[:, 0], Xj[:, 1], yj))
-        loss = jnp.mean((yj - _jax_forward(p, Xj[:, 0], Xj[:, 1])[2]) ** 2)
+        loss = jnp.mean((yj - _forward(p, Xj[:, 0], Xj[:, 1], jax.nn.sigmoid)[2]) ** 2)
         etl = jnp.where((etl < 0) & (loss < tol), e + 1, etl)
         return (p, etl), loss
 
@@ -84,12 +86,12 @@ def jax_train_batched(X, y, epochs, lr, tol, dtype):
     samples = [(F.type(a), F.type(b), F.type(t)) for (a, b), t in zip(np.asarray(X), np.asarray(y))]
 
     def loss_of(p):
-        return sum((t - _jax_forward(p, x0, x1)[2]) ** 2 for x0, x1, t in samples) / F.type(len(samples))
+        return sum((t - _forward(p, x0, x1, jax.nn.sigmoid)[2]) ** 2 for x0, x1, t in samples) / F.type(len(samples))
 
     def epoch(carry, e):
         p, etl = carry
         for x0, x1, t in samples:  # unrolled: XLA fuses the whole epoch into one pass
-            p = tuple(a - b for a, b in zip(p, _jax_step(p, x0, x1, t, lr)))
+            p = tuple(a - b for a, b in zip(p, _steps(p, x0, x1, t, lr, jax.nn.sigmoid)))
         etl = jnp.where((etl < 0) & (loss_of(p) < tol), e + 1, etl)
         return (p, etl), None
 
@@ -138,29 +140,8 @@ def torch_sweep(X, y, params0, epochs, lr, tol, dtype, device="cuda"):
         etl = torch.full((p.shape[1],), -1, dtype=torch.int64, device=device)
         for e in range(epochs):
             for x0, x1, t in samples:
-                h1 = torch.sigmoid(p[0] * x0 + p[1] * x1 + p[6])
-                h2 = torch.sigmoid(p[2] * x0 + p[3] * x1 + p[7])
-                yp = torch.sigmoid(p[4] * h1 + p[5] * h2 + p[8])
-                d1, d2, do = h1 * (1 - h1), h2 * (1 - h2), yp * (1 - yp)
-                s_o = (lr * -2.0) * (t - yp)
-                s_h1, s_h2 = s_o * p[4] * do, s_o * p[5] * do
-                g = torch.stack(
-                    [
-                        s_h1 * x0 * d1,
-                        s_h1 * x1 * d1,
-                        s_h2 * x0 * d2,
-                        s_h2 * x1 * d2,
-                        s_o * h1 * do,
-                        s_o * h2 * do,
-                        s_h1 * d1,
-                        s_h2 * d2,
-                        s_o * do,
-                    ]
-                )
-                p -= g
-            h1 = torch.sigmoid(p[0, :, None] * Xt[:, 0] + p[1, :, None] * Xt[:, 1] + p[6, :, None])
-            h2 = torch.sigmoid(p[2, :, None] * Xt[:, 0] + p[3, :, None] * Xt[:, 1] + p[7, :, None])
-            yp = torch.sigmoid(p[4, :, None] * h1 + p[5, :, None] * h2 + p[8, :, None])
+                p -= torch.stack(_steps(p, x0, x1, t, lr, torch.sigmoid))
+            yp = _forward(p[:, :, None], Xt[:, 0], Xt[:, 1], torch.sigmoid)[2]  # (S, samples)
             loss = ((yt - yp) ** 2).mean(dim=1)
             etl = torch.where((etl < 0) & (loss < tol), e + 1, etl)
         if device == "cuda":
