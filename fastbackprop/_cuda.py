@@ -116,6 +116,21 @@ def require():
         raise (ImportError if cuda is None else DeviceUnavailableError)(why)
 
 
+def describe() -> dict[str, Any]:
+    """The GPU as ``fastbackprop info`` reports it: the device, or why there is none; compiles nothing."""
+    from importlib.metadata import version
+
+    why = _missing()
+    if why is not None:
+        return {"usable": False, "why": why}
+    found: dict[str, Any] = {"usable": True, "numba_cuda": version("numba-cuda")}
+    if config.ENABLE_CUDASIM:
+        return {**found, "name": "numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1)", "compute_capability": None}
+    device = cuda.get_current_device()
+    name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
+    return {**found, "name": name, "compute_capability": "{}.{}".format(*device.compute_capability)}
+
+
 @contextlib.contextmanager
 def _exact_compile():
     """Compile with NVVM's ``-fma=0`` (no contraction) while this block runs.

@@ -1,4 +1,4 @@
-"""What a bug report needs: versions, the CPU and its vector width, threads, the kernel cache, extras."""
+"""What a bug report needs: versions, the CPU and its vector width, threads, the kernel cache, extras, the GPU."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ EXTRAS = {"progress": "tqdm", "plot": "matplotlib", "distributed": "distributed"
 
 
 def info() -> dict[str, Any]:
-    """The environment as a JSON-ready dict; compiles nothing."""
+    """The environment as a JSON-ready dict; compiles nothing.
+
+    ``gpu`` is None without the cuda extra, else ``_cuda.describe()``: the
+    device numba-cuda would use, or why there is none (this starts the CUDA
+    driver, when there is one).
+    """
     import llvmlite
     import llvmlite.binding as llvm
     import numba
@@ -43,5 +48,14 @@ def info() -> dict[str, Any]:
         "kernel_cache": cache_dir,
         "kernel_cache_warm": bool(index and os.path.exists(index)),
         "extras": {name: importlib.util.find_spec(module) is not None for name, module in EXTRAS.items()},
+        "gpu": _gpu(),
         "executable": sys.executable,
     }
+
+
+def _gpu() -> dict[str, Any] | None:
+    if importlib.util.find_spec(EXTRAS["cuda"]) is None:
+        return None
+    from . import _cuda
+
+    return _cuda.describe()

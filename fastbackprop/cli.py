@@ -655,10 +655,17 @@ def _run_info(args):
     if args.json:
         print(json.dumps(report))
     else:
-        extras = report.pop("extras")
+        extras, gpu = report.pop("extras"), report.pop("gpu")
         for key, value in report.items():
             print(f"{key}: {value}")
         print("extras: " + ", ".join(f"{k} {'installed' if v else 'missing'}" for k, v in extras.items()))
+        if gpu is None:
+            print("gpu: none (the cuda extra is not installed)")
+        elif gpu["usable"]:
+            cc = f"compute capability {gpu['compute_capability']}, " if gpu["compute_capability"] else ""
+            print(f"gpu: {gpu['name']} ({cc}numba-cuda {gpu['numba_cuda']})")
+        else:
+            print(f"gpu: none ({gpu['why']})")
     return 0
 
 

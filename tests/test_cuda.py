@@ -106,6 +106,19 @@ def test_cli_device_choices(capsys):
     assert "--device: invalid choice: 'tpu'" in capsys.readouterr().err
 
 
+@needs_numba_cuda
+def test_info_names_the_gpu_or_says_why_there_is_none():
+    script = "import json; from fastbackprop._info import info; print(json.dumps(info()['gpu']))"
+    simulated = _run(script, NUMBA_ENABLE_CUDASIM="1")
+    assert simulated["usable"] and "simulator" in simulated["name"]
+    here = _run(script, NUMBA_ENABLE_CUDASIM="0")
+    assert here["usable"] == GPU
+    if GPU:
+        assert here["name"] and re.fullmatch(r"\d+\.\d+", here["compute_capability"]), here
+    else:
+        assert here["why"].startswith("device='cuda': "), here
+
+
 def test_core_package_never_imports_numba_cuda():
     out = _run("""
         import json, sys, fastbackprop as fb

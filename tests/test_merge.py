@@ -1,6 +1,7 @@
 """Job arrays: seed ranges, merging the pieces, and the command-line conventions."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -174,8 +175,16 @@ def test_version_and_info(capsys):
     ):
         assert key in info, key
     assert info["vector_bits"] in (128, 256, 512) and set(info["extras"]) == {"progress", "plot", "distributed", "cuda"}
+    gpu = info["gpu"]
+    if not info["extras"]["cuda"]:
+        assert gpu is None
+    elif not gpu["usable"]:
+        assert "no usable CUDA GPU" in gpu["why"] or "driver failed" in gpu["why"]
+    else:
+        assert gpu["name"] and re.fullmatch(r"\d+\.\d+", gpu["compute_capability"]) and gpu["numba_cuda"]
     res = subprocess.run([sys.executable, "-m", "fastbackprop", "info"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "numba:" in res.stdout and "kernel_cache_warm:" in res.stdout
+    assert res.stdout.strip().splitlines()[-1].startswith("gpu: ")
 
 
 def test_no_help_text_shows_a_doubled_percent(capsys):
