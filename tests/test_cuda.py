@@ -393,3 +393,20 @@ def test_gpu_benchmark_script_runs_under_the_simulator(tmp_path):
     assert {"fastbackprop-cuda-map", "fastbackprop-cuda-loop", "fastbackprop-cuda-unrolled"} <= kinds, kinds
     # the simulator has no device name or SASS: those steps report errors, nothing else does
     assert {r["step"] for r in rows if r["kind"] == "error"} <= {"env", "kernels"}
+
+
+def test_gpu_session_script_selects_every_gpu_test():
+    """benchmarks/gpu_session.sh picks the GPU tests by name: a renamed test must not drop out of it."""
+    with open(os.path.join(ROOT, "benchmarks", "gpu_session.sh")) as f:
+        script = f.read()
+    assert subprocess.run(["bash", "-n", "-c", script]).returncode == 0
+    selection = re.search(r'-k "([^"]+)"', script).group(1)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_cuda.py", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "-k", selection],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    chosen = {line.split("::")[1].split("[")[0] for line in res.stdout.splitlines() if "::" in line}
+    with open(__file__) as f:
+        gpu_tests = set(re.findall(r"@needs_gpu\n(?:@.*\n)*def (test_\w+)", f.read()))
+    assert gpu_tests and gpu_tests <= chosen, gpu_tests - chosen
