@@ -125,3 +125,40 @@ def test_first_sweep_of_each_option_variant_cold_cache(benchmark):
     names = list(VARIANTS)[:1] if SMOKE else list(VARIANTS)
     times = _cold(benchmark, OPTIONS_SCRIPT.format(variants=[VARIANTS[n] for n in names]), rounds=2)
     benchmark.extra_info.update({f"{n}_compile_s": t for n, t in zip(names, times)})
+
+
+PTX_SCRIPT = """
+import time, types
+import numpy as np
+import numba.cuda.dispatcher as dispatcher
+# no GPU needed: NVVM compiles for a named compute capability (sm_90)
+dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0), id=0)
+from fastbackprop import _cuda
+times = []
+for dtype, tanh, momentum, per_network, samples in {variants}:
+    t0 = time.perf_counter()
+    _cuda.ptx(_cuda.Variant(np.dtype(dtype), tanh, momentum, per_network, samples))
+    times.append(time.perf_counter() - t0)
+print(*times)
+"""
+GPU_VARIANTS = {
+    "f32_4_samples": ("float32", False, False, False, 4),
+    "f32_16_samples": ("float32", False, False, False, 16),
+    "f32_loop": ("float32", False, False, False, 0),
+    "f64_tanh_momentum_per_network_4_samples": ("float64", True, True, True, 4),
+}
+
+
+def test_gpu_kernel_compile_to_ptx(benchmark):
+    """The GPU kernel's first-call compile, the part a CPU can time: Numba and NVVM to PTX, in a new
+    interpreter (ptxas and loading onto the GPU follow at launch; GPU kernels are not cached on disk).
+
+    The smoke run compiles one variant.
+    """
+    pytest.importorskip("numba_cuda")
+    probe = "from numba.cuda.cudadrv import nvvm; nvvm.NVVM()"
+    if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode:
+        pytest.skip("libNVVM is not installed (numba-cuda[cu13])")
+    names = list(GPU_VARIANTS)[:1] if SMOKE else list(GPU_VARIANTS)
+    times = _cold(benchmark, PTX_SCRIPT.format(variants=[GPU_VARIANTS[n] for n in names]), rounds=2)
+    benchmark.extra_info.update({f"{n}_ptx_s": t for n, t in zip(names, times)})

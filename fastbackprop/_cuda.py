@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - exercised by the missing-extra test
 
 from . import _kernels
 from ._errors import DeviceUnavailableError
-from ._jit import INLINE, OPTS, jit
+from ._jit import OPTS, jit
 from ._layout import N_PARAMS
 
 #: Threads per block. Each thread is independent (no shared memory, no
@@ -160,11 +160,19 @@ def _exact_compile():
                 del np.row_stack  # noqa: NPY201
 
 
-#: How the kernel's CPU functions are compiled: inlined in Numba IR for the
-#: device, as the CPU kernels' helpers are; under the simulator, which runs
-#: them on the CPU, as plain calls (the same bits; inlining the written-out
-#: epoch's steps there took minutes of compiling for a test suite's variants).
-_device_function = jit(**dict(INLINE if not config.ENABLE_CUDASIM else OPTS, cache=False))
+def _device_function(func):
+    """``func`` as the kernel calls it: a device function that NVVM inlines (LLVM's
+    ``alwaysinline``), each compiled once however often it is called; under the
+    simulator, which runs the kernel in Python, a CPU function, so that the
+    arithmetic still runs compiled (the same bits).
+
+    Not inlined in Numba IR as the CPU kernels' helpers are: a written-out epoch
+    calls ``step`` once per sample, and Numba typing the copies took 10 s (4
+    samples) to 90 s (16) of compiling a kernel.
+    """
+    if config.ENABLE_CUDASIM:
+        return jit(**dict(OPTS, cache=False))(func)
+    return cuda.jit(device=True, forceinline=True)(func)
 
 
 def _make_kernel(variant):
@@ -267,10 +275,10 @@ def _make_kernel(variant):
 def _step(tanh, momentum):
     """One step of a thread's network on one sample, as ``_kernels.train`` takes it.
 
-    A CPU function, which numba-cuda compiles as a device function: under the
-    simulator it then runs compiled, as one call, and no activation crosses
-    into Python (which would box a float32 as a float64). One per activation
-    and momentum, shared by the variants' kernels (its dtype is its argument's).
+    A ``_device_function``: under the simulator it runs compiled, as one call,
+    and no activation crosses into Python (which would box a float32 as a
+    float64). One per activation and momentum, shared by the variants' kernels
+    (its dtype is its argument's).
     """
 
     @_device_function
@@ -308,8 +316,8 @@ def _unrolled(n, tanh, momentum):
     sample, ``loss(p, data, margin)`` is ``dataset_loss``. Generated source:
     a tuple is indexed by constants only, so each sample stays a kernel
     argument (NVVM does not unroll a loop over a tuple; it indexes it by a
-    chain of compares). Compiled as CPU functions, which numba-cuda compiles
-    for the device and the simulator runs compiled.
+    chain of compares). ``_device_function``s; under the simulator the epoch
+    stays Python, a sequence of compiled steps.
     """
     at = [(f"data[{3 * s}]", f"data[{3 * s + 1}]", f"data[{3 * s + 2}]") for s in range(n)]
     lines = ["def epoch(p, u, data, lr, lr_out, m):"]
@@ -325,8 +333,7 @@ def _unrolled(n, tanh, momentum):
     lines.append(f"    return acc / like(margin, {n}), outside")
     scope = {"step": _step(tanh, momentum), "output": _output(tanh), "like": _kernels._like}
     exec(compile("\n".join(lines), f"<fastbackprop._cuda unrolled over {n} samples>", "exec"), scope)
-    # Under the simulator the epoch is a Python sequence of compiled steps, so it
-    # takes seconds less to compile and computes the same bits.
+    # (seconds less to compile under the simulator, the same bits)
     epoch = scope["epoch"] if config.ENABLE_CUDASIM else _device_function(scope["epoch"])
     return epoch, _device_function(scope["loss"])
 

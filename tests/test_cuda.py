@@ -273,7 +273,8 @@ def _nvvm_available():
 @pytest.mark.skipif(not _nvvm_available(), reason="libNVVM is not installed (numba-cuda[cu13] or nvidia-nvvm)")
 def test_ptx_rounds_every_operation_as_the_cpu_does():
     """Every float add, sub and mul is ``.rn`` (which ptxas may not fuse), the only FMAs are
-    the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals."""
+    the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals,
+    and no helper is left as a call."""
     out = _run(PTX, compiled=True)
     default = out.pop("nvvm default")
     assert len(out) == 3
@@ -283,6 +284,7 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
         assert arithmetic and all(".rn." in op for op in arithmetic), (variant, sorted(set(arithmetic)))
         assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op], variant
         assert f"fma.rn.{fl}" in exact and "div.rn.f64" in exact, variant  # explicit FMAs, exact seed map
+        assert not [op for op in exact if op.startswith("call")], variant  # every helper inlined
     # Compiled with NVVM's default, the same kernel gains FMAs: the contraction this avoids.
     plain = out["float64 tanh=True momentum=True per_network=True samples=0"]
     assert default.count("fma.rn.f64") > plain.count("fma.rn.f64")
