@@ -193,6 +193,10 @@ SIMULATED = """
         run = lambda d: fb.sweep(Xa, ya, few, epochs=6, lr=2.0, margin=0.45, dtype=dtype, device=d)
         etl = check(f"sample loop, margin {dtype}", run).epochs_to_tol
         same[f"sample loop, margin {dtype}: met and not"] = bool((etl > 0).any() and (etl < 0).any())
+    # the most samples the kernel writes out
+    Xw, yw = Xb[: _cuda.UNROLLED_SAMPLES], yb[: _cuda.UNROLLED_SAMPLES]
+    check("16 samples written out", lambda d: fb.sweep(Xw, yw, few, epochs=6, lr=1.0, momentum=0.5, device=d))
+    same["16 samples written out: that kernel ran"] = any(v.samples == _cuda.UNROLLED_SAMPLES for v in _cuda._KERNELS)
     check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
     grid_fields = ("loss", "epochs_to_tol")
     g = check("grid", lambda d: fb.grid(X, y, 40, [0.5, 3], [1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
@@ -222,7 +226,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == 35 and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == 37 and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------
