@@ -78,12 +78,13 @@ def compile_times():
 
 
 def kernels():
-    """Registers and local memory of every variant the run compiled, and their SASS in OUT."""
+    """Registers and local memory of every variant the run compiled, and their SASS in OUT/sass."""
     for variant, kernel in _cuda._KERNELS.items():
         name = "_".join(
             [str(variant.dtype), "tanh" if variant.tanh else "sigmoid"]
             + ["momentum"] * variant.momentum
             + ["per_network"] * variant.per_network
+            + ([f"{variant.samples}_samples_written_out"] if variant.samples else [])
         )
         record(
             kind="kernel",
@@ -95,7 +96,8 @@ def kernels():
         )
         if OUT:
             try:
-                with open(os.path.join(OUT, f"sass_{name}.txt"), "w") as f:
+                os.makedirs(os.path.join(OUT, "sass"), exist_ok=True)
+                with open(os.path.join(OUT, "sass", f"{name}.txt"), "w") as f:
                     sass = kernel.inspect_sass()
                     f.write(sass if isinstance(sass, str) else "\n".join(sass.values()))
             except Exception as exc:  # noqa: BLE001 - nvdisasm missing: the numbers above still stand
@@ -214,6 +216,38 @@ def unrolled_vs_loop(n):
                 )
 
 
+def worst_sample_first(n):
+    """Epochs to tol with the worst sample checked alone first, against the full loss every epoch, side by side."""
+    for data in ("xor", "gender"):
+        X, y = fb.datasets.load(data)
+        for dtype in ("float32", "float64"):
+            for first in (True, False):
+                kept = dict(_cuda._KERNELS)  # compiled with WORST_SAMPLE_FIRST as it is
+                saved, _cuda.WORST_SAMPLE_FIRST = _cuda.WORST_SAMPLE_FIRST, first
+                if first != saved:
+                    _cuda._KERNELS.clear()
+                try:
+                    fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
+                    walls = []
+                    for _ in range(3):
+                        res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")
+                        walls.append(res.wall_seconds)
+                finally:
+                    _cuda.WORST_SAMPLE_FIRST = saved
+                    _cuda._KERNELS.clear()
+                    _cuda._KERNELS.update(kept)
+                med = float(np.median(walls))
+                record(
+                    kind="fastbackprop-cuda-worst-first" if first else "fastbackprop-cuda-full-loss",
+                    data=data,
+                    dtype=dtype,
+                    seeds=n,
+                    seconds=round(med, 4),
+                    spread=[round(min(walls), 4), round(max(walls), 4)],
+                    runs_per_s=round(n / med),
+                )
+
+
 def map_speed(side):
     """A side x side map of starting points on XOR, float32 (issue 11's 1024^2 map: 27 s on 2 CPU cores)."""
     X, y = fb.datasets.xor()
@@ -324,6 +358,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this (a smoke test: 1e-4)")
     ap.add_argument("--epochs", type=int, default=3000)
     ap.add_argument("--skip", default="", help="comma-separated prefixes of steps to skip (e.g. jax-xor,torch)")
+    ap.add_argument("--only", default="", help="comma-separated prefixes of the only steps to run (env always runs)")
     args = ap.parse_args()
     global EPOCHS
     OUT, EPOCHS = args.out, args.epochs
@@ -333,6 +368,8 @@ def main():
 
     def step(name, fn, *a, **k):
         if any(name.startswith(prefix) for prefix in args.skip.split(",") if prefix):
+            return None
+        if args.only and name != "env" and not any(name.startswith(p) for p in args.only.split(",") if p):
             return None
         if time.perf_counter() - START > args.budget:
             record(kind="skipped", step=name, reason="budget")
@@ -353,6 +390,7 @@ def main():
     for data in ("gender", "xor"):
         for dtype in ("float32", "float64"):
             base[data, dtype] = step("ours 1e6", ours, data, dtype, M)
+    step("worst first", worst_sample_first, M)
     step("unrolled", unrolled_vs_loop, M)
     step("option identity", option_identity, max(1, int(2e4 * args.scale)))
     step("option speed", option_speed, M)
@@ -366,6 +404,9 @@ def main():
     for data in ("gender", "xor"):
         for dtype in ("float32", "float64"):
             step(f"jax-{data}", rival, "jax", data, dtype, M, base.get((data, dtype)))
+    # 10^7 networks' parameters no longer fit in the GPU's L2 cache, as 10^6 do
+    for dtype in ("float32", "float64"):
+        step("jax-big", rival, "jax", "gender", dtype, BIG, None)
     for dtype in ("float32", "float64"):
         step("cpu", cpu, "gender", dtype, max(1, M // 5))
     for dtype in ("float32", "float64"):

@@ -53,7 +53,7 @@ MAX_REGISTERS = 64
 #: registers, and at 64 ptxas spills into the step loop (7-13 local loads and
 #: 6-9 stores a step in the sm_90 SASS); 80 is the lowest cap of those read
 #: (64, 72, 80, 96, none) that keeps the loop free of spills
-#: (``benchmarks/cuda_sass.py``). Chosen from the SASS, not yet timed on a GPU.
+#: (``benchmarks/cuda_sass.py``). Chosen from the SASS, not timed against other caps.
 MOMENTUM_REGISTERS = 80
 
 
@@ -89,9 +89,21 @@ class Variant(NamedTuple):
 #: loop written out, each sample a kernel argument (read from the constant
 #: bank): no loads, no index arithmetic, no loop. In the sm_90 SASS of the
 #: default kernels for 4 samples, an epoch with its loss evaluation is about a
-#: fifth fewer instructions, with fewer registers (BENCHMARKS.md); not yet
-#: timed on a GPU. 0: always the loop.
+#: fifth fewer instructions, with fewer registers: 1.09-1.20x the loop's runs/s
+#: on an H200 (BENCHMARKS.md; 16 samples not timed). 0: always the loop.
 UNROLLED_SAMPLES = 16
+
+#: While a network searches for its epochs to tol, first check after each
+#: epoch only the sample that had the largest error at the last full
+#: evaluation: if its error alone shows the criterion unmet (|err| not below
+#: the margin, or err**2 >= ``_tol_sum``), the other samples are not
+#: evaluated. Exact (the same decision as the full loss, proved at
+#: ``_tol_sum``); it pays where warps search long, as on XOR, where 27 % of
+#: the networks never converge and the loss was two fifths of an epoch's
+#: instructions: 1.1-1.2x there on an H200, no change on gender (BENCHMARKS.md).
+#: False: always the full loss (compiled kernels are kept by
+#: variant: clear ``_KERNELS`` after changing it).
+WORST_SAMPLE_FIRST = True
 
 #: The compiled kernels, by variant.
 _KERNELS: dict[Variant, Any] = {}
@@ -190,32 +202,45 @@ def _make_kernel(variant):
 
     @cuda.jit(device=True)
     def dataset_loss(p, X, y, margin):
-        """(MSE, with a margin > 0 the samples with |y - ypred| not below it) of a thread's network.
+        """(MSE, with a margin > 0 the samples with |y - ypred| not below it, the sample
+        of the largest error) of a thread's network.
 
         ``_kernels._block_loss`` for one lane: the same operations, in order.
         """
         acc = like(y[0], 0.0)
         outside = 0
+        worst, largest = 0, like(y[0], 0.0)
         for s in range(X.shape[0]):
             err = y[s] - output(p, X[s, 0], X[s, 1])
             acc += err * err
             if margin > like(margin, 0.0):
                 outside += not (abs(err) < margin)  # NaN is never within
-        return acc / like(y[0], X.shape[0]), outside
+            if err * err > largest:
+                worst, largest = s, err * err
+        return acc / like(y[0], X.shape[0]), outside, worst
+
+    @cuda.jit(device=True)
+    def sample_unmet(p, X, y, s, margin, tol_sum):
+        """Whether sample s alone shows the criterion unmet (``WORST_SAMPLE_FIRST``)."""
+        err = y[s] - output(p, X[s, 0], X[s, 1])
+        if margin > like(margin, 0.0):
+            return not (abs(err) < margin)
+        return err * err >= tol_sum
 
     samples = variant.samples
-    unrolled: tuple[Any, Any] = _unrolled(samples, tanh, momentum) if samples else (None, None)
-    unrolled_epoch, unrolled_loss = unrolled
+    unrolled: tuple[Any, Any, Any] = _unrolled(samples, tanh, momentum) if samples else (None, None, None)
+    unrolled_epoch, unrolled_loss, unrolled_sample_unmet = unrolled
 
     def train(
-        data, X, y, seeds, params0, uniform, scale, lr, lr_out, m, epochs, tol, margin, track, record_at,
-        params_out, loss_out, etl_out, loss_at_out,
+        data, X, y, seeds, params0, uniform, scale, lr, lr_out, m, epochs, tol, tol_sum, margin, track,
+        record_at, params_out, loss_out, etl_out, loss_at_out,
     ):  # fmt: skip
         """Thread i trains network i; the arguments as in ``_kernels.train_blocks``, except
         the starts: params0 (S, 9) float64, or with no rows the seed map of seeds (S,)
         (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64; lr,
-        lr_out, m are scalars unless ``per_network``; and with ``samples``, data
-        holds the samples (x0, x1, y, x0, x1, y, ...), else it is empty."""
+        lr_out, m are scalars unless ``per_network``; with ``samples``, data
+        holds the samples (x0, x1, y, x0, x1, y, ...), else it is empty; and
+        tol_sum is ``_tol_sum(tol, n)``."""
         i = cuda.grid(1)
         if i >= seeds.shape[0]:
             return
@@ -240,9 +265,9 @@ def _make_kernel(variant):
         r = 0
         # the result when epochs == 0
         if samples:
-            loss, outside = unrolled_loss(p, data, margin)
+            loss, outside, worst = unrolled_loss(p, data, margin)
         else:
-            loss, outside = dataset_loss(p, X, y, margin)
+            loss, outside, worst = dataset_loss(p, X, y, margin)
         for e in range(epochs):
             if samples:
                 unrolled_epoch(p, u, data, lr_i, lr_out_i, m_i)
@@ -253,10 +278,18 @@ def _make_kernel(variant):
             # As on the CPU: the criterion after every epoch until it is met,
             # then the loss only where it is recorded and at the end.
             if searching or recording or e + 1 == epochs:
+                # Only the decision is needed here: one sample may settle it.
+                if searching and not (recording or e + 1 == epochs) and WORST_SAMPLE_FIRST:
+                    if samples:
+                        unmet = unrolled_sample_unmet(p, data, worst, margin, tol_sum)
+                    else:
+                        unmet = sample_unmet(p, X, y, worst, margin, tol_sum)
+                    if unmet:
+                        continue
                 if samples:
-                    loss, outside = unrolled_loss(p, data, margin)
+                    loss, outside, worst = unrolled_loss(p, data, margin)
                 else:
-                    loss, outside = dataset_loss(p, X, y, margin)
+                    loss, outside, worst = dataset_loss(p, X, y, margin)
                 if searching and (outside == 0 if by_margin else loss < tol):
                     etl = e + 1
                     searching = False
@@ -309,33 +342,66 @@ def _output(tanh):
 
 @functools.cache
 def _unrolled(n, tanh, momentum):
-    """(epoch, loss) for n samples given as one flat tuple (x0, x1, y, x0, x1, y, ...).
+    """(epoch, loss, sample_unmet) for n samples given as one flat tuple (x0, x1, y, x0, x1, y, ...).
 
     The generic kernel's sample loops written out, sample by sample, in the
     same order: ``epoch(p, u, data, lr, lr_out, m)`` takes one step per
-    sample, ``loss(p, data, margin)`` is ``dataset_loss``. Generated source:
-    a tuple is indexed by constants only, so each sample stays a kernel
-    argument (NVVM does not unroll a loop over a tuple; it indexes it by a
-    chain of compares). ``_device_function``s; under the simulator the epoch
-    stays Python, a sequence of compiled steps.
+    sample, ``loss(p, data, margin)`` is ``dataset_loss`` and
+    ``sample_unmet(p, data, s, margin, tol_sum)`` is ``sample_unmet``, its
+    sample picked by selects. Generated source: a tuple is indexed by
+    constants only, so each sample stays a kernel argument (NVVM does not
+    unroll a loop over a tuple; it indexes it by a chain of compares).
+    ``_device_function``s; under the simulator the epoch stays Python, a
+    sequence of compiled steps.
     """
     at = [(f"data[{3 * s}]", f"data[{3 * s + 1}]", f"data[{3 * s + 2}]") for s in range(n)]
     lines = ["def epoch(p, u, data, lr, lr_out, m):"]
     lines += [f"    step(p, u, {x0}, {x1}, {y}, lr, lr_out, m)" for x0, x1, y in at]
     lines += ["def loss(p, data, margin):", "    acc = like(margin, 0.0)", "    outside = 0"]
-    for x0, x1, y in at:
+    lines += ["    worst, largest = 0, like(margin, 0.0)"]
+    for s, (x0, x1, y) in enumerate(at):
         lines += [
             f"    err = {y} - output(p, {x0}, {x1})",
             "    acc += err * err",
             "    if margin > like(margin, 0.0):",
             "        outside += not (abs(err) < margin)",
+            "    if err * err > largest:",
+            f"        worst, largest = {s}, err * err",
         ]
-    lines.append(f"    return acc / like(margin, {n}), outside")
+    lines.append(f"    return acc / like(margin, {n}), outside, worst")
+    lines += ["def sample_unmet(p, data, s, margin, tol_sum):", "    x0, x1, y = {}, {}, {}".format(*at[0])]
+    for s, (x0, x1, y) in enumerate(at[1:], 1):
+        lines += [f"    if s == {s}:", f"        x0, x1, y = {x0}, {x1}, {y}"]
+    lines += [
+        "    err = y - output(p, x0, x1)",
+        "    if margin > like(margin, 0.0):",
+        "        return not (abs(err) < margin)",
+        "    return err * err >= tol_sum",
+    ]
     scope = {"step": _step(tanh, momentum), "output": _output(tanh), "like": _kernels._like}
     exec(compile("\n".join(lines), f"<fastbackprop._cuda unrolled over {n} samples>", "exec"), scope)
     # (seconds less to compile under the simulator, the same bits)
     epoch = scope["epoch"] if config.ENABLE_CUDASIM else _device_function(scope["epoch"])
-    return epoch, _device_function(scope["loss"])
+    return epoch, _device_function(scope["loss"]), _device_function(scope["sample_unmet"])
+
+
+def _tol_sum(tol, n):
+    """The least sum of squared errors T of tol's dtype with ``T / n >= tol`` in that dtype.
+
+    A sample's squared error t >= T shows the loss not below tol without the
+    other samples: the loss is ``acc / n``, acc a sum of non-negative terms
+    in which no rounding takes it below any one term, and division rounds
+    monotonically, so ``acc / n >= T / n >= tol``.
+    """
+    F = type(tol)
+    nf = F(n)
+    with np.errstate(over="ignore"):  # tol * n beyond F's range: T = inf, met by no finite error
+        T = tol * nf
+    while T / nf < tol:
+        T = np.nextafter(T, F(np.inf))
+    while T > 0 and np.nextafter(T, F(0)) / nf >= tol:
+        T = np.nextafter(T, F(0))
+    return T
 
 
 def _signature(variant):
@@ -351,7 +417,7 @@ def _signature(variant):
     r = f[::1] if variant.per_network else f  # lr, lr_out, m
     data = types.UniTuple(f, 3 * variant.samples) if variant.samples else types.Tuple(())
     return types.void(
-        data, f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], r, r, r, i, f, f, b, i[:],
+        data, f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], r, r, r, i, f, f, f, b, i[:],
         f[:, ::1], f[::1], i[::1], f[:, :],
     )  # fmt: skip
 
@@ -407,6 +473,7 @@ def train_chunk(job):
         *(job.per_network(name, F) if variant.per_network else F.type(getattr(job, name)) for name in rates),
         np.int64(job.epochs),
         job.tol,
+        _tol_sum(job.tol, job.X.shape[0]),
         job.margin,
         job.track,
         job.record_at,

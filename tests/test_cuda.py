@@ -186,13 +186,15 @@ SIMULATED = """
     for dtype in ("float64", "float32"):
         kw = dict(epochs=6, lr=1.0, lr_output=[0.5, 1, 2, 3, 4, 5], momentum=[0, 0.5, 0.9, 0, 0.3, 0.9], dtype=dtype)
         check(f"sample loop {dtype}", lambda d: fb.sweep(Xb, yb, few, device=d, **kw))
-    # ... and a margin met by some networks and not by others
+    # ... and a margin, and a tol, each met by some networks and not by others
     Xa, ya = fb.datasets.load("and")
     Xa, ya = np.tile(Xa, (5, 1)), np.tile(ya, 5)
     for dtype in ("float64", "float32"):
-        run = lambda d: fb.sweep(Xa, ya, few, epochs=6, lr=2.0, margin=0.45, dtype=dtype, device=d)
-        etl = check(f"sample loop, margin {dtype}", run).epochs_to_tol
-        same[f"sample loop, margin {dtype}: met and not"] = bool((etl > 0).any() and (etl < 0).any())
+        for criterion in ("margin", "tol"):
+            kw = dict(margin=0.45) if criterion == "margin" else dict(tol=0.05)
+            run = lambda d: fb.sweep(Xa, ya, few, epochs=6, lr=2.0, dtype=dtype, device=d, **kw)
+            etl = check(f"sample loop, {criterion} {dtype}", run).epochs_to_tol
+            same[f"sample loop, {criterion} {dtype}: met and not"] = bool((etl > 0).any() and (etl < 0).any())
     # the most samples the kernel writes out
     Xw, yw = Xb[: _cuda.UNROLLED_SAMPLES], yb[: _cuda.UNROLLED_SAMPLES]
     check("16 samples written out", lambda d: fb.sweep(Xw, yw, few, epochs=6, lr=1.0, momentum=0.5, device=d))
@@ -226,7 +228,24 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == 37 and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == 41 and all(same.values()), [name for name, ok in same.items() if not ok]
+
+
+@needs_numba_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tol_sum_is_the_least_squared_error_that_shows_the_loss_not_below_tol(dtype):
+    """The kernel skips a network's other samples when one squared error reaches
+    _tol_sum(tol, n): exact only if T / n >= tol, and the least such T."""
+    from fastbackprop._cuda import _tol_sum
+
+    rng = np.random.default_rng(16)
+    info = np.finfo(dtype)
+    tols = [*dtype(10.0 ** rng.uniform(-30, 3, 500)), info.smallest_subnormal, 3 * info.smallest_subnormal, info.max]
+    for tol in tols:
+        for n in (1, 3, 4, 7, 16, 19, 1000):
+            T = _tol_sum(tol, n)
+            assert type(T) is dtype
+            assert T / dtype(n) >= tol and np.nextafter(T, dtype(0)) / dtype(n) < tol, (tol, n, T)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,43 @@
+"""One source tree's GPU sweeps, for side-by-side comparisons of kernel versions in one GPU call.
+
+    mkdir -p ab/old && git archive REV fastbackprop | tar -x -C ab/old   # another version, beside this one
+    for tree in ab/old . ab/old .; do python benchmarks/gpu_ab.py $tree; done
+
+Imports ``fastbackprop`` from TREE (a folder holding the package) and prints a
+JSON line per configuration: runs/s of one sweep of --seeds networks, 3000
+epochs, after a warm-up, and a digest of the first 1000 rows' parameters (the
+same digest in every tree: the same bits). Alternate the trees, as above:
+processes started one after another on one GPU differ by a few per cent.
+Used for the worst-sample-first comparison in BENCHMARKS.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("tree", help="folder holding the fastbackprop package to measure")
+ap.add_argument("--seeds", type=float, default=1e7)
+ap.add_argument("--full-loss", action="store_true", help="set _cuda.WORST_SAMPLE_FIRST = False")
+args = ap.parse_args()
+tree = os.path.abspath(args.tree)
+sys.path.insert(0, tree)
+
+import fastbackprop as fb  # noqa: E402 - from the tree named on the command line
+from fastbackprop import _cuda  # noqa: E402
+
+assert fb.__file__.startswith(tree), fb.__file__
+label = args.tree
+if args.full_loss:
+    _cuda.WORST_SAMPLE_FIRST = False
+    label += " (full loss)"
+LR = {"gender": 0.2, "xor": 0.5}
+n = int(args.seeds)
+for data in ("gender", "xor"):
+    X, y = fb.datasets.load(data)
+    for dtype in ("float32", "float64"):
+        fb.sweep(X, y, min(n, 1000), epochs=3000, lr=LR[data], dtype=dtype, device="cuda")
+        res = fb.sweep(X, y, n, epochs=3000, lr=LR[data], dtype=dtype, device="cuda")
+        row = dict(tree=label, data=data, dtype=dtype, seeds=n, runs_per_s=round(n / res.wall_seconds))
+        print(json.dumps(dict(row, digest=float(res.params[:1000].astype(float).sum()))), flush=True)
