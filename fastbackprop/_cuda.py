@@ -89,16 +89,16 @@ class Variant(NamedTuple):
 #: loop written out, each sample a kernel argument (read from the constant
 #: bank): no loads, no index arithmetic, no loop. In the sm_90 SASS of the
 #: default kernels for 4 samples, an epoch with its loss evaluation is about a
-#: fifth fewer instructions, with fewer registers: 1.09-1.20x the loop's runs/s
+#: fifth fewer instructions, with fewer registers: 1.04-1.20x the loop's runs/s
 #: on an H200 (BENCHMARKS.md; 16 samples not timed). 0: always the loop.
 UNROLLED_SAMPLES = 16
 
 #: While a network searches for its epochs to tol, first check after each
 #: epoch only the sample that had the largest error at the last full
 #: evaluation: if its error alone shows the criterion unmet (|err| not below
-#: the margin, or err**2 >= ``_tol_sum``), the other samples are not
+#: the margin, or err**2 >= ``_kernels.tol_sum``), the other samples are not
 #: evaluated. Exact (the same decision as the full loss, proved at
-#: ``_tol_sum``); it pays where warps search long, as on XOR, where 27 % of
+#: ``_kernels.tol_sum``); it pays where warps search long, as on XOR, where 27 % of
 #: the networks never converge and the loss was two fifths of an epoch's
 #: instructions: 1.1-1.2x there on an H200, no change on gender (BENCHMARKS.md).
 #: False: always the full loss (compiled kernels are kept by
@@ -240,7 +240,7 @@ def _make_kernel(variant):
         (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64; lr,
         lr_out, m are scalars unless ``per_network``; with ``samples``, data
         holds the samples (x0, x1, y, x0, x1, y, ...), else it is empty; and
-        tol_sum is ``_tol_sum(tol, n)``."""
+        tol_sum is ``_kernels.tol_sum(tol, n)``."""
         i = cuda.grid(1)
         if i >= seeds.shape[0]:
             return
@@ -385,25 +385,6 @@ def _unrolled(n, tanh, momentum):
     return epoch, _device_function(scope["loss"]), _device_function(scope["sample_unmet"])
 
 
-def _tol_sum(tol, n):
-    """The least sum of squared errors T of tol's dtype with ``T / n >= tol`` in that dtype.
-
-    A sample's squared error t >= T shows the loss not below tol without the
-    other samples: the loss is ``acc / n``, acc a sum of non-negative terms
-    in which no rounding takes it below any one term, and division rounds
-    monotonically, so ``acc / n >= T / n >= tol``.
-    """
-    F = type(tol)
-    nf = F(n)
-    with np.errstate(over="ignore"):  # tol * n beyond F's range: T = inf, met by no finite error
-        T = tol * nf
-    while T / nf < tol:
-        T = np.nextafter(T, F(np.inf))
-    while T > 0 and np.nextafter(T, F(0)) / nf >= tol:
-        T = np.nextafter(T, F(0))
-    return T
-
-
 def _signature(variant):
     """The one signature a variant's kernel is compiled for.
 
@@ -473,7 +454,7 @@ def train_chunk(job):
         *(job.per_network(name, F) if variant.per_network else F.type(getattr(job, name)) for name in rates),
         np.int64(job.epochs),
         job.tol,
-        _tol_sum(job.tol, job.X.shape[0]),
+        _kernels.tol_sum(job.tol, job.X.shape[0]),
         job.margin,
         job.track,
         job.record_at,

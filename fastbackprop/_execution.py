@@ -130,6 +130,7 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
         *(job.per_network(name, F) for name in ("lr", "lr_output", "momentum")),
         job.epochs,
         job.tol,
+        _kernels.tol_sum(job.tol, job.X.shape[0]),
         job.margin,
         job.track,
         job.record_at,

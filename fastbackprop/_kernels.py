@@ -553,23 +553,112 @@ def _block_activations(B, x0, x1, tanh):
 
 
 @jit(**OPTS)
-def _block_loss(B, X, y, loss, outside, tanh, margin):
+def _block_loss(B, X, y, loss, outside, worst, largest, tanh, margin):
     """loss[lane] = full-dataset MSE of each lane of the block workspace B; with a
-    margin > 0, outside[lane] = samples whose |y - ypred| is not below it."""
+    margin > 0, outside[lane] = samples whose |y - ypred| is not below it;
+    worst[lane] = the sample of the largest squared error (largest: workspace)."""
     for lane in range(LANES):
         loss[lane] = _like(y[0], 0.0)
         outside[lane] = 0
+        worst[lane] = 0
+        largest[lane] = _like(y[0], 0.0)
     for i in range(X.shape[0]):
         _block_activations(B, X[i, 0], X[i, 1], tanh)
         for lane in range(LANES):
             err = y[i] - B[_YP * ROW + lane]
-            loss[lane] += err * err
+            sq = err * err
+            loss[lane] += sq
+            bigger = sq > largest[lane]  # as selects: the loop stays vectorised
+            worst[lane] = i if bigger else worst[lane]
+            largest[lane] = sq if bigger else largest[lane]
         if margin > _like(margin, 0.0):
             for lane in range(LANES):
                 outside[lane] += not (abs(y[i] - B[_YP * ROW + lane]) < margin)
     nf = _like(y[0], X.shape[0])
     for lane in range(LANES):
         loss[lane] /= nf
+
+
+@jit(**OPTS)
+def _block_undecided(B, X, y, worst, etl, tanh, margin, tol_sum, xs, todo):
+    """The lanes still searching (etl < 0) whose sample ``worst[lane]`` alone does
+    not show the criterion unmet (|err| not below the margin, or without one
+    err**2 >= tol_sum: ``tol_sum``): their number k, and the lanes in todo[:k].
+    The others would be found unmet by their full loss too. xs: (3 ROW,)
+    workspace for each lane's sample."""
+    for lane in range(LANES):
+        w = worst[lane]
+        xs[lane], xs[ROW + lane], xs[2 * ROW + lane] = X[w, 0], X[w, 1], y[w]
+    # The neurons as in _block_activations, each lane with its own sample: the same operations.
+    for lane in range(LANES):
+        B[_H1 * ROW + lane] = _neuron(
+            B[W1 * ROW + lane], B[W2 * ROW + lane], B[B1 * ROW + lane], xs[lane], xs[ROW + lane], tanh
+        )
+    for lane in range(LANES):
+        B[_H2 * ROW + lane] = _neuron(
+            B[W3 * ROW + lane], B[W4 * ROW + lane], B[B2 * ROW + lane], xs[lane], xs[ROW + lane], tanh
+        )
+    for lane in range(LANES):
+        B[_YP * ROW + lane] = _neuron(
+            B[W5 * ROW + lane], B[W6 * ROW + lane], B[B3 * ROW + lane], B[_H1 * ROW + lane], B[_H2 * ROW + lane], tanh
+        )
+    k = 0
+    for lane in range(LANES):
+        err = xs[2 * ROW + lane] - B[_YP * ROW + lane]
+        if margin > _like(margin, 0.0):
+            unmet = not (abs(err) < margin)
+        else:
+            unmet = err * err >= tol_sum
+        if etl[lane] < 0 and not unmet:
+            todo[k] = lane
+            k += 1
+    return k
+
+
+@jit(**OPTS)
+def _lane_loss(B, lane, X, y, tanh, margin):
+    """(loss, outside, worst) of one lane of B, as ``_block_loss`` computes them: the same operations."""
+    acc = _like(y[0], 0.0)
+    outside = 0
+    worst, largest = 0, _like(y[0], 0.0)
+    for i in range(X.shape[0]):
+        err = y[i] - _activations(B, lane, ROW, X[i, 0], X[i, 1], tanh)[2]
+        sq = err * err
+        acc += sq
+        if sq > largest:
+            worst, largest = i, sq
+        if margin > _like(margin, 0.0):
+            outside += not (abs(err) < margin)
+    return acc / _like(y[0], X.shape[0]), outside, worst
+
+
+#: A block whose worst-sample check leaves at most this many lanes undecided
+#: evaluates their losses one lane at a time rather than the whole block's
+#: (one lane is a serial chain, the block a vectorised pass over 128 lanes: of
+#: 0, 2, 4, 8 and 16, 8 and 16 were fastest on XOR; BENCHMARKS.md).
+FEW_LANES = 8
+
+
+def tol_sum(tol: np.floating[typing.Any], n: int) -> np.floating[typing.Any]:
+    """The least sum of squared errors T of tol's dtype with ``T / n >= tol`` in that dtype.
+
+    One sample's squared error t >= T shows a network's loss not below tol
+    without its other samples: the loss is ``acc / n``, acc a sum of
+    non-negative terms which no rounding takes below any one of them, and
+    division rounds monotonically, so ``acc / n >= T / n >= tol``. The
+    training kernels check the sample that was worst last time against it
+    before they evaluate the full loss, while a network searches for its
+    epochs to tol.
+    """
+    F = type(tol)
+    nf = F(n)
+    with np.errstate(over="ignore"):  # tol * n beyond F's range: T = inf, met by no finite error
+        T = tol * nf
+    while T / nf < tol:
+        T = np.nextafter(T, F(np.inf))
+    while T > 0 and np.nextafter(T, F(0)) / nf >= tol:
+        T = np.nextafter(T, F(0))
+    return T
 
 
 def _make_training_kernels(tanh, momentum):
@@ -599,6 +688,8 @@ def _make_training_kernels(tanh, momentum):
         B = np.zeros(_ROWS * ROW if record else 0, dtype=params.dtype)
         loss = np.empty(LANES, dtype=params.dtype)
         outside = np.zeros(LANES, dtype=np.int64)
+        worst = np.zeros(LANES, dtype=np.int64)
+        largest = np.empty(LANES, dtype=params.dtype)
         for e in range(epochs):
             for i in range(X.shape[0]):
                 x0, x1, yi = X[i, 0], X[i, 1], y[i]
@@ -612,7 +703,7 @@ def _make_training_kernels(tanh, momentum):
                 for k in range(N_PARAMS):
                     B[k * ROW + lane] = params[k]
                 if lane == LANES - 1 or e + 1 == epochs:
-                    _block_loss(B, X, y, loss, outside, tanh, _like(y[0], 0.0))
+                    _block_loss(B, X, y, loss, outside, worst, largest, tanh, _like(y[0], 0.0))
                     for j in range(lane + 1):
                         loss_out[e - lane + j] = loss[j]
 
@@ -626,6 +717,7 @@ def _make_training_kernels(tanh, momentum):
         m,
         epochs,
         tol,
+        tol_sum,
         margin,
         track,
         record_at,
@@ -642,8 +734,8 @@ def _make_training_kernels(tanh, momentum):
         ``parallel=True``). X (n, 2), y (n,), tol, margin: one float dtype F.
         params0 (S, 9) float64: the starting points; lr, lr_out, m (S,) F:
         each network's learning rates (hidden, output neuron) and momentum.
-        track: whether to find each network's epochs to tol (else etl_out
-        is -1 throughout). record_at (R,) int64, increasing epoch counts in
+        tol_sum: ``tol_sum(tol, n)``. track: whether to find each network's
+        epochs to tol (else etl_out is -1 throughout). record_at (R,) int64, increasing epoch counts in
         [1, epochs].
         Outputs: params_out (S, 9) F, loss_out (S,) F, etl_out (S,) int64
         (the first epoch count k >= 1 after which the network meets the
@@ -655,8 +747,9 @@ def _make_training_kernels(tanh, momentum):
         network is trained.
 
         With ``track``, the criterion is evaluated after every epoch until
-        every lane of a block has met it once; otherwise, and after that, the
-        loss only at record_at and the last epoch. Each network's arithmetic is the same whatever its block,
+        every lane of a block has met it once (each lane's worst sample first:
+        ``_block_undecided``); otherwise, and after that, the loss only at
+        record_at and the last epoch. Each network's arithmetic is the same whatever its block,
         position or thread, and the same as ``train``'s.
         """
         S = params0.shape[0]
@@ -666,6 +759,10 @@ def _make_training_kernels(tanh, momentum):
             B = np.zeros(_ROWS * ROW, dtype=X.dtype)  # velocities start at 0
             loss = np.empty(LANES, dtype=X.dtype)
             outside = np.zeros(LANES, dtype=np.int64)
+            worst = np.zeros(LANES, dtype=np.int64)
+            largest = np.empty(LANES, dtype=X.dtype)
+            xs = np.empty(3 * ROW, dtype=X.dtype)
+            todo = np.empty(LANES, dtype=np.int64)
             etl = np.full(LANES, -1, dtype=np.int64)
             for lane in range(LANES):
                 # Lanes past the end repeat the block's first network; they are dropped.
@@ -697,7 +794,19 @@ def _make_training_kernels(tanh, momentum):
                 recording = r < record_at.shape[0] and record_at[r] == e + 1
                 # Once every lane has met the criterion, only recorded and final losses are needed.
                 if pending > 0 or recording or e + 1 == epochs:
-                    _block_loss(B, X, y, loss, outside, tanh, margin)
+                    # Only the decision is needed here: each lane's worst sample may settle
+                    # it, and the few lanes it does not settle are cheaper one by one.
+                    if not (recording or e + 1 == epochs):
+                        k = _block_undecided(B, X, y, worst, etl, tanh, margin, tol_sum, xs, todo)
+                        if k <= FEW_LANES:
+                            for j in range(k):
+                                lane = todo[j]
+                                lane_loss, lane_outside, worst[lane] = _lane_loss(B, lane, X, y, tanh, margin)
+                                if lane_outside == 0 if margin > _like(margin, 0.0) else lane_loss < tol:
+                                    etl[lane] = e + 1
+                                    pending -= 1
+                            continue
+                    _block_loss(B, X, y, loss, outside, worst, largest, tanh, margin)
                     if track:
                         pending = 0
                         for lane in range(LANES):
@@ -712,7 +821,7 @@ def _make_training_kernels(tanh, momentum):
                             loss_at_out[start + lane, r] = loss[lane]
                         r += 1
             if epochs == 0:
-                _block_loss(B, X, y, loss, outside, tanh, margin)
+                _block_loss(B, X, y, loss, outside, worst, largest, tanh, margin)
             for lane in range(min(LANES, S - start)):
                 for k in range(N_PARAMS):
                     params_out[start + lane, k] = B[k * ROW + lane]

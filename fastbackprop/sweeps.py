@@ -132,11 +132,11 @@ def sweep(
     tol : float > 0
         Loss threshold for ``converged`` and ``epochs_to_tol``.
     epochs_to_tol : bool
-        Find each network's epochs to tol: the loss (or margin) is evaluated
-        after every epoch until all 128 networks of a kernel block have met
-        the criterion once, which on XOR, where some never do, costs up to
-        half the speed. False: the result's ``epochs_to_tol`` is None; every
-        other field is bit-identical.
+        Find each network's epochs to tol: the criterion is decided after
+        every epoch until all 128 networks of a kernel block have met it
+        once, which on XOR, where some never do, costs up to 40 % of the
+        speed. False: the result's ``epochs_to_tol`` is None; every other
+        field is bit-identical.
     progress : bool
         Show a tqdm progress bar on a terminal, updated as each chunk of 1024
         seeds finishes (needs the ``progress`` extra).

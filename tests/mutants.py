@@ -170,6 +170,29 @@ MUTANTS = (
         ("tests/test_maps.py::test_every_init_map_pixel_is_a_network_bit_for_bit",),
     ),
     Mutant(
+        "tol-sum-not-times-n",
+        ((K, "    while T / nf < tol:", "    while T < tol:"),),
+        (
+            "tests/test_kernels.py::test_tol_sum_is_the_least_squared_error_that_shows_the_loss_not_below_tol",
+            "tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",
+        ),
+    ),
+    Mutant(
+        "worst-sample-check-settles-every-lane",
+        ((K, "if etl[lane] < 0 and not unmet:", "if etl[lane] < 0 and not unmet and lane < 0:"),),
+        ("tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",),
+    ),
+    Mutant(
+        "undecided-lanes-lose-their-own-loss",
+        ((K, "                                lane = todo[j]", "                                lane = todo[0]"),),
+        ("tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",),
+    ),
+    Mutant(
+        "gpu-worst-sample-threshold-too-low",
+        ((C, '"    return err * err >= tol_sum",', '"    return err * err >= tol_sum * 0.25",'),),
+        ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
+    ),
+    Mutant(
         "rounding-bound-without-underflow",
         (
             ("tests/rounding.py", "U * abs(c) + ETA", "U * abs(c)"),

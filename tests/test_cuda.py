@@ -231,23 +231,6 @@ def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     assert len(same) == 41 and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
-@needs_numba_cuda
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_tol_sum_is_the_least_squared_error_that_shows_the_loss_not_below_tol(dtype):
-    """The kernel skips a network's other samples when one squared error reaches
-    _tol_sum(tol, n): exact only if T / n >= tol, and the least such T."""
-    from fastbackprop._cuda import _tol_sum
-
-    rng = np.random.default_rng(16)
-    info = np.finfo(dtype)
-    tols = [*dtype(10.0 ** rng.uniform(-30, 3, 500)), info.smallest_subnormal, 3 * info.smallest_subnormal, info.max]
-    for tol in tols:
-        for n in (1, 3, 4, 7, 16, 19, 1000):
-            T = _tol_sum(tol, n)
-            assert type(T) is dtype
-            assert T / dtype(n) >= tol and np.nextafter(T, dtype(0)) / dtype(n) < tol, (tol, n, T)
-
-
 # ---------------------------------------------------------------------------
 # The PTX, without a GPU: NVVM compiles it for an H100 (sm_90)
 # ---------------------------------------------------------------------------

@@ -331,3 +331,17 @@ def test_log_unit_is_accurate():
     got = _seeding._log_unit(s, m, e)
     np.testing.assert_allclose(got, np.log(s), rtol=1e-15)
     assert math.isclose(_seeding._log_unit(0.5, *math.frexp(0.5)), math.log(0.5), rel_tol=1e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tol_sum_is_the_least_squared_error_that_shows_the_loss_not_below_tol(dtype):
+    """The kernels skip a network's other samples when one squared error reaches
+    tol_sum(tol, n): exact only if T / n >= tol; the least such T skips the most."""
+    rng = np.random.default_rng(16)
+    info = np.finfo(dtype)
+    tols = [*dtype(10.0 ** rng.uniform(-30, 3, 500)), info.smallest_subnormal, 3 * info.smallest_subnormal, info.max]
+    for tol in tols:
+        for n in (1, 3, 4, 7, 16, 19, 1000):
+            T = _kernels.tol_sum(tol, n)
+            assert type(T) is dtype
+            assert T / dtype(n) >= tol and np.nextafter(T, dtype(0)) / dtype(n) < tol, (tol, n, T)
