@@ -248,6 +248,44 @@ def worst_sample_first(n):
                 )
 
 
+def register_caps(n):
+    """The default kernels at other register caps, side by side (1e6 seeds, median of 3).
+
+    From the SASS (no GPU): float32 fits 48 registers with one local load an
+    epoch (40 warps an SM instead of 36 at 54-56), float64 56 with three
+    loads and three stores (36 warps instead of 32); whether more warps beat
+    the spills only a GPU can say.
+    """
+    caps = {"float32": (48, 56, 64), "float64": (56, 64)}
+    for data in ("gender", "xor"):
+        X, y = fb.datasets.load(data)
+        for dtype, tried in caps.items():
+            for cap in tried:
+                kept, saved = dict(_cuda._KERNELS), _cuda.MAX_REGISTERS
+                _cuda.MAX_REGISTERS = cap
+                _cuda._KERNELS.clear()
+                try:
+                    fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
+                    walls = [
+                        fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda").wall_seconds
+                        for _ in range(3)
+                    ]
+                finally:
+                    _cuda.MAX_REGISTERS = saved
+                    _cuda._KERNELS.clear()
+                    _cuda._KERNELS.update(kept)
+                med = float(np.median(walls))
+                record(
+                    kind="fastbackprop-cuda-cap",
+                    data=data,
+                    dtype=dtype,
+                    max_registers=cap,
+                    seeds=n,
+                    seconds=round(med, 4),
+                    runs_per_s=round(n / med),
+                )
+
+
 def map_speed(side):
     """A side x side map of starting points on XOR, float32 (issue 11's 1024^2 map: 27 s on 2 CPU cores)."""
     X, y = fb.datasets.xor()
@@ -390,6 +428,7 @@ def main():
     for data in ("gender", "xor"):
         for dtype in ("float32", "float64"):
             base[data, dtype] = step("ours 1e6", ours, data, dtype, M)
+    step("register caps", register_caps, M)
     step("worst first", worst_sample_first, M)
     step("unrolled", unrolled_vs_loop, M)
     step("option identity", option_identity, max(1, int(2e4 * args.scale)))
