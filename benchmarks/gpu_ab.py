@@ -5,13 +5,14 @@
 
 Imports ``fastbackprop`` from TREE (a folder holding the package) and prints a
 JSON line per configuration: runs/s of one sweep of --seeds networks, 3000
-epochs, after a warm-up, and a digest of the first 1000 rows' parameters (the
-same digest in every tree: the same bits). Alternate the trees, as above:
+epochs, after a warm-up, and a SHA-256 digest of its parameters, final losses
+and epochs to tol (the same digest in every tree: the same bits). Alternate the trees, as above:
 processes started one after another on one GPU differ by a few per cent.
 Used for the worst-sample-first comparison in BENCHMARKS.md.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -40,4 +41,6 @@ for data in ("gender", "xor"):
         fb.sweep(X, y, min(n, 1000), epochs=3000, lr=LR[data], dtype=dtype, device="cuda")
         res = fb.sweep(X, y, n, epochs=3000, lr=LR[data], dtype=dtype, device="cuda")
         row = dict(tree=label, data=data, dtype=dtype, seeds=n, runs_per_s=round(n / res.wall_seconds))
-        print(json.dumps(dict(row, digest=float(res.params[:1000].astype(float).sum()))), flush=True)
+        fields = (res.params, res.final_loss, res.epochs_to_tol)
+        digest = hashlib.sha256(b"".join(a.tobytes() for a in fields)).hexdigest()[:16]
+        print(json.dumps(dict(row, digest=digest)), flush=True)
