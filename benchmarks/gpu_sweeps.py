@@ -216,36 +216,41 @@ def unrolled_vs_loop(n):
                 )
 
 
+def _walls_with(setting, value, data, dtype, n):
+    """Wall times of 3 GPU sweeps of n seeds with ``_cuda.<setting> = value``, after a warm-up.
+
+    The kernels compiled under the setting are dropped afterwards and those
+    compiled before are kept: a compiled kernel is keyed by its variant only.
+    """
+    X, y = fb.datasets.load(data)
+    kept, saved = dict(_cuda._KERNELS), getattr(_cuda, setting)
+    setattr(_cuda, setting, value)
+    _cuda._KERNELS.clear()
+    try:
+        fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
+        return [
+            fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda").wall_seconds for _ in range(3)
+        ]
+    finally:
+        setattr(_cuda, setting, saved)
+        _cuda._KERNELS.clear()
+        _cuda._KERNELS.update(kept)
+
+
+def _record_walls(walls, n, **row):
+    med = float(np.median(walls))
+    spread = [round(min(walls), 4), round(max(walls), 4)]
+    record(**row, seeds=n, seconds=round(med, 4), spread=spread, runs_per_s=round(n / med))
+
+
 def worst_sample_first(n):
     """Epochs to tol with the worst sample checked alone first, against the full loss every epoch, side by side."""
     for data in ("xor", "gender"):
-        X, y = fb.datasets.load(data)
         for dtype in ("float32", "float64"):
             for first in (True, False):
-                kept = dict(_cuda._KERNELS)  # compiled with WORST_SAMPLE_FIRST as it is
-                saved, _cuda.WORST_SAMPLE_FIRST = _cuda.WORST_SAMPLE_FIRST, first
-                if first != saved:
-                    _cuda._KERNELS.clear()
-                try:
-                    fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
-                    walls = []
-                    for _ in range(3):
-                        res = fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")
-                        walls.append(res.wall_seconds)
-                finally:
-                    _cuda.WORST_SAMPLE_FIRST = saved
-                    _cuda._KERNELS.clear()
-                    _cuda._KERNELS.update(kept)
-                med = float(np.median(walls))
-                record(
-                    kind="fastbackprop-cuda-worst-first" if first else "fastbackprop-cuda-full-loss",
-                    data=data,
-                    dtype=dtype,
-                    seeds=n,
-                    seconds=round(med, 4),
-                    spread=[round(min(walls), 4), round(max(walls), 4)],
-                    runs_per_s=round(n / med),
-                )
+                walls = _walls_with("WORST_SAMPLE_FIRST", first, data, dtype, n)
+                kind = "fastbackprop-cuda-worst-first" if first else "fastbackprop-cuda-full-loss"
+                _record_walls(walls, n, kind=kind, data=data, dtype=dtype)
 
 
 def register_caps(n):
@@ -258,32 +263,10 @@ def register_caps(n):
     """
     caps = {"float32": (48, 56, 64), "float64": (56, 64)}
     for data in ("gender", "xor"):
-        X, y = fb.datasets.load(data)
         for dtype, tried in caps.items():
             for cap in tried:
-                kept, saved = dict(_cuda._KERNELS), _cuda.MAX_REGISTERS
-                _cuda.MAX_REGISTERS = cap
-                _cuda._KERNELS.clear()
-                try:
-                    fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
-                    walls = [
-                        fb.sweep(X, y, n, epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda").wall_seconds
-                        for _ in range(3)
-                    ]
-                finally:
-                    _cuda.MAX_REGISTERS = saved
-                    _cuda._KERNELS.clear()
-                    _cuda._KERNELS.update(kept)
-                med = float(np.median(walls))
-                record(
-                    kind="fastbackprop-cuda-cap",
-                    data=data,
-                    dtype=dtype,
-                    max_registers=cap,
-                    seeds=n,
-                    seconds=round(med, 4),
-                    runs_per_s=round(n / med),
-                )
+                walls = _walls_with("MAX_REGISTERS", cap, data, dtype, n)
+                _record_walls(walls, n, kind="fastbackprop-cuda-cap", data=data, dtype=dtype, max_registers=cap)
 
 
 def map_speed(side):
