@@ -240,7 +240,7 @@ def _make_kernel(variant):
         (U[-1, 1) when ``uniform``, else normal) times scale (S,) float64; lr,
         lr_out, m are scalars unless ``per_network``; with ``samples``, data
         holds the samples (x0, x1, y, x0, x1, y, ...), else it is empty; and
-        tol_sum is ``_kernels.tol_sum(tol, n)``."""
+        tol_sum is ``Job.tol_sum``."""
         i = cuda.grid(1)
         if i >= seeds.shape[0]:
             return
@@ -454,7 +454,7 @@ def train_chunk(job):
         *(job.per_network(name, F) if variant.per_network else F.type(getattr(job, name)) for name in rates),
         np.int64(job.epochs),
         job.tol,
-        _kernels.tol_sum(job.tol, job.X.shape[0]),
+        job.tol_sum,
         job.margin,
         job.track,
         job.record_at,

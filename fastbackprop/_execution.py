@@ -83,6 +83,12 @@ class Job:
     record_at: npt.NDArray[np.int64]
     device: str
 
+    @property
+    def tol_sum(self) -> np.floating[Any]:
+        """``_kernels.tol_sum`` of this job's tol and samples: one squared error at or
+        above it shows a network's loss not below tol (both targets' check)."""
+        return _kernels.tol_sum(self.tol, self.X.shape[0])
+
     def explicit_starts(self) -> npt.NDArray[np.float64] | None:
         """The given starting points, (S, 9) float64, or None when they come from the seed map."""
         if self.params0 is not None:
@@ -130,7 +136,7 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
         *(job.per_network(name, F) for name in ("lr", "lr_output", "momentum")),
         job.epochs,
         job.tol,
-        _kernels.tol_sum(job.tol, job.X.shape[0]),
+        job.tol_sum,
         job.margin,
         job.track,
         job.record_at,
