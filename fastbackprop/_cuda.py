@@ -233,7 +233,7 @@ def _make_kernel(variant):
 
     def train(
         data, X, y, seeds, params0, uniform, scale, lr, lr_out, m, epochs, tol, tol_sum, margin, track,
-        record_at, params_out, loss_out, etl_out, loss_at_out,
+        record_at, params_out, loss_out, etl_out, loss_at_out, within_at_out,
     ):  # fmt: skip
         """Thread i trains network i; the arguments as in ``_kernels.train_blocks``, except
         the starts: params0 (S, 9) float64, or with no rows the seed map of seeds (S,)
@@ -295,6 +295,8 @@ def _make_kernel(variant):
                     searching = False
                 if recording:
                     loss_at_out[i, r] = loss
+                    if by_margin:
+                        within_at_out[i, r] = outside == 0
                     r += 1
         for k in range(N_PARAMS):
             params_out[i, k] = p[k]
@@ -389,7 +391,7 @@ def _signature(variant):
     """The one signature a variant's kernel is compiled for.
 
     C-contiguous arrays (cheaper indexing in the sample loop), except those
-    that are often empty (params0, record_at, loss_at_out): an empty device
+    that are often empty (params0, record_at, loss_at_out, within_at_out): an empty device
     array may type as layout "A", to which any layout converts.
     """
     from numba import from_dtype, types
@@ -399,7 +401,7 @@ def _signature(variant):
     data = types.UniTuple(f, 3 * variant.samples) if variant.samples else types.Tuple(())
     return types.void(
         data, f[:, ::1], f[::1], i[::1], d[:, :], b, d[::1], r, r, r, i, f, f, f, b, i[:],
-        f[:, ::1], f[::1], i[::1], f[:, :],
+        f[:, ::1], f[::1], i[::1], f[:, :], b[:, :],
     )  # fmt: skip
 
 
@@ -456,7 +458,7 @@ def train_chunk(job):
     """``_execution.train_job`` on the GPU: the same inputs and outputs, one launch.
 
     Returns params (S, 9) F, loss (S,) F, etl (S,) int64, loss_at (S, R) F,
-    on the host, F the float dtype of ``job.X``.
+    within_at (S, R or 0) bool, on the host, F the float dtype of ``job.X``.
     """
     require()  # on a Dask worker, the first look at its GPU
     F = job.X.dtype
@@ -486,6 +488,7 @@ def train_chunk(job):
         cuda.device_array(S, dtype=F),
         cuda.device_array(S, dtype=np.int64),
         cuda.device_array((S, R), dtype=F),
+        cuda.device_array((S, job.n_within), dtype=np.bool_),
     ]
     if S:
         args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in inputs]

@@ -44,6 +44,7 @@ class Rows(NamedTuple):
     final_loss: npt.NDArray[Any]  # (S,) F
     epochs_to_tol: npt.NDArray[np.int64]  # (S,)
     loss_at: npt.NDArray[Any]  # (S, R) F, the loss after record_at[r] epochs
+    within_at: npt.NDArray[Any]  # (S, R) bool with a margin, else (S, 0): every error below it then
 
 
 Sink = Callable[[Unit, Rows], None]  # receives each finished unit's rows
@@ -89,6 +90,11 @@ class Job:
         above it shows a network's loss not below tol (both targets' check)."""
         return _kernels.tol_sum(self.tol, self.X.shape[0])
 
+    @property
+    def n_within(self) -> int:
+        """Columns of ``Rows.within_at``: one per recorded length with a margin, else none."""
+        return self.record_at.shape[0] if self.margin > 0 else 0
+
     def explicit_starts(self) -> npt.NDArray[np.float64] | None:
         """The given starting points, (S, 9) float64, or None when they come from the seed map."""
         if self.params0 is not None:
@@ -125,7 +131,7 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
 
         return Rows(*_cuda.train_chunk(job))
     F = job.X.dtype
-    rows = _empty_rows(job.seeds.shape[0], job.record_at.shape[0], F)
+    rows = _empty_rows(job.seeds.shape[0], job.record_at.shape[0], job.n_within, F)
     if cancel is None:
         cancel = np.zeros(1, np.uint8)
     kernel = _kernels.training_kernels(job.tanh, job.with_momentum).train_blocks
@@ -146,12 +152,13 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
     return rows if done else None
 
 
-def _empty_rows(n_seeds: int, n_record: int, dtype: Any) -> Rows:
+def _empty_rows(n_seeds: int, n_record: int, n_within: int, dtype: Any) -> Rows:
     return Rows(
         np.empty((n_seeds, N_PARAMS), dtype=dtype),
         np.empty(n_seeds, dtype=dtype),
         np.empty(n_seeds, dtype=np.int64),
         np.empty((n_seeds, n_record), dtype=dtype),
+        np.empty((n_seeds, n_within), dtype=np.bool_),
     )
 
 
@@ -343,7 +350,8 @@ def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | N
     trained, so an interrupted sweep loses nothing finished.
     """
     t, device = plan.training, execution.device
-    out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.float_type)
+    R = len(t.record_at)
+    out = _empty_rows(plan.seeds.shape[0], R, 0 if t.margin is None else R, t.float_type)
     store = None
     if execution.store is not None:
         store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds, plan.store_arrays())

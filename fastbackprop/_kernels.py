@@ -725,6 +725,7 @@ def _make_training_kernels(tanh, momentum):
         loss_out,
         etl_out,
         loss_at_out,
+        within_at_out,
         cancel,
     ):
         """Train one network per row of params0; write final params, final loss, epochs to tol.
@@ -741,7 +742,9 @@ def _make_training_kernels(tanh, momentum):
         (the first epoch count k >= 1 after which the network meets the
         criterion -- full-dataset loss below tol, or with margin > 0 every
         sample's |y - ypred| below margin -- or -1), loss_at_out (S, R) F (the
-        loss after record_at[r] epochs). cancel (1,) uint8: checked before
+        loss after record_at[r] epochs), within_at_out (S, R) bool with a margin
+        > 0, else (S, 0) (whether every sample's |y - ypred| was below it
+        after record_at[r] epochs). cancel (1,) uint8: checked before
         every epoch; once another thread sets it, the kernel stops and
         returns False (the outputs are then partial). Returns True when every
         network is trained.
@@ -819,6 +822,8 @@ def _make_training_kernels(tanh, momentum):
                     if recording:
                         for lane in range(min(LANES, S - start)):
                             loss_at_out[start + lane, r] = loss[lane]
+                            if margin > _like(margin, 0.0):
+                                within_at_out[start + lane, r] = outside[lane] == 0
                         r += 1
             if epochs == 0:
                 _block_loss(B, X, y, loss, outside, worst, largest, tanh, margin)

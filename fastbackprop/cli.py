@@ -46,7 +46,7 @@ def _add_data_options(p):
 
 
 def _add_training_options(p, margin=False, momentum_list=False):
-    """The training options of train, sweep and grid (grid takes several momenta and no margin)."""
+    """The training options of train, sweep and grid (grid takes several momenta)."""
     p.add_argument("--lr-output", type=float, metavar="LR", help="learning rate of the output neuron (default: --lr)")
     if momentum_list:
         p.add_argument(
@@ -286,7 +286,7 @@ def _build_parser():
     _add_data_options(gr)
     gr.add_argument("--lr", type=float, nargs="+", required=True, metavar="LR", help="learning rates")
     gr.add_argument("--epochs", type=int, nargs="+", required=True, metavar="E", help="training lengths")
-    _add_training_options(gr, momentum_list=True)
+    _add_training_options(gr, margin=True, momentum_list=True)
     _add_params0_option(gr)
     _add_sweep_options(gr)
     gr.add_argument(
@@ -576,6 +576,7 @@ def _run_grid(args):
             init_scale=args.init_scale,
             params0=params0,
             activation=args.activation,
+            margin=args.margin,
             dtype=args.dtype,
             threads=args.threads,
             tol=args.tol,
@@ -608,10 +609,8 @@ def _run_grid(args):
         )
     else:
         options = "".join(f", {k} {v}" for k, v in _grid_options(args).items())
-        print(
-            f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}, tol {res.tol:g}{options}; "
-            "success rate [95% CI]"
-        )
+        tol = "" if res.margin is not None else f", tol {res.tol:g}"  # a margin replaces it
+        print(f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}{tol}{options}; success rate [95% CI]")
         print(res.table())
         print(f"wall time {res.wall_seconds:.3g} s")
     return 0
@@ -622,6 +621,7 @@ def _grid_options(args):
     options = {
         "lr_output": args.lr_output,
         "activation": None if args.activation == "sigmoid" else args.activation,
+        "margin": args.margin,
         "init": None if args.init == "normal" else args.init,
         "init_scale": None if args.init_scale == 1.0 else args.init_scale,
         "params0": None if args.params0 is None else "given",

@@ -452,10 +452,14 @@ class GridResult:
         (and momentum).
     epochs_to_tol : ndarray of int64, shape (L, S), or (L, M, S) with momenta, or None
         As in ``SweepResult``, for the longest run; None when not tracked.
-    tol, dtype, X, y, wall_seconds, activation, lr_output, init, init_scale, params0 :
+    tol, dtype, X, y, wall_seconds, activation, lr_output, init, init_scale, params0, margin :
         As in ``SweepResult``.
     momenta : ndarray of float64, shape (M,), or None
         Momenta, in the order given, when the grid has a momentum axis.
+    within_margin : ndarray of bool, the shape of ``loss``, or None
+        With a ``margin``: whether every sample's ``|y - ypred|`` was below it
+        after ``epochs[j]`` epochs (the cells' criterion, as ``converged`` is
+        ``sweep``'s); None without one.
     """
 
     lrs: npt.NDArray[np.float64]
@@ -474,6 +478,8 @@ class GridResult:
     init: str = "normal"
     init_scale: float | npt.NDArray[np.float64] = 1.0
     params0: npt.NDArray[np.float64] | None = None
+    margin: float | None = None
+    within_margin: npt.NDArray[np.bool_] | None = None
 
     @property
     def n(self) -> int:
@@ -482,8 +488,10 @@ class GridResult:
 
     @property
     def successes(self) -> npt.NDArray[np.int64]:
-        """Seeds with loss below tol, shape (L, E), or (L, M, E) with momenta; int64."""
-        return np.count_nonzero(self.loss < DTYPES[self.dtype](self.tol), axis=-1).astype(np.int64)
+        """Seeds with loss below tol (with a margin: every error below it), shape (L, E), or
+        (L, M, E) with momenta; int64."""
+        met = self.loss < DTYPES[self.dtype](self.tol) if self.within_margin is None else self.within_margin
+        return np.count_nonzero(met, axis=-1).astype(np.int64)
 
     @property
     def success_rate(self) -> npt.NDArray[np.float64]:
@@ -554,7 +562,8 @@ class GridResult:
     def __repr__(self) -> str:
         momenta = "" if self.momenta is None else f"momenta={self.momenta.tolist()}, "
         act = "" if self.activation == "sigmoid" else f"activation={self.activation!r}, "
+        criterion = f"tol={self.tol:g}" if self.margin is None else f"margin={self.margin:g}"
         return (
             f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, {momenta}epochs={self.epochs.tolist()}, "
-            f"{act}dtype={self.dtype!r}, tol={self.tol:g})"
+            f"{act}dtype={self.dtype!r}, {criterion})"
         )

@@ -67,6 +67,8 @@ _READABLE = (2, 3)
 #: Settings that may be arrays, the shape of each row (one row per seed).
 ARRAY_SETTINGS: dict[str, tuple[int, ...]] = {**{name: () for name in PER_NETWORK}, "params0": (N_PARAMS,)}
 _FIELDS = ("params", "final_loss", "epochs_to_tol", "loss_at")
+#: Kept by the chunks of a store that records lengths with a margin (a grid's).
+_WITHIN_AT = "within_at"
 #: How the settings are named to users when a store was made with others.
 _PUBLIC_NAMES = {"record_at": "epochs_list"}
 #: Settings a manifest holds only when they are not at these defaults.
@@ -222,6 +224,9 @@ class _Chunks:
         self.n = int(settings["n_seeds"])
         self.dtype = np.dtype(settings["dtype"])
         self.n_record = len(settings["record_at"])
+        self.n_within = self.n_record if settings.get("margin") is not None else 0
+        # within_at only where it has columns: the chunks of every other store are as they were
+        self.fields = _FIELDS + ((_WITHIN_AT,) if self.n_within else ())
         self.digest = _store_digest(settings)
 
     def chunk_path(self, index: int) -> str:
@@ -241,6 +246,7 @@ class _Chunks:
             "final_loss": ((rows,), self.dtype),
             "epochs_to_tol": ((rows,), np.int64),
             "loss_at": ((rows, self.n_record), self.dtype),
+            **({_WITHIN_AT: ((rows, self.n_within), np.bool_)} if self.n_within else {}),
             "lo": ((), np.int64),
             "hi": ((), np.int64),
             "sha256": ((), "<U64"),
@@ -248,10 +254,10 @@ class _Chunks:
         }
 
     def write(self, index: int, arrays: tuple[npt.NDArray[Any], ...]) -> None:
-        """Write chunk ``index`` (params, final_loss, epochs_to_tol, loss_at) atomically."""
+        """Write chunk ``index`` (params, final_loss, epochs_to_tol, loss_at, within_at) atomically."""
         lo, hi = self.bounds(index)
-        named: dict[str, Any] = dict(zip(_FIELDS, arrays))
-        digest = np.str_(sha256(*arrays))
+        named: dict[str, Any] = dict(zip(self.fields, arrays))
+        digest = np.str_(sha256(*named.values()))
         write_atomic(
             self.chunk_path(index),
             lambda f: np.savez(
@@ -260,18 +266,21 @@ class _Chunks:
         )
 
     def read(self, index: int) -> tuple[npt.NDArray[Any], ...] | None:
-        """The four arrays of chunk ``index``, or None unless it is whole and belongs to this store."""
+        """The five arrays of chunk ``index`` (within_at with no columns where the store
+        keeps none), or None unless it is whole and belongs to this store."""
         lo, hi = self.bounds(index)
         got = read_npz(self.chunk_path(index), self._spec(hi - lo))
         if got is None:
             return None
-        arrays = tuple(got[k] for k in _FIELDS)
+        arrays = tuple(got[k] for k in self.fields)
         ok = (
             (int(got["lo"]), int(got["hi"])) == (lo, hi)
             and str(got["store_sha256"]) == self.digest
             and str(got["sha256"]) == sha256(*arrays)
         )
-        return arrays if ok else None
+        if not ok:
+            return None
+        return arrays if self.n_within else (*arrays, np.empty((hi - lo, 0), np.bool_))
 
 
 class SweepStore(_Chunks):

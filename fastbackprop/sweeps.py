@@ -46,8 +46,9 @@ def _check_result_memory(
     ``extra_per_seed``: bytes a seed takes beyond the results (a map's per-pixel learning rates).
     """
     f, r = np.dtype(training.dtype).itemsize, len(training.record_at)
-    # per seed: params, final loss, loss_at (F), epochs to tol, the seed (8), converged, diverged (1)
-    per_seed = f * (N_PARAMS + 1 + r) + 8 + 8 + 2 + n_lrs * (r * f + 8) + extra_per_seed + pixels
+    w = r if training.margin is not None else 0  # within_at (1)
+    # per seed: params, final loss, loss_at (F), within_at, epochs to tol, the seed (8), converged, diverged (1)
+    per_seed = f * (N_PARAMS + 1 + r) + w + 8 + 8 + 2 + n_lrs * (r * f + w + 8) + extra_per_seed + pixels
     if pixels:
         check_memory(n_seeds * per_seed, "resolution", f"a map of {n_seeds:,} pixels", "; use a smaller resolution")
         return
@@ -215,6 +216,7 @@ def grid(
     init_scale: float | npt.ArrayLike = 1.0,
     params0: npt.ArrayLike | None = None,
     activation: Activation = "sigmoid",
+    margin: float | None = None,
     dtype: DTypeName | npt.DTypeLike = "float64",
     threads: int | None = None,
     tol: float = 1e-2,
@@ -233,8 +235,10 @@ def grid(
 
     Parameters
     ----------
-    X, y, seeds, lr_output, init, init_scale, params0, activation, dtype, threads, tol, progress, client, device :
-        As in ``sweep``.
+    X, y, seeds, lr_output, init, init_scale, params0, activation, margin, dtype, threads, tol, progress, client, \
+device :
+        As in ``sweep``. With a ``margin``, whether every sample's error is
+        below it is recorded after each length too, and is the cells' criterion.
     epochs_to_tol : bool
         As in ``sweep``. The cells' success rates do not use it: False makes
         a grid faster and changes none of them.
@@ -265,6 +269,7 @@ def grid(
         init=init,
         init_scale=init_scale,
         params0=params0,
+        margin=margin,
         epochs_to_tol=epochs_to_tol,
     )
     # One run per (lr, momentum) for the longest length; the shorter ones are recorded on the way.
@@ -282,6 +287,7 @@ def grid(
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
     S = seed_array.shape[0]
     loss = np.empty((L * M, epochs.shape[0], S), dtype=training.float_type)
+    within = np.empty((L * M, epochs.shape[0] if training.margin is not None else 0, S), dtype=np.bool_)
     etl = np.empty((L * M, S) if training.epochs_to_tol else 0, dtype=np.int64)
     wall = 0.0
     with progress_bar(S * L * M, execution.progress) as on_rows:
@@ -293,9 +299,11 @@ def grid(
             if training.epochs_to_tol:
                 etl[k] = trained.rows.epochs_to_tol
             loss[k] = trained.rows.loss_at.T
+            within[k] = trained.rows.within_at.T
             wall += trained.wall_seconds
     if m_array is not None:  # the momentum axis, after the learning rates'
         loss = loss.reshape(L, M, epochs.shape[0], S)
+        within = within.reshape(L, M, -1, S)
         etl = etl.reshape(L, M, S) if training.epochs_to_tol else etl
     return GridResult(
         lrs=lr_array,
@@ -314,4 +322,6 @@ def grid(
         init=training.init,
         init_scale=training.init_scale,
         params0=training.params0,
+        margin=training.margin,
+        within_margin=within if training.margin is not None else None,
     )

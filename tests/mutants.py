@@ -200,6 +200,30 @@ MUTANTS = (
         ),
         ("tests/test_properties.py::test_property_kernel_and_reference_within_rounding_bound",),
     ),
+    Mutant(
+        "grid-margin-one-sample-outside-passes",
+        (
+            (
+                K,
+                "within_at_out[start + lane, r] = outside[lane] == 0",
+                "within_at_out[start + lane, r] = outside[lane] <= 1",
+            ),
+        ),
+        ("tests/test_grid.py::test_margin_cells_equal_separate_sweeps_bit_for_bit",),
+    ),
+    Mutant(
+        "gpu-grid-margin-one-sample-outside-passes",
+        ((C, "within_at_out[i, r] = outside == 0", "within_at_out[i, r] = outside <= 1"),),
+        ("tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",),
+    ),
+    Mutant(
+        "store-within-at-not-in-the-checksum",
+        (
+            (W, "digest = np.str_(sha256(*named.values()))", "digest = np.str_(sha256(*arrays[:4]))"),
+            (W, 'and str(got["sha256"]) == sha256(*arrays)', 'and str(got["sha256"]) == sha256(*arrays[:4])'),
+        ),
+        ("tests/test_store.py::test_damage_to_any_stored_array_is_caught",),
+    ),
 )
 
 

@@ -512,6 +512,22 @@ def test_grid_momentum_cells(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+def test_grid_margin(capsys):
+    import json
+
+    from fastbackprop import datasets, grid
+
+    epochs = ["20", "200"] if JIT else ["1", "3"]
+    common = ["grid", "--dataset", "xor", "--seeds", "40", "--lr", "0.5", "4", "--epochs", *epochs, "--margin", "0.45"]
+    assert main([*common, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    api = grid(*datasets.xor(), 40, [0.5, 4], [int(e) for e in epochs], margin=0.45)
+    assert report["margin"] == 0.45 and report["cells"] == api.cells()
+    assert main(common) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "margin 0.45" in head and "tol" not in head  # the margin is the criterion
+
+
 def test_grid_params0(tmp_path, capsys):
     import json
 
@@ -564,7 +580,7 @@ def test_train_tanh_momentum_prints_the_log(capsys):
         (["grid", "--lr", "0.5", "--epochs", "2", "--momentum", "0.5", "1.0"], "--momentum must lie in [0, 1)"),
         (["grid", "--lr", "0.5", "--epochs", "2", "--momentum"], "argument --momentum: expected at least one"),
         (["grid", "--lr", "0.5", "--epochs", "2", "--init-scale", "0"], "--init-scale must be finite and > 0"),
-        (["grid", "--lr", "0.5", "--epochs", "2", "--margin", "0.4"], "unrecognized arguments: --margin"),
+        (["grid", "--lr", "0.5", "--epochs", "2", "--margin", "0"], "--margin must be finite and > 0"),
     ],
 )
 def test_bad_training_options_one_line_exit_2(args, message, capsys):

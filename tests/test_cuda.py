@@ -210,6 +210,10 @@ SIMULATED = """
                           tol=0.3, device=d),
         grid_fields,
     )
+    X4, y4 = fb.datasets.load("and")  # four distinct samples: one alone can be outside the margin
+    g = check("grid with a margin", lambda d: fb.grid(X4, y4, 40, [2, 3], [3, 6, 12], margin=0.45, momenta=[0.0, 0.5],
+                                                      dtype="float32", device=d), (*grid_fields, "within_margin"))
+    same["grid with a margin: met and not"] = bool(g.within_margin.any() and not g.within_margin.all())
     map_fields = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
     check("init map", lambda d: fb.init_map(X, y, 3, ("w1", "b3"), ((-4, 4), (-2, 2)), (3, 2), epochs=10, lr=1.0,
                                             momentum=0.5, dtype="float32", device=d), map_fields)
@@ -228,7 +232,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == 41 and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == 43 and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------

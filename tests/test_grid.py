@@ -24,6 +24,33 @@ def test_cells_equal_separate_sweeps_bit_for_bit():
         np.testing.assert_array_equal(g.epochs_to_tol[i], s.epochs_to_tol)
 
 
+@pytest.mark.parametrize(
+    "dtype, options",
+    [("float64", {}), ("float32", {}), ("float64", dict(activation="tanh", momenta=[0.0, 0.9], lr_output=0.3))],
+)
+def test_margin_cells_equal_separate_sweeps_bit_for_bit(dtype, options):
+    """With a margin, cell (lr, [momentum,] E) counts the rows of ``sweep(..., epochs=E, margin=...)``
+    that converged: every sample's error below the margin after E epochs, recorded on the way."""
+    X, y = XOR if "activation" not in options else (2 * XOR[0] - 1, 2 * XOR[1] - 1)
+    momenta = options.get("momenta", [0.0])
+    g = grid(X, y, N, [0.5, 2.0], EPOCHS, margin=0.4, dtype=dtype, **options)
+    shape = (2, *([2] if "momenta" in options else []), 3)
+    assert g.margin == 0.4 and g.within_margin.shape == (*shape, N) and g.within_margin.dtype == np.bool_
+    for i, lr in enumerate(g.lrs):
+        for k, m in enumerate(momenta):
+            at = (i, k) if "momenta" in options else (i,)
+            for j, ep in enumerate(g.epochs):
+                kw = {n: v for n, v in options.items() if n != "momenta"}
+                s = sweep(X, y, N, epochs=int(ep), lr=lr, momentum=m, margin=0.4, dtype=dtype, **kw)
+                np.testing.assert_array_equal(g.within_margin[at][j], s.converged)
+                np.testing.assert_array_equal(g.loss[at][j], s.final_loss)
+            np.testing.assert_array_equal(g.epochs_to_tol[at], s.epochs_to_tol)
+    assert ((g.successes > 0) & (g.successes < N)).any(), g.successes  # the criterion decides something
+    # the loss alone would count other cells: the margin, not tol, is the criterion
+    assert not np.array_equal(g.successes, np.count_nonzero(g.loss < g.tol, axis=-1))
+    assert "margin=0.4" in repr(g) and grid(*XOR, 4, [0.5], [1]).within_margin is None
+
+
 def test_statistics_on_a_constructed_grid():
     """Counts, rates and intervals of a grid built by hand, against hand counts and
     statsmodels' Wilson intervals (proportion_confint(method="wilson"))."""

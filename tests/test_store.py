@@ -84,21 +84,26 @@ def test_missing_truncated_and_corrupt_chunks_are_recomputed(tmp_path, small_chu
     assert load_sweep(path).complete
 
 
-@pytest.mark.parametrize("field", ["params", "final_loss", "epochs_to_tol", "loss_at"])
+@pytest.mark.parametrize("field", ["params", "final_loss", "epochs_to_tol", "loss_at", "within_at"])
 def test_damage_to_any_stored_array_is_caught(tmp_path, small_chunks, kernel_calls, field):
     """The checksum covers every array of a chunk, not only the parameters."""
     path = tmp_path / "g"
-    first = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], store=path)  # loss_at has columns in a grid
+    # loss_at and (with a margin) within_at have columns in a grid
+    first = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], margin=0.4, store=path)
     chunk = path / "lr-000" / "chunk-000001.npz"
     with np.load(chunk) as f:
         fields = dict(f)
     assert fields[field].size
-    fields[field] = fields[field] + np.ones((), dtype=fields[field].dtype)  # a valid file, wrong contents
+    # a valid file, wrong contents
+    fields[field] = (
+        ~fields[field] if fields[field].dtype == np.bool_ else fields[field] + np.ones((), fields[field].dtype)
+    )
     np.savez(chunk, **fields)
     kernel_calls.clear()
-    again = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], store=path)
+    again = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], margin=0.4, store=path)
     assert kernel_calls == [_kernels.LANES]  # that chunk, recomputed
     np.testing.assert_array_equal(again.loss, first.loss)
+    np.testing.assert_array_equal(again.within_margin, first.within_margin)
     np.testing.assert_array_equal(again.epochs_to_tol, first.epochs_to_tol)
 
 
@@ -182,6 +187,35 @@ def test_grid_store_resumes_per_learning_rate(tmp_path, small_chunks, kernel_cal
     np.testing.assert_array_equal(again.epochs_to_tol, first.epochs_to_tol)
     with pytest.raises(ValueError, match=r"lr=0\.5, this run has lr=2\.0"):
         grid(*XOR, 300, [2.0], epochs, store=tmp_path / "g")
+
+
+def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chunks, kernel_calls):
+    epochs = [EPOCHS // 2, EPOCHS]
+    first = grid(*XOR, 300, [0.5, 2.0], epochs, margin=0.4, store=tmp_path / "g")
+    chunk = tmp_path / "g" / "lr-001" / "chunk-000001.npz"
+    with np.load(chunk) as z:
+        assert z["within_at"].shape == (128, 2)
+    chunk.unlink()
+    kernel_calls.clear()
+    again = grid(*XOR, 300, [0.5, 2.0], epochs, margin=0.4, store=tmp_path / "g")
+    assert kernel_calls == [128]  # only the missing chunk
+    np.testing.assert_array_equal(again.within_margin, first.within_margin)
+    np.testing.assert_array_equal(again.loss, first.loss)
+    with pytest.raises(ValueError, match=r"made with margin=0\.4, this run has margin=None"):
+        grid(*XOR, 300, [0.5, 2.0], epochs, store=tmp_path / "g")
+    # a sweep keeps no within_at (no lengths recorded): its chunks are as they always were
+    sweep(*XOR, 10, epochs=EPOCHS, margin=0.4, store=tmp_path / "s")
+    with np.load(tmp_path / "s" / "chunk-000000.npz") as z:
+        assert sorted(z.files) == [
+            "epochs_to_tol",
+            "final_loss",
+            "hi",
+            "lo",
+            "loss_at",
+            "params",
+            "sha256",
+            "store_sha256",
+        ]
 
 
 @pytest.mark.skipif(not JIT, reason="needs a sweep that runs for seconds; pure Python is 10^4 times slower")
