@@ -135,8 +135,11 @@ def test_core_package_never_imports_numba_cuda():
 # (the simulator runs the kernel body in Python, calling the same compiled helpers)
 # ---------------------------------------------------------------------------
 SIMULATED = """
-    import json, os, tempfile, numpy as np, fastbackprop as fb
+    import json, os, tempfile, numba, numpy as np, fastbackprop as fb
     from fastbackprop import _cuda, _execution
+    # Both dtypes compiled; in the coverage pass (pure Python, where float32 runs the
+    # same lines) float64 only, which halves that pass's longest test.
+    DTYPES = ("float64",) if numba.config.DISABLE_JIT else ("float64", "float32")
     # Small chunks and launches, so that one sweep spans several launches and a
     # launch several chunks, as 10^7 seeds do on a GPU.
     _execution.BLOCKS_PER_CHUNK = 1
@@ -166,7 +169,7 @@ SIMULATED = """
         "tanh, margin, momentum": dict(data="or", activation="tanh", margin=0.4, momentum=0.5, lr=0.3),
         "margin": dict(data="and", margin=0.45, lr=2.0),
     }
-    for dtype in ("float64", "float32"):
+    for dtype in DTYPES:
         for name, kw in options.items():
             kw = {"lr": 0.5, **kw}
             Xo, yo = fb.datasets.load(kw.pop("data", "xor"))
@@ -183,13 +186,13 @@ SIMULATED = """
     # more samples than the kernel writes out: the sample loop, with options
     Xb = rng.uniform(-2, 2, (_cuda.UNROLLED_SAMPLES + 3, 2))
     yb = (Xb[:, 0] * Xb[:, 1] > 0).astype(float)
-    for dtype in ("float64", "float32"):
+    for dtype in DTYPES:
         kw = dict(epochs=6, lr=1.0, lr_output=[0.5, 1, 2, 3, 4, 5], momentum=[0, 0.5, 0.9, 0, 0.3, 0.9], dtype=dtype)
         check(f"sample loop {dtype}", lambda d: fb.sweep(Xb, yb, few, device=d, **kw))
     # ... and a margin, and a tol, each met by some networks and not by others
     Xa, ya = fb.datasets.load("and")
     Xa, ya = np.tile(Xa, (5, 1)), np.tile(ya, 5)
-    for dtype in ("float64", "float32"):
+    for dtype in DTYPES:
         for criterion in ("margin", "tol"):
             kw = dict(margin=0.45) if criterion == "margin" else dict(tol=0.05)
             run = lambda d: fb.sweep(Xa, ya, few, epochs=6, lr=2.0, dtype=dtype, device=d, **kw)
@@ -232,7 +235,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == 43 and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == (43 if JIT else 28) and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------
