@@ -24,31 +24,41 @@ def test_cells_equal_separate_sweeps_bit_for_bit():
         np.testing.assert_array_equal(g.epochs_to_tol[i], s.epochs_to_tol)
 
 
+# In the pure-Python (coverage) pass only the first: the others run the same lines.
+_COMPILED_ONLY = pytest.mark.skipif(not JIT, reason="the same lines as float64 without options")
+
+
 @pytest.mark.parametrize(
     "dtype, options",
-    [("float64", {}), ("float32", {}), ("float64", dict(activation="tanh", momenta=[0.0, 0.9], lr_output=0.3))],
+    [
+        ("float64", {}),
+        pytest.param("float32", {}, marks=_COMPILED_ONLY),
+        pytest.param("float64", dict(activation="tanh", momenta=[0.0, 0.9], lr_output=0.3), marks=_COMPILED_ONLY),
+    ],
 )
 def test_margin_cells_equal_separate_sweeps_bit_for_bit(dtype, options):
     """With a margin, cell (lr, [momentum,] E) counts the rows of ``sweep(..., epochs=E, margin=...)``
     that converged: every sample's error below the margin after E epochs, recorded on the way."""
-    X, y = XOR if "activation" not in options else (2 * XOR[0] - 1, 2 * XOR[1] - 1)
+    # compiled: XOR for thousands of epochs; in pure Python AND, which a few epochs decide
+    (X, y), lrs, margin = (XOR, [0.5, 2.0], 0.4) if JIT else (datasets.load("and"), [2.0, 4.0], 0.49)
+    X, y = (X, y) if "activation" not in options else (2 * X - 1, 2 * y - 1)
     momenta = options.get("momenta", [0.0])
-    g = grid(X, y, N, [0.5, 2.0], EPOCHS, margin=0.4, dtype=dtype, **options)
+    g = grid(X, y, N, lrs, EPOCHS, margin=margin, dtype=dtype, **options)
     shape = (2, *([2] if "momenta" in options else []), 3)
-    assert g.margin == 0.4 and g.within_margin.shape == (*shape, N) and g.within_margin.dtype == np.bool_
+    assert g.margin == margin and g.within_margin.shape == (*shape, N) and g.within_margin.dtype == np.bool_
     for i, lr in enumerate(g.lrs):
         for k, m in enumerate(momenta):
             at = (i, k) if "momenta" in options else (i,)
             for j, ep in enumerate(g.epochs):
                 kw = {n: v for n, v in options.items() if n != "momenta"}
-                s = sweep(X, y, N, epochs=int(ep), lr=lr, momentum=m, margin=0.4, dtype=dtype, **kw)
+                s = sweep(X, y, N, epochs=int(ep), lr=lr, momentum=m, margin=margin, dtype=dtype, **kw)
                 np.testing.assert_array_equal(g.within_margin[at][j], s.converged)
                 np.testing.assert_array_equal(g.loss[at][j], s.final_loss)
             np.testing.assert_array_equal(g.epochs_to_tol[at], s.epochs_to_tol)
     assert ((g.successes > 0) & (g.successes < N)).any(), g.successes  # the criterion decides something
     # the loss alone would count other cells: the margin, not tol, is the criterion
     assert not np.array_equal(g.successes, np.count_nonzero(g.loss < g.tol, axis=-1))
-    assert "margin=0.4" in repr(g) and grid(*XOR, 4, [0.5], [1]).within_margin is None
+    assert f"margin={margin}" in repr(g) and grid(*XOR, 4, [0.5], [1]).within_margin is None
 
 
 def test_statistics_on_a_constructed_grid():
