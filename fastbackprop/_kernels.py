@@ -63,6 +63,18 @@ def _like_overload(x, v):  # pragma: no cover
     return None
 
 
+def _at(x, lane):
+    """x[lane] for one input per lane (an array), x for one input shared by every lane (a scalar)."""
+    return x[lane] if isinstance(x, np.ndarray) else x
+
+
+@overload(_at, inline="always")
+def _at_overload(x, lane):  # pragma: no cover
+    if isinstance(x, types.Array):
+        return lambda x, lane: x[lane]
+    return lambda x, lane: x
+
+
 if config.DISABLE_JIT:
 
     def _exp2i(k):
@@ -534,7 +546,8 @@ _ROWS = 2 * N_PARAMS + 6
 
 @jit(**INLINE)
 def _block_activations(B, x0, x1, tanh):
-    """Activations of every lane of a block workspace B for one sample, into its rows H1, H2, YP.
+    """Activations of every lane of a block workspace B into its rows H1, H2, YP: for one
+    sample (x0, x1 scalars), or for one sample per lane (x0, x1 arrays of LANES).
 
     One pass over the lanes per neuron rather than one pass for the whole
     step: each pass has a short dependency chain per lane, so the core
@@ -543,9 +556,13 @@ def _block_activations(B, x0, x1, tanh):
     same order, as ``_activations``.
     """
     for lane in range(LANES):
-        B[_H1 * ROW + lane] = _neuron(B[W1 * ROW + lane], B[W2 * ROW + lane], B[B1 * ROW + lane], x0, x1, tanh)
+        B[_H1 * ROW + lane] = _neuron(
+            B[W1 * ROW + lane], B[W2 * ROW + lane], B[B1 * ROW + lane], _at(x0, lane), _at(x1, lane), tanh
+        )
     for lane in range(LANES):
-        B[_H2 * ROW + lane] = _neuron(B[W3 * ROW + lane], B[W4 * ROW + lane], B[B2 * ROW + lane], x0, x1, tanh)
+        B[_H2 * ROW + lane] = _neuron(
+            B[W3 * ROW + lane], B[W4 * ROW + lane], B[B2 * ROW + lane], _at(x0, lane), _at(x1, lane), tanh
+        )
     for lane in range(LANES):
         B[_YP * ROW + lane] = _neuron(
             B[W5 * ROW + lane], B[W6 * ROW + lane], B[B3 * ROW + lane], B[_H1 * ROW + lane], B[_H2 * ROW + lane], tanh
@@ -580,31 +597,19 @@ def _block_loss(B, X, y, loss, outside, worst, largest, tanh, margin):
 
 
 @jit(**OPTS)
-def _block_undecided(B, X, y, worst, etl, tanh, margin, tol_sum, xs, todo):
+def _block_undecided(B, X, y, worst, etl, tanh, margin, tol_sum, x0s, x1s, ys, todo):
     """The lanes still searching (etl < 0) whose sample ``worst[lane]`` alone does
     not show the criterion unmet (|err| not below the margin, or without one
     err**2 >= tol_sum: ``tol_sum``): their number k, and the lanes in todo[:k].
-    The others would be found unmet by their full loss too. xs: (3 ROW,)
-    workspace for each lane's sample."""
+    The others would be found unmet by their full loss too. x0s, x1s, ys
+    (LANES,): workspaces for each lane's sample."""
     for lane in range(LANES):
         w = worst[lane]
-        xs[lane], xs[ROW + lane], xs[2 * ROW + lane] = X[w, 0], X[w, 1], y[w]
-    # The neurons as in _block_activations, each lane with its own sample: the same operations.
-    for lane in range(LANES):
-        B[_H1 * ROW + lane] = _neuron(
-            B[W1 * ROW + lane], B[W2 * ROW + lane], B[B1 * ROW + lane], xs[lane], xs[ROW + lane], tanh
-        )
-    for lane in range(LANES):
-        B[_H2 * ROW + lane] = _neuron(
-            B[W3 * ROW + lane], B[W4 * ROW + lane], B[B2 * ROW + lane], xs[lane], xs[ROW + lane], tanh
-        )
-    for lane in range(LANES):
-        B[_YP * ROW + lane] = _neuron(
-            B[W5 * ROW + lane], B[W6 * ROW + lane], B[B3 * ROW + lane], B[_H1 * ROW + lane], B[_H2 * ROW + lane], tanh
-        )
+        x0s[lane], x1s[lane], ys[lane] = X[w, 0], X[w, 1], y[w]
+    _block_activations(B, x0s, x1s, tanh)
     k = 0
     for lane in range(LANES):
-        err = xs[2 * ROW + lane] - B[_YP * ROW + lane]
+        err = ys[lane] - B[_YP * ROW + lane]
         if margin > _like(margin, 0.0):
             unmet = not (abs(err) < margin)
         else:
@@ -764,7 +769,7 @@ def _make_training_kernels(tanh, momentum):
             outside = np.zeros(LANES, dtype=np.int64)
             worst = np.zeros(LANES, dtype=np.int64)
             largest = np.empty(LANES, dtype=X.dtype)
-            xs = np.empty(3 * ROW, dtype=X.dtype)
+            x0s, x1s, ys = np.empty(LANES, X.dtype), np.empty(LANES, X.dtype), np.empty(LANES, X.dtype)
             todo = np.empty(LANES, dtype=np.int64)
             etl = np.full(LANES, -1, dtype=np.int64)
             for lane in range(LANES):
@@ -800,7 +805,7 @@ def _make_training_kernels(tanh, momentum):
                     # Only the decision is needed here: each lane's worst sample may settle
                     # it, and the few lanes it does not settle are cheaper one by one.
                     if not (recording or e + 1 == epochs):
-                        k = _block_undecided(B, X, y, worst, etl, tanh, margin, tol_sum, xs, todo)
+                        k = _block_undecided(B, X, y, worst, etl, tanh, margin, tol_sum, x0s, x1s, ys, todo)
                         if k <= FEW_LANES:
                             for j in range(k):
                                 lane = todo[j]

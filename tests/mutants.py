@@ -183,6 +183,11 @@ MUTANTS = (
         ("tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",),
     ),
     Mutant(
+        "worst-sample-check-reads-lane-0s-sample",
+        ((K, "        return lambda x, lane: x[lane]", "        return lambda x, lane: x[0]"),),
+        ("tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",),
+    ),
+    Mutant(
         "undecided-lanes-lose-their-own-loss",
         ((K, "                                lane = todo[j]", "                                lane = todo[0]"),),
         ("tests/test_sweep.py::test_float64_rows_are_bit_identical_to_network_train",),
