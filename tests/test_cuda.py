@@ -360,6 +360,10 @@ def test_gpu_grid_with_options_is_bit_identical_to_cpu():
     cpu = fb.grid(X, 2 * y - 1, 3000, [0.05, 0.5], [100, 2000], **kw)
     np.testing.assert_array_equal(gpu.loss, cpu.loss)
     np.testing.assert_array_equal(gpu.epochs_to_tol, cpu.epochs_to_tol)
+    gpu = fb.grid(X, y, 3000, [0.5, 4.0], [100, 2000], margin=0.4, momenta=[0.0, 0.9], device="cuda")
+    cpu = fb.grid(X, y, 3000, [0.5, 4.0], [100, 2000], margin=0.4, momenta=[0.0, 0.9])
+    np.testing.assert_array_equal(gpu.within_margin, cpu.within_margin)
+    np.testing.assert_array_equal(gpu.loss, cpu.loss)
 
 
 @needs_gpu
