@@ -92,7 +92,7 @@ class Job:
 
     @property
     def n_within(self) -> int:
-        """Columns of ``Rows.within_at``: one per recorded length with a margin, else none."""
+        """Columns of ``Rows.within_at``: ``Training.n_within`` of this job's settings."""
         return self.record_at.shape[0] if self.margin > 0 else 0
 
     def explicit_starts(self) -> npt.NDArray[np.float64] | None:
@@ -350,8 +350,7 @@ def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | N
     trained, so an interrupted sweep loses nothing finished.
     """
     t, device = plan.training, execution.device
-    R = len(t.record_at)
-    out = _empty_rows(plan.seeds.shape[0], R, 0 if t.margin is None else R, t.float_type)
+    out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.n_within, t.float_type)
     store = None
     if execution.store is not None:
         store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds, plan.store_arrays())

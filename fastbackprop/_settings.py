@@ -163,6 +163,12 @@ class Training:
         return self.activation == "tanh"
 
     @property
+    def n_within(self) -> int:
+        """Recorded lengths at which the margin criterion is kept (``within_at``): all of them
+        with a margin (a grid's), none without."""
+        return len(self.record_at) if self.margin is not None else 0
+
+    @property
     def uses_momentum(self) -> bool:
         """Whether any network has momentum (then the momentum kernel runs)."""
         return bool(np.any(np.asarray(self.momentum) != 0.0))

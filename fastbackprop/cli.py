@@ -94,7 +94,7 @@ def _add_margin_option(p):
         "--margin",
         type=float,
         metavar="M",
-        help="converged when every |y - ypred| < M (e.g. 0.4) instead of final loss < tol",
+        help="converged when every |y - ypred| < M (e.g. 0.4) instead of loss < tol",
     )
 
 

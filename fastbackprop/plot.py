@@ -155,7 +155,7 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
     """
     g = grid_result
     rate, ci = g.success_rate, g.success_ci95
-    criterion = f"loss < {g.tol:g}" if g.margin is None else f"every |error| < {g.margin:g}"
+    criterion = f"loss < {g.tol:g}" if g.margin is None else f"every |y - ypred| < {g.margin:g}"
     title = f"Success rate ({criterion}), {g.n:,} seeds per cell"
     if g.momenta is None:
         columns, xlabel = [f"{e:d}" for e in g.epochs], "epochs"

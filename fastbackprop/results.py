@@ -481,6 +481,10 @@ class GridResult:
     margin: float | None = None
     within_margin: npt.NDArray[np.bool_] | None = None
 
+    def __post_init__(self) -> None:
+        if (self.margin is None) != (self.within_margin is None):
+            raise ValueError("within_margin must be given with a margin, and only then")
+
     @property
     def n(self) -> int:
         """Number of seeds per cell."""

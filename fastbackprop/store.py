@@ -61,9 +61,12 @@ _FORMAT = "fastbackprop-sweep-store"
 #: Version of the store format (see CHANGELOG.md). 2: chunks bound to their
 #: store, a lock file, the number of samples in the manifest. 3: the
 #: per-network options (arrays in inputs.npz, their digests in the manifest).
-FORMAT_VERSION = 3
+#: 4: a store that records lengths with a margin (a grid's) keeps ``within_at``
+#: in its chunks; every other store is still written as version 3, so stores
+#: made before stay resumable and builds that read 3 still read them.
+FORMAT_VERSION = 4
 #: Versions this one reads: a version-2 store is one with every option at its default.
-_READABLE = (2, 3)
+_READABLE = (2, 3, 4)
 #: Settings that may be arrays, the shape of each row (one row per seed).
 ARRAY_SETTINGS: dict[str, tuple[int, ...]] = {**{name: () for name in PER_NETWORK}, "params0": (N_PARAMS,)}
 _FIELDS = ("params", "final_loss", "epochs_to_tol", "loss_at")
@@ -73,6 +76,16 @@ _WITHIN_AT = "within_at"
 _PUBLIC_NAMES = {"record_at": "epochs_list"}
 #: Settings a manifest holds only when they are not at these defaults.
 OMITTED_AT_DEFAULT = {"epochs_to_tol": True}
+
+
+def _keeps_within(settings: dict[str, Any]) -> bool:
+    """Whether a store's chunks hold ``within_at``: it records lengths, with a margin (a grid's)."""
+    return bool(settings["record_at"]) and settings.get("margin") is not None
+
+
+def _version(settings: dict[str, Any]) -> int:
+    """The format version a store with these settings is written as."""
+    return FORMAT_VERSION if _keeps_within(settings) else 3
 
 
 def sha256(*arrays: npt.NDArray[Any]) -> str:
@@ -224,7 +237,7 @@ class _Chunks:
         self.n = int(settings["n_seeds"])
         self.dtype = np.dtype(settings["dtype"])
         self.n_record = len(settings["record_at"])
-        self.n_within = self.n_record if settings.get("margin") is not None else 0
+        self.n_within = self.n_record if _keeps_within(settings) else 0
         # within_at only where it has columns: the chunks of every other store are as they were
         self.fields = _FIELDS + ((_WITHIN_AT,) if self.n_within else ())
         self.digest = _store_digest(settings)
@@ -256,7 +269,8 @@ class _Chunks:
     def write(self, index: int, arrays: tuple[npt.NDArray[Any], ...]) -> None:
         """Write chunk ``index`` (params, final_loss, epochs_to_tol, loss_at, within_at) atomically."""
         lo, hi = self.bounds(index)
-        named: dict[str, Any] = dict(zip(self.fields, arrays))
+        # arrays: params, final_loss, epochs_to_tol, loss_at, within_at (kept only by some stores)
+        named: dict[str, Any] = dict(zip(self.fields, arrays[: len(self.fields)], strict=True))
         digest = np.str_(sha256(*named.values()))
         write_atomic(
             self.chunk_path(index),
@@ -338,7 +352,7 @@ class SweepStore(_Chunks):
         """Create the manifest and inputs, or check that an existing store is this sweep's."""
         arrays = self._inputs
         inputs = os.path.join(self.path, INPUTS)
-        manifest = {"format": _FORMAT, "format_version": FORMAT_VERSION, "settings": self.settings}
+        manifest = {"format": _FORMAT, "format_version": _version(self.settings), "settings": self.settings}
         if not os.path.exists(os.path.join(self.path, MANIFEST)):
             leftovers = sorted(n for n in os.listdir(self.path) if n.startswith("chunk-"))
             if leftovers:
@@ -357,12 +371,18 @@ class SweepStore(_Chunks):
     def _check(self, old: dict[str, Any] | None) -> None:
         if old is None:
             raise ValueError(f"store {self.path!r} has no readable fastbackprop manifest")
-        if old.get("format_version") != FORMAT_VERSION:
+        version = old.get("format_version")
+        if version != _version(self.settings):
+            if version in (3, FORMAT_VERSION):  # both written now, by settings: the differing setting says more
+                self._compare(old["settings"])
             raise ValueError(
-                f"store {self.path!r} has format version {old.get('format_version')!r}, this fastbackprop "
-                f"writes version {FORMAT_VERSION}; use another store"
+                f"store {self.path!r} has format version {version!r}, this fastbackprop "
+                f"writes version {_version(self.settings)}; use another store"
             )
-        settings = old["settings"]
+        self._compare(old["settings"])
+
+    def _compare(self, settings: dict[str, Any]) -> None:
+        """ValueError naming the first setting in which ``settings`` differ from this sweep's."""
         for key in sorted(set(settings) | set(self.settings)):
             default = OMITTED_AT_DEFAULT.get(key)
             # as JSON text, as the chunks' digest sees them: -0.0 and 0.0 are different starts
@@ -581,7 +601,7 @@ def read_store(
         arrays = chunks.read(index)
         if arrays is not None:
             lo, hi = chunks.bounds(index)
-            for dst, src in zip(out, arrays):
+            for dst, src in zip(out, arrays[: len(out)], strict=True):  # within_at is a grid's
                 dst[filled : filled + hi - lo] = src
             rows[filled : filled + hi - lo] = np.arange(lo, hi)
             filled += hi - lo

@@ -46,7 +46,7 @@ def _check_result_memory(
     ``extra_per_seed``: bytes a seed takes beyond the results (a map's per-pixel learning rates).
     """
     f, r = np.dtype(training.dtype).itemsize, len(training.record_at)
-    w = r if training.margin is not None else 0  # within_at (1)
+    w = training.n_within  # within_at (1)
     # per seed: params, final loss, loss_at (F), within_at, epochs to tol, the seed (8), converged, diverged (1)
     per_seed = f * (N_PARAMS + 1 + r) + w + 8 + 8 + 2 + n_lrs * (r * f + w + 8) + extra_per_seed + pixels
     if pixels:
@@ -287,7 +287,7 @@ device :
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
     S = seed_array.shape[0]
     loss = np.empty((L * M, epochs.shape[0], S), dtype=training.float_type)
-    within = np.empty((L * M, epochs.shape[0] if training.margin is not None else 0, S), dtype=np.bool_)
+    within = np.empty((L * M, training.n_within, S), dtype=np.bool_)
     etl = np.empty((L * M, S) if training.epochs_to_tol else 0, dtype=np.int64)
     wall = 0.0
     with progress_bar(S * L * M, execution.progress) as on_rows:

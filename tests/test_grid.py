@@ -1,5 +1,7 @@
 """grid(): one run per learning rate, every shorter length read from its history."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,8 @@ def test_margin_cells_equal_separate_sweeps_bit_for_bit(dtype, options):
     # the loss alone would count other cells: the margin, not tol, is the criterion
     assert not np.array_equal(g.successes, np.count_nonzero(g.loss < g.tol, axis=-1))
     assert f"margin={margin}" in repr(g) and grid(*XOR, 4, [0.5], [1]).within_margin is None
+    with pytest.raises(ValueError, match="within_margin must be given with a margin, and only then"):
+        dataclasses.replace(g, within_margin=None)
 
 
 def test_statistics_on_a_constructed_grid():

@@ -85,7 +85,7 @@ def test_grid_heatmap_with_momenta_shows_lr_by_momentum_at_one_length(tmp_path):
     with pytest.raises(ValueError, match=r"^epochs must be one of the grid's lengths"):
         plot.grid_heatmap(g, epochs=7)
     by_margin = grid(*datasets.xor(), 100, [0.5, 2.0], [EPOCHS // 3, EPOCHS], margin=0.4)
-    assert "every |error| < 0.4" in plot.grid_heatmap(by_margin).axes[0].get_title()
+    assert "every |y - ypred| < 0.4" in plot.grid_heatmap(by_margin).axes[0].get_title()
 
 
 def test_no_pyplot_figures_left_open(trained):

@@ -203,19 +203,22 @@ def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chu
     np.testing.assert_array_equal(again.loss, first.loss)
     with pytest.raises(ValueError, match=r"made with margin=0\.4, this run has margin=None"):
         grid(*XOR, 300, [0.5, 2.0], epochs, store=tmp_path / "g")
-    # a sweep keeps no within_at (no lengths recorded): its chunks are as they always were
+    # a sweep keeps no within_at (no lengths recorded): its chunks and its version are as they always were
     sweep(*XOR, 10, epochs=EPOCHS, margin=0.4, store=tmp_path / "s")
     with np.load(tmp_path / "s" / "chunk-000000.npz") as z:
-        assert sorted(z.files) == [
-            "epochs_to_tol",
-            "final_loss",
-            "hi",
-            "lo",
-            "loss_at",
+        assert set(z.files) == {
             "params",
+            "final_loss",
+            "epochs_to_tol",
+            "loss_at",
+            "lo",
+            "hi",
             "sha256",
             "store_sha256",
-        ]
+        }
+    # version 4 only where chunks hold within_at: a build that reads 3 refuses such a store rather than misread it
+    versions = [_manifest(tmp_path / d)["format_version"] for d in ("g/lr-000", "s")]
+    assert versions == [4, 3]
 
 
 @pytest.mark.skipif(not JIT, reason="needs a sweep that runs for seconds; pure Python is 10^4 times slower")
@@ -250,11 +253,15 @@ def test_sigkill_then_resume_is_identical(tmp_path):
 # ---------------------------------------------------------------------------
 # Shared stores: one writer at a time
 # ---------------------------------------------------------------------------
-def _settings_of(path):
+def _manifest(path):
     import json
 
     with open(path / "manifest.json") as f:
-        return json.load(f)["settings"]
+        return json.load(f)
+
+
+def _settings_of(path):
+    return _manifest(path)["settings"]
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
