@@ -70,6 +70,10 @@ class Variant(NamedTuple):
     #: The number of samples, when the sample loop is written out (the samples
     #: then arrive as kernel arguments), or 0 for a loop over X and y
     samples: int = 0
+    #: Whether the margin criterion is recorded with the loss at each recorded
+    #: length (a grid's with a margin): only these kernels have the store, which
+    #: in the others cost registers and spills (sm_90 SASS, ``benchmarks/cuda_sass.py``)
+    within: bool = False
 
     @classmethod
     def of(cls, job: Any) -> "Variant":
@@ -77,7 +81,7 @@ class Variant(NamedTuple):
         per_network = any(np.ndim(getattr(job, name)) for name in ("lr", "lr_output", "momentum"))
         n = job.X.shape[0]
         samples = n if n <= UNROLLED_SAMPLES else 0
-        return cls(job.X.dtype, bool(job.tanh), bool(job.with_momentum), per_network, samples)
+        return cls(job.X.dtype, bool(job.tanh), bool(job.with_momentum), per_network, samples, job.n_within > 0)
 
     @property
     def max_registers(self) -> int:
@@ -195,7 +199,7 @@ def _make_kernel(variant):
     compiles only its own activation, update and settings.
     """
     F = variant.dtype.type
-    tanh, momentum, per_network = variant.tanh, variant.momentum, variant.per_network
+    tanh, momentum, per_network, within = variant.tanh, variant.momentum, variant.per_network, variant.within
     like = _kernels._like
 
     step, output = _step(tanh, momentum), _output(tanh)
@@ -295,7 +299,7 @@ def _make_kernel(variant):
                     searching = False
                 if recording:
                     loss_at_out[i, r] = loss
-                    if by_margin:
+                    if within:
                         within_at_out[i, r] = outside == 0
                     r += 1
         for k in range(N_PARAMS):
