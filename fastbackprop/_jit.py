@@ -5,6 +5,8 @@ compiles and caches, and reaches into Numba's cache internals, which change
 between releases; nothing here changes a result.
 """
 
+import functools
+import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -22,16 +24,41 @@ OPTS: dict[str, Any] = dict(cache=True, nogil=True, error_model="numpy")
 INLINE: dict[str, Any] = dict(OPTS, inline="always")
 
 
+#: The modules whose code or constants compiled code contains: a kernel in
+#: ``_kernels`` has the seed map of ``_seeding`` and the offsets of ``_layout``
+#: compiled in, and a simulated GPU step the helpers of ``_kernels``.
+_SOURCES = ("_jit.py", "_kernels.py", "_layout.py", "_seeding.py", "_cuda.py")
+
+
+@functools.cache
+def _sources_stamp() -> str:
+    """A SHA-256 of the files of ``_SOURCES`` (their content: a checkout's new mtimes keep the cache)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in _SOURCES:
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
 def harden_cache(dispatcher: Any) -> Any:
-    """Treat an unreadable on-disk cache entry as a miss instead of an error.
+    """Make ``dispatcher``'s on-disk cache entries safe to reuse.
 
     Numba raises on a corrupt or truncated index/data file (pickle errors); a
     crash mid-write or a stale file from another build must not break the
     package, so such an entry is recompiled and, if possible, rewritten.
+
+    Numba also keeps an entry for as long as the function's own file is
+    unchanged, although code from other files is compiled into it; an edit to
+    ``_seeding.py`` would leave stale seed maps in the cached kernels. Each
+    entry is stamped with every file of ``_SOURCES`` instead.
     """
     cache = getattr(dispatcher, "_cache", None)
     if cache is None or not hasattr(cache, "load_overload"):
         return dispatcher
+    cache_file: Any = getattr(cache, "_cache_file", None)
+    if hasattr(cache_file, "_source_stamp"):
+        cache_file._source_stamp = (cache_file._source_stamp, _sources_stamp())
     load, save = cache.load_overload, cache.save_overload
 
     def load_overload(sig: Any, target_context: Any) -> Any:

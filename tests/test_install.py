@@ -86,6 +86,46 @@ def test_corrupt_or_truncated_cache_is_recompiled(tmp_path):
         assert res.stdout.strip() == _expected()
 
 
+STARTS = (
+    "import numpy as np, fastbackprop; from fastbackprop import _kernels as k; out = np.empty((1, 9));"
+    " k.init_params(np.zeros(1, np.int64), False, np.ones(1), out);"
+    " print(out.tobytes().hex(), sum(k.init_params.stats.cache_hits.values()),"
+    " fastbackprop._seeding.init_params([0]).tobytes().hex())"  # the NumPy twin
+)
+
+
+@pytest.mark.skipif(not JIT, reason="the cache holds compiled code")
+def test_an_edit_to_a_module_compiled_into_a_kernel_invalidates_its_cache_entry(tmp_path):
+    """Numba keeps an entry while its function's own file is unchanged; the seed map of
+    ``_seeding.py`` is compiled into ``_kernels.init_params``, so an edit there must recompile it."""
+    site = tmp_path / "site"
+    shutil.copytree(
+        os.path.dirname(fastbackprop.__file__), site / "fastbackprop", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(site))
+
+    def run():
+        res = subprocess.run(
+            [sys.executable, "-c", STARTS],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,  # not the checkout, which `-c` would import first
+            timeout=600,
+        )
+        assert res.returncode == 0, res.stderr[-2000:]
+        starts, hits, twin = res.stdout.split()
+        assert starts == twin
+        return starts, int(hits)
+
+    first, again = run(), run()
+    assert first[1] == 0 and again == (first[0], 1)  # compiled, then loaded
+    seeding = site / "fastbackprop" / "_seeding.py"
+    seeding.write_text(seeding.read_text() + "\nSEED_OFFSET = SEED_OFFSET + np.uint64(1)\n")
+    edited = run()  # the edited seed map (its NumPy twin's numbers), compiled again
+    assert edited[1] == 0 and edited[0] != first[0]
+
+
 # ---------------------------------------------------------------------------
 # The cache guards themselves (unit level, so both test passes cover them)
 # ---------------------------------------------------------------------------
