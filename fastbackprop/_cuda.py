@@ -185,9 +185,12 @@ def _device_function(func):
     Not inlined in Numba IR as the CPU kernels' helpers are: a written-out epoch
     calls ``step`` once per sample, and Numba typing one copy per sample took
     a kernel 12 s (4 samples) and 113 s (16) to compile to PTX, not 3 s.
+
+    The CPU functions are cached on disk (a simulated test's processes share
+    them), except those of generated source, which has no file to stamp.
     """
     if config.ENABLE_CUDASIM:
-        return jit(**dict(OPTS, cache=False))(func)
+        return jit(**OPTS)(func)
     return cuda.jit(device=True, forceinline=True)(func)
 
 
