@@ -132,6 +132,7 @@ def test_an_edit_to_a_module_compiled_into_a_kernel_invalidates_its_cache_entry(
 class _FakeCacheFile:
     def __init__(self, path):
         self._index_path = str(path)
+        self._source_stamp = "own file"
 
 
 class _FakeCache:
@@ -165,6 +166,7 @@ def test_harden_cache_turns_bad_entries_into_misses(tmp_path, fail_saves):
     cache.save_overload("sig", b"data")  # never raises
     assert cache.saved == ([] if fail_saves > 1 else ["sig"])
     assert index.exists() == (fail_saves == 0)
+    assert cache._cache_file._source_stamp == ("own file", _jit._sources_stamp())  # and the kernel sources'
 
 
 def test_jit_falls_back_to_no_cache_without_a_locator(monkeypatch):
