@@ -135,6 +135,43 @@ else:  # pragma: no cover - compile time only
 
 
 if config.DISABLE_JIT:
+
+    def _recip(d):
+        """1 / d, correctly rounded."""
+        return np.asarray(d).dtype.type(1.0) / d
+
+else:  # pragma: no cover - compile time only
+
+    @intrinsic
+    def _recip(typingctx, d):
+        """1 / d, correctly rounded, for 1 <= d < 2**126 (the sigmoid's 1 + exp(-z), below 2**87).
+
+        On the CPU, and in float64 on a GPU, a division. In float32 on a GPU,
+        the fast path that ptxas writes for the correctly rounded ``rcp.rn.f32``
+        (MUFU.RCP, then one Newton step of two FMAs), without the exponent
+        test and branch that send other divisors to its slow path: for such d
+        the test always passes. The same instructions on the same values, so
+        the same bits (the fast path negates ``d * r - 1``; ``1 - d * r`` is
+        the same number, rounded the same way). Without the branch an epoch of
+        the default float32 kernel is about a third fewer instructions.
+        """
+        if not isinstance(d, types.Float):
+            return None
+
+        def codegen(context, builder, sig, args):
+            (x,) = args
+            one = ir.Constant(x.type, 1.0)
+            if not (builder.module.triple.startswith("nvptx") and x.type == ir.FloatType()):
+                return builder.fdiv(one, x)
+            fma = builder.module.declare_intrinsic("llvm.fma", [x.type], ir.FunctionType(x.type, [x.type] * 3))
+            r = builder.asm(ir.FunctionType(x.type, [x.type]), "rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], False)
+            e = builder.call(fma, [builder.fsub(ir.Constant(x.type, -0.0), x), r, one])  # (NVVM has no fneg)
+            return builder.call(fma, [r, e, r])
+
+        return d(d), codegen
+
+
+if config.DISABLE_JIT:
     _floor = np.floor
 else:  # pragma: no cover - compile time only
 
@@ -236,7 +273,7 @@ def _sigmoid(z):
     c = _like(z, SIGMOID_CLAMP)
     zc = c if z > c else z  # written as selects: they vectorise, max/min need not keep NaN
     zc = -c if zc < -c else zc
-    s = _like(z, 1.0) / (_like(z, 1.0) + _exp(-zc))
+    s = _recip(_like(z, 1.0) + _exp(-zc))
     return _like(z, 0.0) if z < -c else s
 
 

@@ -89,6 +89,11 @@ MUTANTS = (
         ("tests/test_cuda.py::test_ptx_rounds_every_operation_as_the_cpu_does",),
     ),
     Mutant(
+        "gpu-reciprocal-without-newton-step",
+        ((K, "            return builder.call(fma, [r, e, r])", "            return r"),),
+        ("tests/test_cuda.py::test_ptx_rounds_every_operation_as_the_cpu_does",),
+    ),
+    Mutant(
         "partial-uses-wrong-input",
         ((K, "d_h1_d_w2 = x1 * d_h1_d_sum", "d_h1_d_w2 = x0 * d_h1_d_sum"),),
         ("tests/test_kernels.py::test_gradient_vs_finite_differences",),

@@ -257,11 +257,17 @@ PTX = """
     # out for 4 samples), and tanh with momentum, per-network settings and the sample loop
     variants = [("float64", False, False, False, 4), ("float32", False, False, False, 4)]
     variants += [("float64", True, True, True, 0)]
+    # float32's reciprocal: the hardware's approximation, then exactly one Newton step
+    newton = re.compile(
+        r"rcp\\.approx\\.ftz\\.f32 (%f\\d+), (%f\\d+);\\s*// end inline asm\\s*neg\\.f32\\s+(%f\\d+), \\2;"
+        r"\\s*fma\\.rn\\.f32\\s+(%f\\d+), \\3, \\1, 0f3F800000;\\s*fma\\.rn\\.f32\\s+%f\\d+, \\1, \\4, \\1;"
+    )
     for dtype, tanh, momentum, per_network, samples in variants:
         variant = _cuda.Variant(np.dtype(dtype), tanh, momentum, per_network, samples)
-        out[f"{dtype} tanh={tanh} momentum={momentum} per_network={per_network} samples={samples}"] = ops(
-            _cuda.ptx(variant)
-        )
+        text = _cuda.ptx(variant)
+        name = f"{dtype} tanh={tanh} momentum={momentum} per_network={per_network} samples={samples}"
+        out[name] = ops(text)
+        out[f"{name}: reciprocals, Newton steps"] = [text.count("rcp.approx"), len(newton.findall(text))]
     # NVVM's default, for comparison (one variant only: each compile takes seconds)
     default = _cuda.Variant(np.dtype("float64"), True, True, True, 0)
     text, _ = cuda.compile_ptx(_cuda._make_kernel(default), _cuda._signature(default).args, cc=(9, 0))
@@ -290,9 +296,15 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     and no helper is left as a call."""
     out = _run(PTX, compiled=True)
     default = out.pop("nvvm default")
+    steps = {name.split(":")[0]: out.pop(name) for name in list(out) if name.endswith("Newton steps")}
     assert len(out) == 3
     for variant, exact in out.items():
         fl = "f64" if "float64" in variant else "f32"
+        # float32's sigmoid divides by rcp.approx and one Newton step (the fast path of rcp.rn.f32), each
+        # approximation followed by that step; float64 has none
+        reciprocals, newton_steps = steps[variant]
+        assert reciprocals == newton_steps and (reciprocals > 0) == (fl == "f32"), (variant, steps[variant])
+        exact = [op for op in exact if op != "rcp.approx.ftz.f32"]
         arithmetic = [op for op in exact if re.fullmatch(r"(add|sub|mul|div|fma|rcp|sqrt)\.[a-z.]*f(32|64)", op)]
         assert arithmetic and all(".rn." in op for op in arithmetic), (variant, sorted(set(arithmetic)))
         assert not [op for op in exact if "approx" in op or "ftz" in op or "full" in op], variant
@@ -317,6 +329,38 @@ def test_gpu_sweep_is_bit_identical_to_cpu(data, dtype):
     cpu = fb.sweep(X, y, seeds, epochs=3000, lr=lr, dtype=dtype)
     for f in ("params", "final_loss", "epochs_to_tol"):
         np.testing.assert_array_equal(getattr(gpu, f), getattr(cpu, f), err_msg=f)
+
+
+def _reciprocal_check_kernel():
+    """A kernel counting into ``bad[0]`` the float32 d = 1 + k ulp (k < n) where ``_recip(d)`` differs from 1 / d."""
+    from numba import cuda, types
+
+    from fastbackprop import _kernels
+
+    def check(n, bad):
+        k = cuda.grid(1)
+        if k < n:
+            d = cuda.libdevice.int_as_float(np.int32(0x3F800000 + k))
+            if _kernels._recip(d) != np.float32(1.0) / d:
+                cuda.atomic.add(bad, 0, 1)
+
+    return check, (types.int32, types.int64[::1])
+
+
+@needs_gpu
+def test_gpu_reciprocal_is_the_correctly_rounded_division_for_every_divisor_of_the_sigmoid():
+    """Exhaustively, every float32 d in [1, 2**87): the sigmoid's 1 + exp(-z), |z| <= 60, is below 1.2e26."""
+    from numba import cuda
+
+    from fastbackprop import _cuda
+
+    check, signature = _reciprocal_check_kernel()
+    with _cuda._exact_compile():  # 1 / d: division rounded correctly, as the CPU's
+        kernel = cuda.jit(signature, lto=False)(check)
+    n = 87 << 23
+    bad = cuda.to_device(np.zeros(1, np.int64))
+    kernel[-(-n // 256), 256](n, bad)
+    assert bad.copy_to_host()[0] == 0
 
 
 @needs_gpu
