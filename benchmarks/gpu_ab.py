@@ -8,7 +8,9 @@ JSON line per configuration: runs/s of one sweep of --seeds networks, 3000
 epochs, after a warm-up, and a SHA-256 digest of its parameters, final losses
 and epochs to tol (the same digest in every tree: the same bits). Alternate the trees, as above:
 processes started one after another on one GPU differ by a few per cent.
-Used for the worst-sample-first comparison in BENCHMARKS.md.
+Used for the worst-sample-first comparison in BENCHMARKS.md; ``--division``
+gives the float32 kernels before their reciprocal's fast path (the same digest
+expected), as ``gpu_session.sh`` runs it.
 """
 
 import argparse
@@ -21,23 +23,28 @@ ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDe
 ap.add_argument("tree", help="folder holding the fastbackprop package to measure")
 ap.add_argument("--seeds", type=float, default=1e7)
 ap.add_argument("--full-loss", action="store_true", help="set _cuda.WORST_SAMPLE_FIRST = False")
+ap.add_argument("--division", action="store_true", help="set _kernels.GPU_RECIPROCAL_FAST_PATH = False")
+ap.add_argument("--dtypes", default="float32,float64", help="comma-separated (default float32,float64)")
 args = ap.parse_args()
 tree = os.path.abspath(args.tree)
 sys.path.insert(0, tree)
 
 import fastbackprop as fb  # noqa: E402 - from the tree named on the command line
-from fastbackprop import _cuda  # noqa: E402
+from fastbackprop import _cuda, _kernels  # noqa: E402
 
 assert fb.__file__.startswith(tree), fb.__file__
 label = args.tree
 if args.full_loss:
     _cuda.WORST_SAMPLE_FIRST = False
     label += " (full loss)"
+if args.division:
+    _kernels.GPU_RECIPROCAL_FAST_PATH = False
+    label += " (division)"
 LR = {"gender": 0.2, "xor": 0.5}
 n = int(args.seeds)
 for data in ("gender", "xor"):
     X, y = fb.datasets.load(data)
-    for dtype in ("float32", "float64"):
+    for dtype in args.dtypes.split(","):
         fb.sweep(X, y, min(n, 1000), epochs=3000, lr=LR[data], dtype=dtype, device="cuda")
         res = fb.sweep(X, y, n, epochs=3000, lr=LR[data], dtype=dtype, device="cuda")
         row = dict(tree=label, data=data, dtype=dtype, seeds=n, runs_per_s=round(n / res.wall_seconds))

@@ -7,12 +7,14 @@
 # package registry, so the package runs from the source tree (PYTHONPATH), not
 # installed. Writes into OUT: info.txt (the machine), tests.txt (the GPU tests:
 # bit-identity of every option, grids and maps against the CPU at full
-# length), gpu_sweeps.json with its log (benchmarks/gpu_sweeps.py, its most
-# important measurements first, stopping new ones after BUDGET seconds) and
-# sass.tgz (each compiled kernel's SASS).
+# length), ab.jsonl with its log (the float32 kernels with the reciprocal's
+# fast path and with a division, alternated: runs/s and digests of 10^7 seeds),
+# gpu_sweeps.json with its log (benchmarks/gpu_sweeps.py, its most important
+# measurements first, stopping new ones after BUDGET seconds) and sass.tgz
+# (each compiled kernel's SASS).
 set -u
 OUT=${OUT:?set OUT to a folder for the results}
-BUDGET=${BUDGET:-270}
+BUDGET=${BUDGET:-220}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 PY=${PYTHON:-python3}
@@ -45,6 +47,13 @@ echo "== GPU tests [at $((SECONDS - start)) s]"
 timeout 200 $PY -m pytest tests/test_cuda.py -q -p no:cacheprovider -k "(gpu_ and not simulator) or info" -n 4 > "$OUT/tests.txt" 2>&1
 echo "pytest exit code $?" >> "$OUT/tests.txt"
 tail -25 "$OUT/tests.txt"
+
+echo "== A/B: float32, the reciprocal's fast path against a division, 10^7 seeds [at $((SECONDS - start)) s]"
+for flag in --division "" --division ""; do
+    # shellcheck disable=SC2086 # the empty flag is no argument
+    timeout 90 $PY benchmarks/gpu_ab.py . $flag --dtypes float32 >> "$OUT/ab.jsonl" 2>> "$OUT/ab.log"
+done
+cat "$OUT/ab.jsonl"
 
 echo "== benchmarks/gpu_sweeps.py [at $((SECONDS - start)) s]"
 timeout $((BUDGET + 60)) $PY benchmarks/gpu_sweeps.py --out "$OUT" --budget "$BUDGET" > "$OUT/gpu_sweeps.log" 2>&1

@@ -134,6 +134,11 @@ else:  # pragma: no cover - compile time only
         return a(a, b, c), codegen
 
 
+#: On a GPU, the float32 reciprocal as ``_recip`` writes it; False: a division
+#: (``rcp.rn.f32``, the kernel before), for side-by-side timings
+#: (``benchmarks/gpu_ab.py --division``). Set it before the first GPU kernel compiles.
+GPU_RECIPROCAL_FAST_PATH = True
+
 if config.DISABLE_JIT:
 
     def _recip(d):
@@ -161,7 +166,8 @@ else:  # pragma: no cover - compile time only
         def codegen(context, builder, sig, args):
             (x,) = args
             one = ir.Constant(x.type, 1.0)
-            if not (builder.module.triple.startswith("nvptx") and x.type == ir.FloatType()):
+            fast = GPU_RECIPROCAL_FAST_PATH and builder.module.triple.startswith("nvptx")
+            if not (fast and x.type == ir.FloatType()):
                 return builder.fdiv(one, x)
             fma = builder.module.declare_intrinsic("llvm.fma", [x.type], ir.FunctionType(x.type, [x.type] * 3))
             r = builder.asm(ir.FunctionType(x.type, [x.type]), "rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], False)
