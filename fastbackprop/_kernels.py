@@ -81,7 +81,7 @@ if config.DISABLE_JIT:
         """2**k for an integral float ``k`` well inside the exponent range."""
         if k != k:  # NaN in, NaN out (the compiled version's product is NaN too)
             return k
-        return np.ldexp(np.asarray(k).dtype.type(1.0), int(k))
+        return np.ldexp(_like(k, 1.0), int(k))
 
 else:  # pragma: no cover - compile time only
 
@@ -143,7 +143,7 @@ if config.DISABLE_JIT:
 
     def _recip(d):
         """1 / d, correctly rounded."""
-        return np.asarray(d).dtype.type(1.0) / d
+        return _like(d, 1.0) / d
 
 else:  # pragma: no cover - compile time only
 

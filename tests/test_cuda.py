@@ -331,32 +331,22 @@ def test_gpu_sweep_is_bit_identical_to_cpu(data, dtype):
         np.testing.assert_array_equal(getattr(gpu, f), getattr(cpu, f), err_msg=f)
 
 
-def _reciprocal_check_kernel():
-    """A kernel counting into ``bad[0]`` the float32 d = 1 + k ulp (k < n) where ``_recip(d)`` differs from 1 / d."""
+@needs_gpu
+def test_gpu_reciprocal_is_the_correctly_rounded_division_for_every_divisor_of_the_sigmoid():
+    """Exhaustively, every float32 d in [1, 2**87): the sigmoid's 1 + exp(-z), |z| <= 60, is below 1.2e26."""
     from numba import cuda, types
 
-    from fastbackprop import _kernels
+    from fastbackprop import _cuda, _kernels
 
-    def check(n, bad):
+    def check(n, bad):  # counts the d = 1 + k ulp (k < n) where _recip(d) differs from 1 / d
         k = cuda.grid(1)
         if k < n:
             d = cuda.libdevice.int_as_float(np.int32(0x3F800000 + k))
             if _kernels._recip(d) != np.float32(1.0) / d:
                 cuda.atomic.add(bad, 0, 1)
 
-    return check, (types.int32, types.int64[::1])
-
-
-@needs_gpu
-def test_gpu_reciprocal_is_the_correctly_rounded_division_for_every_divisor_of_the_sigmoid():
-    """Exhaustively, every float32 d in [1, 2**87): the sigmoid's 1 + exp(-z), |z| <= 60, is below 1.2e26."""
-    from numba import cuda
-
-    from fastbackprop import _cuda
-
-    check, signature = _reciprocal_check_kernel()
     with _cuda._exact_compile():  # 1 / d: division rounded correctly, as the CPU's
-        kernel = cuda.jit(signature, lto=False)(check)
+        kernel = cuda.jit((types.int32, types.int64[::1]), lto=False)(check)
     n = 87 << 23
     bad = cuda.to_device(np.zeros(1, np.int64))
     kernel[-(-n // 256), 256](n, bad)
