@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - exercised by the missing-extra test
 
 from . import _kernels
 from ._errors import DeviceUnavailableError
-from ._jit import OPTS, jit
+from ._jit import OPTS, cached, jit
 from ._layout import N_PARAMS
 
 #: Threads per block. Each thread is independent (no shared memory, no
@@ -413,7 +413,7 @@ def _signature(variant):
 
 
 def compile_kernel(variant):
-    """The sweep kernel of ``variant``, compiled once per process (a few seconds) without FMA contraction.
+    """The sweep kernel of ``variant`` without FMA contraction, compiled (seconds) or loaded once per process.
 
     Compiled eagerly for one signature, after which the dispatcher compiles
     nothing more: a launch with other argument types is an error, never a
@@ -425,12 +425,32 @@ def compile_kernel(variant):
             _compile_simulated(variant)
             _KERNELS[variant] = cuda.jit(body)
         else:
-            # lto=False: the cubin is linked from the PTX compiled here, not
-            # from LTO-IR that NVVM would compile again, at launch, with -fma=1.
             with _exact_compile():
-                jit_kernel = cuda.jit(_signature(variant), lto=False, max_registers=variant.max_registers)
-                _KERNELS[variant] = jit_kernel(body)
+                _KERNELS[variant] = _compiled(body, variant)
     return _KERNELS[variant]
+
+
+def _compiled(body, variant):
+    """``cuda.jit(_signature(variant), ...)(body)``, its cubin cached on disk as the CPU kernels are.
+
+    A process's first sweep otherwise spends seconds in Numba, NVVM and ptxas
+    for each variant. An entry is keyed by the closure's constants (the
+    variant) and, through ``_jit.harden_cache``, by the kernel sources and
+    the settings read while compiling; a bad entry is a miss. Entries are
+    only ever written from inside ``_exact_compile``.
+    """
+    # lto=False: the cubin is linked from the PTX compiled here, not from
+    # LTO-IR that NVVM would compile again, at launch, with -fma=1.
+    # (given with the function: cuda.jit(lto=False) without it drops lto)
+    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)
+    dispatcher = cached(
+        lambda cache: cuda.jit(body, cache=cache, lto=False, max_registers=variant.max_registers), settings
+    )
+    dispatcher.compile(_signature(variant).args)
+    # as cuda.jit(signature) leaves its dispatcher: one kernel, no other compiles
+    dispatcher._specialized = True
+    dispatcher.disable_compile()
+    return dispatcher
 
 
 def _compile_simulated(variant):

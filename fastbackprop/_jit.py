@@ -41,7 +41,7 @@ def _sources_stamp() -> str:
     return digest.hexdigest()
 
 
-def harden_cache(dispatcher: Any) -> Any:
+def harden_cache(dispatcher: Any, key: tuple[Any, ...] = ()) -> Any:
     """Make ``dispatcher``'s on-disk cache entries safe to reuse.
 
     Numba raises on a corrupt or truncated index/data file (pickle errors); a
@@ -52,6 +52,10 @@ def harden_cache(dispatcher: Any) -> Any:
     unchanged, although code from other files is compiled into it; an edit to
     ``_seeding.py`` would leave stale seed maps in the cached kernels. Each
     entry is stamped with every file of ``_SOURCES`` instead.
+
+    ``key``: what else is compiled into an entry and shows neither in the
+    function's code nor in its closure (settings read at compile time, as a
+    register cap); it joins each entry's index key.
     """
     cache = getattr(dispatcher, "_cache", None)
     if cache is None or not hasattr(cache, "load_overload"):
@@ -59,6 +63,9 @@ def harden_cache(dispatcher: Any) -> Any:
     cache_file: Any = getattr(cache, "_cache_file", None)
     if hasattr(cache_file, "_source_stamp"):
         cache_file._source_stamp = (cache_file._source_stamp, _sources_stamp())
+    if key:
+        index_key = cache._index_key
+        cache._index_key = lambda sig, codegen: (*index_key(sig, codegen), key)
     load, save = cache.load_overload, cache.save_overload
 
     def load_overload(sig: Any, target_context: Any) -> Any:
@@ -81,20 +88,23 @@ def harden_cache(dispatcher: Any) -> Any:
     return dispatcher
 
 
-def jit(**opts: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``numba.njit(**opts)`` that survives an unusable cache.
+def cached(make: Callable[[bool], Any], key: tuple[Any, ...] = ()) -> Any:
+    """``make(True)``, a dispatcher caching on disk, hardened (``harden_cache``); ``make(False)`` where it cannot be.
 
-    With ``cache=True`` and no writable place for the cache (read-only
-    site-packages and no writable user cache directory), Numba refuses to
-    create the function; then compile without caching instead.
+    With no writable place for the cache (read-only site-packages and no
+    writable user cache directory), Numba refuses to create the function;
+    then it compiles without caching instead.
     """
+    try:
+        return harden_cache(make(True), key)
+    except RuntimeError as exc:
+        if "no locator available" not in str(exc):
+            raise
+        return make(False)
 
-    def decorate(func: Callable[..., Any]) -> Any:
-        try:
-            return harden_cache(njit(**opts)(func))
-        except RuntimeError as exc:
-            if "no locator available" not in str(exc):
-                raise
-            return njit(**dict(opts, cache=False))(func)
 
-    return decorate
+def jit(**opts: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(**opts)`` that survives an unusable cache (``cached``)."""
+    if not opts.get("cache"):
+        return njit(**opts)
+    return lambda func: cached(lambda cache: njit(**dict(opts, cache=cache))(func))

@@ -94,6 +94,22 @@ MUTANTS = (
         ("tests/test_cuda.py::test_ptx_rounds_every_operation_as_the_cpu_does",),
     ),
     Mutant(
+        "gpu-cache-key-without-settings",
+        (
+            (
+                C,
+                "    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)\n",
+                "    settings = ()\n",
+            ),
+        ),
+        ("tests/test_cuda.py::test_gpu_kernels_are_cached_on_disk_keyed_by_what_is_compiled_into_them",),
+    ),
+    Mutant(
+        "gpu-cached-kernel-with-lto",
+        ((C, "cuda.jit(body, cache=cache, lto=False,", "cuda.jit(body, cache=cache,"),),
+        ("tests/test_cuda.py::test_gpu_kernels_are_cached_on_disk_keyed_by_what_is_compiled_into_them",),
+    ),
+    Mutant(
         "partial-uses-wrong-input",
         ((K, "d_h1_d_w2 = x1 * d_h1_d_sum", "d_h1_d_w2 = x0 * d_h1_d_sum"),),
         ("tests/test_kernels.py::test_gradient_vs_finite_differences",),

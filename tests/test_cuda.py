@@ -2,6 +2,7 @@
 simulator, its PTX without a GPU (no contraction, no approximations), and bit-identity
 with the CPU sweep on a real GPU when there is one."""
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -315,6 +316,47 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     assert default.count("fma.rn.f64") > plain.count("fma.rn.f64")
 
 
+CACHE = """
+    import hashlib, json, os, types
+    import numpy as np
+    import numba.cuda.dispatcher as dispatcher
+    from numba.cuda import codegen
+    # An sm_90 device that is not there: Numba, NVVM and nvJitLink run as on a GPU
+    # machine, up to the cubin, which is cached; nothing is loaded onto a device.
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0), id=0)
+    codegen.CUDACodeLibrary._ensure_cc = lambda self, cc: cc or (9, 0, "a")
+    codegen.JITCUDACodegen.magic_tuple = lambda self: ("runtime", (9, 0))
+    dispatcher._Kernel.bind = lambda self: self._codelibrary.get_cubin()
+    from fastbackprop import _cuda
+    variant = _cuda.Variant(np.dtype("float32"), False, False, False, 4)
+    out = []
+    for cap in map(int, os.environ["CAPS"].split()):  # a new kernel for each, as in a new process
+        _cuda.MAX_REGISTERS = cap
+        _cuda._KERNELS.clear()
+        kernel = _cuda.compile_kernel(variant)
+        (sig, compiled), = kernel.overloads.items()
+        library = compiled.library
+        cubin = hashlib.sha256(library.get_cubin().code).hexdigest()
+        loaded = [kernel.stats.cache_hits[sig], kernel.stats.cache_misses[sig]] == [1, 0]
+        out.append(dict(loaded=loaded, cubin=cubin, lto=library._lto, max_registers=library._max_registers))
+    print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not JIT, reason="compiled code: run in the JIT pass")
+@pytest.mark.skipif(not _nvvm_available(), reason="libNVVM is not installed (numba-cuda[cu13] or nvidia-nvvm)")
+def test_gpu_kernels_are_cached_on_disk_keyed_by_what_is_compiled_into_them(tmp_path):
+    """A new kernel, in this process or the next, loads the cubin compiled before it (no Numba,
+    NVVM or ptxas), but only for the same settings: another register cap is compiled. Built for
+    sm_90 without a GPU; ``test_gpu_kernel_is_loaded_from_the_disk_cache_in_a_new_process`` runs one."""
+    first = _run(CACHE, compiled=True, NUMBA_CACHE_DIR=str(tmp_path), CAPS="64 64")
+    again = _run(CACHE, compiled=True, NUMBA_CACHE_DIR=str(tmp_path), CAPS="64 56")
+    assert [k["loaded"] for k in first + again] == [False, True, True, False]
+    assert first[0]["cubin"] == first[1]["cubin"] == again[0]["cubin"]
+    assert [k["max_registers"] for k in first + again] == [64, 64, 64, 56]
+    assert not any(k["lto"] for k in first + again)  # linked from the PTX compiled with -fma=0
+
+
 # ---------------------------------------------------------------------------
 # On a real GPU: the CPU's bits, at full length
 # ---------------------------------------------------------------------------
@@ -351,6 +393,32 @@ def test_gpu_reciprocal_is_the_correctly_rounded_division_for_every_divisor_of_t
     bad = cuda.to_device(np.zeros(1, np.int64))
     kernel[-(-n // 256), 256](n, bad)
     assert bad.copy_to_host()[0] == 0
+
+
+@needs_gpu
+def test_gpu_kernel_is_loaded_from_the_disk_cache_in_a_new_process(tmp_path):
+    """The second process's kernel comes from the first's cache entry and trains the same bits."""
+    script = """
+        import hashlib, json, time
+        import fastbackprop as fb
+        from fastbackprop import _cuda
+        X, y = fb.datasets.xor()
+        t = time.perf_counter()
+        r = fb.sweep(X, y, 3000, epochs=500, lr=0.5, dtype="float32", device="cuda")
+        seconds = time.perf_counter() - t
+        (kernel,) = _cuda._KERNELS.values()
+        digest = hashlib.sha256(r.params.tobytes() + r.final_loss.tobytes() + r.epochs_to_tol.tobytes())
+        stats = [sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values())]
+        print(json.dumps(dict(stats=stats, digest=digest.hexdigest(), seconds=seconds)))
+    """
+    first, again = (_run(script, compiled=True, NUMBA_CACHE_DIR=str(tmp_path)) for _ in range(2))
+    assert first["stats"] == [0, 1] and again["stats"] == [1, 0]
+    assert again["digest"] == first["digest"]
+    X, y = fb.datasets.xor()
+    cpu = fb.sweep(X, y, 3000, epochs=500, lr=0.5, dtype="float32")
+    digest = hashlib.sha256(cpu.params.tobytes() + cpu.final_loss.tobytes() + cpu.epochs_to_tol.tobytes())
+    assert again["digest"] == digest.hexdigest()
+    print(f"first sweep of a new process: {first['seconds']:.2f} s compiling, {again['seconds']:.2f} s loading")
 
 
 @needs_gpu

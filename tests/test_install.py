@@ -141,6 +141,9 @@ class _FakeCache:
         self.fail_saves = fail_saves
         self.saved = []
 
+    def _index_key(self, sig, codegen):
+        return (sig, "code")
+
     def load_overload(self, sig, ctx):
         raise ValueError("pickle data was truncated")
 
@@ -161,12 +164,13 @@ def test_harden_cache_turns_bad_entries_into_misses(tmp_path, fail_saves):
     index = tmp_path / "f.nbi"
     index.write_bytes(b"garbage")
     cache = _FakeCache(index, fail_saves)
-    _jit.harden_cache(_FakeDispatcher(cache))
+    _jit.harden_cache(_FakeDispatcher(cache), key=("register cap", 64))
     assert cache.load_overload("sig", None) is None
     cache.save_overload("sig", b"data")  # never raises
     assert cache.saved == ([] if fail_saves > 1 else ["sig"])
     assert index.exists() == (fail_saves == 0)
     assert cache._cache_file._source_stamp == ("own file", _jit._sources_stamp())  # and the kernel sources'
+    assert cache._index_key("sig", None) == ("sig", "code", ("register cap", 64))  # and the settings given
 
 
 def test_jit_falls_back_to_no_cache_without_a_locator(monkeypatch):
