@@ -29,6 +29,7 @@ start=$SECONDS
 # Numba, NVVM and ptxas, or with the kernel in the disk cache a load), then the
 # same sweep again. Each its own cache here, first empty, then filled.
 CACHES=$(mktemp -d)
+trap 'rm -rf "$CACHES"' EXIT
 for dtype in float32 float64; do
     for cache in empty filled; do
         NUMBA_CACHE_DIR=$CACHES/$dtype timeout 120 $PY - "$dtype" "$cache" >> "$OUT/info.txt" 2>&1 <<'EOF'

@@ -313,7 +313,17 @@ def _make_kernel(variant):
     return train
 
 
-@functools.cache
+def _per_reciprocal(make):
+    """``functools.cache(make)``, kept apart for each value of ``_kernels.GPU_RECIPROCAL_FAST_PATH``.
+
+    The device functions ``make`` returns have that setting compiled in, and
+    a kernel's cache entry is keyed by its value when the kernel compiles.
+    """
+    made = functools.cache(lambda fast_path, *args: make(*args))
+    return functools.wraps(make)(lambda *args: made(_kernels.GPU_RECIPROCAL_FAST_PATH, *args))
+
+
+@_per_reciprocal
 def _step(tanh, momentum):
     """One step of a thread's network on one sample, as ``_kernels.train`` takes it.
 
@@ -334,7 +344,7 @@ def _step(tanh, momentum):
     return step
 
 
-@functools.cache
+@_per_reciprocal
 def _output(tanh):
     """ypred of a thread's network on one sample: ``_kernels._activations``'s output.
 
@@ -349,7 +359,7 @@ def _output(tanh):
     return output
 
 
-@functools.cache
+@_per_reciprocal
 def _unrolled(n, tanh, momentum):
     """(epoch, loss, sample_unmet) for n samples given as one flat tuple (x0, x1, y, x0, x1, y, ...).
 
@@ -416,8 +426,9 @@ def compile_kernel(variant):
     """The sweep kernel of ``variant`` without FMA contraction, compiled (seconds) or loaded once per process.
 
     Compiled eagerly for one signature, after which the dispatcher compiles
-    nothing more: a launch with other argument types is an error, never a
-    silent recompilation without ``_exact_compile``.
+    nothing more, so never without ``_exact_compile``. It launches its one
+    kernel without checking argument types: ``train_chunk`` passes those of
+    ``_signature``.
     """
     if variant not in _KERNELS:
         body = _make_kernel(variant)
@@ -434,23 +445,32 @@ def _compiled(body, variant):
     """``cuda.jit(_signature(variant), ...)(body)``, its cubin cached on disk as the CPU kernels are.
 
     A process's first sweep otherwise spends seconds in Numba, NVVM and ptxas
-    for each variant. An entry is keyed by the closure's constants (the
-    variant) and, through ``_jit.harden_cache``, by the kernel sources and
-    the settings read while compiling; a bad entry is a miss. Entries are
-    only ever written from inside ``_exact_compile``.
+    for each variant. The entries are written from inside ``_exact_compile``
+    only; ``_cached_dispatcher`` says how they are keyed.
     """
-    # lto=False: the cubin is linked from the PTX compiled here, not from
-    # LTO-IR that NVVM would compile again, at launch, with -fma=1.
-    # (given with the function: cuda.jit(lto=False) without it drops lto)
-    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)
-    dispatcher = cached(
-        lambda cache: cuda.jit(body, cache=cache, lto=False, max_registers=variant.max_registers), settings
-    )
+    dispatcher = _cached_dispatcher(body, variant)
     dispatcher.compile(_signature(variant).args)
+    (kernel,) = dispatcher.overloads.values()
+    kernel.bind()  # (compiled: done; loaded: onto the GPU now, not in the first, timed launch)
     # as cuda.jit(signature) leaves its dispatcher: one kernel, no other compiles
     dispatcher._specialized = True
     dispatcher.disable_compile()
     return dispatcher
+
+
+def _cached_dispatcher(body, variant):
+    """``body``'s dispatcher, not compiled yet, with its entries keyed by all that is compiled into them.
+
+    numba-cuda keys an entry by the GPU's compute capability, the versions of
+    NVRTC and numba-cuda, and the kernel's closure, whose device functions it
+    pickles with their code and options (the variant is in them).
+    ``_jit.harden_cache`` adds the sources and ``settings``, read while compiling.
+    """
+    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)
+    # lto=False: the cubin is linked from the PTX compiled here, not from
+    # LTO-IR that NVVM would compile again, at launch, with -fma=1.
+    # (given with the function: cuda.jit(lto=False) without it drops lto)
+    return cached(lambda cache: cuda.jit(body, cache=cache, lto=False, max_registers=variant.max_registers), settings)
 
 
 def _compile_simulated(variant):

@@ -53,6 +53,12 @@ def harden_cache(dispatcher: Any, key: tuple[Any, ...] = ()) -> Any:
     ``_seeding.py`` would leave stale seed maps in the cached kernels. Each
     entry is stamped with every file of ``_SOURCES`` instead.
 
+    Numba's index maps each key to a numbered data file, without a lock:
+    processes saving different entries of one function at once, or a save cut
+    short, can leave a key pointing at another entry's file, of the same
+    signature, which would run and compute something else. Each data file
+    holds its key too, and is loaded only under it.
+
     ``key``: what else is compiled into an entry and shows neither in the
     function's code nor in its closure (settings read at compile time, as a
     register cap); it joins each entry's index key.
@@ -63,6 +69,8 @@ def harden_cache(dispatcher: Any, key: tuple[Any, ...] = ()) -> Any:
     cache_file: Any = getattr(cache, "_cache_file", None)
     if hasattr(cache_file, "_source_stamp"):
         cache_file._source_stamp = (cache_file._source_stamp, _sources_stamp())
+    if hasattr(cache_file, "save"):
+        _bind_entries_to_keys(cache_file)
     if key:
         index_key = cache._index_key
         cache._index_key = lambda sig, codegen: (*index_key(sig, codegen), key)
@@ -86,6 +94,22 @@ def harden_cache(dispatcher: Any, key: tuple[Any, ...] = ()) -> Any:
 
     cache.load_overload, cache.save_overload = load_overload, save_overload
     return dispatcher
+
+
+def _bind_entries_to_keys(cache_file: Any) -> None:
+    """Store each entry of ``cache_file`` (Numba's index and data files) with its key; load it only under that key."""
+    save, load = cache_file.save, cache_file.load
+
+    def save_keyed(key: Any, data: Any) -> None:
+        save(key, (key, data))
+
+    def load_keyed(key: Any) -> Any:
+        stored = load(key)
+        if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key:
+            return stored[1]
+        return None  # another entry's file (or one from before the key was stored): a miss
+
+    cache_file.save, cache_file.load = save_keyed, load_keyed
 
 
 def cached(make: Callable[[bool], Any], key: tuple[Any, ...] = ()) -> Any:

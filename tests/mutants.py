@@ -31,6 +31,7 @@ class Mutant:
 
 K, S, R, C, W, E = (f"fastbackprop/{m}.py" for m in ("_kernels", "sweeps", "reference", "_cuda", "store", "_execution"))
 S_ = "fastbackprop/_seeding.py"
+_SETTINGS = "    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)\n"
 
 MUTANTS = (
     Mutant(
@@ -94,15 +95,24 @@ MUTANTS = (
         ("tests/test_cuda.py::test_ptx_rounds_every_operation_as_the_cpu_does",),
     ),
     Mutant(
-        "gpu-cache-key-without-settings",
-        (
-            (
-                C,
-                "    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)\n",
-                "    settings = ()\n",
-            ),
-        ),
-        ("tests/test_cuda.py::test_gpu_kernels_are_cached_on_disk_keyed_by_what_is_compiled_into_them",),
+        "cache-entry-loaded-under-any-key",
+        (("fastbackprop/_jit.py", "and stored[0] == key:", ":"),),
+        ("tests/test_install.py::test_a_cache_entry_loads_only_under_its_own_key",),
+    ),
+    Mutant(
+        "gpu-cache-key-without-register-cap",
+        ((C, _SETTINGS, "    settings = (WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)\n"),),
+        ("tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",),
+    ),
+    Mutant(
+        "gpu-cache-key-without-worst-sample-first",
+        ((C, _SETTINGS, "    settings = (variant.max_registers, _kernels.GPU_RECIPROCAL_FAST_PATH)\n"),),
+        ("tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",),
+    ),
+    Mutant(
+        "gpu-cache-key-without-reciprocal",
+        ((C, _SETTINGS, "    settings = (variant.max_registers, WORST_SAMPLE_FIRST)\n"),),
+        ("tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",),
     ),
     Mutant(
         "gpu-cached-kernel-with-lto",

@@ -173,6 +173,37 @@ def test_harden_cache_turns_bad_entries_into_misses(tmp_path, fail_saves):
     assert cache._index_key("sig", None) == ("sig", "code", ("register cap", 64))  # and the settings given
 
 
+class _FakeIndexDataFile:
+    """Numba's index (key -> data file name) and data files, in memory."""
+
+    def __init__(self):
+        self._source_stamp = "own file"
+        self.index, self.files = {}, {}
+
+    def save(self, key, data):
+        name = self.index.setdefault(key, f"{len(self.index) + 1}.nbc")
+        self.files[name] = data
+
+    def load(self, key):
+        return self.files.get(self.index.get(key))
+
+
+def test_a_cache_entry_loads_only_under_its_own_key():
+    """Processes saving different entries at once, or a save cut short, can leave Numba's index
+    pointing a key at another entry's data file: that is a miss, not the other entry."""
+    cache = _FakeCache("unused.nbi", 0)
+    cache._cache_file = _FakeIndexDataFile()
+    _jit.harden_cache(_FakeDispatcher(cache))
+    files = cache._cache_file
+    files.save("tanh", "tanh kernel")
+    files.save("sigmoid", "sigmoid kernel")
+    assert files.load("tanh") == "tanh kernel" and files.load("sigmoid") == "sigmoid kernel"
+    files.index["tanh"] = files.index["sigmoid"]  # as a race leaves it
+    assert files.load("tanh") is None and files.load("sigmoid") == "sigmoid kernel"
+    files.files[files.index["sigmoid"]] = "written before keys were stored"
+    assert files.load("sigmoid") is None
+
+
 def test_jit_falls_back_to_no_cache_without_a_locator(monkeypatch):
     made = []
 
