@@ -117,7 +117,7 @@ MUTANTS = (
     Mutant(
         "gpu-cached-kernel-with-lto",
         ((C, "cuda.jit(body, cache=cache, lto=False,", "cuda.jit(body, cache=cache,"),),
-        ("tests/test_cuda.py::test_gpu_kernels_are_cached_on_disk_keyed_by_what_is_compiled_into_them",),
+        ("tests/test_cuda.py::test_gpu_kernel_compiled_in_one_process_is_loaded_from_disk_in_the_next",),
     ),
     Mutant(
         "partial-uses-wrong-input",

@@ -317,7 +317,7 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
 
 
 CACHE = """
-    import hashlib, json, os, types
+    import hashlib, json, types
     import numpy as np
     import numba.cuda.dispatcher as dispatcher
     from numba.cuda import codegen
@@ -328,74 +328,25 @@ CACHE = """
     codegen.JITCUDACodegen.magic_tuple = lambda self: ("runtime", (9, 0))
     dispatcher._Kernel.bind = lambda self: self._codelibrary.get_cubin()
     from fastbackprop import _cuda
-    variant = _cuda.Variant(np.dtype("float32"), False, False, False, 4)
-    out = []
-    for cap in map(int, os.environ["CAPS"].split()):  # a new kernel for each, as in a new process
-        _cuda.MAX_REGISTERS = cap
-        _cuda._KERNELS.clear()
-        kernel = _cuda.compile_kernel(variant)
-        (sig, compiled), = kernel.overloads.items()
-        library = compiled.library
-        cubin = hashlib.sha256(library.get_cubin().code).hexdigest()
-        loaded = [kernel.stats.cache_hits[sig], kernel.stats.cache_misses[sig]] == [1, 0]
-        out.append(dict(loaded=loaded, cubin=cubin, lto=library._lto, max_registers=library._max_registers))
-    print(json.dumps(out))
+    kernel = _cuda.compile_kernel(_cuda.Variant(np.dtype("float32"), False, False, False, 4))
+    (sig, compiled), = kernel.overloads.items()
+    library = compiled.library
+    cubin = hashlib.sha256(library.get_cubin().code).hexdigest()
+    loaded = [kernel.stats.cache_hits[sig], kernel.stats.cache_misses[sig]] == [1, 0]
+    print(json.dumps(dict(loaded=loaded, cubin=cubin, lto=library._lto)))
 """
-
-
-@needs_numba_cuda
-@pytest.mark.parametrize(
-    "module, setting, value",
-    [
-        ("_cuda", "MAX_REGISTERS", 56),
-        ("_cuda", "WORST_SAMPLE_FIRST", False),
-        ("_kernels", "GPU_RECIPROCAL_FAST_PATH", False),
-    ],
-)
-def test_gpu_cache_key_changes_with_each_setting_compiled_in(monkeypatch, module, setting, value):
-    """Read without compiling: the index key of the same kernel, built afresh, with one setting changed."""
-    from fastbackprop import _cuda
-
-    class Codegen:  # numba-cuda's asks the GPU for its compute capability
-        def magic_tuple(self):
-            return ("runtime", (9, 0))
-
-    variant = _cuda.Variant(np.dtype("float32"), False, False, False, 4)
-
-    def key():
-        dispatcher = _cuda._cached_dispatcher(_cuda._make_kernel(variant), variant)
-        return dispatcher._cache._index_key(_cuda._signature(variant).args, Codegen())
-
-    default = key()
-    assert key() == default
-    monkeypatch.setattr(importlib.import_module(f"fastbackprop.{module}"), setting, value)
-    assert key() != default
-
-
-@needs_numba_cuda
-def test_device_functions_are_kept_apart_for_each_reciprocal_setting(monkeypatch):
-    """They have the setting compiled in: a kernel compiled after it changed must not reuse them."""
-    from fastbackprop import _cuda, _kernels
-
-    fast = _cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False)
-    monkeypatch.setattr(_kernels, "GPU_RECIPROCAL_FAST_PATH", False)
-    division = _cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False)
-    assert not any(a is b for a, b in zip(fast, division))
-    assert _cuda._output(False) is division[1]
 
 
 @pytest.mark.skipif(not JIT, reason="compiled code: run in the JIT pass")
 @pytest.mark.skipif(not _nvvm_available(), reason="libNVVM is not installed (numba-cuda[cu13] or nvidia-nvvm)")
-def test_gpu_kernels_are_cached_on_disk_keyed_by_what_is_compiled_into_them(tmp_path):
-    """A new kernel, in this process or the next, loads the cubin compiled before it (no Numba,
-    NVVM or ptxas), but only for the same settings: another register cap is compiled. Built for
-    sm_90 without a GPU; ``test_gpu_kernel_is_loaded_from_the_disk_cache_in_a_new_process`` runs one."""
-    first = _run(CACHE, compiled=True, NUMBA_CACHE_DIR=str(tmp_path), CAPS="64 64")
-    again = _run(CACHE, compiled=True, NUMBA_CACHE_DIR=str(tmp_path), CAPS="64 56")
-    assert [k["loaded"] for k in first + again] == [False, True, True, False]
-    assert first[0]["cubin"] == first[1]["cubin"] == again[0]["cubin"]
-    assert [k["max_registers"] for k in first + again] == [64, 64, 64, 56]
-    assert not any(k["lto"] for k in first + again)  # linked from the PTX compiled with -fma=0
+def test_gpu_kernel_compiled_in_one_process_is_loaded_from_disk_in_the_next(tmp_path):
+    """No Numba, NVVM or ptxas the second time: the same cubin, linked from the PTX compiled with -fma=0
+    (not LTO-IR). Built for sm_90 without a GPU; ``test_gpu_kernel_is_loaded_from_the_disk_cache_in_a_new_process``
+    runs one. What the key holds: ``test_gpu_cache_key_changes_with_each_setting_compiled_in``."""
+    first, again = (_run(CACHE, compiled=True, NUMBA_CACHE_DIR=str(tmp_path)) for _ in range(2))
+    assert [first["loaded"], again["loaded"]] == [False, True]
+    assert first["cubin"] == again["cubin"]
+    assert not first["lto"] and not again["lto"]
 
 
 # ---------------------------------------------------------------------------
