@@ -270,13 +270,30 @@ class Plan:
         return {n: getattr(t, n) for n in PER_ROW if isinstance(getattr(t, n), np.ndarray)}
 
     def warm_up(self, device: str) -> None:
-        """Compile or load the kernel now, so that timings are training only."""
+        """Compile or load the kernel now, so that timings are training only.
+
+        On the CPU, on a thread of its own while this one waits: Ctrl-C
+        during a compile (seconds) then stops the sweep at once. Raised in
+        the compiling thread, it could land in one of LLVM's callbacks, which
+        drop it, and the sweep would run to its end. The compile, left
+        running, finishes or ends with the process.
+        """
         if device == "cuda":
             from . import _cuda
 
             _cuda.compile_kernel(_cuda.Variant.of(self.job([], device)))
         else:
-            train_job(self.job([], device))
+            compiled: Future[None] = Future()
+
+            def compile() -> None:
+                try:
+                    train_job(self.job([], device))
+                    compiled.set_result(None)
+                except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
+                    compiled.set_exception(exc)
+
+            threading.Thread(target=compile, name="fastbackprop-compile", daemon=True).start()
+            compiled.result()
 
 
 def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, finish: Sink) -> None:

@@ -85,6 +85,57 @@ def test_ctrl_c_stops_within_a_second(call):
     assert delay < PROMPT_S, delay
 
 
+FIRST_COMPILE = """
+    import os, signal, sys, time
+    from numba.core import codegen
+    # Ctrl-C at the worst moment: while LLVM calls back into Python (as it does for each
+    # module it compiles), where a KeyboardInterrupt raised is printed and dropped.
+    hook, sent = codegen.JITCodeLibrary._object_compiled_hook.__func__, []
+
+    def ctrl_c_in_llvm_callback(cls, ll_module, buf):
+        if not sent:
+            sent.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal is handled here, in this thread, if it can be
+        return hook(cls, ll_module, buf)
+
+    codegen.JITCodeLibrary._object_compiled_hook = classmethod(ctrl_c_in_llvm_callback)  # before Numba's JIT starts
+    import fastbackprop as fb
+    from fastbackprop.cli import main
+    X, y = fb.datasets.xor()
+    try:
+        {call}  # compiles its kernel first: the cache is empty
+    except KeyboardInterrupt:
+        print("interrupted", round(time.monotonic() - sent[0], 3), flush=True)
+        sys.exit(0)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "fb.sweep(X, y, 20000, epochs=1000, momentum=0.3)",
+        "sys.exit(main(['sweep', '--dataset', 'xor', '--seeds', '20000', '--epochs', '1000', '--momentum', '0.3']))",
+    ],
+    ids=["api", "cli"],
+)
+def test_ctrl_c_during_the_first_compile_stops_at_once(call, tmp_path):
+    """The first sweep of a kernel compiles it (seconds); Ctrl-C then must not be lost in one of
+    LLVM's callbacks, leaving the sweep to run to its end."""
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(FIRST_COMPILE.format(call=call))],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    if call.startswith("sys.exit(main("):
+        assert res.returncode == 130 and res.stderr == "fastbackprop: interrupted\n", (res.returncode, res.stderr)
+    else:
+        assert res.returncode == 0 and res.stdout.split()[0] == "interrupted", (res.returncode, res.stderr[-2000:])
+        assert float(res.stdout.split()[1]) < PROMPT_S and not res.stderr, (res.stdout, res.stderr)
+
+
 def test_an_interrupted_network_is_unchanged():
     _, out, err, _ = _interrupt(
         """
