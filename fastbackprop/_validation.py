@@ -61,14 +61,19 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     return seed
 
 
-def check_positive_float(value: Any, name: str) -> float:
-    """A finite real > 0, returned as a Python float."""
+def _real(value: Any, name: str, must: str) -> float:
+    """A real ``value`` as a Python float; ``must`` says what it must be, in an error."""
     if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
     try:
-        value = float(value)
+        return float(value)
     except OverflowError:  # an int past 1.8e308
-        raise ValueError(f"{name} must be finite and > 0, got {_show(value)}: too large for a float") from None
+        raise ValueError(f"{name} must {must}, got {_show(value)}: too large for a float") from None
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """A finite real > 0, returned as a Python float."""
+    value = _real(value, name, "be finite and > 0")
     if not np.isfinite(value) or value <= 0.0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return value
@@ -129,9 +134,7 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
 
 def check_momentum(value: Any, name: str = "momentum") -> float:
     """A real in [0, 1), as a Python float."""
-    if not is_real(value):
-        raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
-    value = float(value)
+    value = _real(value, name, "lie in [0, 1)")
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
     return value
@@ -213,7 +216,8 @@ def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None) -> npt.
             raise ValueError(f"seeds must fit in int64, got {max(ends)}")
         if budget is not None:
             budget(count)
-        return seeds.start + np.arange(count, dtype=np.int64) * np.int64(step)
+        # (one seed: any step, even one past int64; more: |step| <= the ends' spread)
+        return seeds.start + np.arange(count, dtype=np.int64) * np.int64(step if count > 1 else 1)
     else:
         try:
             values = np.asarray(seeds)

@@ -630,11 +630,11 @@ def _grid_options(args):
 
 
 def _run_merge(args):
-    from .merge import describe_gaps, merge_sweeps, missing_seeds
+    from .merge import _merge, describe_gaps, missing_seeds
 
     _check_output(args.out, "OUT", "file")
-    res = merge_sweeps(args.parts)
-    gaps = missing_seeds(res)
+    res, planned = _merge(args.parts)
+    gaps = missing_seeds(res, planned)
     res.save(args.out)
     print(f"result written to {args.out}", file=sys.stderr)
     if args.json:

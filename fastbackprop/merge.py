@@ -49,7 +49,9 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         order. Per-network settings (lr, lr_output, momentum, init_scale,
         params0) that differ between parts become one value per row; a seed's
         rows with different settings are different runs, all kept (in the
-        order of their settings), and duplicates within one part are kept.
+        order of their settings). A seed's duplicates within one part are
+        kept; a run in several parts is kept as many times as the part with
+        the most of its rows has it.
         ``complete`` is False if seeds a partial part was made for are in no
         part, or seeds between the smallest and the largest are missing
         (``missing_seeds`` lists them); ``wall_seconds`` and ``computed`` are
@@ -66,6 +68,13 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     TypeError
         If a part is neither a SweepResult nor a path.
     """
+    return _merge(parts)[0]
+
+
+def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | None]:
+    """``merge_sweeps(parts)``, and the seeds the parts were made for (None if a part's are unknown)."""
+    if isinstance(parts, (str, os.PathLike, SweepResult)):
+        raise TypeError(f"parts must be a list of sweeps (results or paths), got one: {parts!r:.80}")
     loaded = [_load(p) for p in parts]
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
@@ -100,14 +109,23 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     columns["epochs_to_tol"] = np.concatenate(etl)[order]
     settings = {k: v[order] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
     varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
+    # A run in several parts (overlapping job-array tasks) is kept as often as the part
+    # that holds it most often asked for it; its rows are bit-identical (NaN too) or refused.
+    same_run = seeds[1:] == seeds[:-1]
+    for v in varying:  # bit for bit, as the rows' results are compared
+        bits = v.reshape(v.shape[0], -1).view(np.uint64)
+        same_run &= (bits[1:] == bits[:-1]).all(axis=1)
     keep = np.ones(seeds.shape[0], dtype=bool)
-    for i in np.flatnonzero(seeds[1:] == seeds[:-1]) + 1:
-        if part_of[i] == part_of[i - 1] or any(v[i].tobytes() != v[i - 1].tobytes() for v in varying):
-            continue  # a duplicate the sweep itself asked for, or another run of the seed
-        # the same run in two parts: bit-identical (NaN included) or refused
-        if not all(c[i].tobytes() == c[i - 1].tobytes() for c in columns.values()):
-            raise ValueError(f"seed {int(seeds[i])} has different results in two parts; they are not one sweep")
-        keep[i] = False
+    bounds = np.flatnonzero(np.r_[True, ~same_run, True])
+    starts, stops = bounds[:-1], bounds[1:]
+    across = part_of[starts] != part_of[stops - 1]  # a run in two parts or more (its rows are in part order)
+    for lo, hi in zip(starts[across], stops[across]):
+        ids, counts = np.unique(part_of[lo:hi], return_counts=True)
+        kept = ids[np.argmax(counts)]
+        for i in range(lo, hi):
+            if not all(c[i].tobytes() == c[lo].tobytes() for c in columns.values()):
+                raise ValueError(f"seed {int(seeds[i])} has different results in two parts; they are not one sweep")
+            keep[i] = part_of[i] == kept
     seeds = seeds[keep]
     settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
     training = dataclasses.replace(first.training(), **settings)
@@ -125,9 +143,10 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     )
     # Complete: no gap between the smallest and largest seed, and every seed a
     # part was meant to cover (a partial store's unfinished ones too) is here.
-    covered = all(planned is not None and np.isin(planned, seeds).all() for _, _, planned in loaded)
-    complete = covered and not missing_seeds(merged)
-    return merged if complete else dataclasses.replace(merged, complete=False)
+    known = [planned for _, _, planned in loaded if planned is not None]
+    planned = np.concatenate(known) if len(known) == len(loaded) else None
+    complete = planned is not None and not missing_seeds(merged, planned)
+    return (merged if complete else dataclasses.replace(merged, complete=False)), planned
 
 
 def _per_row_setting(results: Sequence[SweepResult], name: str) -> Any:
@@ -148,13 +167,21 @@ def _per_row_setting(results: Sequence[SweepResult], name: str) -> Any:
     )
 
 
-def missing_seeds(result: SweepResult) -> list[tuple[int, int]]:
-    """Gaps in a result's seeds between the smallest and the largest, as [start, stop) ranges."""
+def missing_seeds(result: SweepResult, planned: npt.ArrayLike | None = None) -> list[tuple[int, int]]:
+    """The seeds ``result`` lacks, as sorted [start, stop) ranges.
+
+    Those between its smallest and its largest seed, and, if given, those of
+    ``planned`` (ints: the seeds its parts were made for) outside them.
+    """
     seeds = np.unique(result.seeds)
-    if seeds.size < 2:
-        return []
-    gaps = np.flatnonzero(np.diff(seeds) > 1)
-    return [(int(seeds[i]) + 1, int(seeds[i + 1])) for i in gaps]
+    gaps = [(int(seeds[i]) + 1, int(seeds[i + 1])) for i in np.flatnonzero(np.diff(seeds) > 1)]
+    if planned is not None:
+        beyond = np.setdiff1d(np.asarray(planned, dtype=np.int64), seeds)  # sorted, unique
+        if seeds.size:
+            beyond = beyond[(beyond < seeds[0]) | (beyond > seeds[-1])]
+        runs = np.split(beyond, np.flatnonzero(np.diff(beyond) > 1) + 1) if beyond.size else []
+        gaps = sorted(gaps + [(int(run[0]), int(run[-1]) + 1) for run in runs])
+    return gaps
 
 
 def describe_gaps(gaps: Sequence[tuple[int, int]], limit: int = 5) -> str:

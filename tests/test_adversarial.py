@@ -256,13 +256,17 @@ def test_float32_refuses_values_it_cannot_hold(kwargs, name):
     sweep(**dict(args, dtype="float64"))  # the same values are fine in float64
 
 
-@pytest.mark.parametrize("name", ["lr", "tol"])
-def test_numbers_too_large_for_a_float_are_value_errors(name):
-    with pytest.raises(ValueError, match=rf"^{name} must be finite.*too large for a float"):
+@pytest.mark.parametrize("name, must", [("lr", "be finite"), ("tol", "be finite"), ("momentum", r"lie in \[0, 1\)")])
+def test_numbers_too_large_for_a_float_are_value_errors(name, must):
+    with pytest.raises(ValueError, match=rf"^{name} must {must}.*too large for a float"):
         sweep(X0, Y0, 4, epochs=2, **{name: 10**400})
-    if name == "lr":
-        with pytest.raises(ValueError, match=r"^lr must be finite"):
-            Network(seed=0).train(X0, Y0, epochs=2, lr=10**400)
+    if name != "tol":
+        with pytest.raises(ValueError, match=rf"^{name} must {must}"):
+            Network(seed=0).train(X0, Y0, epochs=2, **{name: 10**400})
+
+
+def test_a_range_of_one_seed_takes_any_step():
+    np.testing.assert_array_equal(sweep(X0, Y0, range(5, 6, 2**64), epochs=2).seeds, [5])
 
 
 def test_sizes_that_cannot_fit_are_refused_up_front(monkeypatch):

@@ -63,6 +63,34 @@ def test_missing_seeds_and_partial_parts_are_reported(tmp_path, capsys):
     assert "missing seeds: 10..19" in capsys.readouterr().out
 
 
+def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys):
+    """Not only gaps between the seeds present: a store's seeds past its last finished chunk too."""
+    store = tmp_path / "s"
+    sweep(*XOR, 5000, epochs=EPOCHS, lr=0.5, store=store)
+    for k in (0, 3, 4):  # chunks of 1024 seeds
+        (store / f"chunk-{k:06d}.npz").unlink()
+    merged = merge_sweeps([store])
+    assert not merged.complete and merged.n == 2048
+    assert main(["merge", str(tmp_path / "m.npz"), str(store), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["missing"] == [[0, 1024], [3072, 5000]]
+    assert main(["merge", str(tmp_path / "m.npz"), str(store)]) == 0
+    assert "missing seeds: 0..1023, 3072..4999" in capsys.readouterr().out
+
+
+def test_a_seed_asked_for_twice_in_overlapping_parts_is_kept_twice():
+    """A part's own duplicates are kept, and a run in two parts once: as often as one part has it."""
+    a = sweep(*XOR, [0, 1, 1], epochs=EPOCHS, lr=0.5)
+    b = sweep(*XOR, [1, 1, 2, 3], epochs=EPOCHS, lr=0.5)
+    c = sweep(*XOR, [3, 1], epochs=EPOCHS, lr=0.5)
+    for parts in ([a, b], [b, a], [a, b, c], [c, a]):
+        merged = merge_sweeps(parts)
+        expect = [0, 1, 1] + [2, 3] * (b in parts) + [3] * (b not in parts)
+        np.testing.assert_array_equal(merged.seeds, expect)
+        _same(merged, sweep(*XOR, expect, epochs=EPOCHS, lr=0.5))
+    with pytest.raises(TypeError, match="parts must be a list of sweeps"):
+        merge_sweeps("run.npz")
+
+
 def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
     a = sweep(*XOR, range(0, 10), epochs=EPOCHS, lr=0.5)
     b = sweep(*XOR, range(5, 15), epochs=EPOCHS, lr=0.5)
