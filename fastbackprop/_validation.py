@@ -166,8 +166,8 @@ def _check_survives(value: PerNetwork | None, name: str, dtype: str, zero_ok: bo
     if bad.any():
         first = float(np.asarray(value).ravel()[np.argmax(bad.ravel())])
         raise ValueError(
-            f"{name}={first!r} does not survive conversion to {dtype}; "
-            f"{dtype} holds {info.smallest_normal:g} .. {info.max:g}"
+            f"{name}={first!r} is outside what {dtype} holds at full precision "
+            f"({info.smallest_normal:g} .. {info.max:g} in magnitude)"
         )
 
 
@@ -458,6 +458,8 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
         raise TypeError(f"progress must be a bool, got {progress!r}")
     if store is not None and not isinstance(store, (str, os.PathLike)):
         raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
+    if store is not None and not os.fspath(store):
+        raise ValueError("store must name a folder, got ''")
     if client is not None and not (
         callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))
     ):

@@ -397,6 +397,8 @@ def _check_output(path, flag, kind):
     """
     if path is None:
         return
+    if not path:
+        raise ValueError(f"{flag} must name a {'file' if kind == 'file' else 'folder'}, got ''")
     if kind == "file":
         if os.path.isdir(path):
             raise ValueError(f"{flag} {path!r} is a directory; give a file name")
@@ -681,6 +683,8 @@ def _zoom(extent, zoom):
         if not lo <= c <= hi:
             raise ValueError(f"--zoom: the centre {c!r} lies outside the extent ({lo!r}, {hi!r})")
         half = (hi - lo) / (2 * factor)
+        if not c - half < c + half:
+            raise ValueError(f"--zoom: a factor of {factor!r} leaves nothing of ({lo!r}, {hi!r}) around {c!r}")
         out.append((c - half, c + half))
     return out
 

@@ -371,6 +371,9 @@ def test_csv_size_is_bounded(tmp_path, monkeypatch):
         ("--plot", "{tmp}/x.unknownext", "unknown figure format 'unknownext'"),
         ("--plot", "{tmp}/missing/x.png", "does not exist"),
         ("--store", "{tmp}/file.txt", "exists and is not a directory"),
+        ("--out", "", "--out must name a file"),
+        ("--plot", "", "--plot must name a file"),
+        ("--store", "", "--store must name a folder"),
     ],
 )
 def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, capsys, flag, value, message):

@@ -168,6 +168,8 @@ def test_store_validation(tmp_path):
         sweep(*XOR, 10, epochs=2, store=tmp_path / "file")
     with pytest.raises(TypeError, match="store must be a path"):
         sweep(*XOR, 10, epochs=2, store=3)
+    with pytest.raises(ValueError, match=r"^store must name a folder"):
+        sweep(*XOR, 10, epochs=2, store="")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "manifest.json").write_text("{not json")
     with pytest.raises(ValueError, match="no readable fastbackprop manifest"):
