@@ -285,14 +285,14 @@ class Plan:
         else:
             compiled: Future[None] = Future()
 
-            def compile() -> None:
+            def warm() -> None:
                 try:
                     train_job(self.job([], device))
                     compiled.set_result(None)
                 except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
                     compiled.set_exception(exc)
 
-            threading.Thread(target=compile, name="fastbackprop-compile", daemon=True).start()
+            threading.Thread(target=warm, name="fastbackprop-compile", daemon=True).start()
             compiled.result()
 
 

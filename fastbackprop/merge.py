@@ -50,8 +50,8 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         params0) that differ between parts become one value per row; a seed's
         rows with different settings are different runs, all kept (in the
         order of their settings). A seed's duplicates within one part are
-        kept; a run in several parts is kept as many times as the part with
-        the most of its rows has it.
+        kept; a run in several parts keeps the rows of the part that lists it
+        most often.
         ``complete`` is False if seeds a partial part was made for are in no
         part, or seeds between the smallest and the largest are missing
         (``missing_seeds`` lists them); ``wall_seconds`` and ``computed`` are
@@ -109,8 +109,8 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     columns["epochs_to_tol"] = np.concatenate(etl)[order]
     settings = {k: v[order] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
     varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
-    # A run in several parts (overlapping job-array tasks) is kept as often as the part
-    # that holds it most often asked for it; its rows are bit-identical (NaN too) or refused.
+    # A run in several parts (overlapping job-array tasks) keeps the rows of the part
+    # that lists it most often; its rows are bit-identical (NaN too) or refused.
     same_run = seeds[1:] == seeds[:-1]
     for v in varying:  # bit for bit, as the rows' results are compared
         bits = v.reshape(v.shape[0], -1).view(np.uint64)
