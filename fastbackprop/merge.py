@@ -116,7 +116,7 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
         bits = v.reshape(v.shape[0], -1).view(np.uint64)
         same_run &= (bits[1:] == bits[:-1]).all(axis=1)
     keep = np.ones(seeds.shape[0], dtype=bool)
-    bounds = np.flatnonzero(np.r_[True, ~same_run, True])
+    bounds = np.flatnonzero(np.r_[True, ~same_run, True]) if seeds.size else np.zeros(1, np.intp)
     starts, stops = bounds[:-1], bounds[1:]
     across = part_of[starts] != part_of[stops - 1]  # a run in two parts or more (its rows are in part order)
     for lo, hi in zip(starts[across], stops[across]):
