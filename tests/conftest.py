@@ -53,6 +53,7 @@ COVERED_BY_FASTER_TESTS = frozenset(
         "test_kernels.py::test_gradient_vs_finite_differences_saturated",
         "test_kernels.py::test_history_is_the_mse_after_each_epoch",
         "test_kernels.py::test_train_matches_reference_full_run",
+        "test_cuda.py::test_gpu_session_script_selects_every_gpu_test",  # its process only collects tests
         "test_maps.py::test_a_zero_meant_is_a_zero_and_signed_zeros_are_different_starts",
         "test_maps.py::test_every_init_map_pixel_is_a_network_bit_for_bit",
         "test_merge.py::test_a_partial_store_covered_by_another_part_merges_complete",

@@ -2,6 +2,7 @@
 simulator, its PTX without a GPU (no contraction, no approximations), and bit-identity
 with the CPU sweep on a real GPU when there is one."""
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -277,7 +278,9 @@ PTX = """
 """
 
 
+@functools.cache
 def _nvvm_available():
+    """Whether libNVVM loads (probed in a subprocess, seconds: asked for only by the tests that need it)."""
     if not HAS_NUMBA_CUDA:
         return False
     probe = subprocess.run(
@@ -289,8 +292,14 @@ def _nvvm_available():
     return probe.stdout.strip() == "ok"
 
 
+#: A condition given as text is evaluated when a test runs, not when the module is collected.
+needs_nvvm = pytest.mark.skipif(
+    "not _nvvm_available()", reason="libNVVM is not installed (numba-cuda[cu13] or nvidia-nvvm)"
+)
+
+
 @pytest.mark.skipif(not JIT, reason="PTX is compiled code: read in the JIT pass")
-@pytest.mark.skipif(not _nvvm_available(), reason="libNVVM is not installed (numba-cuda[cu13] or nvidia-nvvm)")
+@needs_nvvm
 def test_ptx_rounds_every_operation_as_the_cpu_does():
     """Every float add, sub and mul is ``.rn`` (which ptxas may not fuse), the only FMAs are
     the explicit ones, division and sqrt are correctly rounded, nothing flushes subnormals,
@@ -338,7 +347,7 @@ CACHE = """
 
 
 @pytest.mark.skipif(not JIT, reason="compiled code: run in the JIT pass")
-@pytest.mark.skipif(not _nvvm_available(), reason="libNVVM is not installed (numba-cuda[cu13] or nvidia-nvvm)")
+@needs_nvvm
 def test_gpu_kernel_compiled_in_one_process_is_loaded_from_disk_in_the_next(tmp_path):
     """No Numba, NVVM or ptxas the second time: the same cubin, linked from the PTX compiled with -fma=0
     (not LTO-IR). Built for sm_90 without a GPU; ``test_gpu_kernel_is_loaded_from_the_disk_cache_in_a_new_process``
