@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastbackprop import datasets, load_sweep, merge_sweeps, sweep
 from fastbackprop.cli import main
@@ -90,6 +92,15 @@ def test_a_seed_asked_for_twice_in_overlapping_parts_is_kept_twice():
         _same(merged, sweep(*XOR, expect, epochs=EPOCHS, lr=0.5))
     with pytest.raises(TypeError, match="parts must be a list of sweeps"):
         merge_sweeps("run.npz")
+
+
+@settings(max_examples=40 if JIT else 8, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=5), min_size=1, max_size=3))
+def test_each_seed_is_kept_as_often_as_the_part_listing_it_most(seed_lists):
+    merged = merge_sweeps([sweep(*XOR, seeds, epochs=2, lr=0.5) for seeds in seed_lists])
+    expect = sorted(s for s in set().union(*seed_lists) for _ in range(max(p.count(s) for p in seed_lists)))
+    np.testing.assert_array_equal(merged.seeds, expect)
+    _same(merged, sweep(*XOR, expect, epochs=2, lr=0.5))
 
 
 def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
