@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _kernels
+from ._jit import compile_while_waiting
 from ._layout import N_PARAMS
 from ._settings import PER_ROW, Execution, PerNetwork, StartGrid, Training
 from ._version import __version__
@@ -270,30 +271,14 @@ class Plan:
         return {n: getattr(t, n) for n in PER_ROW if isinstance(getattr(t, n), np.ndarray)}
 
     def warm_up(self, device: str) -> None:
-        """Compile or load the kernel now, so that timings are training only.
-
-        On the CPU, on a thread of its own while this one waits: Ctrl-C
-        during a compile (seconds) then stops the sweep at once. Raised in
-        the compiling thread, it could land in one of LLVM's callbacks, which
-        drop it, and the sweep would run to its end. The compile, left
-        running, finishes or ends with the process.
-        """
+        """Compile or load the kernel now, so that timings are training only (on the CPU,
+        ``_jit.compile_while_waiting``: Ctrl-C meanwhile stops the sweep at once)."""
         if device == "cuda":
             from . import _cuda
 
             _cuda.compile_kernel(_cuda.Variant.of(self.job([], device)))
         else:
-            compiled: Future[None] = Future()
-
-            def warm() -> None:
-                try:
-                    train_job(self.job([], device))
-                    compiled.set_result(None)
-                except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
-                    compiled.set_exception(exc)
-
-            threading.Thread(target=warm, name="fastbackprop-compile", daemon=True).start()
-            compiled.result()
+            compile_while_waiting(lambda: train_job(self.job([], device)))
 
 
 def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, finish: Sink) -> None:

@@ -8,7 +8,9 @@ between releases; nothing here changes a result.
 import functools
 import hashlib
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from numba import njit
@@ -132,3 +134,24 @@ def jit(**opts: Any) -> Callable[[Callable[..., Any]], Any]:
     if not opts.get("cache"):
         return njit(**opts)
     return lambda func: cached(lambda cache: njit(**dict(opts, cache=cache))(func))
+
+
+def compile_while_waiting(compile: Callable[[], Any]) -> None:
+    """Run ``compile()`` (a first call that compiles, seconds) on a thread of its own while this one waits.
+
+    Ctrl-C then stops the caller at once. Raised in the compiling thread, it
+    could land in one of LLVM's callbacks into Python, which drop it: the
+    caller's long run would go on to its end. The compile, left running,
+    finishes or ends with the process. Its errors are raised here.
+    """
+    done: Future[None] = Future()
+
+    def run() -> None:
+        try:
+            compile()
+            done.set_result(None)
+        except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="fastbackprop-compile", daemon=True).start()
+    done.result()

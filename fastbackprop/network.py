@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _kernels, _seeding
+from ._jit import compile_while_waiting
 from ._layout import PARAM_NAMES
 from ._settings import ACTIVATIONS, INITS
 from ._validation import (
@@ -209,6 +210,8 @@ class Network:
             check_memory(8 * epochs, "epochs", f"a loss history of {epochs:,} epochs", "; history=False keeps none")
         losses = np.empty(epochs if history else 0)
         kernel = _kernels.training_kernels(self.activation == "tanh", momentum != 0.0).train
+        if not getattr(kernel, "signatures", True):  # its first call compiles or loads it: no epochs
+            compile_while_waiting(lambda: kernel(self.params, np.zeros(9), X, y, 0, lr, lr_out, momentum, losses[:0]))
         # The compiled loop runs a slice of epochs at a time (same bits: the
         # state between epochs is the parameters and velocities): Ctrl-C is
         # seen between slices, and a run that has blown up stops there.

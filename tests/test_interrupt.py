@@ -117,15 +117,16 @@ FIRST_COMPILE = """
     [
         "fb.sweep(X, y, 20000, epochs=1000, momentum=0.3)",
         "sys.exit(main(['sweep', '--dataset', 'xor', '--seeds', '20000', '--epochs', '1000', '--momentum', '0.3']))",
+        "fb.Network(seed=1).train(X, y, epochs=10**9, momentum=0.3, history=False)",
     ],
-    ids=["api", "cli"],
+    ids=["sweep", "cli", "Network.train"],
 )
 def test_ctrl_c_during_the_first_compile_stops_at_once(call, tmp_path):
-    """The first sweep of a kernel compiles it (seconds); Ctrl-C then must not be lost in one of
-    LLVM's callbacks, leaving the sweep to run to its end."""
+    """The first call of a kernel compiles it (seconds); Ctrl-C then must not be lost in one of
+    LLVM's callbacks, leaving the run to go on to its end."""
     res = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(FIRST_COMPILE.format(call=call))],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
         env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
