@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -202,6 +203,14 @@ def test_a_cache_entry_loads_only_under_its_own_key():
     assert files.load("tanh") is None and files.load("sigmoid") == "sigmoid kernel"
     files.files[files.index["sigmoid"]] = "written before keys were stored"
     assert files.load("sigmoid") is None
+
+
+def test_compile_while_waiting_raises_the_compiles_error_in_the_caller():
+    ran = []
+    _jit.compile_while_waiting(lambda: ran.append(threading.current_thread().name))
+    assert ran == ["fastbackprop-compile"]
+    with pytest.raises(ZeroDivisionError):
+        _jit.compile_while_waiting(lambda: 1 / 0)
 
 
 def test_jit_falls_back_to_no_cache_without_a_locator(monkeypatch):
