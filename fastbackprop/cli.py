@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+import zipfile
 
 import numpy as np
 
@@ -480,16 +481,14 @@ def _check_training_options(args):
         check_positive_float(args.margin, "--margin")
 
 
-def _load_params0(path):
-    """--params0 FILE.npy: a finite real (S, 9) array, or a one-line error naming the flag and the file."""
-    if path is None:
-        return None
-    where = f"--params0 {path!r}"
+def _load_starts(path, flag, shape):
+    """``flag FILE.npy``: a finite real array of ``shape`` ("S" any size >= 1), or a one-line error naming both."""
+    where = f"{flag} {path!r}"
     try:
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ValueError(f"{where}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         # np.load takes anything that is not .npy/.npz for a pickle, which allow_pickle=False refuses
         if "pickle" in str(exc):
             raise ValueError(f"{where}: not a .npy file") from None
@@ -498,13 +497,19 @@ def _load_params0(path):
     if not isinstance(arr, np.ndarray):  # an .npz archive
         arr.close()
         raise ValueError(f"{where}: an .npz archive; give one array saved with numpy.save (.npy)")
-    if arr.ndim != 2 or arr.shape[1] != N_PARAMS or arr.shape[0] == 0:
-        raise ValueError(f"{where}: expected an (S, {N_PARAMS}) array with S >= 1, got shape {arr.shape}")
+    if arr.ndim != len(shape) or any(n != m for n, m in zip(arr.shape, shape) if m != "S") or arr.size == 0:
+        wanted = str(shape).replace("'", "") + " array" + (" with S >= 1" if "S" in shape else "")
+        raise ValueError(f"{where}: expected an {wanted}, got shape {arr.shape}")
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"{where}: expected real numbers, got dtype {arr.dtype}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{where}: values must be finite")
     return arr
+
+
+def _load_params0(path):
+    """--params0 FILE.npy: a finite real (S, 9) array, or a one-line error naming the flag and the file."""
+    return None if path is None else _load_starts(path, "--params0", ("S", N_PARAMS))
 
 
 def _sweep_seeds(args, params0):
@@ -702,7 +707,7 @@ def _run_map(args):
     _check_plot(args.plot)
     _check_output(args.store, "--store", "store")
     if args.base_params is not None:
-        base = np.load(args.base_params, allow_pickle=False)
+        base = _load_starts(args.base_params, "--base-params", (N_PARAMS,))
     else:
         base = args.base
         if base < 0:

@@ -30,8 +30,9 @@ def _load(part: Part) -> tuple[str, SweepResult, npt.NDArray[np.int64] | None]:
     if not isinstance(part, (str, os.PathLike)):
         raise TypeError(f"parts must be SweepResults or paths, got {type(part).__name__}")
     result = load_sweep(part)
-    planned = planned_seeds(part) if os.path.isdir(part) else result.seeds
-    return repr(os.fspath(part)), result, planned
+    if os.path.isdir(part):
+        return repr(os.fspath(part)), result, planned_seeds(part)
+    return repr(os.fspath(part)), result, result.seeds if result.complete else None  # a partial result saved
 
 
 def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
@@ -100,7 +101,7 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     settings = {name: _per_row_setting(results, name) for name in PER_ROW}
     varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
     # A run is a seed and its settings: rows in seed order, those of one seed by their settings.
-    keys = [column for v in varying for column in v.reshape(v.shape[0], -1).T]
+    keys = [column for v in varying for column in _rows(v).T]
     order = np.lexsort((*reversed(keys), seeds))
     seeds, part_of = seeds[order], part_of[order]
     columns = {name: np.concatenate([getattr(r, name) for r in results])[order] for name in ("params", "final_loss")}
@@ -113,7 +114,7 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     # that lists it most often; its rows are bit-identical (NaN too) or refused.
     same_run = seeds[1:] == seeds[:-1]
     for v in varying:  # bit for bit, as the rows' results are compared
-        bits = v.reshape(v.shape[0], -1).view(np.uint64)
+        bits = _rows(v).view(np.uint64)
         same_run &= (bits[1:] == bits[:-1]).all(axis=1)
     keep = np.ones(seeds.shape[0], dtype=bool)
     bounds = np.flatnonzero(np.r_[True, ~same_run, True]) if seeds.size else np.zeros(1, np.intp)
@@ -147,6 +148,11 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     planned = np.concatenate(known) if len(known) == len(loaded) else None
     complete = planned is not None and not missing_seeds(merged, planned)
     return (merged if complete else dataclasses.replace(merged, complete=False)), planned
+
+
+def _rows(v: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """A per-row setting (S,) or (S, 9) as a 2-d array, one row per network (S may be 0)."""
+    return v.reshape(v.shape[0], int(np.prod(v.shape[1:])))
 
 
 def _per_row_setting(results: Sequence[SweepResult], name: str) -> Any:

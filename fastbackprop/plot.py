@@ -50,20 +50,23 @@ def _loss_axes(ax: Axes, history: npt.ArrayLike) -> None:
 def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
+    # the output's range: [0, 1] for the sigmoid, [-1, 1] for tanh; the boundary at its middle
+    low = -1.0 if net.activation == "tanh" else 0.0
+    middle = (low + 1.0) / 2
     span = np.ptp(X, axis=0)
     pad = np.where(span > 0, 0.15 * span, 1.0)
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     z = net.predict(np.column_stack([g0.ravel(), g1.ravel()])).reshape(g0.shape)
-    cs = ax.contourf(g0, g1, z, levels=np.linspace(0, 1, 11), cmap="RdBu_r", vmin=0, vmax=1)
-    ax.contour(g0, g1, z, levels=[0.5], colors="k", linewidths=1.2)
-    for label, marker, colour in ((1.0, "o", "#b2182b"), (0.0, "s", "#2166ac")):
+    cs = ax.contourf(g0, g1, z, levels=np.linspace(low, 1, 11), cmap="RdBu_r", vmin=low, vmax=1)
+    ax.contour(g0, g1, z, levels=[middle], colors="k", linewidths=1.2)
+    for label, marker, colour in ((1.0, "o", "#b2182b"), (low, "s", "#2166ac")):
         sel = y == label
         if sel.any():
             ax.scatter(
                 X[sel, 0], X[sel, 1], marker=marker, s=60, c=colour, edgecolors="k", label=f"y = {label:g}", zorder=3
             )
-    other = (y != 0) & (y != 1)
+    other = (y != low) & (y != 1)
     if other.any():
         ax.scatter(
             X[other, 0],
@@ -72,15 +75,15 @@ def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.ArrayLike, y: npt.
             s=60,
             c=y[other],
             cmap="RdBu_r",
-            vmin=0,
+            vmin=low,
             vmax=1,
             edgecolors="k",
-            label="0 < y < 1",
+            label=f"{low:g} < y < 1",
             zorder=3,
         )
     ax.set_xlabel("x0")
     ax.set_ylabel("x1")
-    ax.set_title("Decision surface (black: ŷ = 0.5)")
+    ax.set_title(f"Decision surface (black: ŷ = {middle:g})")
     ax.legend(loc="best", framealpha=0.9)
     fig.colorbar(cs, ax=ax, label="network output ŷ")
 

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from fastbackprop.cli import main
@@ -601,6 +602,7 @@ def test_bad_training_options_one_line_exit_2(args, message, capsys):
         ("missing", [], "no such file"),
         ("text", [], "not a .npy file"),
         ("npz", [], "an .npz archive"),
+        ("damaged zip", [], "cannot read it"),
         ("strings", [], "expected real numbers"),
         ("nan", [], "values must be finite"),
         ("ok", ["--seeds", "3"], "params0 holds 5 values (one per network) but seeds holds 3"),
@@ -621,6 +623,8 @@ def test_bad_params0_one_line_exit_2(tmp_path, capsys, cmd, content, extra, mess
     elif content == "npz":
         with open(path, "wb") as f:
             np.savez(f, a=np.zeros((5, 9)))
+    elif content == "damaged zip":
+        path.write_bytes(b"PK\x03\x04garbagegarbage")
     elif content == "strings":
         np.save(path, np.full((5, 9), "a"))
     elif content == "nan":
@@ -635,6 +639,28 @@ def test_bad_params0_one_line_exit_2(tmp_path, capsys, cmd, content, extra, mess
     assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
     if content != "ok":  # the CLI's own checks name the flag and the file
         assert f"--params0 {str(path)!r}" in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (np.zeros(8), "expected an (9,) array, got shape (8,)"),
+        (b"0 0 0 0 0 0 0 0 0\n", "not a .npy file"),
+        (b"PK\x03\x04garbagegarbage", "cannot read it"),
+        (np.full(9, np.nan), "values must be finite"),
+    ],
+)
+def test_bad_base_params_one_line_exit_2(tmp_path, capsys, content, message):
+    path = tmp_path / "base.npy"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        np.save(path, content)
+    args = ["map", "init", "--axes", "w1", "w2", "--extent", "-1", "1", "-1", "1", "--base-params", str(path)]
+    assert main([*args, "--resolution", "2", "2", "--epochs", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"fastbackprop: error: --base-params {str(path)!r}: {message}"), err
 
 
 def test_bad_new_option_in_a_subprocess_has_no_traceback(tmp_path):

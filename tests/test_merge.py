@@ -80,6 +80,19 @@ def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys
     assert report["seeds"] == 0 and report["missing"] == [[5, 1030]]
 
 
+def test_a_partial_result_saved_to_a_file_stays_partial(tmp_path, capsys):
+    store = tmp_path / "s"
+    sweep(*XOR, range(5, 1030), epochs=EPOCHS, lr=np.linspace(0.1, 1, 1025), store=store)
+    (store / "chunk-000001.npz").unlink()
+    load_sweep(store).save(tmp_path / "part.npz")
+    assert not merge_sweeps([tmp_path / "part.npz"]).complete
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "part.npz")]) == 0
+    assert "incomplete: a part is a partial store" in capsys.readouterr().out
+    (store / "chunk-000000.npz").unlink()  # no rows, a setting per network
+    empty = merge_sweeps([store])
+    assert empty.n == 0 and not empty.complete
+
+
 def test_a_seed_asked_for_twice_in_overlapping_parts_is_kept_twice():
     """A part's own duplicates are kept, and a run in two parts once: as often as one part has it."""
     a = sweep(*XOR, [0, 1, 1], epochs=EPOCHS, lr=0.5)

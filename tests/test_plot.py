@@ -102,6 +102,17 @@ def test_without_matplotlib(monkeypatch, trained):
         plot.loss_curve(trained[1])
 
 
+def test_decision_surface_of_tanh_spans_minus_one_to_one(tmp_path):
+    X, y = datasets.xor()
+    y = 2 * y - 1
+    net = Network(seed=3, activation="tanh")
+    net.train(X, y, epochs=EPOCHS, lr=0.1)
+    fig = _render(plot.decision_surface(net, X, y), tmp_path, "tanh")
+    ax, bar = fig.axes
+    assert "ŷ = 0)" in ax.get_title() and bar.get_ylim() == (-1.0, 1.0)
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["y = -1", "y = 1"]
+
+
 def test_decision_surface_with_soft_targets(tmp_path):
     X = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.2]])
     y = np.array([0.0, 1.0, 0.3])
