@@ -642,7 +642,7 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
     if n > 1 and np.any(np.diff(coords.astype(F)) <= 0):
         raise ValueError(
             f"{name} ({lo!r}, {hi!r}) is too narrow for {n} distinct pixels in {dtype}; "
-            "widen it, use fewer pixels or float64"
+            "widen it or use fewer pixels" + (" or float64" if dtype != "float64" else "")
         )
     return coords
 

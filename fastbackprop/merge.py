@@ -23,10 +23,10 @@ _AGREE = ("epochs", "dtype", "tol", "activation", "margin", "init")
 Part = SweepResult | str | os.PathLike[str]
 
 
-def _load(part: Part) -> tuple[str, SweepResult, npt.NDArray[np.int64] | None]:
-    """(name, result, the seeds it was meant to cover, None if unknown)."""
+def _load(k: int, part: Part) -> tuple[str, SweepResult, npt.NDArray[np.int64] | None]:
+    """(name, result, the seeds it was meant to cover, None if unknown) of the k-th part (from 0)."""
     if isinstance(part, SweepResult):
-        return "a SweepResult", part, part.seeds if part.complete else None
+        return f"part {k + 1} (a SweepResult)", part, part.seeds if part.complete else None
     if not isinstance(part, (str, os.PathLike)):
         raise TypeError(f"parts must be SweepResults or paths, got {type(part).__name__}")
     result = load_sweep(part)
@@ -76,7 +76,7 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     """``merge_sweeps(parts)``, and the seeds the parts were made for (None if a part's are unknown)."""
     if isinstance(parts, (str, os.PathLike, SweepResult)):
         raise TypeError(f"parts must be a list of sweeps (results or paths), got one: {parts!r:.80}")
-    loaded = [_load(p) for p in parts]
+    loaded = [_load(k, p) for k, p in enumerate(parts)]
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
     first_name, first, _ = loaded[0]

@@ -184,6 +184,7 @@ _BAD = [
     (dict(extent=((-1e308, 1e308), (0, 1))), ValueError, r"^extent must lie within ±1e\+300"),
     (dict(extent=((-1, 10**400), (0, 1))), ValueError, r"^extent must lie within ±1e\+300"),
     (dict(extent=((1, 1 + 1e-7), (0, 1)), dtype="float32"), ValueError, r"^extent .* too narrow for 4 distinct pixels"),
+    (dict(extent=((1, 1 + 4.5e-16), (0, 1))), ValueError, r"^extent .* 4 distinct pixels in float64; .* fewer pixels$"),
     (dict(resolution=(4096, 4096), epochs=2), ValueError, r"^resolution: a map of 16,777,216 pixels would take"),
 ]
 

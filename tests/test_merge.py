@@ -126,6 +126,8 @@ def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
     forged = dataclasses.replace(b, params=b.params + 1.0)
     with pytest.raises(ValueError, match="seed 5 has different results in two parts"):
         merge_sweeps([a, forged])
+    with pytest.raises(ValueError, match=r"part 1 \(a SweepResult\) has 2, part 2 \(a SweepResult\) has 3"):
+        merge_sweeps([sweep(*XOR, 5, epochs=2), sweep(*XOR, 5, epochs=3)])
 
 
 @pytest.mark.parametrize(
