@@ -388,7 +388,8 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     with np.load(path, allow_pickle=False) as f:
         if "format" in f and str(f["format"]) == "fastbackprop-map":
             raise ValueError(f"path {str(path)!r} holds a map; read it with fastbackprop.load_map")
-        if "format_version" not in f or int(f["format_version"]) not in _READABLE:
+        version = f["format_version"] if "format_version" in f else None
+        if version is None or version.shape != () or version.dtype.kind not in "iu" or version.item() not in _READABLE:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (versions {_READABLE})")
         # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back
         # the Python int, float, str or bool (whatever the annotations say).
@@ -396,7 +397,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         for field in dataclasses.fields(SweepResult):
             if field.name not in f and field.default is not dataclasses.MISSING:
                 continue  # a field added since the file was written: its default
-            if field.name == "epochs_to_tol" and field.name not in f and int(f["format_version"]) >= 3:
+            if field.name == "epochs_to_tol" and field.name not in f and version.item() >= 3:
                 fields[field.name] = None  # not tracked (save leaves a None out)
                 continue
             if field.name not in f:
@@ -431,7 +432,20 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
             types_ok = False
     choices = (("activation", ACTIVATIONS), ("init", INITS))
     types_ok = types_ok and all(fields.get(name, c[0]) in c for name, c in choices)
-    if not (shapes_ok and types_ok and isinstance(fields["epochs"], int)):
+    kinds = {"seeds": "i", "epochs_to_tol": "i", "converged": "b", "diverged": "b", "X": "f", "y": "f"}
+    types_ok = types_ok and all(
+        np.asarray(v).dtype.kind == kinds[k] for k, v in fields.items() if k in kinds and v is not None
+    )
+    # the settings as training takes them (a hand-edited file could hold anything)
+    settings = {k: fields.get(k) for k in ("lr", "tol", "lr_output", "margin", "init_scale", "momentum")}
+    values = {k: np.asarray(v) for k, v in settings.items() if v is not None and not isinstance(v, bool)}
+    values_ok = types_ok and len(values) == sum(v is not None for v in settings.values())
+    values_ok = values_ok and all(v.dtype.kind in "iuf" and np.all(np.isfinite(v)) for v in values.values())
+    values_ok = values_ok and all(np.all(v > 0) for k, v in values.items() if k != "momentum")
+    values_ok = values_ok and bool(np.all((values.get("momentum", 0.0) >= 0) & (values.get("momentum", 0.0) < 1)))
+    epochs, complete = fields["epochs"], fields.get("complete", True)
+    counts_ok = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0 and isinstance(complete, bool)
+    if not (shapes_ok and values_ok and counts_ok):
         raise ValueError(f"path {str(path)!r} is a damaged sweep file: its fields do not fit together")
 
 

@@ -522,21 +522,50 @@ def test_files_saved_before_computed_existed_still_load(tmp_path):
     _assert_same(old, res)
 
 
-@pytest.mark.parametrize("edit", ["missing field", "float16", "ragged"])
+EDITS = {
+    "missing field": {"seeds": None},
+    "float16": {"dtype": "float16", "params": "float16"},
+    "ragged": {"final_loss": "one short"},
+    "margin a string": {"margin": "x"},
+    "tol NaN": {"tol": np.nan},
+    "lr negative": {"lr": -1.0},
+    "momentum 1": {"momentum": 1.0},
+    "epochs negative": {"epochs": -5},
+    "complete a string": {"complete": "no"},
+    "y strings": {"y": np.array(["a"] * 4)},
+    "float seeds": {"seeds": np.arange(20.0)},
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
 def test_an_edited_sweep_file_is_refused(tmp_path, edit):
     import dataclasses
 
     res = sweep(*XOR, 20, epochs=3, lr=0.5)
     fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res) if getattr(res, f.name) is not None}
-    if edit == "missing field":
-        del fields["seeds"]
-    elif edit == "float16":
-        fields.update(dtype="float16", params=res.params.astype(np.float16))
-    else:
-        fields["final_loss"] = fields["final_loss"][:-1]
+    for name, value in EDITS[edit].items():
+        if value is None:
+            del fields[name]
+        elif isinstance(value, str) and value == "float16":
+            fields[name] = res.params.astype(np.float16)
+        elif isinstance(value, str) and value == "one short":
+            fields[name] = fields[name][:-1]
+        else:
+            fields[name] = value
     np.savez(tmp_path / "edited.npz", format_version=1, package_version="0.1.0", **fields)
     with pytest.raises(ValueError, match="damaged sweep file"):
         load_sweep(tmp_path / "edited.npz")
+
+
+@pytest.mark.parametrize("version", ["x", np.array([1, 2]), 99])
+def test_a_file_of_an_unknown_format_version_is_not_a_sweep_file(tmp_path, version):
+    res = sweep(*XOR, 5, epochs=3, lr=0.5)
+    res.save(tmp_path / "r.npz")
+    with np.load(tmp_path / "r.npz") as f:
+        fields = dict(f)
+    np.savez(tmp_path / "r.npz", **dict(fields, format_version=version))
+    with pytest.raises(ValueError, match="is not a fastbackprop sweep file"):
+        load_sweep(tmp_path / "r.npz")
 
 
 def test_huge_seed_ranges_are_refused_without_iterating():
