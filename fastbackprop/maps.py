@@ -210,7 +210,8 @@ class MapResult:
                 f"converged: {r['converged']}/{self.n} = {r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
                 + ("" if self.complete else f" of the {self.n} finished pixels")
             )
-            lines.append("epochs to tol: " + epochs_to_tol_text(r, self.epochs_to_tol is not None, "pixels"))
+            criterion = "epochs to tol: " if self.margin is None else "epochs to margin: "
+            lines.append(criterion + epochs_to_tol_text(r, self.epochs_to_tol is not None, "pixels"))
         if r["wall_seconds"] is not None:
             speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
             lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} pixels trained{speed}")

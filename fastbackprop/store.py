@@ -110,9 +110,15 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     not exist; returns False (and writes nothing) if it does.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):  # said of path, not of the temporary file
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     tmp = _temporary_name(path)
     try:
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")
+        except OSError as exc:  # no such folder, not writable: said of path
+            raise type(exc)(exc.errno, exc.strerror, path) from None
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -158,6 +158,9 @@ def test_reports_are_strict_json():
     assert r["kind"] == "init" and r["axes"] == ["w1", "w5"] and r["resolution"] == [8, 8] and r["base"] == 3
     assert r["extent"] == [[-4.0, 4.0], [-6.0, 6.0]] and r["pixels"] == 64 and r["momentum"] == 0.5
     assert "init map w1 x w5: 8 x 8 pixels" in m.summary() and "MapResult(kind='init'" in repr(m)
+    assert "epochs to tol: " in m.summary()
+    by_margin = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (2, 2), epochs=EPOCHS, lr=0.5, margin=0.4)
+    assert "epochs to margin: " in by_margin.summary() and "epochs to tol" not in by_margin.summary()
 
 
 _BAD = [

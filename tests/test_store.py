@@ -572,3 +572,14 @@ def test_a_filesystem_without_locks_or_hard_links(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r"cannot lock store .* use a filesystem with locks") as exc:
         sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "t")
     assert not isinstance(exc.value, StoreLockedError)
+
+
+def test_a_result_that_cannot_be_saved_names_the_path_given(tmp_path):
+    res = sweep(*XOR, 5, epochs=2)
+    with pytest.raises(IsADirectoryError) as exc:
+        res.save(tmp_path)
+    assert exc.value.filename == str(tmp_path)
+    missing = tmp_path / "no" / "r.npz"
+    with pytest.raises(FileNotFoundError) as exc:
+        res.save(missing)
+    assert exc.value.filename == str(missing) and not any(tmp_path.iterdir())
