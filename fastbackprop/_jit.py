@@ -136,8 +136,8 @@ def jit(**opts: Any) -> Callable[[Callable[..., Any]], Any]:
     return lambda func: cached(lambda cache: njit(**dict(opts, cache=cache))(func))
 
 
-def compile_while_waiting(compile: Callable[[], Any]) -> None:
-    """Run ``compile()`` (a first call that compiles, seconds) on a thread of its own while this one waits.
+def compile_while_waiting(first_call: Callable[[], Any]) -> None:
+    """Run ``first_call()`` (one that compiles or loads a kernel: seconds) on a thread of its own while this one waits.
 
     Ctrl-C then stops the caller at once. Raised in the compiling thread, it
     could land in one of LLVM's callbacks into Python, which drop it: the
@@ -148,7 +148,7 @@ def compile_while_waiting(compile: Callable[[], Any]) -> None:
 
     def run() -> None:
         try:
-            compile()
+            first_call()
             done.set_result(None)
         except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
             done.set_exception(exc)
