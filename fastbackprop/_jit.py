@@ -1,4 +1,6 @@
-"""Numba infrastructure: the ``jit`` decorator every kernel uses, and its options.
+"""Numba infrastructure: the ``jit`` decorator every kernel uses, its options, the
+hardened disk cache (``cached``, for the GPU kernels too), and first compiles off
+the caller's thread (``compile_while_waiting``).
 
 Kept apart from the maths in ``_kernels``: what is here concerns how Numba
 compiles and caches, and reaches into Numba's cache internals, which change
