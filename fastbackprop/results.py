@@ -442,7 +442,8 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
     values_ok = types_ok and len(values) == sum(v is not None for v in settings.values())
     values_ok = values_ok and all(v.dtype.kind in "iuf" and np.all(np.isfinite(v)) for v in values.values())
     values_ok = values_ok and all(np.all(v > 0) for k, v in values.items() if k != "momentum")
-    values_ok = values_ok and bool(np.all((values.get("momentum", 0.0) >= 0) & (values.get("momentum", 0.0) < 1)))
+    momentum = values.get("momentum", np.zeros(()))
+    values_ok = values_ok and bool(np.all((momentum >= 0) & (momentum < 1)))
     epochs, complete = fields["epochs"], fields.get("complete", True)
     counts_ok = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0 and isinstance(complete, bool)
     if not (shapes_ok and values_ok and counts_ok):
