@@ -16,7 +16,7 @@ The per-network functions (``_init_params_into``, ``_activations``,
 ``_apply_step``, ``_momentum_step`` and what they call) are also compiled
 for NVIDIA GPUs by numba-cuda (``_cuda``), so they use only what both targets
 lower the same way: LLVM intrinsics (``llvm.fma``, ``llvm.floor``) rather
-than NumPy ufuncs on scalars, and where a GPU has a cheaper exact form, PTX.
+than NumPy ufuncs on scalars.
 """
 
 import math
@@ -77,50 +77,39 @@ def _at_overload(x, lane):  # pragma: no cover
 
 if config.DISABLE_JIT:
 
-    def _floor_exp2i(y):
-        """``(floor(y), 2**floor(y))`` for ``|y| < 126``, in y's float type."""
-        k = np.floor(y)
+    def _exp2i(k):
+        """2**k for an integral float ``k`` well inside the exponent range."""
         if k != k:  # NaN in, NaN out (the compiled version's product is NaN too)
-            return k, k
-        return k, np.ldexp(_like(k, 1.0), int(k))
+            return k
+        return np.ldexp(_like(k, 1.0), int(k))
 
 else:  # pragma: no cover - compile time only
 
     @intrinsic
-    def _floor_exp2i(typingctx, y):
-        """``(floor(y), 2**floor(y))`` for ``|y| < 126``: exp's range reduction, in y's float type.
+    def _exp2i(typingctx, k):
+        """2**k built from exponent bits (k integral, |k| < 126): three operations.
 
-        2**k is an integer k + bias shifted into the exponent field. In
-        float64, k's integer is read from the bits of M + k, M = 1.5 * 2**52,
-        which holds k in its low mantissa bits exactly: AVX2 has no
-        float64-to-int64 vector conversion (LLVM would convert one lane at a
-        time: 10 % of a float64 sweep). On a GPU, in both dtypes, the sum
-        stands in for the floor too: ``add.rm`` (M + y rounded down) is
-        M + floor(y) exactly, one add on the FMA pipe where the floor and the
-        conversion were two operations on the special-function unit.
+        float32: convert k to an integer, add the bias, shift it into the
+        exponent field. float64: AVX2 has no float64-to-int64 vector
+        conversion (LLVM would convert one lane at a time: 10 % of a float64
+        sweep), so k + 1.5 * 2**52 stands in for it: that sum holds k in its
+        low mantissa bits, exactly, and the shift drops the rest.
         """
-        if not isinstance(y, types.Float):
+        if not isinstance(k, types.Float):
             return None
-        bits, bias, shift = (64, 1023, 52) if y.bitwidth == 64 else (32, 127, 23)
+        bits, bias, shift = (64, 1023, 52) if k.bitwidth == 64 else (32, 127, 23)
 
         def codegen(context, builder, sig, args):
-            (x,) = args
             ity = ir.IntType(bits)
-            magic = ir.Constant(x.type, 1.5 * 2.0**shift)
-            if builder.module.triple.startswith("nvptx"):
-                reg, suffix = ("d", "f64") if bits == 64 else ("f", "f32")
-                fty = ir.FunctionType(x.type, [x.type, x.type])
-                t = builder.asm(fty, f"add.rm.{suffix} $0, $1, $2;", f"={reg},{reg},{reg}", [x, magic], False)
-                k = builder.fsub(t, magic)  # exact: both are integers below 2**(shift + 1)
-                i = builder.bitcast(t, ity)
+            if bits == 64:
+                i = builder.bitcast(builder.fadd(args[0], ir.Constant(args[0].type, 1.5 * 2.0**52)), ity)
             else:
-                floor = builder.module.declare_intrinsic("llvm.floor", [x.type], ir.FunctionType(x.type, [x.type]))
-                k = builder.call(floor, [x])
-                i = builder.bitcast(builder.fadd(k, magic), ity) if bits == 64 else builder.fptosi(k, ity)
-            i = builder.shl(builder.add(i, ir.Constant(ity, bias)), ir.Constant(ity, shift))
-            return context.make_tuple(builder, sig.return_type, [k, builder.bitcast(i, x.type)])
+                i = builder.fptosi(args[0], ity)
+            i = builder.add(i, ir.Constant(ity, bias))
+            i = builder.shl(i, ir.Constant(ity, shift))
+            return builder.bitcast(i, args[0].type)
 
-        return types.UniTuple(y, 2)(y), codegen
+        return k(k), codegen
 
 
 if config.DISABLE_JIT:
@@ -189,6 +178,24 @@ else:  # pragma: no cover - compile time only
 
 
 if config.DISABLE_JIT:
+    _floor = np.floor
+else:  # pragma: no cover - compile time only
+
+    @intrinsic
+    def _floor(typingctx, x):
+        """floor(x) as llvm.floor: one instruction on every target (np.floor has no CUDA lowering)."""
+        if not isinstance(x, types.Float):
+            return None
+
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            fn = builder.module.declare_intrinsic("llvm.floor", [ty], ir.FunctionType(ty, [ty]))
+            return builder.call(fn, args)
+
+        return x(x), codegen
+
+
+if config.DISABLE_JIT:
 
     def _flag_set(flag):
         return flag[0] != 0
@@ -227,7 +234,7 @@ _LOG2E = 1.4426950408889634
 
 @jit(**INLINE)
 def _exp64(x):
-    k, two_k = _floor_exp2i(_fma(x, _LOG2E, 0.5))
+    k = _floor(_fma(x, _LOG2E, 0.5))
     r = _fma(k, -1.90821492927058770002e-10, _fma(k, -6.93147180369123816490e-01, x))
     r2 = r * r
     r4 = r2 * r2
@@ -236,18 +243,18 @@ def _exp64(x):
     b = _fma(r2, _fma(r, 1.0 / 5040.0, 1.0 / 720.0), _fma(r, 1.0 / 120.0, 1.0 / 24.0))
     c = _fma(r2, _fma(r, 1.0 / 39916800.0, 1.0 / 3628800.0), _fma(r, 1.0 / 362880.0, 1.0 / 40320.0))
     p = _fma(r8, _fma(r4, 1.0 / 479001600.0, c), _fma(r4, b, a))
-    return p * two_k
+    return p * _exp2i(k)
 
 
 @jit(**INLINE)
 def _exp32(x):
     f = np.float32
-    k, two_k = _floor_exp2i(_fma(x, f(_LOG2E), f(0.5)))
+    k = _floor(_fma(x, f(_LOG2E), f(0.5)))
     r = _fma(k, f(2.12194440e-4), _fma(k, f(-0.693359375), x))
     r2 = r * r
     a = _fma(r2, _fma(r, f(1.0 / 6.0), f(0.5)), f(1.0) + r)
     b = _fma(r2, f(1.0 / 720.0), _fma(r, f(1.0 / 120.0), f(1.0 / 24.0)))
-    return _fma(r2 * r2, b, a) * two_k
+    return _fma(r2 * r2, b, a) * _exp2i(k)
 
 
 def _exp(x):

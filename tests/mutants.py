@@ -186,8 +186,8 @@ MUTANTS = (
     ),
     Mutant(
         "exp2i-magic-off-by-a-bit",
-        ((K, "magic = ir.Constant(x.type, 1.5 * 2.0**shift)", "magic = ir.Constant(x.type, 0.75 * 2.0**shift)"),),
-        ("tests/test_kernels.py::test_floor_exp2i_is_the_floor_and_exactly_two_to_it",),
+        ((K, "ir.Constant(args[0].type, 1.5 * 2.0**52)", "ir.Constant(args[0].type, 1.5 * 2.0**51)"),),
+        ("tests/test_kernels.py::test_exp2i_is_exactly_two_to_the_k",),
     ),
     Mutant(
         "map-pixel-axes-swapped",
