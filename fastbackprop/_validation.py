@@ -7,7 +7,7 @@ They run before any compiled code, and never modify their input.
 
 import numbers
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numba
@@ -256,7 +256,9 @@ def check_dtype(dtype: Any) -> str:
 
 
 def check_list(values: Any, name: str, check: Callable[[Any, str], T]) -> list[T]:
-    """A non-empty 1-d sequence, each item passed through ``check(item, name)``."""
+    """A non-empty 1-d sequence (or an iterator, read once), each item passed through ``check(item, name)``."""
+    if isinstance(values, Iterator):
+        values = list(values)
     try:
         items = list(values) if np.ndim(values) == 1 else []
     except (TypeError, ValueError):  # ragged nesting

@@ -580,7 +580,7 @@ def _check_axes(axes: Any) -> tuple[str, str]:
 
 
 def _check_resolution(resolution: Any) -> tuple[int, int]:
-    if isinstance(resolution, (str, bytes)) or not isinstance(resolution, (tuple, list)) or len(resolution) != 2:
+    if not isinstance(resolution, (tuple, list, np.ndarray)) or np.ndim(resolution) != 1 or len(resolution) != 2:
         raise TypeError(f"resolution must be two ints (n0, n1), got {resolution!r}")
     n0, n1 = (check_int(n, "resolution", minimum=1, maximum=MAX_SIDE) for n in resolution)
     return n0, n1

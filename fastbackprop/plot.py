@@ -157,6 +157,8 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
     training length: ``epochs``, one of the grid's (default the longest).
     """
     g = grid_result
+    if epochs is not None and g.momenta is None:
+        raise ValueError("epochs picks the length shown of a grid with momenta; this grid shows every length")
     rate, ci = g.success_rate, g.success_ci95
     criterion = f"loss < {g.tol:g}" if g.margin is None else f"every |y - ypred| < {g.margin:g}"
     title = f"Success rate ({criterion}), {g.n:,} seeds per cell"

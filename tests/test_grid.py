@@ -125,6 +125,13 @@ def test_to_frame_without_pandas(monkeypatch):
         g.to_frame()
 
 
+def test_list_arguments_may_be_iterators():
+    lists = grid(*XOR, 5, [0.5, 1.0], [2, 3], momenta=[0.0, 0.5])
+    read_once = grid(*XOR, 5, (lr for lr in (0.5, 1.0)), iter([2, 3]), momenta=map(float, "0 .5".split()))
+    for f in ("lrs", "epochs", "momenta", "loss", "epochs_to_tol"):
+        np.testing.assert_array_equal(getattr(read_once, f), getattr(lists, f), err_msg=f)
+
+
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [

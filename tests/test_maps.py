@@ -87,6 +87,8 @@ def test_seed_base_threads_progress_and_one_pixel_axes():
     assert m.base_seed == 7 and m.coords0.tolist() == [-4.0]  # one pixel takes lo
     again = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, threads=2)
     assert again.params.tobytes() == m.params.tobytes()
+    as_array = init_map(*XOR, 7, ["w3", "b1"], EXTENT, np.array([1, 4]), epochs=EPOCHS)  # any two ints
+    assert as_array.params.tobytes() == m.params.tobytes()
     pytest.importorskip("tqdm")
     shown = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, progress=True)
     assert shown.params.tobytes() == m.params.tobytes()
@@ -177,6 +179,7 @@ _BAD = [
     (dict(resolution=(MAX_SIDE + 1, 5)), ValueError, r"^resolution must be <= 16384"),
     (dict(resolution=(5.0, 5)), TypeError, r"^resolution must be an int"),
     (dict(resolution=5), TypeError, r"^resolution must be two ints"),
+    (dict(resolution=np.array([[4, 4]])), TypeError, r"^resolution must be two ints"),
     (dict(base=-1), ValueError, r"^base must be >= 0"),
     (dict(base=np.zeros(8)), ValueError, r"^base must be a seed or have shape \(9,\)"),
     (dict(base="3"), TypeError, r"^base must be a seed"),

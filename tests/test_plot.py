@@ -84,6 +84,8 @@ def test_grid_heatmap_with_momenta_shows_lr_by_momentum_at_one_length(tmp_path):
     assert f"{EPOCHS // 3:,} epochs" in shorter.get_title()
     with pytest.raises(ValueError, match=r"^epochs must be one of the grid's lengths"):
         plot.grid_heatmap(g, epochs=7)
+    with pytest.raises(ValueError, match=r"^epochs picks the length shown of a grid with momenta"):
+        plot.grid_heatmap(grid(*datasets.xor(), 10, [0.5], [2, 3]), epochs=3)
     by_margin = grid(*datasets.xor(), 100, [0.5, 2.0], [EPOCHS // 3, EPOCHS], margin=0.4)
     assert "every |y - ypred| < 0.4" in plot.grid_heatmap(by_margin).axes[0].get_title()
 
