@@ -8,15 +8,42 @@ Public API: ``Network`` (one network), ``sweep`` / ``SweepResult`` /
 pixel of a slice of starting points or learning rates), ``plot``
 (figures, optional matplotlib), ``datasets``, and ``reference`` (the
 plain-NumPy oracle).
+
+The names are loaded on first use (PEP 562), so that ``import fastbackprop``
+and the console script start without NumPy and Numba, and a Ctrl-C while
+they load is the command line's own.
 """
 
-from . import datasets
-from ._errors import DeviceUnavailableError, StoreLockedError
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .maps import MapResult, init_map, load_map, lr_map
-from .merge import merge_sweeps
-from .network import Network
-from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
+
+if TYPE_CHECKING:
+    from . import datasets
+    from ._errors import DeviceUnavailableError, StoreLockedError
+    from .maps import MapResult, init_map, load_map, lr_map
+    from .merge import merge_sweeps
+    from .network import Network
+    from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
+
+#: Each public name, and the module that defines it.
+_HOMES = {
+    "DeviceUnavailableError": "_errors",
+    "GridResult": "sweeps",
+    "MapResult": "maps",
+    "Network": "network",
+    "StoreLockedError": "_errors",
+    "SweepResult": "sweeps",
+    "grid": "sweeps",
+    "init_map": "maps",
+    "load_map": "maps",
+    "load_sweep": "sweeps",
+    "lr_map": "maps",
+    "merge_sweeps": "merge",
+    "sweep": "sweeps",
+    "wilson_interval": "sweeps",
+}
 
 __all__ = [
     "DeviceUnavailableError",
@@ -36,3 +63,17 @@ __all__ = [
     "sweep",
     "wilson_interval",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "datasets":
+        return importlib.import_module(".datasets", __name__)
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,5 +1,17 @@
+"""``python -m fastbackprop`` and the ``fastbackprop`` console script."""
+
 import sys
 
-from .cli import main
 
-sys.exit(main())
+def main() -> int:
+    """Load the command line (NumPy, Numba: most of a second) and run it; Ctrl-C meanwhile exits 130."""
+    try:
+        from .cli import main as run
+    except KeyboardInterrupt:
+        print("fastbackprop: interrupted", file=sys.stderr)
+        return 130
+    return run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

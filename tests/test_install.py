@@ -247,3 +247,19 @@ def test_every_test_the_coverage_pass_skips_exists():
         module, test = name.split("::")
         with open(os.path.join(here, module)) as f:
             assert f"\ndef {test}(" in f.read(), name
+
+
+def test_public_names_load_on_first_use_and_are_the_modules_own():
+    """``import fastbackprop`` loads neither NumPy nor Numba; each name of ``__all__`` then resolves."""
+    code = (
+        "import sys, fastbackprop as fb; heavy = {'numpy', 'numba'} & set(sys.modules); "
+        "from fastbackprop import sweeps, maps; "
+        "assert fb.sweep is sweeps.sweep and fb.MapResult is maps.MapResult and fb.datasets.xor; "
+        "assert all(getattr(fb, name) is not None for name in fb.__all__) and set(fb.__all__) <= set(dir(fb)); "
+        "assert set(fb.__all__) == {*fb._HOMES, '__version__', 'datasets'}; "
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        fastbackprop.nothing  # noqa: B018 - the attribute access is the test

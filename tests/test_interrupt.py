@@ -195,3 +195,30 @@ def test_cli_ctrl_c_is_one_line_and_exit_130(args, tmp_path):
         """
     )
     assert code == 130 and err == "fastbackprop: interrupted\n" and delay < PROMPT_S, (code, err, delay)
+
+
+def test_cli_ctrl_c_while_numpy_and_numba_load_is_one_line_and_exit_130():
+    """The console script's entry point: SIGINT arrives while ``import numpy`` runs (an import hook sends it)."""
+    code = """
+        import os, signal, sys
+
+        class Interrupt:  # sends SIGINT the moment NumPy starts to load
+            def find_spec(self, name, path=None, target=None):
+                if name == "numpy":
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        sys.meta_path.insert(0, Interrupt())
+        from fastbackprop.__main__ import main
+        assert "numpy" not in sys.modules  # the entry point itself loads nothing heavy
+        sys.argv = ["fastbackprop", "info"]
+        sys.exit(main())
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "fastbackprop: interrupted\n", "")
