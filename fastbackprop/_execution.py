@@ -328,18 +328,31 @@ def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, fini
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def dask_job(job: Job) -> tuple[str, Rows | None]:
+    """``train_job`` on a Dask worker, with the worker's fastbackprop version for the client to check."""
+    return __version__, train_job(job)
+
+
 def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:
     """Train the units on a Dask client's workers; ``finish(unit, rows)`` runs here as each arrives.
 
-    Workers only compute: this process writes the store. On an error or
+    Workers only compute: this process writes the store, and only rows from
+    a worker with its own fastbackprop version (another could compute other
+    numbers; one without ``dask_job`` fails to load the job). On an error or
     Ctrl-C the futures not finished are cancelled.
     """
     from dask.distributed import as_completed  # only reached with a Dask client
 
-    futures = {client.submit(train_job, plan.job(unit, device), pure=False): unit for unit in units}
+    futures = {client.submit(dask_job, plan.job(unit, device), pure=False): unit for unit in units}
     try:
         for future in as_completed(futures):
-            finish(futures[future], future.result())
+            version, rows = future.result()
+            if version != __version__:
+                raise RuntimeError(
+                    f"a Dask worker runs fastbackprop {version}, this process {__version__}: "
+                    "install the same version on every worker"
+                )
+            finish(futures[future], rows)
     finally:
         client.cancel(list(futures))
 

@@ -33,6 +33,13 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _holds_bool(value: Any) -> bool:
+    """Whether a list or tuple, at any depth, holds a bool: NumPy would read it as 0 or 1."""
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, (bool, np.bool_)) or _holds_bool(v) for v in value)
+    return False
+
+
 def is_int(value: Any) -> bool:
     """True for Python/NumPy integers, False for bools (which are ints in Python)."""
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
@@ -87,6 +94,8 @@ def as_real_array(value: Any, name: str) -> npt.NDArray[np.float64]:
         raise ValueError(f"{name} must be a rectangular array of real numbers: {exc}") from None
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({_show(value)})")
+    if _holds_bool(value):
+        raise TypeError(f"{name} must hold real numbers, not bools ({_show(value)})")
     arr = np.array(arr, dtype=np.float64, order="C")  # always a copy
     if not np.all(np.isfinite(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0]
@@ -219,6 +228,8 @@ def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None) -> npt.
         # (one seed: any step, even one past int64; more: |step| <= the ends' spread)
         return seeds.start + np.arange(count, dtype=np.int64) * np.int64(step if count > 1 else 1)
     else:
+        if _holds_bool(seeds):
+            raise TypeError(f"seeds must hold ints, not bools ({_show(seeds)})")
         try:
             values = np.asarray(seeds)
         except (ValueError, TypeError) as exc:
@@ -328,7 +339,7 @@ def check_training(
             "per-network settings must all have one value per network: got lengths "
             + ", ".join(f"{n} {k}" for n, k in lengths.items())
         )
-    for name in ("lr", "tol", "lr_output", "margin"):
+    for name in ("lr", "tol", "lr_output", "margin", "init_scale"):
         _check_survives(getattr(training, name), name, dtype)
     _check_survives(training.momentum, "momentum", dtype, zero_ok=True)
     _check_survives(training.params0, "params0", dtype, zero_ok=True)
@@ -445,6 +456,20 @@ def check_memory(nbytes: int, name: str, what: str, hint: str = "") -> None:
         )
 
 
+def store_problem(path: str) -> str | None:
+    """Why a store cannot be opened or made at ``path`` (a reason to follow the path), or None."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        return "exists and is not a directory"
+    existing = os.path.abspath(path)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"cannot be made: {existing!r} is not a directory"
+    if not os.access(existing, os.W_OK):
+        return f"is not writable ({existing!r} is not)"
+    return None
+
+
 def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, device: Any) -> Execution:
     """Where and how a sweep runs, validated, as one ``Execution``.
 
@@ -462,6 +487,8 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
         raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
     if store is not None and not os.fspath(store):
         raise ValueError("store must name a folder, got ''")
+    if store is not None and (problem := store_problem(os.fspath(store))):
+        raise ValueError(f"store {os.fspath(store)!r} {problem}")
     if client is not None and not (
         callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))
     ):

@@ -13,7 +13,7 @@ import numpy as np
 from . import datasets
 from ._errors import DeviceUnavailableError, StoreLockedError
 from ._layout import N_PARAMS
-from ._validation import check_momentum, check_positive_float
+from ._validation import check_momentum, check_positive_float, store_problem
 from ._version import __version__
 from .network import Network
 from .sweeps import grid, sweep
@@ -409,13 +409,8 @@ def _check_output(path, flag, kind):
         if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
             raise ValueError(f"{flag} {path!r} is not writable")
         return
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"{flag} {path!r} exists and is not a directory")
-    existing = os.path.abspath(path)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.access(existing, os.W_OK):
-        raise ValueError(f"{flag} {path!r} is not writable ({existing!r} is not)")
+    if problem := store_problem(path):
+        raise ValueError(f"{flag} {path!r} {problem}")
 
 
 def _check_plot(path):

@@ -26,12 +26,14 @@ manifest is refused, never reused.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -101,6 +103,9 @@ def sha256(*arrays: npt.NDArray[Any]) -> str:
 def _temporary_name(path: str) -> str:
     """A name beside ``path`` that no other writer, process or thread, will use."""
     return f"{path}.tmp-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
+
+
+_TEMPORARY = re.compile(r"\.tmp-\d+-\d+-[0-9a-f]{8}$")
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], exclusive: bool = False) -> bool:
@@ -356,6 +361,11 @@ class SweepStore(_Chunks):
 
     def _open(self) -> None:
         """Create the manifest and inputs, or check that an existing store is this sweep's."""
+        # Files a killed writer left half-written: the lock makes this the only writer now.
+        for name in os.listdir(self.path):
+            if _TEMPORARY.search(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(self.path, name))
         arrays = self._inputs
         inputs = os.path.join(self.path, INPUTS)
         manifest = {"format": _FORMAT, "format_version": _version(self.settings), "settings": self.settings}

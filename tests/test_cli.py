@@ -372,6 +372,7 @@ def test_csv_size_is_bounded(tmp_path, monkeypatch):
         ("--plot", "{tmp}/x.unknownext", "unknown figure format 'unknownext'"),
         ("--plot", "{tmp}/missing/x.png", "does not exist"),
         ("--store", "{tmp}/file.txt", "exists and is not a directory"),
+        ("--store", "{tmp}/file.txt/sub", "cannot be made: '{tmp}/file.txt' is not a directory"),
         ("--out", "", "--out must name a file"),
         ("--plot", "", "--plot must name a file"),
         ("--store", "", "--store must name a folder"),
@@ -389,7 +390,7 @@ def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, 
     args = ["sweep", "--seeds", "5", "--epochs", "2", flag, value.format(tmp=tmp_path)]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err, err
+    assert err.count("\n") == 1 and message.format(tmp=tmp_path) in err, err
 
 
 def test_read_only_outputs_are_refused(tmp_path, monkeypatch, capsys):

@@ -98,32 +98,49 @@ def test_cuda_on_a_cluster_is_checked_by_the_workers_not_the_client(client, monk
         init_map(*XOR, 1, ("w1", "w2"), ((-1, 1), (-1, 1)), (2, 2), epochs=1, client=client, device="cuda")
 
 
+def test_rows_from_a_worker_on_another_version_are_refused_not_stored(client, monkeypatch, tmp_path):
+    from fastbackprop import _execution
+
+    monkeypatch.setattr(_execution, "__version__", "0.0.0.client")  # this process only: the workers run their own
+    with pytest.raises(RuntimeError, match=r"^a Dask worker runs fastbackprop \S+, this process 0\.0\.0\.client: "):
+        sweep(*XOR, 300, epochs=EPOCHS, client=client, store=tmp_path / "s")
+    assert not [f for f in os.listdir(tmp_path / "s") if f.startswith("chunk-")]
+
+
 def test_client_validation():
     with pytest.raises(TypeError, match=r"client must be a dask\.distributed\.Client"):
         sweep(*XOR, 10, epochs=2, client="tcp://localhost:8786")
 
 
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
-def test_worker_killed_mid_sweep_still_complete_and_identical(client):
-    n, epochs = 60 * 1024, 3000
+def test_worker_killed_mid_sweep_still_complete_and_identical(client, tmp_path):
+    n, epochs = 120 * 1024, 3000  # about 3 s on two workers, once compiled
     expected = sweep(*XOR, n, epochs=epochs, lr=0.5)
     result = {}
 
     def run():
-        result["res"] = sweep(*XOR, n, epochs=epochs, lr=0.5, client=client)
+        result["res"] = sweep(*XOR, n, epochs=epochs, lr=0.5, client=client, store=tmp_path / "s")
 
     t = threading.Thread(target=run)
     t.start()
-    time.sleep(1.5)  # both workers busy with chunks
+    deadline = time.monotonic() + 60
+    while (
+        len([f for f in os.listdir(tmp_path / "s") if f.startswith("chunk-")] if (tmp_path / "s").exists() else []) < 8
+    ):
+        assert time.monotonic() < deadline, "no chunk arrived"
+        time.sleep(0.01)
+    assert t.is_alive(), "finished before a worker was killed: the test proves nothing"
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
     os.kill(victim, signal.SIGKILL)
     t.join(timeout=100)
     assert not t.is_alive()
     _same(result["res"], expected)
-    # The nanny restarted the killed worker.
-    client.wait_for_workers(2, timeout=30)
-    assert victim not in client.run(os.getpid).values()
+    # The nanny restarted the killed worker (the scheduler may still list the dead one for a while).
+    deadline = time.monotonic() + 30
+    while len(pids := client.run(os.getpid, on_error="ignore")) != 2 or victim in pids.values():
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.2)
 
 
 def test_cli_scheduler(client, capsys):

@@ -280,6 +280,7 @@ def test_margin_criterion_follows_every_sample_per_epoch():
         (dict(momentum=0.99999999, dtype="float32"), ValueError, r"^momentum must stay below 1 in float32"),
         (dict(init_scale=0), ValueError, r"^init_scale must be finite and > 0"),
         (dict(init_scale=1e300, dtype="float32"), ValueError, r"^init_scale"),
+        (dict(init_scale=1e-42, dtype="float32"), ValueError, r"^init_scale=1e-42 is outside what float32 holds"),
         (dict(init="gaussian"), ValueError, r"^init must be 'normal' or 'uniform'"),
         (dict(activation="relu"), ValueError, r"^activation must be 'sigmoid' or 'tanh'"),
         (dict(activation=None), TypeError, r"^activation must be"),

@@ -166,6 +166,14 @@ def test_store_validation(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is not a directory"):
         sweep(*XOR, 10, epochs=2, store=tmp_path / "file")
+    # named as given, before anything runs: a grid's store too, and paths that cannot be made
+    with pytest.raises(ValueError, match=r"^store '.*file' exists and is not a directory$"):
+        grid(*XOR, 10, [0.5], [2], store=tmp_path / "file")
+    with pytest.raises(ValueError, match=r"^store '.*file/sub' cannot be made: '.*file' is not a directory$"):
+        sweep(*XOR, 10, epochs=2, store=tmp_path / "file" / "sub")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"^store '.*dangling' exists and is not a directory$"):
+        sweep(*XOR, 10, epochs=2, store=tmp_path / "dangling")
     with pytest.raises(TypeError, match="store must be a path"):
         sweep(*XOR, 10, epochs=2, store=3)
     with pytest.raises(ValueError, match=r"^store must name a folder"):
@@ -250,6 +258,18 @@ def test_sigkill_then_resume_is_identical(tmp_path):
     assert not partial.complete and 3 * 1024 <= partial.n < n
     resumed = sweep(*XOR, n, epochs=epochs, lr=0.5, store=path)
     _same(resumed, sweep(*XOR, n, epochs=epochs, lr=0.5))
+
+
+def test_files_a_killed_writer_left_half_written_are_removed_when_the_store_is_next_opened(tmp_path):
+    path = tmp_path / "s"
+    first = sweep(*XOR, 10, epochs=2, store=path)
+    (path / "chunk-000001.npz.tmp-123-456-0123abcd").write_bytes(b"half a chunk")  # as write_atomic names them
+    (path / "notes.tmp-mine").write_text("kept: not a name write_atomic makes")
+    again = sweep(*XOR, 10, epochs=2, store=path)
+    assert again.computed == 0 and sorted(os.listdir(path)) == sorted(
+        ["chunk-000000.npz", "inputs.npz", "manifest.json", "lock", "notes.tmp-mine"]
+    )
+    _same(again, first)
 
 
 # ---------------------------------------------------------------------------

@@ -358,6 +358,11 @@ def test_seed_forms():
         (dict(seeds=np.array([2**64 - 1], dtype=np.uint64)), ValueError, "seeds must fit in int64"),
         (dict(seeds=[1.0, 2.0]), TypeError, "seeds must hold ints"),
         (dict(seeds=[True, False]), TypeError, "seeds must hold ints"),
+        (dict(seeds=[0, True, 2]), TypeError, "seeds must hold ints, not bools"),  # NumPy would read 1
+        (dict(lr=[0.5, True, 2.0, 1.0]), TypeError, "lr must hold real numbers, not bools"),
+        (dict(momentum=(0.5, np.False_, 0.1, 0.0)), TypeError, "momentum must hold real numbers, not bools"),
+        (dict(X=[[0, True], [1, 0]], y=[0, 1]), TypeError, "X must hold real numbers, not bools"),
+        (dict(X=[[0, 1], [1, 0]], y=[0, True]), TypeError, "y must hold real numbers, not bools"),
         (dict(seeds=True), TypeError, "seeds must be an int, a range or an array"),
         (dict(seeds=2.0), TypeError, "seeds must be an int, a range or an array"),
         (dict(seeds="10"), TypeError, "seeds must be an int, a range or an array"),
