@@ -418,8 +418,8 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
         from tqdm.auto import tqdm
     except ImportError:
         raise ImportError("progress=True needs tqdm: pip install 'fastbackprop[progress]'") from None
-    # disable=None: a bar on a terminal, nothing when stderr is not one.
-    bar = tqdm(total=total, unit="run", disable=None, smoothing=0.1)
+    # Asked for, shown: also when stderr is a log file (a batch job's), not a terminal.
+    bar = tqdm(total=total, unit="run", disable=False, smoothing=0.1)
     try:
         yield bar.update
     finally:

@@ -2,16 +2,19 @@
 
 import argparse
 import contextlib
+import io
+import itertools
 import json
 import os
 import re
 import sys
+import threading
 import zipfile
+from typing import Any
 
 import numpy as np
 
 from . import datasets
-from ._errors import DeviceUnavailableError, StoreLockedError
 from ._layout import N_PARAMS
 from ._validation import check_momentum, check_positive_float, store_problem
 from ._version import __version__
@@ -23,14 +26,22 @@ from .sweeps import grid, sweep
 DEFAULT_SEED = 2
 
 
+#: Seconds to wait for a Dask scheduler to answer (--scheduler).
+SCHEDULER_TIMEOUT_S = 30
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad option is one line on stderr and exit code 2, and -1e-3 is a number."""
+    """argparse, but a bad option is one line on stderr and exit code 2, -1e-3 and -inf are
+    numbers, and a flag is never an abbreviation (``sweep --seed 5`` is not ``--seeds 5``)."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
         # argparse (3.11) reads only -1 and -1.5 as negative numbers; -1e-3 would be taken
-        # for an option and "--extent -1e-3 1e-3 ..." refused (the attribute is argparse's own)
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+        # for an option and "--extent -1e-3 1e-3 ..." refused, and -inf refused as "expected
+        # one argument" rather than as not finite (the attribute is argparse's own)
+        self._negative_number_matcher = re.compile(
+            r"^-((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
+        )
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -378,14 +389,34 @@ def _progress(args):
 @contextlib.contextmanager
 def _client(args):
     """A Dask client connected to --scheduler for the duration of a command, or None."""
-    if not args.scheduler:
+    if args.scheduler is None:
         yield None
         return
+    if not args.scheduler.strip():
+        raise ValueError("--scheduler must name a scheduler's address, got ''")
     try:
         from dask.distributed import Client
     except ImportError:
         raise ImportError("--scheduler needs Dask: pip install 'fastbackprop[distributed]'") from None
-    with Client(args.scheduler, timeout=30) as client:
+    # Client's own timeout does not cover a peer that accepts and never answers
+    # (a dashboard's port instead of the scheduler's): connect on a thread, wait
+    # as long, and leave the thread behind if it is still trying.
+    made: dict[str, Any] = {}
+
+    def connect():
+        try:
+            made["client"] = Client(args.scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            made["error"] = exc
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(SCHEDULER_TIMEOUT_S)
+    if "error" in made:
+        raise made["error"]
+    if "client" not in made:
+        raise TimeoutError(f"--scheduler {args.scheduler!r}: no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s")
+    with made["client"] as client:
         yield client
 
 
@@ -426,6 +457,30 @@ def _check_plot(path):
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext not in formats:
         raise ValueError(f"--plot {path!r}: unknown figure format {ext!r}; use one of {', '.join(sorted(formats))}")
+    # Some formats need a program besides matplotlib (pgf: LaTeX): try one, before the run, not after.
+    from matplotlib.figure import Figure
+
+    probe = Figure(figsize=(1, 1))
+    probe.text(0.5, 0.5, "1")
+    try:
+        probe.savefig(io.BytesIO(), format=ext)
+    except Exception as exc:  # noqa: BLE001 - whatever the backend raises, the format cannot be written here
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"--plot {path!r}: matplotlib cannot write {ext!r} here ({reason})") from None
+
+
+def _check_outputs(args, out_flag="--out"):
+    """The command's --out, --plot and --store: each writable, and no two the same path, before computing."""
+    named = {
+        flag: getattr(args, attr, None) for flag, attr in ((out_flag, "out"), ("--plot", "plot"), ("--store", "store"))
+    }
+    _check_output(named[out_flag], out_flag, "file")
+    _check_plot(named["--plot"])
+    _check_output(named["--store"], "--store", "store")
+    given = [(flag, path) for flag, path in named.items() if path]
+    for (flag, path), (other, other_path) in itertools.combinations(given, 2):
+        if os.path.realpath(path) == os.path.realpath(other_path):
+            raise ValueError(f"{flag} and {other} name the same path {path!r}: one would overwrite the other")
 
 
 def _save_figure(fig, path):
@@ -437,7 +492,7 @@ def _run_train(args):
     if args.log_every < 1:
         raise ValueError(f"--log-every must be >= 1, got {args.log_every}")
     _check_training_options(args)
-    _check_plot(args.plot)
+    _check_outputs(args)
     X, y = _load_data(args)
     net = Network(seed=args.seed, init=args.init, init_scale=args.init_scale, activation=args.activation)
     initial = net.loss(X, y)
@@ -516,9 +571,7 @@ def _sweep_seeds(args, params0):
 
 def _run_sweep(args):
     _check_training_options(args)
-    _check_output(args.out, "--out", "file")
-    _check_plot(args.plot)
-    _check_output(args.store, "--store", "store")
+    _check_outputs(args)
     params0 = _load_params0(args.params0)
     X, y = _load_data(args)
     with _client(args) as client:
@@ -561,8 +614,7 @@ def _run_sweep(args):
 
 def _run_grid(args):
     _check_training_options(args)
-    _check_plot(args.plot)
-    _check_output(args.store, "--store", "store")
+    _check_outputs(args)
     params0 = _load_params0(args.params0)
     X, y = _load_data(args)
     with _client(args) as client:
@@ -634,7 +686,9 @@ def _grid_options(args):
 def _run_merge(args):
     from .merge import _merge, describe_gaps, missing_seeds
 
-    _check_output(args.out, "OUT", "file")
+    _check_outputs(args, "OUT")
+    if os.path.realpath(args.out) in {os.path.realpath(p) for p in args.parts}:
+        raise ValueError(f"OUT {args.out!r} is also one of the parts: write the merged result elsewhere")
     res, planned = _merge(args.parts)
     gaps = missing_seeds(res, planned)
     res.save(args.out)
@@ -642,7 +696,10 @@ def _run_merge(args):
     if args.json:
         print(json.dumps({"parts": len(args.parts), "missing": [list(g) for g in gaps], **res.report()}))
     else:
-        print(f"merged {len(args.parts)} parts: " + res.summary())
+        # (its wall time and seeds trained are the parts' own, summed: a merge trains nothing)
+        print(
+            f"merged {len(args.parts)} parts: " + res.summary().replace(" seeds trained", " seeds trained by the parts")
+        )
         if gaps:
             print(f"missing seeds: {describe_gaps(gaps)}")
         if not res.complete and not gaps:
@@ -698,9 +755,9 @@ def _run_map(args):
         for flag, values in (("--lr", args.lr), ("--lr-output", args.lr_output)):
             if not all(-300 <= v <= 300 for v in values):
                 raise ValueError(f"{flag} takes log10 of the learning rates, in [-300, 300]; got {values}")
-    _check_output(args.out, "--out", "file")
-    _check_plot(args.plot)
-    _check_output(args.store, "--store", "store")
+            if not values[0] < values[1]:  # here, in the exponents typed, not the rates made of them
+                raise ValueError(f"{flag} must have LO < HI, got {values[0]:g} {values[1]:g}")
+    _check_outputs(args)
     if args.base_params is not None:
         base = _load_starts(args.base_params, "--base-params", (N_PARAMS,))
     else:
@@ -761,6 +818,24 @@ _COMMANDS = {
 }
 
 
+#: The API's argument names that the command line spells otherwise.
+_FLAG_OF = {
+    "lrs": "--lr",
+    "epochs_list": "--epochs",
+    "momenta": "--momentum",
+    "lr_extent": "--lr",
+    "lr_output_extent": "--lr-output",
+}
+
+
+def _in_flags(message):
+    """An API error message, its argument named by the flag that set it."""
+    name = re.match(r"\w+", message)
+    if name and name.group() in _FLAG_OF and message[name.end() : name.end() + 1] in (" ", "="):
+        return _FLAG_OF[name.group()] + message[name.end() :]
+    return message
+
+
 def main(argv=None):
     """Entry point of the ``fastbackprop`` console script; returns the exit code."""
     parser = _build_parser()
@@ -789,10 +864,9 @@ def main(argv=None):
         TimeoutError,
         ArithmeticError,  # a diverged training run, a number past float range
         MemoryError,
-        DeviceUnavailableError,
-        StoreLockedError,
+        RuntimeError,  # no usable GPU, a locked store, a Dask worker on another version
     ) as exc:
-        print(f"fastbackprop: error: {exc}", file=sys.stderr)
+        print(f"fastbackprop: error: {_in_flags(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -126,6 +126,9 @@ def sweep_summary(result: SweepResult) -> Figure:
         lo, hi = np.log10(finite.min()), np.log10(finite.max())
         bins = np.logspace(lo - 0.05, hi + 0.05, 50) if hi > lo else 10
         a.hist(finite, bins=bins, color="C0", alpha=0.85)
+    else:  # every seed diverged (or reached 0): only tol is left to set the axis
+        a.set_xlim(result.tol / 10, result.tol * 10)
+        a.text(0.5, 0.5, "no positive finite final loss", ha="center", va="center", transform=a.transAxes)
     a.set_xscale("log")
     a.axvline(result.tol, color="C3", ls="--", lw=1.5, label=f"tol = {result.tol:g}")
     a.set_xlabel("final full-dataset MSE")

@@ -139,7 +139,7 @@ def sweep(
         speed. False: the result's ``epochs_to_tol`` is None; every other
         field is bit-identical.
     progress : bool
-        Show a tqdm progress bar on a terminal, updated as each chunk of 1024
+        Show a tqdm progress bar on stderr, updated as each chunk of 1024
         seeds finishes (needs the ``progress`` extra).
     store : str or os.PathLike, optional
         A directory to keep results in, chunk by chunk as they finish (see

@@ -239,8 +239,13 @@ def test_bad_data_file_is_one_line_naming_file_and_line(tmp_path, content, messa
         (["sweep", "--dataset", "xor", "--data", "f.csv"], "not allowed with argument"),
         (["sweep", "--data", "/no/such/file.csv"], "/no/such/file.csv"),
         (["grid", "--lr", "0.5"], "the following arguments are required: --epochs"),
-        (["grid", "--lr", "0", "--epochs", "5"], "lrs must be finite and > 0"),
-        (["grid", "--lr", "0.5", "--epochs", "0"], "epochs_list must be >= 1"),
+        (["grid", "--lr", "0", "--epochs", "5"], "--lr must be finite and > 0"),  # (the API names it lrs)
+        (["grid", "--lr", "0.5", "--epochs", "0"], "--epochs must be >= 1"),
+        (["sweep", "--lr", "-inf"], "lr must be finite and > 0"),  # a number, not an unknown option
+        (["sweep", "--seed", "5"], "unrecognized arguments: --seed 5"),  # train's flag is not --seeds abbreviated
+        (["sweep", "--scheduler", ""], "--scheduler must name a scheduler's address"),
+        (["map", "lr", "--lr", "1", "-1", "--lr-output", "0", "1"], "--lr must have LO < HI, got 1 -1"),
+        (["map", "lr", "--lr", "1", "2", "--lr-output", "1", "0.5", "--linear"], "--lr-output must have lo < hi"),
     ],
 )
 def test_bad_sweep_and_grid_options(args, message, capsys):
@@ -391,6 +396,60 @@ def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, 
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.format(tmp=tmp_path) in err, err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sweep", "--out", "{tmp}/r.png", "--plot", "{tmp}/r.png"], "--out and --plot name the same path"),
+        (["sweep", "--out", "{tmp}/s", "--store", "{tmp}/s"], "--out and --store name the same path"),
+        (
+            ["map", "lr", "--lr", "-1", "0", "--lr-output", "-1", "0", "--out", "{tmp}/m", "--store", "{tmp}/./m"],
+            "--out and --store name the same path",
+        ),
+        (["merge", "{tmp}/p", "{tmp}/q", "{tmp}/p"], "OUT '{tmp}/p' is also one of the parts"),
+    ],
+)
+def test_two_outputs_on_one_path_are_refused_before_computing(tmp_path, monkeypatch, capsys, args, message):
+    from fastbackprop import _execution
+
+    monkeypatch.setattr(_execution, "execute", lambda *a, **k: pytest.fail("computed before checking the outputs"))
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(tmp=tmp_path) in err, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_figure_format_matplotlib_cannot_write_here_is_refused_before_computing(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    latex = "'xelatex' not found.  Install it or change rcParams['pgf.texsystem'] to an available TeX implementation."
+
+    def no_latex(self, fname, **kwargs):
+        if kwargs.get("format") == "pgf":
+            raise RuntimeError(latex + "\nmore lines")
+
+    monkeypatch.setattr(Figure, "savefig", no_latex)  # what a machine without LaTeX does
+    assert main(["sweep", "--seeds", "5", "--epochs", "2", "--plot", str(tmp_path / "f.pgf")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"fastbackprop: error: --plot '{tmp_path}/f.pgf': matplotlib cannot write 'pgf' here ({latex})\n"
+
+
+def test_a_scheduler_that_never_answers_is_one_line_after_the_timeout(monkeypatch, capsys):
+    import socket
+
+    pytest.importorskip("dask.distributed")
+    from fastbackprop import cli
+
+    with socket.socket() as server:  # accepts (the kernel's backlog) and never says a word
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setattr(cli, "SCHEDULER_TIMEOUT_S", 1)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        assert main(["sweep", "--seeds", "5", "--epochs", "2", "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--scheduler '{address}': no Dask scheduler answered within 1 s" in err, err
 
 
 def test_read_only_outputs_are_refused(tmp_path, monkeypatch, capsys):

@@ -66,6 +66,14 @@ def test_sweep_summary(tmp_path):
     assert steps[-1] == pytest.approx(np.mean(res.epochs_to_tol >= 0))
 
 
+def test_sweep_summary_of_a_sweep_that_diverged_entirely(tmp_path, recwarn):
+    res = sweep(*datasets.xor(), 20, epochs=10, lr=1e308)
+    assert not np.isfinite(res.final_loss).any()
+    hist = _render(plot.sweep_summary(res), tmp_path, "diverged").axes[0]
+    assert hist.get_xlim() == pytest.approx((res.tol / 10, res.tol * 10))
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)], [str(w.message) for w in recwarn]
+
+
 def test_grid_heatmap(tmp_path):
     g = grid(*datasets.xor(), 200, [0.5, 1.0, 2.0], [EPOCHS // 3, EPOCHS])
     fig = _render(plot.grid_heatmap(g), tmp_path, "grid")

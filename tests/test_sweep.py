@@ -163,6 +163,12 @@ def test_any_chunking_gives_the_same_bits(monkeypatch):
     _assert_same(sweep(X, y, seeds, epochs=SWEEP_EPOCHS // 3, lr=1.0, progress=True), whole)
 
 
+def test_progress_asked_for_is_shown_also_where_stderr_is_not_a_terminal(capfd):
+    pytest.importorskip("tqdm")
+    sweep(*XOR, 300, epochs=2, progress=True)
+    assert "300/300" in capfd.readouterr().err  # a batch job's log gets the bar too
+
+
 def test_permuted_seeds_give_permuted_rows():
     seeds = np.arange(N) * 7 + 3
     perm = np.random.default_rng(0).permutation(N)
