@@ -7,11 +7,10 @@
 # package registry, so the package runs from the source tree (PYTHONPATH), not
 # installed. Writes into OUT: info.txt (the machine), tests.txt (the GPU tests:
 # bit-identity of every option, grids and maps against the CPU at full
-# length), ab.jsonl with its log (the float32 kernels with the reciprocal's
-# fast path and with a division, alternated: runs/s and digests of 10^7 seeds),
-# gpu_sweeps.json with its log (benchmarks/gpu_sweeps.py, its most important
-# measurements first, stopping new ones after BUDGET seconds) and sass.tgz
-# (each compiled kernel's SASS).
+# length), ncu.txt (Nsight Compute's counters of one float32 and one float64
+# launch: stall reasons, issue slots, occupancy), gpu_sweeps.json with its log
+# (benchmarks/gpu_sweeps.py, its most important measurements first, stopping
+# new ones after BUDGET seconds) and sass.tgz (each compiled kernel's SASS).
 set -u
 OUT=${OUT:?set OUT to a folder for the results}
 BUDGET=${BUDGET:-220}
@@ -56,12 +55,23 @@ timeout 200 $PY -m pytest tests/test_cuda.py -q -p no:cacheprovider -k "(gpu_ an
 echo "pytest exit code $?" >> "$OUT/tests.txt"
 tail -25 "$OUT/tests.txt"
 
-echo "== A/B: float32, the reciprocal's fast path against a division, 10^7 seeds [at $((SECONDS - start)) s]"
-for flag in --division "" --division ""; do
-    # shellcheck disable=SC2086 # the empty flag is no argument
-    timeout 90 $PY benchmarks/gpu_ab.py . $flag --dtypes float32 >> "$OUT/ab.jsonl" 2>> "$OUT/ab.log"
-done
-cat "$OUT/ab.jsonl"
+echo "== ncu: where the issue slots go, gender, 2^20 networks (one launch) [at $((SECONDS - start)) s]"
+# Hardware counters (Firecracker machines have them, gVisor ones do not): stall
+# reasons, issue slots used, occupancy. --launch-skip 1: past gpu_ab's warm-up.
+NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2> /dev/null | tail -1)
+if [ -n "$NCU" ]; then
+    for dtype in float32 float64; do
+        timeout 120 "$NCU" --clock-control none --kernel-name-base mangled --kernel-name regex:_make_kernel \
+            --launch-skip 1 --launch-count 1 \
+            --section SpeedOfLight --section Occupancy --section LaunchStats --section SchedulerStats \
+            --section WarpStateStats --section InstructionStats \
+            $PY benchmarks/gpu_ab.py . --seeds 1048576 --dtypes "$dtype" >> "$OUT/ncu.txt" 2>&1
+        echo "ncu $dtype exit code $?" >> "$OUT/ncu.txt"
+    done
+    grep -E "exit code|Issue Slots Busy|Achieved Occupancy|No Eligible|Warp Cycles Per Issued|Registers Per" "$OUT/ncu.txt"
+else
+    echo "ncu not found" | tee "$OUT/ncu.txt"
+fi
 
 # What is left of the call's 10 minutes bounds the budget: a run cut short
 # brings back only what it had written.
