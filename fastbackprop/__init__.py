@@ -65,9 +65,13 @@ __all__ = [
 ]
 
 
+#: The public modules, loaded as attributes too (``fb.plot``; ``fb.sweeps`` as when the package loaded them all).
+_MODULES = {"datasets", "maps", "merge", "network", "plot", "reference", "results", "store", "sweeps"}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "datasets":
-        return importlib.import_module(".datasets", __name__)
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name in _HOMES:
         value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
         globals()[name] = value  # once: later lookups do not come here

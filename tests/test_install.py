@@ -253,7 +253,7 @@ def test_public_names_load_on_first_use_and_are_the_modules_own():
     """``import fastbackprop`` loads neither NumPy nor Numba; each name of ``__all__`` then resolves."""
     code = (
         "import sys, fastbackprop as fb; heavy = {'numpy', 'numba'} & set(sys.modules); "
-        "from fastbackprop import sweeps, maps; "
+        "from fastbackprop import sweeps, maps; assert fb.reference.sweep and fb.results.SweepResult; "
         "assert fb.sweep is sweeps.sweep and fb.MapResult is maps.MapResult and fb.datasets.xor; "
         "assert all(getattr(fb, name) is not None for name in fb.__all__) and set(fb.__all__) <= set(dir(fb)); "
         "assert set(fb.__all__) == {*fb._HOMES, '__version__', 'datasets'}; "
