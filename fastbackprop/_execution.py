@@ -328,22 +328,23 @@ def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, fini
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def dask_job(job: Job) -> tuple[str, Rows | None]:
-    """``train_job`` on a Dask worker, with the worker's fastbackprop version for the client to check."""
-    return __version__, train_job(job)
-
-
 def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:
     """Train the units on a Dask client's workers; ``finish(unit, rows)`` runs here as each arrives.
 
     Workers only compute: this process writes the store, and only rows from
     a worker with its own fastbackprop version (another could compute other
-    numbers; one without ``dask_job`` fails to load the job). On an error or
-    Ctrl-C the futures not finished are cancelled.
+    numbers). On an error or Ctrl-C the futures not finished are cancelled.
     """
     from dask.distributed import as_completed  # only reached with a Dask client
 
-    futures = {client.submit(dask_job, plan.job(unit, device), pure=False): unit for unit in units}
+    def versioned(job: Job) -> tuple[str, Rows | None]:
+        # A local function travels by value: a worker on any version runs it
+        # and says which; a module function would be looked up by name there.
+        from fastbackprop import _execution, _version
+
+        return _version.__version__, _execution.train_job(job)
+
+    futures = {client.submit(versioned, plan.job(unit, device), pure=False): unit for unit in units}
     try:
         for future in as_completed(futures):
             version, rows = future.result()

@@ -457,16 +457,20 @@ def check_memory(nbytes: int, name: str, what: str, hint: str = "") -> None:
 
 
 def store_problem(path: str) -> str | None:
-    """Why a store cannot be opened or made at ``path`` (a reason to follow the path), or None."""
+    """Why a store cannot be opened or made at ``path`` (a reason to follow the path), or None.
+
+    A sweep writes its store (a lock, chunks); ``load_sweep`` and ``load_map``
+    read a finished one without writing, from a read-only folder too.
+    """
     if os.path.lexists(path) and not os.path.isdir(path):
         return "exists and is not a directory"
-    existing = os.path.abspath(path)
+    existing = os.path.realpath(path)  # (symlinks first, then "..", as the OS reads the path)
     while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         return f"cannot be made: {existing!r} is not a directory"
     if not os.access(existing, os.W_OK):
-        return f"is not writable ({existing!r} is not)"
+        return f"is not writable ({existing!r} is not; load_sweep and load_map read a finished store)"
     return None
 
 

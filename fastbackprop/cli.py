@@ -752,9 +752,13 @@ def _run_map(args):
     if args.what == "epochs_to_tol" and not args.epochs_to_tol:
         raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
     if args.map_kind == "lr" and not args.linear:
+        # exponents whose rates the dtype holds at full precision (the API would name the rates)
+        lo, hi = (-300, 300) if args.dtype == "float64" else (-37, 38)
         for flag, values in (("--lr", args.lr), ("--lr-output", args.lr_output)):
-            if not all(-300 <= v <= 300 for v in values):
-                raise ValueError(f"{flag} takes log10 of the learning rates, in [-300, 300]; got {values}")
+            if not all(lo <= v <= hi for v in values):
+                raise ValueError(
+                    f"{flag} takes log10 of the learning rates, in [{lo}, {hi}] in {args.dtype}; got {values}"
+                )
             if not values[0] < values[1]:  # here, in the exponents typed, not the rates made of them
                 raise ValueError(f"{flag} must have LO < HI, got {values[0]:g} {values[1]:g}")
     _check_outputs(args)
@@ -820,20 +824,21 @@ _COMMANDS = {
 
 #: The API's argument names that the command line spells otherwise.
 _FLAG_OF = {
-    "lrs": "--lr",
+    "lr_output_extent": "--lr-output",
+    "lr_extent": "--lr",
+    "lr_output": "--lr-output",
+    "init_scale": "--init-scale",
     "epochs_list": "--epochs",
     "momenta": "--momentum",
-    "lr_extent": "--lr",
-    "lr_output_extent": "--lr-output",
+    "lrs": "--lr",
 }
+#: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME=VALUE" (not in a file name).
+_API_NAME = re.compile(r"\b(" + "|".join(_FLAG_OF) + r")(?=( must | holds )|=[-+\d\[(])")
 
 
 def _in_flags(message):
-    """An API error message, its argument named by the flag that set it."""
-    name = re.match(r"\w+", message)
-    if name and name.group() in _FLAG_OF and message[name.end() : name.end() + 1] in (" ", "="):
-        return _FLAG_OF[name.group()] + message[name.end() :]
-    return message
+    """An API error message, each argument named by the flag that set it."""
+    return _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
 
 
 def main(argv=None):

@@ -580,7 +580,8 @@ def _check_axes(axes: Any) -> tuple[str, str]:
 
 
 def _check_resolution(resolution: Any) -> tuple[int, int]:
-    if not isinstance(resolution, (tuple, list, np.ndarray)) or np.ndim(resolution) != 1 or len(resolution) != 2:
+    two = isinstance(resolution, (tuple, list, np.ndarray)) and getattr(resolution, "ndim", 1) == 1
+    if not two or len(resolution) != 2:
         raise TypeError(f"resolution must be two ints (n0, n1), got {resolution!r}")
     n0, n1 = (check_int(n, "resolution", minimum=1, maximum=MAX_SIDE) for n in resolution)
     return n0, n1

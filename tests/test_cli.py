@@ -244,6 +244,8 @@ def test_bad_data_file_is_one_line_naming_file_and_line(tmp_path, content, messa
         (["sweep", "--lr", "-inf"], "lr must be finite and > 0"),  # a number, not an unknown option
         (["sweep", "--seed", "5"], "unrecognized arguments: --seed 5"),  # train's flag is not --seeds abbreviated
         (["sweep", "--scheduler", ""], "--scheduler must name a scheduler's address"),
+        (["sweep", "--dtype", "float32", "--init-scale", "1e-42"], "--init-scale=1e-42 is outside what float32 holds"),
+        (["sweep", "--dtype", "float32", "--lr-output", "1e-50"], "--lr-output=1e-50 is outside what float32 holds"),
         (["map", "lr", "--lr", "1", "-1", "--lr-output", "0", "1"], "--lr must have LO < HI, got 1 -1"),
         (["map", "lr", "--lr", "1", "2", "--lr-output", "1", "0.5", "--linear"], "--lr-output must have lo < hi"),
     ],
@@ -252,6 +254,18 @@ def test_bad_sweep_and_grid_options(args, message, capsys):
     assert main(args) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys):
+    from fastbackprop.cli import _in_flags
+
+    assert _in_flags("store 's' was made with epochs_list=[1, 2], this run has epochs_list=[2]; use another store") == (
+        "store 's' was made with --epochs=[1, 2], this run has --epochs=[2]; use another store"
+    )
+    data = tmp_path / "momenta run.csv"
+    data.write_text("x0,x1,y\n")
+    assert main(["sweep", "--data", str(data), "--seeds", "2", "--epochs", "1"]) == 2
+    assert "momenta run.csv" in capsys.readouterr().err
 
 
 def test_top_level_help(capsys):
@@ -459,7 +473,9 @@ def test_read_only_outputs_are_refused(tmp_path, monkeypatch, capsys):
     locked.mkdir()
     real_access = os.access
     # As a user without write permission there sees it (CI may run as root, who may write anywhere).
-    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode))
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if os.path.realpath(p) == os.path.realpath(locked) else real_access(p, mode)
+    )
     for flag, value in (("--out", locked / "r.npz"), ("--plot", locked / "p.png"), ("--store", locked / "s")):
         assert main(["sweep", "--seeds", "5", "--epochs", "2", flag, str(value)]) == 2
         assert "not writable" in capsys.readouterr().err

@@ -180,6 +180,7 @@ _BAD = [
     (dict(resolution=(5.0, 5)), TypeError, r"^resolution must be an int"),
     (dict(resolution=5), TypeError, r"^resolution must be two ints"),
     (dict(resolution=np.array([[4, 4]])), TypeError, r"^resolution must be two ints"),
+    (dict(resolution=(2, (3, 4))), TypeError, r"^resolution must be an int"),
     (dict(base=-1), ValueError, r"^base must be >= 0"),
     (dict(base=np.zeros(8)), ValueError, r"^base must be a seed or have shape \(9,\)"),
     (dict(base="3"), TypeError, r"^base must be a seed"),
@@ -278,7 +279,12 @@ def test_the_cli(tmp_path, capsys):
     assert main([*args[:8], "-1e-3", "1e-3", "-1", "1", "--resolution", "2", "2", "--epochs", "2"]) == 0
     assert "w1 -0.001 .. 0.001" in capsys.readouterr().out  # -1e-3 is a number, not an option
     assert main([*lr[:4], "--lr", "400", "401", "--lr-output", "0", "1", "--resolution", "2", "2"]) == 2
-    assert "--lr takes log10 of the learning rates, in [-300, 300]" in capsys.readouterr().err
+    assert "--lr takes log10 of the learning rates, in [-300, 300] in float64" in capsys.readouterr().err
+    f32 = [*lr[:4], "--lr", "-50", "-49", "--lr-output", "0", "1", "--resolution", "2", "2", "--dtype", "float32"]
+    assert main(f32) == 2  # named in the exponents typed, not as the rate 1e-50
+    assert (
+        "--lr takes log10 of the learning rates, in [-37, 38] in float32; got [-50.0, -49.0]" in capsys.readouterr().err
+    )
     refused = tmp_path / "refused.npz"
     assert main([*lr, "--epochs", "2", "--no-epochs-to-tol", "--what", "epochs_to_tol", "--out", str(refused)]) == 2
     assert "drop --no-epochs-to-tol" in capsys.readouterr().err and not refused.exists()

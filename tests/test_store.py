@@ -174,6 +174,12 @@ def test_store_validation(tmp_path):
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"^store '.*dangling' exists and is not a directory$"):
         sweep(*XOR, 10, epochs=2, store=tmp_path / "dangling")
+    # a link, then "..": the OS follows the link first, and so does the check
+    (tmp_path / "elsewhere" / "target").mkdir(parents=True)
+    (tmp_path / "file.d").mkdir()
+    (tmp_path / "file.d" / "lnk").symlink_to(tmp_path / "elsewhere" / "target")
+    assert sweep(*XOR, 10, epochs=2, store=tmp_path / "file.d" / "lnk" / ".." / "s").n == 10
+    assert (tmp_path / "elsewhere" / "s" / "manifest.json").exists()
     with pytest.raises(TypeError, match="store must be a path"):
         sweep(*XOR, 10, epochs=2, store=3)
     with pytest.raises(ValueError, match=r"^store must name a folder"):
