@@ -225,10 +225,14 @@ class Network:
                 kernel(params, velocity, X, y, stop - start, lr, lr_out, momentum, out)
                 finite = np.isfinite(losses[start:stop])
                 if not (finite.all() and np.isfinite(params).all()):
-                    bad = stop if finite.all() else start + int(np.argmin(finite)) + 1
+                    # the recorded loss names the epoch; the parameters are seen only at the slice's end
+                    when = (
+                        f"in epoch {start + int(np.argmin(finite)) + 1}"
+                        if history and not finite.all()
+                        else f"by epoch {stop}"
+                    )
                     raise FloatingPointError(
-                        f"training diverged: values stopped being finite in epoch {bad} (lr={lr!r}); "
-                        "the network is unchanged"
+                        f"training diverged: values stopped being finite {when} (lr={lr!r}); the network is unchanged"
                     )
             self._params = params
             self.epochs_trained += epochs

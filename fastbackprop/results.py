@@ -127,10 +127,11 @@ def outcomes(
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(converged, diverged) of trained rows params (S, 9) F, final_loss (S,) F.
 
-    Converged: final loss < tol, compared in F (a float32 loss just under a
-    float64 tol counts), or with a margin every sample's final error below
-    it, by the training's own forward arithmetic. Diverged: a final
-    parameter or the final loss is not finite.
+    Converged: final loss < tol, compared in F with tol rounded to F as the
+    kernels have it (a float32 loss equal to float32(tol) does not count,
+    even where float32(tol) < tol), or with a margin every sample's final
+    error below it, by the training's own forward arithmetic. Diverged: a
+    final parameter or the final loss is not finite; a row can be both.
     """
     F = training.float_type
     if training.margin is None:
@@ -160,9 +161,12 @@ class SweepResult:
         ``epochs_to_tol=False``.
     converged : ndarray of bool, shape (S,)
         ``final_loss < tol``; with a ``margin``, every sample's final
-        ``|y - ypred| < margin``.
+        ``|y - ypred| < margin`` (in float32 with ``tol`` and ``margin``
+        rounded to float32).
     diverged : ndarray of bool, shape (S,)
-        A final parameter or the final loss is not finite.
+        A final parameter or the final loss is not finite. A network whose
+        weight overflowed can still have a loss below tol (saturated units on
+        their targets): it is then both; ``converged & ~diverged`` leaves it out.
     X, y : ndarray of float64
         The training data.
     epochs, lr, tol, dtype, lr_output, momentum, activation, margin, init, init_scale, params0 :

@@ -197,6 +197,14 @@ def test_network_blow_up_raises_and_leaves_the_network_unchanged():
             net.train(X, y, epochs=20, lr=1e308)
     np.testing.assert_array_equal(net.params, before)
     assert net.epochs_trained == 0
+    # The epoch is named where the recorded loss shows it, bounded where only the end of a slice does.
+    X, y = datasets.xor()
+    first = next(k for k in range(1, 21) if not np.isfinite(sweep(X, y, [0], epochs=k, lr=1e308).final_loss[0]))
+    with _silent():
+        with pytest.raises(FloatingPointError, match=rf"stopped being finite in epoch {first} "):
+            Network(seed=0).train(X, y, epochs=3000, lr=1e308)
+        with pytest.raises(FloatingPointError, match=r"stopped being finite by epoch 3000 "):
+            Network(seed=0).train(X, y, epochs=3000, lr=1e308, history=False)
 
 
 # ---------------------------------------------------------------------------

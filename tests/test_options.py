@@ -176,6 +176,19 @@ def test_options_spelled_at_their_defaults_change_no_bit(dtype):
     assert explicit.params.tobytes() == plain.params.tobytes()
 
 
+def test_float64_subnormal_settings_and_starts_are_taken_as_network_takes_them():
+    start = Network(seed=5).params
+    start[4] = 1e-310  # a saved network's subnormal weight
+    kw = dict(epochs=EPOCHS, lr=0.5, lr_output=1e-310, momentum=1e-310)
+    res = sweep(*XOR, None, params0=start[None, :], **kw)
+    net = Network(params=start)
+    history = net.train(*XOR, **kw)
+    np.testing.assert_array_equal(res.params[0], net.params)
+    assert res.final_loss[0] == history[-1]
+    with pytest.raises(ValueError, match=r"^lr_output=1e-310 is outside what float32 holds"):
+        sweep(*XOR, None, params0=start[None, :], dtype="float32", **kw)
+
+
 def test_zero_momentum_lanes_beside_momentum_lanes_follow_plain_sgd_bit_for_bit():
     """Even where 0 * v would change a bit: a parameter at -0.0 with a zero step, a saturated unit."""
     n = 256
