@@ -211,7 +211,7 @@ class MapResult:
                 + ("" if self.complete else f" of the {self.n} finished pixels")
             )
             criterion = "epochs to tol: " if self.margin is None else "epochs to margin: "
-            lines.append(criterion + epochs_to_tol_text(r, self.epochs_to_tol is not None, "pixels"))
+            lines.append(criterion + epochs_to_tol_text(r, self.epochs_to_tol is not None, "pixels", self.epochs))
         if r["wall_seconds"] is not None:
             speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
             lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} pixels trained{speed}")

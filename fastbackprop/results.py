@@ -110,11 +110,13 @@ def outcome_report(result: Any, **after_interval: Any) -> dict[str, Any]:
     }
 
 
-def epochs_to_tol_text(report: dict[str, Any], tracked: bool, rows: str) -> str:
+def epochs_to_tol_text(report: dict[str, Any], tracked: bool, rows: str, epochs: int) -> str:
     """How a report's median epochs to tol reads: "median 574 over seeds that got there", ..."""
     med = report["median_epochs_to_tol"]
     if not tracked:
         return "not tracked (epochs_to_tol=False)"
+    if epochs == 0:  # counted from epoch 1: the starts themselves may meet the criterion (converged)
+        return "none searched (0 epochs trained)"
     return f"median {med:g} over {rows} that got there" if med is not None else "never reached"
 
 
@@ -321,7 +323,7 @@ class SweepResult:
             + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
             "final loss quantiles: " + (quantiles or "none finite"),
             ("epochs to tol: " if self.margin is None else "epochs to margin: ")
-            + epochs_to_tol_text(r, self.epochs_to_tol is not None, "seeds"),
+            + epochs_to_tol_text(r, self.epochs_to_tol is not None, "seeds", self.epochs),
         ]
         if r["wall_seconds"] is not None:
             speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""

@@ -289,6 +289,8 @@ def test_result_statistics_and_summary():
     assert f"{k}/{N}" in text and "95% CI" in text and "runs/s" in text
     assert "SweepResult(n=" in repr(res)
     assert res.wall_seconds > 0
+    starts = sweep(*XOR, 8, epochs=0, tol=1.0)  # every start meets tol; nothing was searched
+    assert starts.converged.all() and "epochs to tol: none searched (0 epochs trained)" in starts.summary()
 
 
 def test_save_and_load_round_trip_bit_exact(tmp_path):
