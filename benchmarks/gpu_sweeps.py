@@ -290,26 +290,19 @@ def map_speed(side):
 
 def store_speed(n):
     """A float32 gender sweep into a new store against the same without: a store writes each chunk of 1024
-    rows as its own file (about 0.7 ms a chunk on 2 CPU cores), which a GPU's 10^7 runs/s may outrun. With
-    the chunks written by _execution.CUDA_CHUNK_WRITERS threads while the next launch runs, and by the
-    launching thread between launches (0 writers)."""
+    rows as its own file (about 0.8 ms a chunk on 2 CPU cores), which a GPU's 10^7 runs/s may outrun."""
     import tempfile
 
     X, y = fb.datasets.gender()
     kw = dict(epochs=EPOCHS, lr=LR["gender"], dtype="float32", device="cuda")
     fb.sweep(X, y, min(n, 1000), **kw)  # warm
     plain = fb.sweep(X, y, n, **kw)
-    record(kind="fastbackprop-cuda-store", store="none", seeds=n, seconds=round(plain.wall_seconds, 4),
-           runs_per_s=round(n / plain.wall_seconds))  # fmt: skip
-    writers = _execution.CUDA_CHUNK_WRITERS
-    for count in (writers, 0, writers):
-        _execution.CUDA_CHUNK_WRITERS = count
-        with tempfile.TemporaryDirectory() as d:
-            stored = fb.sweep(X, y, n, store=os.path.join(d, "s"), **kw)
-        assert np.array_equal(stored.params, plain.params)
-        record(kind="fastbackprop-cuda-store", store=f"{count} writers", seeds=n,
-               seconds=round(stored.wall_seconds, 4), runs_per_s=round(n / stored.wall_seconds))  # fmt: skip
-    _execution.CUDA_CHUNK_WRITERS = writers
+    with tempfile.TemporaryDirectory() as d:
+        stored = fb.sweep(X, y, n, store=os.path.join(d, "s"), **kw)
+    assert np.array_equal(stored.params, plain.params)
+    for label, res in (("without", plain), ("with", stored)):
+        record(kind="fastbackprop-cuda-store", store=label, seeds=n, seconds=round(res.wall_seconds, 4),
+               runs_per_s=round(n / res.wall_seconds))  # fmt: skip
 
 
 def ours(data, dtype, n, repeats=3):

@@ -34,10 +34,6 @@ BLOCKS_PER_CHUNK = 8
 #: Chunks per GPU launch: 2**20 networks, a few waves of an H100 (132 SMs x
 #: up to 2048 threads), 0.1-0.5 s of work, so progress and Ctrl-C stay prompt.
 CUDA_CHUNKS_PER_LAUNCH = 1024
-#: Threads that finish a GPU launch's chunks (a store writes each as a file,
-#: about 0.7 ms a chunk, 0.7 s a launch) while the next launch runs; 0: the
-#: launching thread finishes them before the next launch (for side-by-side timings).
-CUDA_CHUNK_WRITERS = 8
 
 Unit = Sequence[int]  # chunk indices trained by one kernel call
 
@@ -296,7 +292,12 @@ def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, fini
     futures.
     """
     if device == "cuda":
-        _run_launches(plan, units, finish)
+        # One launch at a time from this thread, whose CUDA context compiled the
+        # kernel; Ctrl-C is seen between launches (each 0.1-0.5 s of work).
+        for unit in units:
+            rows = train_job(plan.job(unit, device))
+            if rows is not None:  # always: a launch is not cancelled
+                finish(unit, rows)
         return
     if not units:
         return
@@ -325,33 +326,6 @@ def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, fini
     finally:
         cancel[0] = 1  # nothing is running after a normal end; after an error or Ctrl-C, stop
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _run_launches(plan: Plan, units: Sequence[Unit], finish: Sink) -> None:
-    """GPU launches one at a time from this thread, whose CUDA context compiled the kernel
-    (Ctrl-C is seen between launches, each 0.1-0.5 s of work); each launch's chunks are
-    finished by ``CUDA_CHUNK_WRITERS`` threads while the next launch runs. At most two
-    launches' rows are held, and every chunk trained is finished before this returns, also
-    after an error or Ctrl-C; a writer's error is raised after the next launch."""
-    if CUDA_CHUNK_WRITERS == 0:
-        for unit in units:
-            rows = train_job(plan.job(unit, "cuda"))
-            if rows is not None:  # always: a launch is not cancelled
-                finish(unit, rows)
-        return
-    writers = ThreadPoolExecutor(CUDA_CHUNK_WRITERS)
-    writing: list[Future[None]] = []
-    try:
-        for unit in units:
-            rows = train_job(plan.job(unit, "cuda"))
-            for future in writing:  # the launch before's chunks
-                future.result()
-            assert rows is not None  # a launch is not cancelled
-            writing = [writers.submit(finish, [i], chunk) for i, chunk in plan.split(unit, rows)]
-        for future in writing:
-            future.result()
-    finally:
-        writers.shutdown(wait=True)
 
 
 def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:
