@@ -105,6 +105,7 @@ def _temporary_name(path: str) -> str:
     return f"{path}.tmp-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
 
 
+#: The names ``_temporary_name`` makes (a store removes them at open, under its lock).
 _TEMPORARY = re.compile(r"\.tmp-\d+-\d+-[0-9a-f]{8}$")
 
 
