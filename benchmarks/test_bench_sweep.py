@@ -111,18 +111,47 @@ def test_progress_bar_overhead(benchmark, monkeypatch):
     benchmark.extra_info["overhead_percent"] = 100 * (min(with_bar) / min(plain) - 1)
 
 
-def test_store_chunk_write(benchmark, tmp_path):
-    """One chunk (1024 rows) written to a store: npz, SHA-256, fsync, rename. A GPU trains 10^4 chunks a second."""
+def test_store_overhead(benchmark, tmp_path, monkeypatch):
+    """A float32 sweep into a new store vs none, alternating; also into chunks of 1024 rows, as before
+    CPU stores' chunks grew. The store's cost is its chunk files: npz, SHA-256, fsync, rename."""
+    from fastbackprop import _execution
+
+    benchmark.group = "store overhead, float32, S=131k"
+    benchmark.extra_info["label"] = "into a store vs none (min of 3 alternating runs each)"
+    n = seeds(2**17)
+    sweep(X, Y, 256, epochs=2, dtype="float32")
+    times: dict[str, list[float]] = {"none": [], "store": [], "store, 1024-row chunks": []}
+
+    def each():
+        for arm, spent in times.items():
+            monkeypatch.setattr(_execution, "STORE_CHUNK_GROWTH", 1 if "1024" in arm else 8)
+            store = None if arm == "none" else tmp_path / f"{len(spent)}-{arm[-6:]}"
+            start = time.perf_counter()
+            sweep(X, Y, n, epochs=EPOCHS, dtype="float32", store=store)
+            spent.append(time.perf_counter() - start)
+
+    benchmark.pedantic(each, rounds=3)
+    plain = min(times["none"])
+    benchmark.extra_info["overhead_percent"] = 100 * (min(times["store"]) / plain - 1)
+    benchmark.extra_info["overhead_percent_1024"] = 100 * (min(times["store, 1024-row chunks"]) / plain - 1)
+
+
+@pytest.mark.parametrize("rows", [1024, 8192, 65536])
+def test_store_chunk_write(benchmark, tmp_path, rows):
+    """One chunk written to a store: npz, SHA-256, fsync, rename. 1024 and 8192 rows are CPU chunks,
+    65536 a GPU's, which trains ~10^7 rows a second."""
     import json
 
     import numpy as np
 
     from fastbackprop import store
 
-    benchmark.group = "store: one chunk of 1024 rows written"
+    benchmark.group = "store: one chunk written"
     res = sweep(X, Y, 1024, epochs=2, store=tmp_path / "s")
     with open(tmp_path / "s" / "manifest.json") as f:
-        chunks = store._Chunks(str(tmp_path / "s"), json.load(f)["settings"])
-    rows = (res.params, res.final_loss, res.epochs_to_tol, np.zeros((1024, 0)), np.zeros((1024, 0), bool))
-    benchmark.pedantic(chunks.write, args=(0, rows), rounds=5 if SMOKE else 200)
-    assert store.read_npz(chunks.chunk_path(0), chunks._spec(1024)) is not None
+        chunks = store._Chunks(str(tmp_path / "s"), dict(json.load(f)["settings"], chunk_size=rows, n_seeds=rows))
+    rows_ = [np.resize(a, (rows, *a.shape[1:])) for a in (res.params, res.final_loss, res.epochs_to_tol)]
+    arrays = (*rows_, np.zeros((rows, 0)), np.zeros((rows, 0), bool))
+    benchmark.pedantic(chunks.write, args=(0, arrays), rounds=5 if SMOKE else max(20, 200 * 1024 // rows))
+    benchmark.extra_info["rows"] = rows
+    assert store.read_npz(chunks.chunk_path(0), chunks._spec(rows)) is not None

@@ -155,6 +155,15 @@ def _read_manifest(path: str) -> dict[str, Any] | None:
         return None
 
 
+def stored_chunk_size(path: str | os.PathLike[str]) -> int | None:
+    """The chunk size in the manifest of store ``path``, or None if it has no readable one."""
+    manifest = _read_manifest(os.fspath(path))
+    size = None if manifest is None else manifest["settings"].get("chunk_size")
+    if isinstance(size, int) and not isinstance(size, bool) and 0 < size <= MAX_SEEDS:
+        return size
+    return None
+
+
 def _store_digest(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 

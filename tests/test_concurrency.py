@@ -1,9 +1,11 @@
 """Concurrency: threads, fork and Numba's threading layers give the serial bits."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -103,3 +105,55 @@ def test_a_network_pickles_without_its_lock():
     np.testing.assert_array_equal(back.params, net.params)
     back.train(*datasets.xor(), epochs=3)
     assert back.epochs_trained == 6
+
+
+# ---------------------------------------------------------------------------
+# GPU launches: rows written on one thread while the next launch runs
+# ---------------------------------------------------------------------------
+def _launches(monkeypatch, fail_at=None):
+    """``_execution._run_launches`` over 4 units, with launches faked on the CPU; its log of events."""
+    from fastbackprop import _execution
+    from fastbackprop._validation import check_training
+
+    log = []
+    real = _execution.train_job
+
+    def launch(job):
+        log.append(("launch", int(job.seeds[0]), threading.get_ident()))
+        if job.seeds[0] == fail_at:
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+        return real(dataclasses.replace(job, device="cpu"))
+
+    def finish(unit, rows):
+        log.append(("write", unit[0], threading.get_ident()))
+        time.sleep(0.1)
+        log.append(("written", unit[0], threading.get_ident()))
+
+    monkeypatch.setattr(_execution, "train_job", launch)
+    training = check_training(epochs=2, lr=0.5, tol=0.01, dtype="float32")
+    plan = _execution.Plan(*datasets.xor(), np.arange(4 * 128), training, chunk_size=128)
+    if fail_at is None:
+        _execution._run_launches(plan, [[0], [1], [2], [3]], finish)
+    else:
+        with pytest.raises(KeyboardInterrupt):  # after the write in flight is done
+            _execution._run_launches(plan, [[0], [1], [2], [3]], finish)
+    return log
+
+
+def test_gpu_launches_overlap_their_writes(monkeypatch):
+    log = _launches(monkeypatch)
+    main = threading.get_ident()
+    assert [e[1] for e in log if e[0] == "written"] == [0, 1, 2, 3]  # every unit, in order
+    assert {e[2] for e in log if e[0] == "launch"} == {main}
+    assert main not in {e[2] for e in log if e[0] != "launch"}
+    # unit k + 1 was launched while unit k was being written
+    for k in range(3):
+        written = next(i for i, e in enumerate(log) if e[:2] == ("written", k))
+        assert log.index(("launch", 128 * (k + 1), main)) < written
+
+
+def test_gpu_launches_interrupted_write_every_finished_unit(monkeypatch):
+    log = _launches(monkeypatch, fail_at=2 * 128)
+    assert [e[1] for e in log if e[0] == "written"] == [0, 1]
+    assert not any(e[:2] == ("launch", 3 * 128) for e in log)

@@ -144,8 +144,9 @@ SIMULATED = """
     DTYPES = ("float64",) if numba.config.DISABLE_JIT else ("float64", "float32")
     # Small chunks and launches, so that one sweep spans several launches and a
     # launch several chunks, as 10^7 seeds do on a GPU.
-    _execution.BLOCKS_PER_CHUNK = 1
-    _execution.CUDA_CHUNKS_PER_LAUNCH = 2
+    # The CPU's chunks stay 1024 seeds: a store begun on the GPU is resumed in its own.
+    _execution.CUDA_BLOCKS_PER_CHUNK = 1
+    _execution.CUDA_NETWORKS_PER_LAUNCH = 2 * 128
     FIELDS = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
     same = {}
 

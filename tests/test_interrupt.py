@@ -4,6 +4,7 @@ Each case runs in a subprocess that prints "started" just before the long
 call; SIGINT follows shortly after, and the time to exit is measured from it.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -157,7 +158,7 @@ def test_an_interrupted_network_is_unchanged():
 
 def test_an_interrupted_store_keeps_every_finished_chunk(tmp_path):
     path = tmp_path / "s"
-    n, epochs = 64 * 1024, 3000
+    n, epochs = 64 * 1024, 10_000  # ~5 s on 2 fast cores, in chunks of 4096 seeds
     code, _, err, delay = _interrupt(
         f"""
         import fastbackprop as fb
@@ -171,7 +172,8 @@ def test_an_interrupted_store_keeps_every_finished_chunk(tmp_path):
     assert code != 0 and "KeyboardInterrupt" in err and delay < PROMPT_S
     partial = load_sweep(path)
     chunks = [f for f in os.listdir(path) if f.startswith("chunk-")]
-    assert 0 < partial.n < n and partial.n == len(chunks) * 1024  # every chunk file a whole, valid chunk
+    size = json.loads((path / "manifest.json").read_text())["settings"]["chunk_size"]
+    assert 0 < partial.n < n and partial.n == len(chunks) * size  # every chunk file a whole, valid chunk
     np.testing.assert_array_equal(partial.params, sweep(*datasets.xor(), partial.seeds, epochs=epochs, lr=0.5).params)
 
 

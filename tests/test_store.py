@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fastbackprop import _execution, _kernels, datasets, grid, load_sweep, sweep
+from fastbackprop._settings import Execution
 
 from .conftest import JIT, SWEEP_EPOCHS
 
@@ -22,6 +23,7 @@ EPOCHS = SWEEP_EPOCHS // 3 if JIT else 2
 @pytest.fixture
 def small_chunks(monkeypatch):
     monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-seed chunks
+    monkeypatch.setattr(_execution, "STORE_CHUNK_GROWTH", 1)  # also into a store, on any number of cores
 
 
 @pytest.fixture
@@ -151,6 +153,49 @@ def test_other_settings_are_refused(tmp_path, change, match):
     args.update(change)
     with pytest.raises(ValueError, match=match):
         sweep(**args, store=tmp_path / "s")
+
+
+def _chunk_files(path):
+    return sorted(f for f in os.listdir(path) if f.startswith("chunk-"))
+
+
+def test_a_store_is_resumed_in_its_own_chunk_size(tmp_path, monkeypatch, kernel_calls):
+    """Begun where chunks are small (as a CPU's are beside a GPU's), finished where they are large."""
+    monkeypatch.setattr(_execution, "STORE_CHUNK_GROWTH", 1)
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)
+    path = tmp_path / "s"
+    whole = sweep(*XOR, N, epochs=EPOCHS, store=path)
+    os.remove(path / "chunk-000002.npz")
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 8)
+    kernel_calls.clear()
+    _same(sweep(*XOR, N, epochs=EPOCHS, store=path), whole)
+    assert kernel_calls == [_kernels.LANES]  # the one chunk missing, in the store's size
+    assert len(_chunk_files(path)) == -(-N // _kernels.LANES)
+
+
+@pytest.mark.parametrize(
+    ("seeds", "threads", "store", "device", "size"),
+    [
+        (10**9, 2, False, "cpu", 1024),  # progress and load balancing
+        (10**4, 2, True, "cpu", 1024),
+        (2**16, 2, True, "cpu", 4096),  # a file per chunk: larger, still 8 a thread
+        (2**17, 2, True, "cpu", 8192),
+        (10**9, 2, True, "cpu", 8192),
+        (2**17, 16, True, "cpu", 1024),
+        (10, 2, False, "cuda", 2**16),
+        (10, 2, True, "cuda", 2**16),
+    ],
+)
+def test_chunk_size_by_device_store_and_threads(tmp_path, seeds, threads, store, device, size):
+    execution = Execution(threads=threads, store=tmp_path / "new" if store else None, device=device)
+    assert _execution.chunk_size(seeds, execution) == size
+
+
+def test_a_cpu_store_of_many_seeds_has_larger_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128 seeds, up to 1024 into a store
+    res = sweep(*XOR, 2**11, epochs=1, threads=1, store=tmp_path / "s")
+    assert len(_chunk_files(tmp_path / "s")) == 8  # 256 seeds each: 8 a thread
+    _same(res, sweep(*XOR, 2**11, epochs=1))
 
 
 def test_load_an_empty_store(tmp_path, small_chunks):

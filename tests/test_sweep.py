@@ -142,6 +142,7 @@ def test_float32_matches_float32_reference_and_is_computed_in_float32():
 def small_chunks(monkeypatch):
     """One block (LANES seeds) per chunk, so N seeds make several chunks."""
     monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)
+    monkeypatch.setattr(_execution, "STORE_CHUNK_GROWTH", 1)
 
 
 def test_any_thread_count_gives_the_same_bits(small_chunks):
