@@ -155,3 +155,30 @@ def test_store_chunk_write(benchmark, tmp_path, rows):
     benchmark.pedantic(chunks.write, args=(0, arrays), rounds=5 if SMOKE else max(20, 200 * 1024 // rows))
     benchmark.extra_info["rows"] = rows
     assert store.read_npz(chunks.chunk_path(0), chunks._spec(rows)) is not None
+
+
+def test_grid_of_small_cells(benchmark):
+    """A grid of 20 learning rates x 1000 seeds: all cells as one sweep, against its cells one at a time
+    (as grids ran before: 1000 seeds, one chunk, one thread a cell), alternating."""
+    import numpy as np
+
+    from fastbackprop import grid
+
+    benchmark.group = "grid, 20 lrs x 1000 seeds, 1000 epochs"
+    benchmark.extra_info["label"] = "one sweep of every cell vs cells one at a time (min of 3 alternating)"
+    lrs, n = np.linspace(0.1, 4, 20), seeds(1000)
+    grid(X, Y, 256, lrs[:2], [2])
+    whole, cells = [], []
+
+    def each():
+        start = time.perf_counter()
+        grid(X, Y, n, lrs, [1000])
+        whole.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for lr in lrs:
+            sweep(X, Y, n, epochs=1000, lr=lr)
+        cells.append(time.perf_counter() - start)
+
+    benchmark.pedantic(each, rounds=3)
+    benchmark.extra_info["runs_per_s"] = len(lrs) * n / min(whole)
+    benchmark.extra_info["speedup_over_cells"] = min(cells) / min(whole)

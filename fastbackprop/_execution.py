@@ -160,9 +160,9 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
     return rows if done else None
 
 
-def _empty_rows(n_seeds: int, n_record: int, n_within: int, dtype: Any) -> Rows:
+def _empty_rows(n_seeds: int, n_record: int, n_within: int, dtype: Any, n_params: int = N_PARAMS) -> Rows:
     return Rows(
-        np.empty((n_seeds, N_PARAMS), dtype=dtype),
+        np.empty((n_seeds, n_params), dtype=dtype),
         np.empty(n_seeds, dtype=dtype),
         np.empty(n_seeds, dtype=np.int64),
         np.empty((n_seeds, n_record), dtype=dtype),
@@ -397,16 +397,19 @@ def chunk_size(n_seeds: int, execution: Execution) -> int:
     return size
 
 
-def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | None = None) -> Trained:
+def execute(
+    plan: Plan, execution: Execution, on_rows: Callable[[int], None] | None = None, keep_params: bool = True
+) -> Trained:
     """Train every seed of ``plan`` where ``execution`` says, reading and feeding its store.
 
     ``on_rows(k)`` is called as each chunk of k rows is in place (progress).
     The store is locked for the duration; a chunk reaches it as soon as it is
-    trained, so an interrupted sweep loses nothing finished.
+    trained, so an interrupted sweep loses nothing finished. Without
+    ``keep_params`` the returned params have no columns (a store keeps them).
     """
     t, device = plan.training, execution.device
     plan = dataclasses.replace(plan, chunk_size=chunk_size(plan.seeds.shape[0], execution))
-    out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.n_within, t.float_type)
+    out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.n_within, t.float_type, N_PARAMS * keep_params)
     store = None
     if execution.store is not None:
         store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds, plan.store_arrays())
@@ -414,8 +417,10 @@ def execute(plan: Plan, execution: Execution, on_rows: Callable[[int], None] | N
 
     def place(index: int, rows: Rows) -> None:
         lo, hi = plan.bounds(index)
-        for dst, src in zip(out, rows):
+        for dst, src in zip(out[1:], rows[1:]):
             dst[lo:hi] = src  # rows of distinct chunks: threads never write the same ones
+        if keep_params:
+            out.params[lo:hi] = rows.params
         if on_rows is not None:
             with progress_lock:
                 on_rows(hi - lo)

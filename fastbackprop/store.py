@@ -409,7 +409,9 @@ class SweepStore(_Chunks):
 
     def _compare(self, settings: dict[str, Any]) -> None:
         """ValueError naming the first setting in which ``settings`` differ from this sweep's."""
-        for key in sorted(set(settings) | set(self.settings)):
+        # Other seeds first: per-network settings for other seeds differ too.
+        first = ("n_seeds", "seeds_sha256")
+        for key in sorted(set(settings) | set(self.settings), key=lambda k: (first.index(k) if k in first else 9, k)):
             default = OMITTED_AT_DEFAULT.get(key)
             # as JSON text, as the chunks' digest sees them: -0.0 and 0.0 are different starts
             if _text(settings.get(key, default)) != _text(self.settings.get(key, default)):

@@ -48,7 +48,12 @@ def _check_result_memory(
     f, r = np.dtype(training.dtype).itemsize, len(training.record_at)
     w = training.n_within  # within_at (1)
     # per seed: params, final loss, loss_at (F), within_at, epochs to tol, the seed (8), converged, diverged (1)
-    per_seed = f * (N_PARAMS + 1 + r) + w + 8 + 8 + 2 + n_lrs * (r * f + w + 8) + extra_per_seed + pixels
+    per_seed = f * (N_PARAMS + 1 + r) + w + 8 + 8 + 2 + extra_per_seed + pixels
+    if n_lrs:
+        # a grid's cells, one sweep: a row but params, the cells' copies of loss_at and within_at,
+        # the row's seed, lr and momentum, and any per-network starts (float64)
+        row = f * (1 + r) + w + 8 + (r * f + w) + 24 + 8 * N_PARAMS * (training.params0 is not None)
+        per_seed = 8 + n_lrs * row
     if pixels:
         check_memory(n_seeds * per_seed, "resolution", f"a map of {n_seeds:,} pixels", "; use a smaller resolution")
         return
@@ -249,9 +254,9 @@ device :
         Momenta to cross with the learning rates: the result then has a
         momentum axis after the learning-rate axis.
     store : str or os.PathLike, optional
-        A directory holding one sweep store per learning rate (``lr-000``,
-        ``lr-001``, ...; with momenta ``lr-000-m-000``, ...), resumable as in
-        ``sweep``.
+        A sweep store, resumable as in ``sweep``, of every cell's networks:
+        the seeds once per learning rate (per learning rate and momentum),
+        with those as per-network settings.
 
     Returns
     -------
@@ -283,24 +288,32 @@ device :
     for lr, m in pairs:  # each value survives the dtype
         check_training(epochs=training.epochs, lr=lr, momentum=m, tol=tol, dtype=dtype, **options)
     L, M = lr_array.shape[0], 1 if m_array is None else m_array.shape[0]
-    seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training, n_lrs=L * M))
+    K = L * M
+    seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training, n_lrs=K))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
     S = seed_array.shape[0]
-    loss = np.empty((L * M, epochs.shape[0], S), dtype=training.float_type)
-    within = np.empty((L * M, training.n_within, S), dtype=np.bool_)
-    etl = np.empty((L * M, S) if training.epochs_to_tol else 0, dtype=np.int64)
-    wall = 0.0
-    with progress_bar(S * L * M, execution.progress) as on_rows:
-        for k, (lr, m) in enumerate(pairs):
-            plan = Plan(X64, y64, seed_array, dataclasses.replace(training, lr=lr, momentum=m))
-            name = f"lr-{k // M:03d}" + ("" if m_array is None else f"-m-{k % M:03d}")
-            sub = None if store is None else os.path.join(store, name)
-            trained = execute(plan, dataclasses.replace(execution, store=sub), on_rows)
-            if training.epochs_to_tol:
-                etl[k] = trained.rows.epochs_to_tol
-            loss[k] = trained.rows.loss_at.T
-            within[k] = trained.rows.within_at.T
-            wall += trained.wall_seconds
+    # Every cell's networks in one sweep, cell after cell, with their learning rate and momentum as
+    # per-network settings: one pool of threads or one GPU launch for all, however few seeds a cell has.
+    lr_rows, m_rows = (np.repeat(np.array(values, dtype=np.float64), S) for values in zip(*pairs, strict=True))
+
+    def cells(value: Any) -> Any:
+        """A per-network setting's rows for every cell (a scalar stays a scalar)."""
+        return np.tile(value, (K,) + (1,) * (value.ndim - 1)) if isinstance(value, np.ndarray) else value
+
+    whole = dataclasses.replace(
+        training,
+        lr=lr_rows,
+        momentum=0.0 if m_array is None else m_rows,
+        **{name: cells(getattr(training, name)) for name in ("lr_output", "init_scale", "params0")},
+    )
+    with progress_bar(S * K, execution.progress) as on_rows:
+        trained = execute(Plan(X64, y64, np.tile(seed_array, K), whole), execution, on_rows, keep_params=False)
+    rows = trained.rows
+    # (K * S, E) per row -> (K, E, S) per cell and length
+    loss = np.ascontiguousarray(rows.loss_at.reshape(K, S, -1).transpose(0, 2, 1))
+    within = np.ascontiguousarray(rows.within_at.reshape(K, S, -1).transpose(0, 2, 1))
+    etl: npt.NDArray[np.int64] = rows.epochs_to_tol.reshape(K, S) if training.epochs_to_tol else np.empty(0, np.int64)
+    wall = trained.wall_seconds
     if m_array is not None:  # the momentum axis, after the learning rates'
         loss = loss.reshape(L, M, epochs.shape[0], S)
         within = within.reshape(L, M, -1, S)

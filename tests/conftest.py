@@ -82,7 +82,7 @@ COVERED_BY_FASTER_TESTS = frozenset(
         "test_store.py::test_an_edited_manifest_is_refused_by_readers",
         "test_store.py::test_damage_to_any_stored_array_is_caught",
         "test_store.py::test_every_file_is_synced_before_it_is_renamed_into_place",
-        "test_store.py::test_grid_store_resumes_per_learning_rate",
+        "test_store.py::test_grid_store_is_one_sweep_store_of_every_cell",
         "test_store.py::test_grid_store_with_other_lengths_names_epochs_list",
         "test_store.py::test_load_an_empty_store",
         "test_store.py::test_other_settings_are_refused",

@@ -153,3 +153,19 @@ def test_validation(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         grid(**args)
+
+
+def test_per_network_options_apply_to_every_cell():
+    """A grid's cells are one sweep: per-seed settings are repeated for every cell, each cell is its sweep."""
+    rng = np.random.default_rng(3)
+    per_seed = [
+        dict(params0=rng.normal(0, 1, (N, 9))),
+        dict(init="uniform", init_scale=rng.uniform(0.5, 2, N), lr_output=rng.uniform(0.5, 2, N)),
+    ]
+    for options in per_seed:
+        g = grid(*XOR, N, [0.5, 2.0], EPOCHS, momenta=[0.0, 0.5], **options)
+        for i, lr in enumerate(g.lrs):
+            for k, m in enumerate(g.momenta):
+                s = sweep(*XOR, N, epochs=int(g.epochs[-1]), lr=lr, momentum=m, **options)
+                np.testing.assert_array_equal(g.loss[i, k, -1], s.final_loss)
+                np.testing.assert_array_equal(g.epochs_to_tol[i, k], s.epochs_to_tol)

@@ -92,7 +92,7 @@ def test_damage_to_any_stored_array_is_caught(tmp_path, small_chunks, kernel_cal
     path = tmp_path / "g"
     # loss_at and (with a margin) within_at have columns in a grid
     first = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], margin=0.4, store=path)
-    chunk = path / "lr-000" / "chunk-000001.npz"
+    chunk = path / "chunk-000001.npz"
     with np.load(chunk) as f:
         fields = dict(f)
     assert fields[field].size
@@ -237,23 +237,35 @@ def test_store_validation(tmp_path):
         load_sweep(tmp_path / "junk")
 
 
-def test_grid_store_resumes_per_learning_rate(tmp_path, small_chunks, kernel_calls):
+def test_grid_store_is_one_sweep_store_of_every_cell(tmp_path, small_chunks, kernel_calls):
     epochs = [EPOCHS // 2, EPOCHS]
-    first = grid(*XOR, 300, [0.5, 1.0], epochs, store=tmp_path / "g")
-    assert sorted(os.listdir(tmp_path / "g")) == ["lr-000", "lr-001"]
+    first = grid(*XOR, 300, [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    assert len(_chunk_files(tmp_path / "g")) == -(-4 * 300 // _kernels.LANES)  # 4 cells of 300 seeds
+    os.remove(tmp_path / "g" / "chunk-000004.npz")  # rows 512..639: cells 1 (lr 0.5, m 0.9) and 2
     kernel_calls.clear()
-    again = grid(*XOR, 300, [0.5, 1.0], epochs, store=tmp_path / "g")
-    assert kernel_calls == []
+    again = grid(*XOR, 300, [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    assert kernel_calls == [_kernels.LANES]
     np.testing.assert_array_equal(again.loss, first.loss)
     np.testing.assert_array_equal(again.epochs_to_tol, first.epochs_to_tol)
-    with pytest.raises(ValueError, match=r"lr=0\.5, this run has lr=2\.0"):
-        grid(*XOR, 300, [2.0], epochs, store=tmp_path / "g")
+    # what the store holds is a sweep of the seeds once per cell, with the cell's settings
+    stored = load_sweep(tmp_path / "g")
+    np.testing.assert_array_equal(stored.seeds, np.tile(np.arange(300), 4))
+    np.testing.assert_array_equal(stored.lr, np.repeat([0.5, 0.5, 1.0, 1.0], 300))
+    np.testing.assert_array_equal(stored.momentum, np.tile(np.repeat([0.0, 0.9], 300), 2))
+    cell = sweep(*XOR, 300, epochs=EPOCHS, lr=1.0, momentum=0.9)
+    np.testing.assert_array_equal(stored.params[900:], cell.params)
+    with pytest.raises(ValueError, match=r"other values of lr \(one per network\)"):
+        grid(*XOR, 300, [0.5, 2.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    with pytest.raises(ValueError, match=r"n_seeds=1200, this run has n_seeds=800"):  # not "other values of lr"
+        grid(*XOR, 200, [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    with pytest.raises(ValueError, match=r"made for other seeds"):
+        grid(*XOR, range(1, 301), [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
 
 
 def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chunks, kernel_calls):
     epochs = [EPOCHS // 2, EPOCHS]
     first = grid(*XOR, 300, [0.5, 2.0], epochs, margin=0.4, store=tmp_path / "g")
-    chunk = tmp_path / "g" / "lr-001" / "chunk-000001.npz"
+    chunk = tmp_path / "g" / "chunk-000003.npz"  # rows 384..511: the second cell's
     with np.load(chunk) as z:
         assert z["within_at"].shape == (128, 2)
     chunk.unlink()
@@ -278,7 +290,7 @@ def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chu
             "store_sha256",
         }
     # version 4 only where chunks hold within_at: a build that reads 3 refuses such a store rather than misread it
-    versions = [_manifest(tmp_path / d)["format_version"] for d in ("g/lr-000", "s")]
+    versions = [_manifest(tmp_path / d)["format_version"] for d in ("g", "s")]
     assert versions == [4, 3]
 
 
