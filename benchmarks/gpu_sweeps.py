@@ -288,6 +288,26 @@ def map_speed(side):
         )
 
 
+def grid_speed(n):
+    """A float32 XOR grid of 20 learning rates x 5 momenta x n seeds: every cell in one sweep, against its
+    cells one sweep (one launch of n networks) each, as grids ran before."""
+    X, y = fb.datasets.xor()
+    lrs, momenta = np.geomspace(0.1, 10, 20), [0.0, 0.5, 0.8, 0.9, 0.95]
+    kw = dict(dtype="float32", device="cuda")
+    fb.grid(X, y, 100, lrs[:2], [10], momenta=momenta[:2], **kw)  # warm
+    g = fb.grid(X, y, n, lrs, [EPOCHS], momenta=momenta, **kw)
+    start = time.perf_counter()
+    for i, lr in enumerate(lrs):
+        for k, m in enumerate(momenta):
+            cell = fb.sweep(X, y, n, epochs=EPOCHS, lr=lr, momentum=m, **kw)
+            assert np.array_equal(cell.final_loss, g.loss[i, k, -1])
+    cells = time.perf_counter() - start
+    runs = len(lrs) * len(momenta) * n
+    for label, seconds in (("one sweep", g.wall_seconds), ("cells one at a time", cells)):
+        record(kind="fastbackprop-cuda-grid", how=label, networks=runs, seconds=round(seconds, 4),
+               runs_per_s=round(runs / seconds))  # fmt: skip
+
+
 def store_speed(n):
     """A float32 gender sweep into a new store against the same without: a store writes a file per chunk
     (2**16 rows on a GPU, on a writer thread while the next launch runs), which a GPU's 10^7 runs/s may outrun."""
@@ -444,6 +464,7 @@ def main():
     step("option speed", option_speed, M)
     step("map", map_speed, max(1, int(1024 * args.scale**0.5)))
     step("store", store_speed, max(1, int(2e6 * args.scale)))
+    step("grid", grid_speed, max(1, int(2000 * args.scale)))
     step("kernels", kernels)
     for dtype in ("float32", "float64"):
         step("jax-vmap", rival, "jax-vmap", "gender", dtype, M, base.get(("gender", dtype)))
