@@ -217,7 +217,7 @@ def _add_map_options(p):
         "--what",
         choices=["epochs_to_tol", "final_loss", "converged"],
         default=None,
-        help="what --plot draws (default epochs_to_tol, or converged with --no-epochs-to-tol)",
+        help="what --plot draws (default epochs_to_tol, or converged with --no-epochs-to-tol or --epochs 0)",
     )
 
 
@@ -751,6 +751,8 @@ def _run_map(args):
 
     if args.what == "epochs_to_tol" and not args.epochs_to_tol:
         raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
+    if args.what == "epochs_to_tol" and args.epochs == 0:
+        raise ValueError("--what epochs_to_tol needs epochs to search: --epochs 0 trains none")
     if args.map_kind == "lr" and not args.linear:
         # exponents whose rates the dtype holds at full precision (the API would name the rates)
         lo, hi = (-300, 300) if args.dtype == "float64" else (-37, 38)
@@ -803,7 +805,7 @@ def _run_map(args):
     if args.plot:
         from . import plot
 
-        what = args.what or ("epochs_to_tol" if res.epochs_to_tol is not None else "converged")
+        what = args.what or ("epochs_to_tol" if res.epochs_to_tol is not None and res.epochs else "converged")
         _save_figure(plot.map_image(res, what), args.plot)
     if args.json:
         print(json.dumps({"data": _data_name(args), **res.report()}))

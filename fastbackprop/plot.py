@@ -230,6 +230,8 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     m = result
     if what == "epochs_to_tol" and m.epochs_to_tol is None:
         raise ValueError("this map was made with epochs_to_tol=False; draw what='final_loss' or 'converged'")
+    if what == "epochs_to_tol" and m.epochs == 0:  # counted from epoch 1: every pixel would read "never"
+        raise ValueError("this map trained 0 epochs, so none was searched; draw what='final_loss' or 'converged'")
     n1, n0 = m.shape
     fig, ax = _figure(6.4, 5.2)
     e0, e1 = _edges(m.coords0, m.log), _edges(m.coords1, m.log)

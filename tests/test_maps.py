@@ -1,5 +1,6 @@
 """Maps of trainability: every pixel is a Network trained with its settings, bit for bit."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -242,6 +243,10 @@ def test_map_images(tmp_path):
         plot.map_image(lr)
     with pytest.raises(ValueError, match="what must be one of"):
         plot.map_image(m, "loss")
+    none = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (3, 2), epochs=0)
+    with pytest.raises(ValueError, match="trained 0 epochs, so none was searched"):
+        plot.map_image(none)
+    plot.map_image(none, "converged")
 
 
 def test_the_cli(tmp_path, capsys):
@@ -288,6 +293,12 @@ def test_the_cli(tmp_path, capsys):
     refused = tmp_path / "refused.npz"
     assert main([*lr, "--epochs", "2", "--no-epochs-to-tol", "--what", "epochs_to_tol", "--out", str(refused)]) == 2
     assert "drop --no-epochs-to-tol" in capsys.readouterr().err and not refused.exists()
+    assert main([*lr, "--epochs", "0", "--what", "epochs_to_tol", "--out", str(refused)]) == 2
+    assert "--epochs 0 trains none" in capsys.readouterr().err and not refused.exists()
+    if importlib.util.find_spec("matplotlib"):  # drawn as converged / not: no pixel was searched
+        assert main([*lr, "--epochs", "0", "--plot", str(tmp_path / "none.png")]) == 0
+        assert (tmp_path / "none.png").stat().st_size
+        capsys.readouterr()
     for bad, message in [
         (["--zoom", "0", "0", "1"], "the factor must be > 1"),
         (["--zoom", "9", "0", "2"], "the centre 9.0 lies outside"),
