@@ -26,7 +26,7 @@ from ._jit import compile_while_waiting
 from ._layout import N_PARAMS
 from ._settings import PER_ROW, Execution, PerNetwork, StartGrid, Training
 from ._version import __version__
-from .store import OMITTED_AT_DEFAULT, SweepStore, sha256, stored_chunk_size
+from .store import OMITTED_AT_DEFAULT, SweepStore, sha256
 
 #: Seeds per chunk on the CPU are LANES * BLOCKS_PER_CHUNK (1024): ~10-30 ms
 #: of work each, the unit of progress, of store writes and of load balancing.
@@ -335,19 +335,26 @@ def _run_launches(plan: Plan, units: Sequence[Unit], finish: Sink) -> None:
     context compiled the kernel; Ctrl-C is seen between launches (each 0.1-0.5 s).
 
     Each launch's rows go to ``finish`` on one writer thread while the next
-    launch runs, so a store's writes overlap training; at most one unit
-    waits there, and it is always written, also after an error or Ctrl-C.
+    launch runs, so a store's writes overlap training. A launch's rows are
+    queued before this thread waits for the write before them: whatever
+    stops the sweep (an error, Ctrl-C), every finished launch is written.
     """
-    with ThreadPoolExecutor(1) as writer:  # leaving waits for the last write
-        written: Future[None] | None = None
-        for unit in units:
-            rows = train_job(plan.job(unit, "cuda"))
-            if written is not None:
-                written.result()  # a failed write stops the sweep
-            if rows is not None:  # always: a launch is not cancelled
-                written = writer.submit(finish, unit, rows)
-        if written is not None:
-            written.result()
+    pending: list[Future[None]] = []  # the writes not yet waited for, in order: two at most
+    try:
+        with ThreadPoolExecutor(1) as writer:  # leaving waits for the writes queued
+            for unit in units:
+                rows = train_job(plan.job(unit, "cuda"))
+                if rows is not None:  # always: a launch is not cancelled
+                    pending.append(writer.submit(finish, unit, rows))
+                if len(pending) == 2:
+                    pending.pop(0).result()  # a failed write stops the sweep
+    except BaseException as exc:
+        failed = [f.exception() for f in pending if f.done() and f.exception() is not None]
+        if failed and failed[0] is not exc and hasattr(exc, "add_note"):  # not lost behind a launch's error
+            exc.add_note(f"also, writing a launch's rows failed: {failed[0]!r}")
+        raise
+    for written in pending:
+        written.result()
 
 
 def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:
@@ -381,18 +388,17 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
 
 
 def chunk_size(n_seeds: int, execution: Execution) -> int:
-    """Seeds per chunk of a sweep of ``n_seeds``: an existing store's, else the device's
-    (on the CPU, into a store, larger while every thread still gets 8 chunks)."""
-    if execution.store is not None:
-        stored = stored_chunk_size(execution.store)
-        if stored is not None:  # resumed, on any device
-            return stored
+    """Seeds per chunk of a new sweep of ``n_seeds``: the device's (on the CPU, into a
+    store, larger while every thread, local or a Dask cluster's, still gets 8 chunks).
+    A store that exists keeps its own (``SweepStore``)."""
     if execution.device == "cuda":
         return _kernels.LANES * CUDA_BLOCKS_PER_CHUNK
     size = _kernels.LANES * BLOCKS_PER_CHUNK
     if execution.store is not None:
+        client = execution.client
+        threads = execution.threads if client is None else max(1, sum(client.nthreads().values()))
         largest = size * STORE_CHUNK_GROWTH
-        while 2 * size <= largest and n_seeds >= 8 * execution.threads * 2 * size:
+        while 2 * size <= largest and n_seeds >= 8 * threads * 2 * size:
             size *= 2
     return size
 
@@ -432,6 +438,8 @@ def execute(
             place(i, chunk)
 
     with store if store is not None else contextlib.nullcontext():
+        if store is not None and store.chunk_size != plan.chunk_size:  # resumed: the store's own, on any device
+            plan = dataclasses.replace(plan, chunk_size=store.chunk_size)
         if execution.client is None or device == "cpu":  # a cluster's GPUs compile on their workers
             plan.warm_up(device)
         start = time.perf_counter()

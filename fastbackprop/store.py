@@ -155,15 +155,6 @@ def _read_manifest(path: str) -> dict[str, Any] | None:
         return None
 
 
-def stored_chunk_size(path: str | os.PathLike[str]) -> int | None:
-    """The chunk size in the manifest of store ``path``, or None if it has no readable one."""
-    manifest = _read_manifest(os.fspath(path))
-    size = None if manifest is None else manifest["settings"].get("chunk_size")
-    if isinstance(size, int) and not isinstance(size, bool) and 0 < size <= MAX_SEEDS:
-        return size
-    return None
-
-
 def _store_digest(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
@@ -327,7 +318,9 @@ class SweepStore(_Chunks):
         The directory; created if missing.
     settings : dict
         JSON-ready settings (epochs, lr, dtype, tol, record_at, chunk_size,
-        package version, ...) that must match an existing manifest exactly.
+        package version, ...) that must match an existing manifest exactly,
+        but for chunk_size: a store that exists keeps its own (read
+        ``chunk_size`` once the store is entered).
     X, y, seeds : ndarray
         The data and seeds; compared with the store's by SHA-256.
     """
@@ -390,9 +383,18 @@ class SweepStore(_Chunks):
             text = json.dumps(manifest, indent=1).encode()
             if write_atomic(os.path.join(self.path, MANIFEST), lambda f: f.write(text), exclusive=True):
                 return
-        self._check(_read_manifest(self.path))
+        old = _read_manifest(self.path)
+        self._adopt_chunk_size(old)
+        self._check(old)
         if read_inputs(self.path, self.settings) is None:  # deleted or damaged: the manifest vouches for ours
             write_atomic(inputs, lambda f: np.savez(f, **arrays))
+
+    def _adopt_chunk_size(self, old: dict[str, Any] | None) -> None:
+        """Take an existing store's chunk size, whatever this sweep proposed (another
+        device's or thread count's): chunks are where the results are, not a setting."""
+        size = None if old is None else old["settings"].get("chunk_size")
+        if isinstance(size, int) and not isinstance(size, bool) and 0 < size <= MAX_SEEDS:
+            super().__init__(self.path, dict(self.settings, chunk_size=size))
 
     def _check(self, old: dict[str, Any] | None) -> None:
         if old is None:

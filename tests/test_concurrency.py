@@ -110,50 +110,92 @@ def test_a_network_pickles_without_its_lock():
 # ---------------------------------------------------------------------------
 # GPU launches: rows written on one thread while the next launch runs
 # ---------------------------------------------------------------------------
-def _launches(monkeypatch, fail_at=None):
-    """``_execution._run_launches`` over 4 units, with launches faked on the CPU; its log of events."""
+def _launches(monkeypatch, launch_fails=None, write_fails=None, slow_write=None, units=4, overlap_s=10):
+    """``_execution._run_launches`` over ``units`` units, launches faked on the CPU: its log of
+    events, and what it raised. Write k waits (up to ``overlap_s``) for launch k + 1 to start,
+    and logs whether it did: whether they overlapped.
+    """
     from fastbackprop import _execution
     from fastbackprop._validation import check_training
 
     log = []
+    started = [threading.Event() for _ in range(units + 1)]
+    started[units].set()
     real = _execution.train_job
 
     def launch(job):
-        log.append(("launch", int(job.seeds[0]), threading.get_ident()))
-        if job.seeds[0] == fail_at:
+        k = int(job.seeds[0]) // 128
+        log.append(("launch", k, threading.get_ident()))
+        started[k].set()
+        if k == launch_fails:
             raise KeyboardInterrupt
-        time.sleep(0.05)
         return real(dataclasses.replace(job, device="cpu"))
 
     def finish(unit, rows):
-        log.append(("write", unit[0], threading.get_ident()))
-        time.sleep(0.1)
-        log.append(("written", unit[0], threading.get_ident()))
+        k = unit[0]
+        log.append(("write", k, started[k + 1].wait(overlap_s), threading.get_ident()))
+        if k == slow_write:
+            time.sleep(0.3)
+        if k == write_fails:
+            for event in started:  # the launches stop: no write waits for them
+                event.set()
+            raise OSError(28, "No space left on device")
+        log.append(("written", k))
 
     monkeypatch.setattr(_execution, "train_job", launch)
     training = check_training(epochs=2, lr=0.5, tol=0.01, dtype="float32")
-    plan = _execution.Plan(*datasets.xor(), np.arange(4 * 128), training, chunk_size=128)
-    if fail_at is None:
-        _execution._run_launches(plan, [[0], [1], [2], [3]], finish)
-    else:
-        with pytest.raises(KeyboardInterrupt):  # after the write in flight is done
-            _execution._run_launches(plan, [[0], [1], [2], [3]], finish)
-    return log
+    plan = _execution.Plan(*datasets.xor(), np.arange(units * 128), training, chunk_size=128)
+    try:
+        _execution._run_launches(plan, [[k] for k in range(units)], finish)
+    except BaseException as exc:  # noqa: BLE001 - what it raised, for the test to check
+        return log, exc
+    return log, None
+
+
+def _written(log):
+    return [e[1] for e in log if e[0] == "written"]
 
 
 def test_gpu_launches_overlap_their_writes(monkeypatch):
-    log = _launches(monkeypatch)
+    log, raised = _launches(monkeypatch)
     main = threading.get_ident()
-    assert [e[1] for e in log if e[0] == "written"] == [0, 1, 2, 3]  # every unit, in order
-    assert {e[2] for e in log if e[0] == "launch"} == {main}
-    assert main not in {e[2] for e in log if e[0] != "launch"}
-    # unit k + 1 was launched while unit k was being written
-    for k in range(3):
-        written = next(i for i, e in enumerate(log) if e[:2] == ("written", k))
-        assert log.index(("launch", 128 * (k + 1), main)) < written
+    assert raised is None and _written(log) == [0, 1, 2, 3]  # every unit, in order
+    writes = [e for e in log if e[0] == "write"]
+    assert all(overlapped for _, _, overlapped, _ in writes)  # launch k + 1 began while k was written
+    assert {e[2] for e in log if e[0] == "launch"} == {main} and main not in {e[3] for e in writes}
+    # at most two units wait for the writer: launch k + 2 begins after write k is done
+    for k in range(2):
+        assert log.index(("written", k)) < log.index(("launch", k + 2, main))
 
 
-def test_gpu_launches_interrupted_write_every_finished_unit(monkeypatch):
-    log = _launches(monkeypatch, fail_at=2 * 128)
-    assert [e[1] for e in log if e[0] == "written"] == [0, 1]
-    assert not any(e[:2] == ("launch", 3 * 128) for e in log)
+@pytest.mark.parametrize("fails", [1, 2, 3])
+def test_gpu_launches_stopped_write_every_finished_launch(monkeypatch, fails):
+    log, raised = _launches(monkeypatch, launch_fails=fails)
+    assert isinstance(raised, KeyboardInterrupt)
+    assert _written(log) == list(range(fails))
+
+
+def test_ctrl_c_while_waiting_for_a_write_loses_no_finished_launch(monkeypatch):
+    from concurrent.futures import Future
+
+    wait = Future.result
+
+    def interrupted(self, timeout=None):
+        if threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt  # as if pressed while this thread waits for write 0
+        return wait(self, timeout)
+
+    monkeypatch.setattr(Future, "result", interrupted)
+    log, raised = _launches(monkeypatch, slow_write=0, overlap_s=0.1)  # write 1 waits for no launch 2
+    assert isinstance(raised, KeyboardInterrupt)
+    assert _written(log) == [0, 1]  # launch 1 had finished: its rows were queued before the wait
+
+
+def test_a_failed_gpu_write_stops_the_sweep_and_is_not_lost(monkeypatch):
+    log, raised = _launches(monkeypatch, write_fails=0, units=6)
+    assert isinstance(raised, OSError) and "No space left" in str(raised)
+    assert max(e[1] for e in log if e[0] == "launch") < 5  # stopped, not run to the end
+    log, raised = _launches(monkeypatch, write_fails=1, launch_fails=2)
+    assert isinstance(raised, KeyboardInterrupt)  # the launch's error, and the write's in a note
+    if sys.version_info >= (3, 11):
+        assert "No space left" in "".join(raised.__notes__)

@@ -184,7 +184,11 @@ SIMULATED = """
                 same[f"{name} {dtype}: met and not"] = bool((etl > 0).any() and (etl < 0).any())
     # 302 seeds: two launches, three chunks; the gender data
     Xg, yg = fb.datasets.gender()
+    launches, launch = [], _cuda.train_chunk
+    _cuda.train_chunk = lambda job: launches.append(job.seeds.shape[0]) or launch(job)
     check("launches", lambda d: fb.sweep(Xg, yg, np.r_[np.arange(300), few[-2:]], epochs=4, lr=0.5, device=d))
+    _cuda.train_chunk = launch
+    same["launches: 2 chunks, then 1"] = launches == [256, 46]
     check("gender float32", lambda d: fb.sweep(Xg, yg, few, epochs=12, lr=0.5, dtype="float32", device=d))
     # more samples than the kernel writes out: the sample loop, with options
     Xb = rng.uniform(-2, 2, (_cuda.UNROLLED_SAMPLES + 3, 2))
@@ -231,6 +235,17 @@ SIMULATED = """
     os.remove(os.path.join(d, "chunk-000001.npz"))
     resumed = fb.sweep(X, y, 130, epochs=3, lr=0.5, momentum=0.3, store=d)
     same["store"] = all(np.array_equal(getattr(full, f), getattr(resumed, f)) for f in FIELDS)
+    # ... and one begun on the CPU, in chunks other than the GPU's, finished on the GPU in the CPU's
+    _execution.BLOCKS_PER_CHUNK, _execution.CUDA_BLOCKS_PER_CHUNK = 1, 2
+    d = os.path.join(tempfile.mkdtemp(), "s")
+    full = fb.sweep(X, y, 300, epochs=3, lr=0.5, store=d)
+    os.remove(os.path.join(d, "chunk-000001.npz"))
+    launches.clear()
+    _cuda.train_chunk = lambda job: launches.append(job.seeds.shape[0]) or launch(job)
+    resumed = fb.sweep(X, y, 300, epochs=3, lr=0.5, device="cuda", store=d)
+    same["store begun on the CPU"] = launches == [128] and all(
+        np.array_equal(getattr(full, f), getattr(resumed, f)) for f in FIELDS
+    )
     print(json.dumps(same))
 """
 
@@ -238,7 +253,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == (43 if JIT else 28) and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == (45 if JIT else 30) and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ call; SIGINT follows shortly after, and the time to exit is measured from it.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,8 +27,8 @@ PROMPT_S = 2.0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _interrupt(code, after=1.0):
-    """Run ``code``, send SIGINT ``after`` s past its "started" line.
+def _interrupt(code, after=1.0, ready=None):
+    """Run ``code``, send SIGINT ``after`` s past its "started" line (and past ``ready()``, if given).
 
     Returns the exit code, the output after "started", stderr, and the seconds from SIGINT to exit.
     """
@@ -43,6 +44,9 @@ def _interrupt(code, after=1.0):
     )
     try:
         assert proc.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 120
+        while ready is not None and not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(after)
         assert proc.poll() is None, "finished before it was interrupted: the test proves nothing"
         sent = time.monotonic()
@@ -167,7 +171,8 @@ def test_an_interrupted_store_keeps_every_finished_chunk(tmp_path):
         print("started", flush=True)
         fb.sweep(X, y, {n}, epochs={epochs}, lr=0.5, threads=2, store={str(path)!r})
         """,
-        after=2.0,
+        after=0.5,
+        ready=lambda: path.is_dir() and any(re.fullmatch(r"chunk-\d+\.npz", f) for f in os.listdir(path)),
     )
     assert code != 0 and "KeyboardInterrupt" in err and delay < PROMPT_S
     partial = load_sweep(path)

@@ -191,6 +191,16 @@ def test_chunk_size_by_device_store_and_threads(tmp_path, seeds, threads, store,
     assert _execution.chunk_size(seeds, execution) == size
 
 
+def test_a_dask_sweeps_chunks_are_sized_for_the_cluster_threads(tmp_path):
+    class Cluster:  # what chunk_size asks of a dask.distributed.Client
+        def nthreads(self):
+            return {"tcp://a": 8, "tcp://b": 8}
+
+    execution = Execution(threads=1, store=tmp_path / "new", client=Cluster())
+    assert _execution.chunk_size(2**17, execution) == 1024  # 16 threads: 8 chunks each
+    assert _execution.chunk_size(2**20, execution) == 8192
+
+
 def test_a_cpu_store_of_many_seeds_has_larger_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128 seeds, up to 1024 into a store
     res = sweep(*XOR, 2**11, epochs=1, threads=1, store=tmp_path / "s")
