@@ -138,6 +138,8 @@ def sweep_summary(result: SweepResult) -> Figure:
     a.legend()
     if result.epochs_to_tol is None:
         b.text(0.5, 0.5, "epochs to tol not tracked\n(epochs_to_tol=False)", ha="center", va="center")
+    elif result.epochs == 0:  # counted from epoch 1: the starts that meet the criterion would read as 0
+        b.text(0.5, 0.5, "none searched\n(0 epochs trained)", ha="center", va="center")
     else:
         etl = np.asarray(result.epochs_to_tol)
         epochs = np.arange(0, result.epochs + 1)

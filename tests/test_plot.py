@@ -66,6 +66,13 @@ def test_sweep_summary(tmp_path):
     assert steps[-1] == pytest.approx(np.mean(res.epochs_to_tol >= 0))
 
 
+def test_sweep_summary_of_0_epochs_says_none_was_searched(tmp_path):
+    res = sweep(*datasets.xor(), 10, epochs=0, tol=1.0)  # every start meets tol: no squared error reaches 1
+    assert res.converged.all()
+    frac = _render(plot.sweep_summary(res), tmp_path, "zero").axes[1]
+    assert not frac.get_lines() and [t.get_text() for t in frac.texts] == ["none searched\n(0 epochs trained)"]
+
+
 def test_sweep_summary_of_a_sweep_that_diverged_entirely(tmp_path, recwarn):
     res = sweep(*datasets.xor(), 20, epochs=10, lr=1e308)
     assert not np.isfinite(res.final_loss).any()
