@@ -56,12 +56,13 @@ class Rows(NamedTuple):
 
 
 Sink = Callable[[Unit, Rows], None]  # receives each finished unit's rows
+Put = Callable[[int, int, Rows], None]  # places rows [lo, hi) of a sweep, from any thread
 
 
 class Trained(NamedTuple):
     """What ``execute`` returns: every seed's rows, the wall time, and how many rows it trained."""
 
-    rows: Rows
+    rows: Rows  # none where the caller placed them (``execute(put=)``)
     wall_seconds: float
     computed: int  # rows trained by this call (the others were read from the store)
 
@@ -160,9 +161,9 @@ def train_job(job: Job, cancel: npt.NDArray[np.uint8] | None = None) -> Rows | N
     return rows if done else None
 
 
-def _empty_rows(n_seeds: int, n_record: int, n_within: int, dtype: Any, n_params: int = N_PARAMS) -> Rows:
+def _empty_rows(n_seeds: int, n_record: int, n_within: int, dtype: Any) -> Rows:
     return Rows(
-        np.empty((n_seeds, n_params), dtype=dtype),
+        np.empty((n_seeds, N_PARAMS), dtype=dtype),
         np.empty(n_seeds, dtype=dtype),
         np.empty(n_seeds, dtype=np.int64),
         np.empty((n_seeds, n_record), dtype=dtype),
@@ -183,6 +184,9 @@ class Plan:
     seeds: npt.NDArray[np.int64]  # (S,)
     training: Training
     chunk_size: int = dataclasses.field(default_factory=lambda: _kernels.LANES * BLOCKS_PER_CHUNK)
+    #: A grid's cells, JSON-ready ({"lrs": [...], "momenta": [...] or None, "seeds": S}): its rows are
+    #: the seeds once per cell. Kept in a store's manifest, so that another grid is named as such.
+    grid: dict[str, Any] | None = None
     # Derived once: the data and record_at in the kernels' types.
     _Xf: npt.NDArray[Any] = dataclasses.field(init=False, repr=False)
     _yf: npt.NDArray[Any] = dataclasses.field(init=False, repr=False)
@@ -270,6 +274,7 @@ class Plan:
             **{k: getattr(t, k) for k, default in OMITTED_AT_DEFAULT.items() if getattr(t, k) != default},
             chunk_size=self.chunk_size,
             package_version=__version__,
+            **({} if self.grid is None else {"grid": self.grid}),
         )
 
     def store_arrays(self) -> dict[str, npt.NDArray[Any]]:
@@ -404,18 +409,24 @@ def chunk_size(n_seeds: int, execution: Execution) -> int:
 
 
 def execute(
-    plan: Plan, execution: Execution, on_rows: Callable[[int], None] | None = None, keep_params: bool = True
+    plan: Plan, execution: Execution, on_rows: Callable[[int], None] | None = None, put: Put | None = None
 ) -> Trained:
     """Train every seed of ``plan`` where ``execution`` says, reading and feeding its store.
 
     ``on_rows(k)`` is called as each chunk of k rows is in place (progress).
     The store is locked for the duration; a chunk reaches it as soon as it is
-    trained, so an interrupted sweep loses nothing finished. Without
-    ``keep_params`` the returned params have no columns (a store keeps them).
+    trained, so an interrupted sweep loses nothing finished. ``put(lo, hi,
+    rows)``, if given, places each chunk's rows instead of the returned rows
+    (then empty): a grid's go straight into its cells.
     """
     t, device = plan.training, execution.device
     plan = dataclasses.replace(plan, chunk_size=chunk_size(plan.seeds.shape[0], execution))
-    out = _empty_rows(plan.seeds.shape[0], len(t.record_at), t.n_within, t.float_type, N_PARAMS * keep_params)
+    out = _empty_rows(0 if put else plan.seeds.shape[0], len(t.record_at), t.n_within, t.float_type)
+
+    def put_out(lo: int, hi: int, rows: Rows) -> None:
+        for dst, src in zip(out, rows):
+            dst[lo:hi] = src  # rows of distinct chunks: threads never write the same ones
+
     store = None
     if execution.store is not None:
         store = SweepStore(execution.store, plan.store_settings(), plan.X, plan.y, plan.seeds, plan.store_arrays())
@@ -423,10 +434,7 @@ def execute(
 
     def place(index: int, rows: Rows) -> None:
         lo, hi = plan.bounds(index)
-        for dst, src in zip(out[1:], rows[1:]):
-            dst[lo:hi] = src  # rows of distinct chunks: threads never write the same ones
-        if keep_params:
-            out.params[lo:hi] = rows.params
+        (put or put_out)(lo, hi, rows)
         if on_rows is not None:
             with progress_lock:
                 on_rows(hi - lo)

@@ -288,8 +288,8 @@ def _build_parser():
     gr = sub.add_parser(
         "grid",
         help="success rate over learning rates x training lengths",
-        description="One sweep per learning rate, run for the longest --epochs; the success "
-        "rate at each shorter length is read from the same runs.",
+        description="Every (learning rate, seed) network trained once, all in one sweep, for the longest "
+        "--epochs; the success rate at each shorter length is read from the same runs.",
         epilog="examples:\n  fastbackprop grid --dataset xor --lr 0.1 0.2 0.5 1 2 --epochs 500 1000 3000 "
         "--seeds 10000 --plot grid.png\n"
         "  fastbackprop grid --dataset xor --lr 0.1 0.5 --momentum 0 0.5 0.9 --epochs 500 3000 --seeds 10000",

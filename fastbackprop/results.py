@@ -469,8 +469,8 @@ class GridResult:
     seeds : ndarray of int64, shape (S,)
     loss : ndarray, shape (L, E, S), or (L, M, E, S) with momenta; the grid's dtype
         Full-dataset MSE of each seed after ``epochs[j]`` epochs at ``lrs[i]``
-        (and ``momenta[k]``), all read from one training run per learning rate
-        (and momentum).
+        (and ``momenta[k]``), all read from one training run of each network,
+        for the longest length.
     epochs_to_tol : ndarray of int64, shape (L, S), or (L, M, S) with momenta, or None
         As in ``SweepResult``, for the longest run; None when not tracked.
     tol, dtype, X, y, wall_seconds, activation, lr_output, init, init_scale, params0, margin :

@@ -411,12 +411,17 @@ class SweepStore(_Chunks):
 
     def _compare(self, settings: dict[str, Any]) -> None:
         """ValueError naming the first setting in which ``settings`` differ from this sweep's."""
-        # Other seeds first: per-network settings for other seeds differ too.
-        first = ("n_seeds", "seeds_sha256")
+        # A grid's cells, then other seeds, first: per-network settings for other cells or seeds differ too.
+        first = ("grid", "n_seeds", "seeds_sha256")
         for key in sorted(set(settings) | set(self.settings), key=lambda k: (first.index(k) if k in first else 9, k)):
             default = OMITTED_AT_DEFAULT.get(key)
             # as JSON text, as the chunks' digest sees them: -0.0 and 0.0 are different starts
             if _text(settings.get(key, default)) != _text(self.settings.get(key, default)):
+                if key == "grid":
+                    theirs, ours = _grid_text(settings.get(key)), _grid_text(self.settings.get(key))
+                    if theirs == ours:  # they differ where the text elides
+                        raise ValueError(f"store {self.path!r} holds a grid of other lrs or momenta; use another store")
+                    raise ValueError(f"store {self.path!r} holds {theirs}, this run is {ours}; use another store")
                 what = {
                     "data_sha256": "training data (X, y)",
                     "seeds_sha256": "seeds",
@@ -437,6 +442,21 @@ class SweepStore(_Chunks):
 
 def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def _grid_text(grid: Any) -> str:
+    """A grid's cells as a store's messages name them: "a grid of lrs [0.5, 1.0] x momenta [0.0, 0.9] x 300 seeds"."""
+
+    def values(v: list[Any]) -> str:
+        return str(v) if len(v) <= 6 else f"[{v[0]}, {v[1]}, ..., {v[-1]}] ({len(v)} values)"
+
+    if grid is None:
+        return "not a grid"
+    try:
+        momenta = "" if grid["momenta"] is None else f" x momenta {values(grid['momenta'])}"
+        return f"a grid of lrs {values(grid['lrs'])}{momenta} x {int(grid['seeds']):,} seeds"
+    except (TypeError, KeyError, ValueError, IndexError):
+        return "a grid"
 
 
 class _Lock:

@@ -8,13 +8,14 @@ The public ``sweep`` and ``grid``: they validate their arguments into a
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from ._execution import Plan, execute, progress_bar
+from ._execution import Plan, Rows, execute, progress_bar
 from ._layout import N_PARAMS
 from ._settings import ACTIVATIONS, Training
 from ._validation import (
@@ -32,6 +33,7 @@ from ._validation import (
     check_training,
 )
 from .results import GridResult, SweepResult, load_sweep, wilson_interval
+from .store import MANIFEST
 
 __all__ = ["GridResult", "SweepResult", "grid", "load_sweep", "sweep", "wilson_interval"]
 
@@ -39,9 +41,9 @@ DTypeName = Literal["float64", "float32"]
 
 
 def _check_result_memory(
-    n_seeds: int, training: Training, n_lrs: int = 0, pixels: bool = False, extra_per_seed: int = 0
+    n_seeds: int, training: Training, n_cells: int = 0, pixels: bool = False, extra_per_seed: int = 0
 ) -> None:
-    """Refuse up front a sweep (or a grid of ``n_lrs`` lrs, or a map's ``n_seeds`` pixels) that cannot fit in memory.
+    """Refuse up front a sweep (a grid of ``n_cells`` cells, a map of ``n_seeds`` pixels) that cannot fit in memory.
 
     ``extra_per_seed``: bytes a seed takes beyond the results (a map's per-pixel learning rates).
     """
@@ -49,16 +51,32 @@ def _check_result_memory(
     w = training.n_within  # within_at (1)
     # per seed: params, final loss, loss_at (F), within_at, epochs to tol, the seed (8), converged, diverged (1)
     per_seed = f * (N_PARAMS + 1 + r) + w + 8 + 8 + 2 + extra_per_seed + pixels
-    if n_lrs:
-        # a grid's cells, one sweep: a row but params, the cells' copies of loss_at and within_at,
-        # the row's seed, lr and momentum, and any per-network starts (float64)
-        row = f * (1 + r) + w + 8 + (r * f + w) + 24 + 8 * N_PARAMS * (training.params0 is not None)
-        per_seed = 8 + n_lrs * row
+    if n_cells:
+        # a grid's cells, one sweep placed straight into them: a cell's loss, within and epochs to tol;
+        # the sweep's seed, lr and momentum rows, and the per-seed settings repeated per cell
+        repeated = sum(
+            8 * np.size(getattr(training, name)) // n_seeds
+            for name in ("lr_output", "init_scale", "params0")
+            if isinstance(getattr(training, name), np.ndarray)
+        )
+        per_seed = 8 + n_cells * (r * f + w + 8 + 24 + repeated)
     if pixels:
         check_memory(n_seeds * per_seed, "resolution", f"a map of {n_seeds:,} pixels", "; use a smaller resolution")
         return
-    what = f"{n_seeds:,} seeds" + (f" x {n_lrs} learning rates" if n_lrs else "")
+    what = f"{n_seeds:,} seeds" + (f" x {n_cells} grid cells" if n_cells else "")
     check_memory(n_seeds * per_seed, "seeds", f"the results of {what}", "; split the seeds over several calls")
+
+
+def _refuse_per_cell_stores(store: str | os.PathLike[str]) -> None:
+    """ValueError for a grid's store of the earlier layout (one store per cell), which this grid would not read."""
+    path = os.fspath(store)
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, MANIFEST)):
+        earlier = sorted(n for n in os.listdir(path) if re.fullmatch(r"lr-\d{3}(-m-\d{3})?", n))
+        if earlier:
+            raise ValueError(
+                f"store {path!r} holds a grid's stores of an earlier layout, one per cell ({earlier[0]}, ...), "
+                "which a grid now keeps in one; use another store (load_sweep reads each of those)"
+            )
 
 
 Device = Literal["cpu", "cuda"]
@@ -234,9 +252,10 @@ def grid(
 ) -> GridResult:
     """Success rate for every (learning rate, training length) pair, or (lr, momentum, length) triple.
 
-    One training run per learning rate (and momentum), for
-    ``max(epochs_list)`` epochs; the loss after each shorter length is read
-    from that run's history, so cell (lr, E) equals ``sweep(X, y, seeds, E,
+    One training run of each seed at each learning rate (and momentum), for
+    ``max(epochs_list)`` epochs, all cells in one sweep (the learning rate and
+    momentum per network); the loss after each shorter length is read from
+    that run's history, so cell (lr, E) equals ``sweep(X, y, seeds, E,
     lr).converged`` bit for bit without retraining.
 
     Parameters
@@ -290,8 +309,10 @@ device :
         check_training(epochs=training.epochs, lr=lr, momentum=m, tol=tol, dtype=dtype, **options)
     L, M = lr_array.shape[0], 1 if m_array is None else m_array.shape[0]
     K = L * M
-    seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training, n_lrs=K))
+    seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training, n_cells=K))
     execution = check_execution(threads=threads, progress=progress, store=store, client=client, device=device)
+    if store is not None:
+        _refuse_per_cell_stores(store)
     S = seed_array.shape[0]
     # Every cell's networks in one sweep, cell after cell, with their learning rate and momentum as
     # per-network settings: one pool of threads or one GPU launch for all, however few seeds a cell has.
@@ -307,14 +328,27 @@ device :
         momentum=0.0 if m_array is None else m_rows,
         **{name: cells(getattr(training, name)) for name in ("lr_output", "init_scale", "params0")},
     )
+    loss = np.empty((K, epochs.shape[0], S), dtype=training.float_type)
+    within = np.empty((K, training.n_within, S), dtype=np.bool_)
+    etl = np.empty((K, S) if training.epochs_to_tol else 0, dtype=np.int64)
+
+    def put(lo: int, hi: int, rows: Rows) -> None:
+        """Rows [lo, hi) of the sweep into their cells: row i is seed i % S of cell i // S."""
+        at = lo
+        while at < hi:
+            k, s = divmod(at, S)
+            n = min(hi - at, S - s)
+            part = slice(at - lo, at - lo + n)
+            loss[k, :, s : s + n] = rows.loss_at[part].T
+            within[k, :, s : s + n] = rows.within_at[part].T
+            if training.epochs_to_tol:
+                etl[k, s : s + n] = rows.epochs_to_tol[part]
+            at += n
+
+    grid_cells = {"lrs": lr_array.tolist(), "momenta": None if m_array is None else m_array.tolist(), "seeds": S}
+    plan = Plan(X64, y64, np.tile(seed_array, K), whole, grid=grid_cells)
     with progress_bar(S * K, execution.progress) as on_rows:
-        trained = execute(Plan(X64, y64, np.tile(seed_array, K), whole), execution, on_rows, keep_params=False)
-    rows = trained.rows
-    # (K * S, E) per row -> (K, E, S) per cell and length
-    loss = np.ascontiguousarray(rows.loss_at.reshape(K, S, -1).transpose(0, 2, 1))
-    within = np.ascontiguousarray(rows.within_at.reshape(K, S, -1).transpose(0, 2, 1))
-    etl: npt.NDArray[np.int64] = rows.epochs_to_tol.reshape(K, S) if training.epochs_to_tol else np.empty(0, np.int64)
-    wall = trained.wall_seconds
+        wall = execute(plan, execution, on_rows, put).wall_seconds
     if m_array is not None:  # the momentum axis, after the learning rates'
         loss = loss.reshape(L, M, epochs.shape[0], S)
         within = within.reshape(L, M, -1, S)

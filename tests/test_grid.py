@@ -1,4 +1,4 @@
-"""grid(): one run per learning rate, every shorter length read from its history."""
+"""grid(): one run per seed and learning rate, all cells in one sweep, every shorter length read from its history."""
 
 import dataclasses
 

@@ -264,12 +264,34 @@ def test_grid_store_is_one_sweep_store_of_every_cell(tmp_path, small_chunks, ker
     np.testing.assert_array_equal(stored.momentum, np.tile(np.repeat([0.0, 0.9], 300), 2))
     cell = sweep(*XOR, 300, epochs=EPOCHS, lr=1.0, momentum=0.9)
     np.testing.assert_array_equal(stored.params[900:], cell.params)
-    with pytest.raises(ValueError, match=r"other values of lr \(one per network\)"):
-        grid(*XOR, 300, [0.5, 2.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
-    with pytest.raises(ValueError, match=r"n_seeds=1200, this run has n_seeds=800"):  # not "other values of lr"
-        grid(*XOR, 200, [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    # another grid is named in the grid's terms, not in its rows' (per-network lr, n_seeds)
+    ours = r"a grid of lrs \[0\.5, 1\.0\] x momenta \[0\.0, 0\.9\] x 300 seeds"
+    for args, theirs in [
+        ((300, [0.5, 2.0], epochs, [0.0, 0.9]), r"a grid of lrs \[0\.5, 2\.0\] x momenta \[0\.0, 0\.9\] x 300 seeds"),
+        ((200, [0.5, 1.0], epochs, [0.0, 0.9]), r"a grid of lrs \[0\.5, 1\.0\] x momenta \[0\.0, 0\.9\] x 200 seeds"),
+        ((600, [0.5, 1.0], epochs, None), r"a grid of lrs \[0\.5, 1\.0\] x 600 seeds"),
+    ]:
+        with pytest.raises(ValueError, match=rf"holds {ours}, this run is {theirs}; use another store$"):
+            grid(*XOR, *args[:3], momenta=args[3], store=tmp_path / "g")
+    many = list(np.linspace(0.1, 1, 7))
+    with pytest.raises(ValueError, match=r"this run is a grid of lrs \[0\.1, 0\.25, \.\.\., 1\.0\] \(7 values\)"):
+        grid(*XOR, 300, many, epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    grid(*XOR, 300, [*many[:3], 0.5, *many[4:]], epochs, store=tmp_path / "g7")
+    with pytest.raises(ValueError, match=r"holds a grid of other lrs or momenta"):  # differing where the text elides
+        grid(*XOR, 300, many, epochs, store=tmp_path / "g7")
     with pytest.raises(ValueError, match=r"made for other seeds"):
         grid(*XOR, range(1, 301), [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    with pytest.raises(ValueError, match=rf"holds {ours}, this run is not a grid"):
+        sweep(*XOR, 1200, epochs=EPOCHS, lr=0.5, store=tmp_path / "g")
+
+
+def test_a_grid_refuses_a_store_of_the_earlier_per_cell_layout(tmp_path, kernel_calls):
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "g" / "lr-000")  # as grids kept them
+    with pytest.raises(ValueError, match=r"an earlier layout, one per cell \(lr-000, \.\.\.\)"):
+        grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "g")
+    assert kernel_calls == [300] and sorted(os.listdir(tmp_path / "g")) == [
+        "lr-000"
+    ]  # nothing trained, nothing written
 
 
 def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chunks, kernel_calls):
