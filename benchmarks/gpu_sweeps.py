@@ -288,6 +288,25 @@ def map_speed(side):
         )
 
 
+def launch_sizes(n):
+    """float32 gender sweeps of n seeds in launches of 2**20 networks (the default), 2**22 and 2**23,
+    alternating, 3 each: a launch's tail wave and the gaps between launches against progress and Ctrl-C."""
+    X, y = fb.datasets.gender()
+    kw = dict(epochs=EPOCHS, lr=LR["gender"], dtype="float32", device="cuda")
+    fb.sweep(X, y, min(n, 1000), **kw)  # warm
+    default, sizes = _execution.CUDA_NETWORKS_PER_LAUNCH, (2**20, 2**22, 2**23)
+    walls: dict[int, list[float]] = {size: [] for size in sizes}
+    try:
+        for _ in range(3):
+            for size in sizes:
+                _execution.CUDA_NETWORKS_PER_LAUNCH = size
+                walls[size].append(fb.sweep(X, y, n, **kw).wall_seconds)
+    finally:
+        _execution.CUDA_NETWORKS_PER_LAUNCH = default
+    for size, spent in walls.items():
+        _record_walls(spent, n, kind="fastbackprop-cuda-launch", data="gender", dtype="float32", launch_networks=size)
+
+
 def grid_speed(n):
     """A float32 XOR grid of 20 learning rates x 5 momenta x n seeds: every cell in one sweep, against its
     cells one sweep (one launch of n networks) each, as grids ran before."""
@@ -465,6 +484,7 @@ def main():
     step("map", map_speed, max(1, int(1024 * args.scale**0.5)))
     step("store", store_speed, max(1, int(2e6 * args.scale)))
     step("grid", grid_speed, max(1, int(2000 * args.scale)))
+    step("launch sizes", launch_sizes, BIG)
     step("kernels", kernels)
     for dtype in ("float32", "float64"):
         step("jax-vmap", rival, "jax-vmap", "gender", dtype, M, base.get(("gender", dtype)))
