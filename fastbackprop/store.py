@@ -451,12 +451,16 @@ def _grid_text(grid: Any) -> str:
         return str(v) if len(v) <= 6 else f"[{v[0]}, {v[1]}, ..., {v[-1]}] ({len(v)} values)"
 
     if grid is None:
-        return "not a grid"
+        return "a sweep, not a grid"
     try:
-        momenta = "" if grid["momenta"] is None else f" x momenta {values(grid['momenta'])}"
-        return f"a grid of lrs {values(grid['lrs'])}{momenta} x {int(grid['seeds']):,} seeds"
-    except (TypeError, KeyError, ValueError, IndexError):
+        lrs, momenta, seeds = grid["lrs"], grid["momenta"], grid["seeds"]
+    except (TypeError, KeyError):
         return "a grid"
+    if not (isinstance(lrs, list) and lrs and (momenta is None or (isinstance(momenta, list) and momenta))):
+        return "a grid"
+    if not isinstance(seeds, int) or isinstance(seeds, bool):  # a hand-edited manifest's
+        return "a grid"
+    return f"a grid of lrs {values(lrs)}{'' if momenta is None else f' x momenta {values(momenta)}'} x {seeds:,} seeds"
 
 
 class _Lock:

@@ -59,7 +59,7 @@ def _check_result_memory(
             for name in ("lr_output", "init_scale", "params0")
             if isinstance(getattr(training, name), np.ndarray)
         )
-        per_seed = 8 + n_cells * (r * f + w + 8 + 24 + repeated)
+        per_seed = 8 + 2 * repeated + n_cells * (r * f + w + 8 + 24 + repeated)  # + the caller's and checked copies
     if pixels:
         check_memory(n_seeds * per_seed, "resolution", f"a map of {n_seeds:,} pixels", "; use a smaller resolution")
         return
@@ -71,7 +71,11 @@ def _refuse_per_cell_stores(store: str | os.PathLike[str]) -> None:
     """ValueError for a grid's store of the earlier layout (one store per cell), which this grid would not read."""
     path = os.fspath(store)
     if os.path.isdir(path) and not os.path.exists(os.path.join(path, MANIFEST)):
-        earlier = sorted(n for n in os.listdir(path) if re.fullmatch(r"lr-\d{3}(-m-\d{3})?", n))
+        earlier = sorted(
+            n
+            for n in os.listdir(path)
+            if re.fullmatch(r"lr-\d{3}(-m-\d{3})?", n) and os.path.isfile(os.path.join(path, n, MANIFEST))
+        )
         if earlier:
             raise ValueError(
                 f"store {path!r} holds a grid's stores of an earlier layout, one per cell ({earlier[0]}, ...), "

@@ -1,5 +1,6 @@
 """Durable stores: resume after SIGKILL, recompute damaged chunks, refuse other settings."""
 
+import json
 import os
 import signal
 import subprocess
@@ -281,17 +282,30 @@ def test_grid_store_is_one_sweep_store_of_every_cell(tmp_path, small_chunks, ker
         grid(*XOR, 300, many, epochs, store=tmp_path / "g7")
     with pytest.raises(ValueError, match=r"made for other seeds"):
         grid(*XOR, range(1, 301), [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
-    with pytest.raises(ValueError, match=rf"holds {ours}, this run is not a grid"):
+    with pytest.raises(ValueError, match=rf"holds {ours}, this run is a sweep, not a grid; use another store$"):
         sweep(*XOR, 1200, epochs=EPOCHS, lr=0.5, store=tmp_path / "g")
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
+    with pytest.raises(ValueError, match=r"holds a sweep, not a grid, this run is a grid of lrs \[0\.5\] x 300"):
+        grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "s")
+    # a hand-edited manifest's grid is named as well as it can be, never a crash
+    manifest = _manifest(tmp_path / "g")
+    for edited in ("x", [1], {"lrs": [0.5]}, {"lrs": [0.5], "momenta": None, "seeds": 1e308}, {"lrs": "a"}):
+        manifest["settings"]["grid"] = edited
+        (tmp_path / "g" / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ValueError, match=r"holds a grid, this run is a grid of lrs"):
+            grid(*XOR, 300, [0.5, 2.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
 
 
 def test_a_grid_refuses_a_store_of_the_earlier_per_cell_layout(tmp_path, kernel_calls):
     sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "g" / "lr-000")  # as grids kept them
     with pytest.raises(ValueError, match=r"an earlier layout, one per cell \(lr-000, \.\.\.\)"):
         grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "g")
-    assert kernel_calls == [300] and sorted(os.listdir(tmp_path / "g")) == [
-        "lr-000"
-    ]  # nothing trained, nothing written
+    assert kernel_calls == [300]  # nothing trained
+    assert sorted(os.listdir(tmp_path / "g")) == ["lr-000"]  # nothing written
+    # a folder with such names that are not stores is a new store's
+    (tmp_path / "h" / "lr-001").mkdir(parents=True)
+    (tmp_path / "h" / "lr-000").write_text("notes")
+    assert grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "h").n == 300
 
 
 def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chunks, kernel_calls):
