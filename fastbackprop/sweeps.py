@@ -167,7 +167,7 @@ def sweep(
         field is bit-identical.
     progress : bool
         Show a tqdm progress bar on stderr, updated as each chunk of seeds
-        finishes (1024 to 8192 on the CPU, 65,536 on a GPU; needs the
+        finishes (up to 8192 on the CPU, 65,536 on a GPU; needs the
         ``progress`` extra).
     store : str or os.PathLike, optional
         A directory to keep results in, chunk by chunk as they finish (see

@@ -97,7 +97,7 @@ def test_seed_base_threads_progress_and_one_pixel_axes():
 
 def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
     args = (*XOR, 3, ("w1", "w5"), EXTENT, (64, 40))
-    m = init_map(*args, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")  # 2560 pixels: 3 chunks
+    m = init_map(*args, epochs=EPOCHS, lr=0.5, threads=1, store=tmp_path / "s")  # 2560 pixels: 3 chunks
     m.save(tmp_path / "m.npz")
     for loaded in (load_map(tmp_path / "m.npz"), load_map(tmp_path / "s")):
         for name in ("params", "final_loss", "epochs_to_tol", "converged", "diverged", "coords0", "coords1", "base"):

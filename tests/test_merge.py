@@ -69,7 +69,7 @@ def test_missing_seeds_and_partial_parts_are_reported(tmp_path, capsys):
 def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys):
     """Not only gaps between the seeds present: a store's seeds past its last finished chunk too."""
     store = tmp_path / "s"
-    sweep(*XOR, range(5, 1030), epochs=EPOCHS, lr=0.5, store=store)  # chunks of 1024 seeds
+    sweep(*XOR, range(5, 1030), epochs=EPOCHS, lr=0.5, threads=1, store=store)  # chunks of 1024 seeds
     (store / "chunk-000001.npz").unlink()  # seed 1029, the last
     merged = merge_sweeps([store])
     assert not merged.complete and merged.n == 1024
@@ -83,7 +83,7 @@ def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys
 
 def test_a_partial_result_saved_to_a_file_stays_partial(tmp_path, capsys):
     store = tmp_path / "s"
-    sweep(*XOR, range(5, 1030), epochs=EPOCHS, lr=np.linspace(0.1, 1, 1025), store=store)
+    sweep(*XOR, range(5, 1030), epochs=EPOCHS, lr=np.linspace(0.1, 1, 1025), threads=1, store=store)
     (store / "chunk-000001.npz").unlink()
     load_sweep(store).save(tmp_path / "part.npz")
     assert not merge_sweeps([tmp_path / "part.npz"]).complete
@@ -254,7 +254,7 @@ def test_a_partial_store_covered_by_another_part_merges_complete(tmp_path, whole
     import os
 
     store = tmp_path / "rerun"
-    sweep(*XOR, 2048, epochs=EPOCHS, lr=0.5, store=store)
+    sweep(*XOR, 2048, epochs=EPOCHS, lr=0.5, threads=1, store=store)  # chunks of 1024 seeds
     os.remove(store / "chunk-000001.npz")  # a preempted task's store
     assert not load_sweep(store).complete
     rerun = sweep(*XOR, range(1024, 2048), epochs=EPOCHS, lr=0.5)  # its missing seeds, run elsewhere

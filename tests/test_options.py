@@ -361,7 +361,7 @@ def test_results_keep_every_setting_through_files_and_stores(tmp_path):
         init="uniform",
         init_scale=rng.uniform(0.5, 2, n),
     )
-    res = sweep(*TANH_XOR, n, epochs=EPOCHS, store=tmp_path / "s", **options)
+    res = sweep(*TANH_XOR, n, epochs=EPOCHS, store=tmp_path / "s", threads=1, **options)  # one chunk
     res.save(tmp_path / "r.npz")
     for loaded in (load_sweep(tmp_path / "r.npz"), load_sweep(tmp_path / "s")):
         for name, value in options.items():

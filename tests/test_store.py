@@ -178,6 +178,10 @@ def test_a_store_is_resumed_in_its_own_chunk_size(tmp_path, monkeypatch, kernel_
     ("seeds", "threads", "store", "device", "size"),
     [
         (10**9, 2, False, "cpu", 1024),  # progress and load balancing
+        (1000, 2, False, "cpu", 512),  # a small sweep: a chunk for every thread
+        (300, 2, True, "cpu", 256),
+        (300, 16, False, "cpu", 128),
+        (1, 2, False, "cpu", 128),
         (10**4, 2, True, "cpu", 1024),
         (2**16, 2, True, "cpu", 4096),  # a file per chunk: larger, still 8 a thread
         (2**17, 2, True, "cpu", 8192),
@@ -297,7 +301,7 @@ def test_grid_store_is_one_sweep_store_of_every_cell(tmp_path, small_chunks, ker
 
 
 def test_a_grid_refuses_a_store_of_the_earlier_per_cell_layout(tmp_path, kernel_calls):
-    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "g" / "lr-000")  # as grids kept them
+    sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, threads=1, store=tmp_path / "g" / "lr-000")  # as grids kept them
     with pytest.raises(ValueError, match=r"an earlier layout, one per cell \(lr-000, \.\.\.\)"):
         grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "g")
     assert kernel_calls == [300]  # nothing trained
