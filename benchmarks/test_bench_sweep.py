@@ -182,3 +182,26 @@ def test_grid_of_small_cells(benchmark):
     benchmark.pedantic(each, rounds=3)
     benchmark.extra_info["runs_per_s"] = len(lrs) * n / min(whole)
     benchmark.extra_info["speedup_over_cells"] = min(cells) / min(whole)
+
+
+def test_small_sweep_uses_every_thread(benchmark, monkeypatch):
+    """1000 seeds, alternating: cut so that every thread gets a chunk, against one chunk of 1024 seeds
+    (as before: one thread worked)."""
+    from fastbackprop import _execution
+
+    benchmark.group = "small sweep, 1000 seeds, 3000 epochs"
+    benchmark.extra_info["label"] = "a chunk a thread vs one chunk (min of 5 alternating runs each)"
+    n = seeds(1000)
+    sweep(X, Y, 256, epochs=2)
+    times: dict[str, list[float]] = {"split": [], "one chunk": []}
+    real = _execution.chunk_size
+
+    def each():
+        for arm, spent in times.items():
+            monkeypatch.setattr(_execution, "chunk_size", real if arm == "split" else lambda n, execution: 1024)
+            start = time.perf_counter()
+            sweep(X, Y, n, epochs=EPOCHS)
+            spent.append(time.perf_counter() - start)
+
+    benchmark.pedantic(each, rounds=5)
+    benchmark.extra_info["speedup"] = min(times["one chunk"]) / min(times["split"])
