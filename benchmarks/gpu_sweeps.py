@@ -307,6 +307,31 @@ def launch_sizes(n):
         _record_walls(spent, n, kind="fastbackprop-cuda-launch", data="gender", dtype="float32", launch_networks=size)
 
 
+def launch_walls(n):
+    """Where a float32 gender sweep of n seeds spends its wall time: inside ``_cuda.train_chunk`` (inputs to
+    the GPU, the kernel, results back; ncu.txt's Duration is the kernel alone) and outside it (the jobs'
+    host arrays, the store and progress sinks), one sweep after a warm-up."""
+    X, y = fb.datasets.gender()
+    kw = dict(epochs=EPOCHS, lr=LR["gender"], dtype="float32", device="cuda")
+    fb.sweep(X, y, min(n, 1000), **kw)  # warm
+    launch, inside = _cuda.train_chunk, []
+
+    def timed(job):
+        start = time.perf_counter()
+        try:
+            return launch(job)
+        finally:
+            inside.append(time.perf_counter() - start)
+
+    _cuda.train_chunk = timed
+    try:
+        wall = fb.sweep(X, y, n, **kw).wall_seconds
+    finally:
+        _cuda.train_chunk = launch
+    record(kind="fastbackprop-cuda-launch-walls", seeds=n, seconds=round(wall, 4), launches=len(inside),
+           inside_s=[round(t, 4) for t in inside], outside_s=round(wall - sum(inside), 4))  # fmt: skip
+
+
 def grid_speed(n):
     """A float32 XOR grid of 20 learning rates x 5 momenta x n seeds: every cell in one sweep, against its
     cells one sweep (one launch of n networks) each, as grids ran before."""
@@ -485,6 +510,7 @@ def main():
     step("store", store_speed, max(1, int(2e6 * args.scale)))
     step("grid", grid_speed, max(1, int(2000 * args.scale)))
     step("launch sizes", launch_sizes, BIG)
+    step("launch walls", launch_walls, BIG)
     step("kernels", kernels)
     for dtype in ("float32", "float64"):
         step("jax-vmap", rival, "jax-vmap", "gender", dtype, M, base.get(("gender", dtype)))
