@@ -28,9 +28,9 @@ from ._settings import PER_ROW, Execution, PerNetwork, StartGrid, Training
 from ._version import __version__
 from .store import OMITTED_AT_DEFAULT, SweepStore, sha256
 
-#: Seeds per chunk on the CPU are LANES * BLOCKS_PER_CHUNK (1024), or fewer
-#: where that would leave threads idle: ~10-30 ms of work each, the unit of
-#: progress, of store writes and of load balancing.
+#: Seeds per chunk on the CPU are LANES * BLOCKS_PER_CHUNK (1024): ~10-30 ms
+#: of work each, the unit of progress, of store writes and of load balancing;
+#: fewer (whole blocks) in a sweep too small to give every thread a chunk.
 BLOCKS_PER_CHUNK = 8
 #: Into a store, CPU chunks grow up to this many times (8192 seeds) while every
 #: thread still gets 8 or more: a store writes a file per chunk (~0.7 ms, which
@@ -399,15 +399,23 @@ def chunk_size(n_seeds: int, execution: Execution) -> int:
     while every thread still gets 8). A store that exists keeps its own (``SweepStore``)."""
     if execution.device == "cuda":
         return _kernels.LANES * CUDA_BLOCKS_PER_CHUNK
-    client, size = execution.client, _kernels.LANES * BLOCKS_PER_CHUNK
-    threads = execution.threads if client is None else max(1, sum(client.nthreads().values()))
-    # a small sweep: a chunk for every thread, of whole blocks
+    size = _kernels.LANES * BLOCKS_PER_CHUNK
+    threads = execution.threads if execution.client is None else _cluster_threads(execution.client)
+    # a small sweep: up to a chunk a thread, of whole blocks
     size = min(size, _kernels.LANES * max(1, -(-n_seeds // (threads * _kernels.LANES))))
     if execution.store is not None:
         largest = size * STORE_CHUNK_GROWTH
         while 2 * size <= largest and n_seeds >= 8 * threads * 2 * size:
             size *= 2
     return size
+
+
+def _cluster_threads(client: Any) -> int:
+    """A Dask client's worker threads, or 1 if it cannot say: chunk sizes change no bit, so never an error here."""
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - a scheduler's trouble is for submitting to report
+        return 1
 
 
 def execute(

@@ -204,6 +204,13 @@ def test_a_dask_sweeps_chunks_are_sized_for_the_cluster_threads(tmp_path):
     execution = Execution(threads=1, store=tmp_path / "new", client=Cluster())
     assert _execution.chunk_size(2**17, execution) == 1024  # 16 threads: 8 chunks each
     assert _execution.chunk_size(2**20, execution) == 8192
+    assert _execution.chunk_size(1000, execution) == 128  # a small sweep: a chunk a thread, up to one a block
+
+    class Gone:  # a scheduler that cannot say: chunks as for one thread, and submitting reports the trouble
+        def nthreads(self):
+            raise OSError("scheduler gone")
+
+    assert _execution.chunk_size(1000, Execution(threads=4, client=Gone())) == 1024
 
 
 def test_a_cpu_store_of_many_seeds_has_larger_chunks(tmp_path, monkeypatch):
