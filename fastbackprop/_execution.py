@@ -399,13 +399,12 @@ def chunk_size(n_seeds: int, execution: Execution) -> int:
     while every thread still gets 8). A store that exists keeps its own (``SweepStore``)."""
     if execution.device == "cuda":
         return _kernels.LANES * CUDA_BLOCKS_PER_CHUNK
-    size = _kernels.LANES * BLOCKS_PER_CHUNK
+    base = _kernels.LANES * BLOCKS_PER_CHUNK
     threads = execution.threads if execution.client is None else _cluster_threads(execution.client)
     # a small sweep: up to a chunk a thread, of whole blocks
-    size = min(size, _kernels.LANES * max(1, -(-n_seeds // (threads * _kernels.LANES))))
+    size = min(base, _kernels.LANES * max(1, -(-n_seeds // (threads * _kernels.LANES))))
     if execution.store is not None:
-        largest = size * STORE_CHUNK_GROWTH
-        while 2 * size <= largest and n_seeds >= 8 * threads * 2 * size:
+        while 2 * size <= base * STORE_CHUNK_GROWTH and n_seeds >= 8 * threads * 2 * size:
             size *= 2
     return size
 

@@ -393,7 +393,7 @@ class SweepStore(_Chunks):
         """Take an existing store's chunk size, whatever this sweep proposed (another
         device's or thread count's): chunks are where the results are, not a setting."""
         size = None if old is None else old["settings"].get("chunk_size")
-        if isinstance(size, int) and not isinstance(size, bool) and 0 < size <= MAX_SEEDS:
+        if _count(size, MAX_SEEDS):
             super().__init__(self.path, dict(self.settings, chunk_size=size))
 
     def _check(self, old: dict[str, Any] | None) -> None:
@@ -438,6 +438,11 @@ class SweepStore(_Chunks):
                     f"store {self.path!r} was made with {name}={settings.get(key, default)!r}, "
                     f"this run has {name}={self.settings.get(key, default)!r}; use another store"
                 )
+
+
+def _count(value: Any, top: int) -> bool:
+    """Whether a manifest's ``value`` is a count in [1, top] (JSON's int, not its bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= top
 
 
 def _text(value: Any) -> str:
@@ -564,8 +569,7 @@ def _sound(settings: Any) -> bool:
     """Whether a manifest's settings have every key a reader needs, of sane types and sizes."""
 
     def count(key: str, top: int) -> bool:
-        value = settings.get(key)
-        return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= top
+        return _count(settings.get(key), top)
 
     def per_network(key: str, default: Any) -> bool:
         value = settings.get(key, default)
