@@ -507,37 +507,97 @@ def train_chunk(job):
     Returns params (S, 9) F, loss (S,) F, etl (S,) int64, loss_at (S, R) F,
     within_at (S, R or 0) bool, on the host, F the float dtype of ``job.X``.
     """
-    require()  # on a Dask worker, the first look at its GPU
-    F = job.X.dtype
-    S, R = job.seeds.shape[0], job.record_at.shape[0]
-    variant = Variant.of(job)
-    kernel = compile_kernel(variant)
-    starts = job.explicit_starts()
-    rates = ("lr", "lr_output", "momentum")
-    inputs = [
-        tuple(np.column_stack([job.X, job.y]).ravel()) if variant.samples else (),
-        job.X,
-        job.y,
-        job.seeds,
-        np.empty((0, N_PARAMS)) if starts is None else starts,
-        job.uniform,
-        job.per_network("init_scale", np.float64),
-        *(job.per_network(name, F) if variant.per_network else F.type(getattr(job, name)) for name in rates),
-        np.int64(job.epochs),
-        job.tol,
-        job.tol_sum,
-        job.margin,
-        job.track,
-        job.record_at,
-    ]
-    outputs = [
-        cuda.device_array((S, N_PARAMS), dtype=F),
-        cuda.device_array(S, dtype=F),
-        cuda.device_array(S, dtype=np.int64),
-        cuda.device_array((S, R), dtype=F),
-        cuda.device_array((S, job.n_within), dtype=np.bool_),
-    ]
-    if S:
-        args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in inputs]
-        kernel[-(-S // THREADS_PER_BLOCK), THREADS_PER_BLOCK](*args, *outputs)
-    return tuple(a.copy_to_host() for a in outputs)
+    with Launches(1) as gpu:
+        gpu.launch(job)
+        return gpu.collect()
+
+
+class Launches:
+    """Up to ``depth`` launches in flight, each on a CUDA stream of its own, in order.
+
+    ``launch`` queues a job's copies and kernel and returns at once;
+    ``collect`` waits for the oldest and returns its rows as ``train_chunk``
+    does. With two in flight the GPU trains the next launch while the last
+    one's rows are copied back and handed on, and the two kernels share the
+    SMs where one ends in a partial wave. Each stream keeps its device
+    arrays from launch to launch (at the largest size yet, a launch using its
+    first rows), and frees wait until the block ends: a free synchronises
+    the device, which would stall the other stream.
+    """
+
+    def __init__(self, depth: int):
+        require()  # on a Dask worker, the first look at its GPU
+        self._streams = [cuda.stream() for _ in range(depth)]
+        self._buffers: list[dict[Any, Any]] = [{} for _ in range(depth)]
+        self._queued: list[tuple[int, list[Any]]] = []  # (stream, its output arrays), oldest first
+        self._next = 0  # the stream of the next launch: launches go round the streams in order
+
+    def __enter__(self) -> "Launches":
+        self._cleanup = cuda.defer_cleanup()
+        self._cleanup.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cleanup.__exit__(*exc)
+
+    def __len__(self) -> int:
+        """Launches queued and not collected."""
+        return len(self._queued)
+
+    def _device(self, k: int, key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+        """Stream k's device array ``key``, its first ``shape[0]`` rows."""
+        buf = self._buffers[k].get(key)
+        if buf is None or buf.dtype != dtype or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
+            buf = self._buffers[k][key] = cuda.device_array(shape, dtype=dtype)
+        return buf[: shape[0]]
+
+    def launch(self, job) -> None:
+        """Queue ``job``'s inputs, kernel and nothing else on the next stream; returns at once."""
+        if len(self._queued) == len(self._streams):
+            raise RuntimeError("collect a launch before queueing another: every stream is busy")
+        k, stream = self._next, self._streams[self._next]
+        self._next = (k + 1) % len(self._streams)
+        F = job.X.dtype
+        S, R = job.seeds.shape[0], job.record_at.shape[0]
+        variant = Variant.of(job)
+        kernel = compile_kernel(variant)
+        starts = job.explicit_starts()
+        rates = ("lr", "lr_output", "momentum")
+        inputs = [
+            tuple(np.column_stack([job.X, job.y]).ravel()) if variant.samples else (),
+            job.X,
+            job.y,
+            job.seeds,
+            np.empty((0, N_PARAMS)) if starts is None else starts,
+            job.uniform,
+            job.per_network("init_scale", np.float64),
+            *(job.per_network(name, F) if variant.per_network else F.type(getattr(job, name)) for name in rates),
+            np.int64(job.epochs),
+            job.tol,
+            job.tol_sum,
+            job.margin,
+            job.track,
+            job.record_at,
+        ]
+        args = []
+        for i, a in enumerate(inputs):
+            if isinstance(a, np.ndarray):
+                a = np.ascontiguousarray(a)
+                dev = self._device(k, i, a.shape, a.dtype)
+                if a.size:
+                    dev.copy_to_device(a, stream=stream)
+                a = dev
+            args.append(a)
+        shapes = [((S, N_PARAMS), F), ((S,), F), ((S,), np.int64), ((S, R), F), ((S, job.n_within), np.bool_)]
+        outputs = [self._device(k, ("out", i), shape, dtype) for i, (shape, dtype) in enumerate(shapes)]
+        if S:
+            kernel[-(-S // THREADS_PER_BLOCK), THREADS_PER_BLOCK, stream](*args, *outputs)
+        self._queued.append((k, outputs))
+
+    def collect(self):
+        """The oldest launch's rows on the host (new arrays), once it is done."""
+        k, outputs = self._queued.pop(0)
+        stream = self._streams[k]
+        rows = tuple(a.copy_to_host(stream=stream) for a in outputs)
+        stream.synchronize()
+        return rows

@@ -1,9 +1,9 @@
 """Running a sweep: the chunk plan, one small function per target, the store as the sink.
 
 A sweep is cut into chunks of whole kernel blocks (``Plan``). The targets --
-``run_local`` (a pool of Python threads, or the GPU) and ``run_dask`` (a Dask
-client's workers) -- take the same plan and the same units of chunks and hand
-each unit's rows, as it finishes, to one sink; ``execute`` reads finished
+``run_threads`` (the CPU's threads), ``run_gpu`` (launches on one GPU) and
+``run_dask`` (a Dask client's workers) -- take the same plan and units of
+chunks and hand each unit's rows, as it finishes, to one sink; ``execute`` reads finished
 chunks back from a store, gives the rest to a target, and its sink writes them
 to the store and to the output arrays. Each row's arithmetic depends on its seed only, never on
 its chunk, unit, thread or machine.
@@ -39,9 +39,19 @@ STORE_CHUNK_GROWTH = 8
 #: Seeds per chunk on a GPU (2**16): a launch's rows reach a store as a few
 #: large files, which one writer manages at ~10^7 rows/s, not 1.5*10^6.
 CUDA_BLOCKS_PER_CHUNK = 512
-#: Networks per GPU launch: a few waves of an H100 (132 SMs x up to 2048
-#: threads), 0.1-0.5 s of work, so progress and Ctrl-C stay prompt.
+#: Networks per GPU launch on a Dask worker: a few waves of an H100 (132 SMs
+#: x up to 2048 threads), 0.1-0.5 s of 3000 epochs on 4 samples.
 CUDA_NETWORKS_PER_LAUNCH = 2**20
+#: A local GPU sweep's launches are sized by the speed measured so far to
+#: about this long, so that progress and Ctrl-C stay prompt however long each
+#: network trains (the first launch is one chunk), and short trainings are not
+#: all per-launch copies and Python.
+CUDA_LAUNCH_SECONDS = 0.2
+#: ... and within this much device memory a stream, whatever is recorded per network.
+CUDA_LAUNCH_BYTES = 2**30
+#: Launches in flight, each on a stream of its own: the next one trains while
+#: the last one's rows come back (``_cuda.Launches``). 1: one at a time.
+CUDA_LAUNCHES_IN_FLIGHT = 2
 
 Unit = Sequence[int]  # chunk indices trained by one kernel call
 
@@ -294,8 +304,8 @@ class Plan:
             compile_while_waiting(lambda: train_job(self.job([], device)))
 
 
-def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, finish: Sink) -> None:
-    """Train the units on a pool of ``threads`` Python threads (on the GPU: one launch at a time, here).
+def run_threads(plan: Plan, units: Sequence[Unit], threads: int, finish: Sink) -> None:
+    """Train the units on the CPU, on a pool of ``threads`` Python threads.
 
     Each finished unit goes to ``finish(unit, rows)`` from its worker thread,
     the moment it is done. The calling thread only waits, so Ctrl-C reaches it
@@ -304,16 +314,13 @@ def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, fini
     per thread are submitted ahead: a sweep of 10^6 chunks holds a handful of
     futures.
     """
-    if device == "cuda":
-        _run_launches(plan, units, finish)
-        return
     if not units:
         return
     workers = min(threads, len(units))
     cancel = np.zeros(1, np.uint8)
 
     def work(unit: Unit) -> None:
-        rows = train_job(plan.job(unit, device), cancel)
+        rows = train_job(plan.job(unit, "cpu"), cancel)
         if rows is not None:
             finish(unit, rows)
 
@@ -336,22 +343,40 @@ def run_local(plan: Plan, units: Sequence[Unit], threads: int, device: str, fini
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_launches(plan: Plan, units: Sequence[Unit], finish: Sink) -> None:
-    """Train the units on the GPU, one launch at a time from this thread, whose CUDA
-    context compiled the kernel; Ctrl-C is seen between launches (each 0.1-0.5 s).
+def run_gpu(plan: Plan, todo: Sequence[int], finish: Sink, gpu: Any = None) -> None:
+    """Train chunks ``todo`` on the GPU from this thread, whose CUDA context compiled the kernel,
+    in launches of as many chunks as ``_LaunchSizes`` says; Ctrl-C is seen between launches.
 
-    Each launch's rows go to ``finish`` on one writer thread while the next
-    launch runs, so a store's writes overlap training. A launch's rows are
-    queued before this thread waits for the write before them: whatever
-    stops the sweep (an error, Ctrl-C), every finished launch is written.
+    ``gpu`` (a ``_cuda.Launches`` of CUDA_LAUNCHES_IN_FLIGHT streams unless
+    given) keeps the next launch queued while this thread collects the last.
+    Each launch's rows go to ``finish`` on one writer thread while the GPU
+    trains, so a store's writes overlap training. A launch's rows are queued
+    before this thread waits for the write before them: whatever stops the
+    sweep (an error, Ctrl-C), every collected launch is written.
     """
+    if gpu is None:
+        from . import _cuda
+
+        gpu = _cuda.Launches(CUDA_LAUNCHES_IN_FLIGHT)
+    sizes = _LaunchSizes(plan)
+    chunks = iter(todo)
+    launched: list[tuple[list[int], float]] = []  # (unit, when queued), oldest first
     pending: list[Future[None]] = []  # the writes not yet waited for, in order: two at most
     try:
-        with ThreadPoolExecutor(1) as writer:  # leaving waits for the writes queued
-            for unit in units:
-                rows = train_job(plan.job(unit, "cuda"))
-                if rows is not None:  # always: a launch is not cancelled
-                    pending.append(writer.submit(finish, unit, rows))
+        with gpu, ThreadPoolExecutor(1) as writer:  # leaving waits for the writes queued
+            while True:
+                while len(launched) < CUDA_LAUNCHES_IN_FLIGHT:
+                    unit = list(itertools.islice(chunks, sizes.chunks()))
+                    if not unit:
+                        break
+                    gpu.launch(plan.job(unit, "cuda"))
+                    launched.append((unit, time.perf_counter()))
+                if not launched:
+                    break
+                unit, queued = launched.pop(0)
+                rows = Rows(*gpu.collect())
+                sizes.took(len(unit), queued, time.perf_counter())
+                pending.append(writer.submit(finish, unit, rows))
                 if len(pending) == 2:
                     pending.pop(0).result()  # a failed write stops the sweep
     except BaseException as exc:
@@ -361,6 +386,44 @@ def _run_launches(plan: Plan, units: Sequence[Unit], finish: Sink) -> None:
         raise
     for written in pending:
         written.result()
+
+
+class _LaunchSizes:
+    """Chunks per GPU launch: one until a launch has been timed, then what the last
+    one's speed trains in CUDA_LAUNCH_SECONDS, at most 4 times the last launch and
+    within CUDA_LAUNCH_BYTES. Sizes change no bit (a row depends on its seed only).
+
+    A launch's time is from when it was queued, or the last one collected if
+    later, to its collection: with launches queued back to back, the GPU's time for it.
+    """
+
+    def __init__(self, plan: Plan):
+        t = plan.training
+        F = np.dtype(t.float_type).itemsize
+        n_record = len(t.record_at)
+        per_network = (
+            8  # seed
+            + 8 * (1 + N_PARAMS * (t.params0 is not None or t.start_grid is not None))  # init_scale, starts
+            + 3 * F  # lr, lr_output, momentum (at most)
+            + F * (N_PARAMS + 1 + n_record)  # params, loss, loss_at
+            + 8  # epochs to tol
+            + t.n_within
+        )
+        self._most = max(1, CUDA_LAUNCH_BYTES // (per_network * plan.chunk_size))
+        self._next = 1
+        self._last_done = 0.0
+
+    def chunks(self) -> int:
+        """Chunks in the next launch."""
+        return self._next
+
+    def took(self, n_chunks: int, queued: float, done: float) -> None:
+        """Record that a launch of ``n_chunks`` chunks, queued at ``queued``, was collected at ``done``
+        (``time.perf_counter``'s seconds)."""
+        seconds = max(done - max(queued, self._last_done), 1e-6)
+        self._last_done = done
+        fits = int(n_chunks * CUDA_LAUNCH_SECONDS / seconds)
+        self._next = max(1, min(fits, 4 * n_chunks, self._most))
 
 
 def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:
@@ -467,14 +530,16 @@ def execute(
                 todo.append(i)
             else:
                 place(i, Rows(*stored))
-        # A unit is one chunk on the CPU and many on the GPU, which needs ~10^5
-        # networks in flight; stores and progress still see chunks.
-        per_unit = max(1, CUDA_NETWORKS_PER_LAUNCH // plan.chunk_size) if device == "cuda" else 1
-        units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
         if execution.client is not None:
+            # A unit is one chunk on the CPU and many on the GPU, which needs ~10^5
+            # networks in flight; stores and progress still see chunks.
+            per_unit = max(1, CUDA_NETWORKS_PER_LAUNCH // plan.chunk_size) if device == "cuda" else 1
+            units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
             run_dask(plan, units, execution.client, device, finish)
+        elif device == "cuda":
+            run_gpu(plan, todo, finish)
         else:
-            run_local(plan, units, execution.threads, device, finish)
+            run_threads(plan, [[i] for i in todo], execution.threads, finish)
         computed = sum(hi - lo for lo, hi in map(plan.bounds, todo))
         return Trained(out, time.perf_counter() - start, computed)
 

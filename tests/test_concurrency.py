@@ -111,9 +111,9 @@ def test_a_network_pickles_without_its_lock():
 # GPU launches: rows written on one thread while the next launch runs
 # ---------------------------------------------------------------------------
 def _launches(monkeypatch, launch_fails=None, write_fails=None, slow_write=None, units=4, overlap_s=10):
-    """``_execution._run_launches`` over ``units`` units, launches faked on the CPU: its log of
-    events, and what it raised. Write k waits (up to ``overlap_s``) for launch k + 1 to start,
-    and logs whether it did: whether they overlapped.
+    """``_execution.run_gpu`` over ``units`` one-chunk launches, faked on the CPU: its log of
+    events, and what it raised. Write k waits (up to ``overlap_s``) for launch k + 1 to be
+    queued, and logs whether it was: whether they overlapped.
     """
     from fastbackprop import _execution
     from fastbackprop._validation import check_training
@@ -121,15 +121,29 @@ def _launches(monkeypatch, launch_fails=None, write_fails=None, slow_write=None,
     log = []
     started = [threading.Event() for _ in range(units + 1)]
     started[units].set()
-    real = _execution.train_job
 
-    def launch(job):
-        k = int(job.seeds[0]) // 128
-        log.append(("launch", k, threading.get_ident()))
-        started[k].set()
-        if k == launch_fails:
-            raise KeyboardInterrupt
-        return real(dataclasses.replace(job, device="cpu"))
+    class FakeGPU:
+        """``_cuda.Launches``: a launch is queued, and trained on the CPU when collected."""
+
+        def __init__(self):
+            self.queued = []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def launch(self, job):
+            k = int(job.seeds[0]) // 128
+            log.append(("launch", k, threading.get_ident()))
+            started[k].set()
+            if k == launch_fails:
+                raise KeyboardInterrupt
+            self.queued.append(job)
+
+        def collect(self):
+            return _execution.train_job(dataclasses.replace(self.queued.pop(0), device="cpu"))
 
     def finish(unit, rows):
         k = unit[0]
@@ -142,11 +156,11 @@ def _launches(monkeypatch, launch_fails=None, write_fails=None, slow_write=None,
             raise OSError(28, "No space left on device")
         log.append(("written", k))
 
-    monkeypatch.setattr(_execution, "train_job", launch)
+    monkeypatch.setattr(_execution, "CUDA_LAUNCH_SECONDS", 0.0)  # launches of one chunk
     training = check_training(epochs=2, lr=0.5, tol=0.01, dtype="float32")
     plan = _execution.Plan(*datasets.xor(), np.arange(units * 128), training, chunk_size=128)
     try:
-        _execution._run_launches(plan, [[k] for k in range(units)], finish)
+        _execution.run_gpu(plan, range(units), finish, gpu=FakeGPU())
     except BaseException as exc:  # noqa: BLE001 - what it raised, for the test to check
         return log, exc
     return log, None
@@ -157,25 +171,25 @@ def _written(log):
 
 
 def test_gpu_launches_overlap_their_writes(monkeypatch):
-    log, raised = _launches(monkeypatch)
+    log, raised = _launches(monkeypatch, units=5)
     main = threading.get_ident()
-    assert raised is None and _written(log) == [0, 1, 2, 3]  # every unit, in order
+    assert raised is None and _written(log) == [0, 1, 2, 3, 4]  # every unit, in order
     writes = [e for e in log if e[0] == "write"]
-    assert all(overlapped for _, _, overlapped, _ in writes)  # launch k + 1 began while k was written
+    assert all(overlapped for _, _, overlapped, _ in writes)  # launch k + 1 was queued before k was written
     assert {e[2] for e in log if e[0] == "launch"} == {main} and main not in {e[3] for e in writes}
-    # at most two units wait for the writer: launch k + 2 begins after write k is done
+    # two launches in flight, two writes pending at most: launch k + 3 is queued after write k is done
     for k in range(2):
-        assert log.index(("written", k)) < log.index(("launch", k + 2, main))
+        assert log.index(("written", k)) < log.index(("launch", k + 3, main))
 
 
 @pytest.mark.parametrize("fails", [1, 2, 3])
-def test_gpu_launches_stopped_write_every_finished_launch(monkeypatch, fails):
+def test_gpu_launches_stopped_write_every_collected_launch(monkeypatch, fails):
     log, raised = _launches(monkeypatch, launch_fails=fails)
     assert isinstance(raised, KeyboardInterrupt)
-    assert _written(log) == list(range(fails))
+    assert _written(log) == list(range(fails - 1))  # launch fails - 1 was queued, not collected
 
 
-def test_ctrl_c_while_waiting_for_a_write_loses_no_finished_launch(monkeypatch):
+def test_ctrl_c_while_waiting_for_a_write_loses_no_collected_launch(monkeypatch):
     from concurrent.futures import Future
 
     wait = Future.result
@@ -186,16 +200,45 @@ def test_ctrl_c_while_waiting_for_a_write_loses_no_finished_launch(monkeypatch):
         return wait(self, timeout)
 
     monkeypatch.setattr(Future, "result", interrupted)
-    log, raised = _launches(monkeypatch, slow_write=0, overlap_s=0.1)  # write 1 waits for no launch 2
+    log, raised = _launches(monkeypatch, slow_write=0)
     assert isinstance(raised, KeyboardInterrupt)
-    assert _written(log) == [0, 1]  # launch 1 had finished: its rows were queued before the wait
+    assert _written(log) == [0, 1]  # launch 1 was collected: its rows were queued before the wait
+
+
+def test_gpu_launch_sizes_follow_the_measured_speed(monkeypatch):
+    from fastbackprop import _execution
+    from fastbackprop._validation import check_training
+
+    monkeypatch.setattr(_execution, "CUDA_LAUNCH_SECONDS", 0.2)
+    training = check_training(epochs=2, lr=0.5, tol=0.01, dtype="float32")
+    plan = _execution.Plan(*datasets.xor(), np.arange(10**6), training, chunk_size=128)
+    sizes = _execution._LaunchSizes(plan)
+    assert sizes.chunks() == 1  # nothing timed yet
+    sizes.took(1, 0.0, 0.001)  # fast: 4 times the last at most
+    assert sizes.chunks() == 4
+    sizes.took(4, 1.0, 1.04)
+    assert sizes.chunks() == 16
+    sizes.took(16, 2.0, 2.4)  # slow: what 0.2 s trains
+    assert sizes.chunks() == 8
+    sizes.took(8, 3.0, 63.0)  # far too slow: one chunk, never none
+    assert sizes.chunks() == 1
+    sizes.took(1, 62.0, 63.09)  # queued before the last was collected: timed from then, 0.09 s
+    assert sizes.chunks() == 2
+    # within CUDA_LAUNCH_BYTES, whatever is recorded per network
+    monkeypatch.setattr(_execution, "CUDA_LAUNCH_BYTES", 3 * 10**6)
+    training = check_training(epochs=500, lr=0.5, tol=0.01, dtype="float64", record_at=range(1, 501))
+    sizes = _execution._LaunchSizes(_execution.Plan(*datasets.xor(), np.arange(10**6), training, chunk_size=128))
+    sizes.took(1, 0.0, 1e-4)
+    assert sizes.chunks() == 4
+    sizes.took(4, 1.0, 1.0001)  # 500 float64 losses: 4 kB a network, 5 chunks in 3 MB
+    assert sizes.chunks() == 5
 
 
 def test_a_failed_gpu_write_stops_the_sweep_and_is_not_lost(monkeypatch):
     log, raised = _launches(monkeypatch, write_fails=0, units=6)
     assert isinstance(raised, OSError) and "No space left" in str(raised)
     assert max(e[1] for e in log if e[0] == "launch") < 5  # stopped, not run to the end
-    log, raised = _launches(monkeypatch, write_fails=1, launch_fails=2)
+    log, raised = _launches(monkeypatch, write_fails=1, launch_fails=3)
     assert isinstance(raised, KeyboardInterrupt)  # the launch's error, and the write's in a note
     if sys.version_info >= (3, 11):
         assert "No space left" in "".join(raised.__notes__)

@@ -143,10 +143,13 @@ SIMULATED = """
     # same lines) float64 only, which halves that pass's longest test.
     DTYPES = ("float64",) if numba.config.DISABLE_JIT else ("float64", "float32")
     # Small chunks and launches, so that one sweep spans several launches and a
-    # launch several chunks, as 10^7 seeds do on a GPU.
+    # launch several chunks, as 10^7 seeds do on a GPU: launches of 1, 1, then 4
+    # chunks (two in flight before the first is timed, then 4 times the last).
     # The CPU's chunks stay 1024 seeds: a store begun on the GPU is resumed in its own.
     _execution.CUDA_BLOCKS_PER_CHUNK = 1
-    _execution.CUDA_NETWORKS_PER_LAUNCH = 2 * 128
+    _execution.CUDA_LAUNCH_SECONDS = 1e9
+    launches, launch = [], _cuda.Launches.launch
+    _cuda.Launches.launch = lambda self, job: launches.append(job.seeds.shape[0]) or launch(self, job)
     FIELDS = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
     same = {}
 
@@ -182,13 +185,26 @@ SIMULATED = """
             if "margin" in kw:
                 etl = cpu.epochs_to_tol
                 same[f"{name} {dtype}: met and not"] = bool((etl > 0).any() and (etl < 0).any())
-    # 302 seeds: two launches, three chunks; the gender data
+    # 600 seeds: five chunks in three launches; the gender data
     Xg, yg = fb.datasets.gender()
-    launches, launch = [], _cuda.train_chunk
-    _cuda.train_chunk = lambda job: launches.append(job.seeds.shape[0]) or launch(job)
-    check("launches", lambda d: fb.sweep(Xg, yg, np.r_[np.arange(300), few[-2:]], epochs=4, lr=0.5, device=d))
-    _cuda.train_chunk = launch
-    same["launches: 2 chunks, then 1"] = launches == [256, 46]
+    launches.clear()
+    check("launches", lambda d: fb.sweep(Xg, yg, np.r_[np.arange(598), few[-2:]], epochs=4, lr=0.5, device=d))
+    same["launches: 1 chunk, 1, then 3"] = launches == [128, 128, 344]
+    # one stream's arrays, reused by a smaller launch after a larger one; a third launch waits for a stream
+    from fastbackprop._validation import check_training
+    training = check_training(epochs=4, lr=0.5, tol=0.1, dtype="float32", momentum=0.5, record_at=(1, 3))
+    plan = _execution.Plan(Xg, yg, np.arange(300), training, chunk_size=128)
+    with _cuda.Launches(2) as gpu:
+        for r, units in enumerate(([[0, 1], [2]], [[2], [0]])):
+            for unit in units:
+                gpu.launch(plan.job(unit, "cuda"))
+            try:
+                gpu.launch(plan.job([1], "cuda"))
+            except RuntimeError:
+                same["a third launch waits"] = True
+            for unit in units:
+                rows, cpu = gpu.collect(), _execution.train_job(plan.job(unit, "cpu"))
+                same[f"streams' arrays reused, round {r}: {unit}"] = all(map(np.array_equal, rows, cpu))
     check("gender float32", lambda d: fb.sweep(Xg, yg, few, epochs=12, lr=0.5, dtype="float32", device=d))
     # more samples than the kernel writes out: the sample loop, with options
     Xb = rng.uniform(-2, 2, (_cuda.UNROLLED_SAMPLES + 3, 2))
@@ -241,7 +257,6 @@ SIMULATED = """
     full = fb.sweep(X, y, 300, epochs=3, lr=0.5, store=d)
     os.remove(os.path.join(d, "chunk-000001.npz"))
     launches.clear()
-    _cuda.train_chunk = lambda job: launches.append(job.seeds.shape[0]) or launch(job)
     resumed = fb.sweep(X, y, 300, epochs=3, lr=0.5, device="cuda", store=d)
     same["store begun on the CPU"] = launches == [128] and all(
         np.array_equal(getattr(full, f), getattr(resumed, f)) for f in FIELDS
@@ -253,7 +268,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == (45 if JIT else 30) and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == (50 if JIT else 35) and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------
