@@ -10,7 +10,9 @@ and epochs to tol (the same digest in every tree: the same bits). Alternate the 
 processes started one after another on one GPU differ by a few per cent.
 Used for the worst-sample-first comparison in BENCHMARKS.md; ``--division``
 gives the float32 kernels before their reciprocal's fast path (the same digest
-expected), as ``gpu_session.sh`` runs it.
+expected); ``--in-flight 1 --launch-chunks 16`` launches 2**20 networks one at
+a time, as sweeps did before their launches were sized by time, and as
+``gpu_session.sh``'s Nsight Compute step needs (its second launch: 2**20 networks).
 """
 
 import argparse
@@ -25,12 +27,14 @@ ap.add_argument("--seeds", type=float, default=1e7)
 ap.add_argument("--full-loss", action="store_true", help="set _cuda.WORST_SAMPLE_FIRST = False")
 ap.add_argument("--division", action="store_true", help="set _kernels.GPU_RECIPROCAL_FAST_PATH = False")
 ap.add_argument("--dtypes", default="float32,float64", help="comma-separated (default float32,float64)")
+ap.add_argument("--in-flight", type=int, default=None, help="set _execution.CUDA_LAUNCHES_IN_FLIGHT")
+ap.add_argument("--launch-chunks", type=int, default=None, help="chunks (2**16 networks) a launch, not sized by time")
 args = ap.parse_args()
 tree = os.path.abspath(args.tree)
 sys.path.insert(0, tree)
 
 import fastbackprop as fb  # noqa: E402 - from the tree named on the command line
-from fastbackprop import _cuda, _kernels  # noqa: E402
+from fastbackprop import _cuda, _execution, _kernels  # noqa: E402
 
 assert fb.__file__.startswith(tree), fb.__file__
 label = args.tree
@@ -40,6 +44,12 @@ if args.full_loss:
 if args.division:
     _kernels.GPU_RECIPROCAL_FAST_PATH = False
     label += " (division)"
+if args.in_flight is not None:  # (trees before 2026-11-28's launches have neither setting)
+    _execution.CUDA_LAUNCHES_IN_FLIGHT = args.in_flight
+    label += f" ({args.in_flight} in flight)"
+if args.launch_chunks is not None:
+    _execution._LaunchSizes.chunks = lambda self: args.launch_chunks
+    label += f" ({args.launch_chunks} chunks a launch)"
 LR = {"gender": 0.2, "xor": 0.5}
 n = int(args.seeds)
 for data in ("gender", "xor"):

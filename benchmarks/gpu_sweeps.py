@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fastbackprop as fb
 from benchmarks import rivals
-from fastbackprop import _cuda, _execution, reference
+from fastbackprop import _cuda, _execution, _kernels, reference
 
 LR = {"gender": 0.2, "xor": 0.5}
 EPOCHS = 3000
@@ -288,48 +288,65 @@ def map_speed(side):
         )
 
 
-def launch_sizes(n):
-    """float32 gender sweeps of n seeds in launches of 2**20 networks (the default), 2**22 and 2**23,
-    alternating, 3 each: a launch's tail wave and the gaps between launches against progress and Ctrl-C."""
+def launches(n):
+    """float32 gender sweeps of n seeds, alternating, 3 each: launches of 2**20 networks one at a time (as
+    before 2026-11-28), sized by time one at a time, and sized by time two in flight (the default), to
+    0.2 s and 0.4 s a launch: a launch's tail wave and the gaps between launches against progress and Ctrl-C."""
     X, y = fb.datasets.gender()
     kw = dict(epochs=EPOCHS, lr=LR["gender"], dtype="float32", device="cuda")
     fb.sweep(X, y, min(n, 1000), **kw)  # warm
-    default, sizes = _execution.CUDA_NETWORKS_PER_LAUNCH, (2**20, 2**22, 2**23)
-    walls: dict[int, list[float]] = {size: [] for size in sizes}
+    configs = {  # (in flight, chunks a launch or None: sized by time, seconds a launch)
+        "2**20 a launch, one in flight": (1, 2**20 // (_execution.CUDA_BLOCKS_PER_CHUNK * _kernels.LANES), 0.2),
+        "sized to 0.2 s, one in flight": (1, None, 0.2),
+        "sized to 0.2 s, two in flight (default)": (2, None, 0.2),
+        "sized to 0.4 s, two in flight": (2, None, 0.4),
+    }
+    defaults = _execution.CUDA_LAUNCHES_IN_FLIGHT, _execution._LaunchSizes.chunks, _execution.CUDA_LAUNCH_SECONDS
+    launch, sizes = _cuda.Launches.launch, []
+    _cuda.Launches.launch = lambda self, job: sizes.append(job.seeds.shape[0]) or launch(self, job)
+    walls: dict[str, list[float]] = {label: [] for label in configs}
+    counts: dict[str, int] = {}
     try:
         for _ in range(3):
-            for size in sizes:
-                _execution.CUDA_NETWORKS_PER_LAUNCH = size
-                walls[size].append(fb.sweep(X, y, n, **kw).wall_seconds)
+            for label, (in_flight, chunks, seconds) in configs.items():
+                _execution.CUDA_LAUNCHES_IN_FLIGHT, _execution.CUDA_LAUNCH_SECONDS = in_flight, seconds
+                _execution._LaunchSizes.chunks = defaults[1] if chunks is None else (lambda self, c=chunks: c)
+                sizes.clear()
+                walls[label].append(fb.sweep(X, y, n, **kw).wall_seconds)
+                counts[label] = len(sizes)
     finally:
-        _execution.CUDA_NETWORKS_PER_LAUNCH = default
-    for size, spent in walls.items():
-        _record_walls(spent, n, kind="fastbackprop-cuda-launch", data="gender", dtype="float32", launch_networks=size)
+        _execution.CUDA_LAUNCHES_IN_FLIGHT, _execution._LaunchSizes.chunks, _execution.CUDA_LAUNCH_SECONDS = defaults
+        _cuda.Launches.launch = launch
+    for label, spent in walls.items():
+        _record_walls(spent, n, kind="fastbackprop-cuda-launches", data="gender", dtype="float32", how=label,
+                      launches=counts[label])  # fmt: skip
 
 
 def launch_walls(n):
-    """Where a float32 gender sweep of n seeds spends its wall time: inside ``_cuda.train_chunk`` (inputs to
-    the GPU, the kernel, results back; ncu.txt's Duration is the kernel alone) and outside it (the jobs'
-    host arrays, the store and progress sinks), one sweep after a warm-up."""
+    """Where a float32 gender sweep of n seeds spends its wall time, launched as by default: waiting in
+    ``_cuda.Launches.collect`` (for the GPU and the copies back; ncu.txt's Duration is one kernel of 2**20
+    networks alone) and elsewhere (queueing launches, the jobs' host arrays, the store and progress sinks),
+    with each launch's networks, one sweep after a warm-up."""
     X, y = fb.datasets.gender()
     kw = dict(epochs=EPOCHS, lr=LR["gender"], dtype="float32", device="cuda")
     fb.sweep(X, y, min(n, 1000), **kw)  # warm
-    launch, inside = _cuda.train_chunk, []
+    collect, launch, waits, sizes = _cuda.Launches.collect, _cuda.Launches.launch, [], []
 
-    def timed(job):
+    def timed(self):
         start = time.perf_counter()
         try:
-            return launch(job)
+            return collect(self)
         finally:
-            inside.append(time.perf_counter() - start)
+            waits.append(time.perf_counter() - start)
 
-    _cuda.train_chunk = timed
+    _cuda.Launches.collect = timed
+    _cuda.Launches.launch = lambda self, job: sizes.append(job.seeds.shape[0]) or launch(self, job)
     try:
         wall = fb.sweep(X, y, n, **kw).wall_seconds
     finally:
-        _cuda.train_chunk = launch
-    record(kind="fastbackprop-cuda-launch-walls", seeds=n, seconds=round(wall, 4), launches=len(inside),
-           inside_s=[round(t, 4) for t in inside], outside_s=round(wall - sum(inside), 4))  # fmt: skip
+        _cuda.Launches.collect, _cuda.Launches.launch = collect, launch
+    record(kind="fastbackprop-cuda-launch-walls", seeds=n, seconds=round(wall, 4), networks=sizes,
+           collect_s=[round(t, 4) for t in waits], outside_s=round(wall - sum(waits), 4))  # fmt: skip
 
 
 def grid_speed(n):
@@ -339,17 +356,20 @@ def grid_speed(n):
     lrs, momenta = np.geomspace(0.1, 10, 20), [0.0, 0.5, 0.8, 0.9, 0.95]
     kw = dict(dtype="float32", device="cuda")
     fb.grid(X, y, 100, lrs[:2], [10], momenta=momenta[:2], **kw)  # warm
-    g = fb.grid(X, y, n, lrs, [EPOCHS], momenta=momenta, **kw)
+    for m in (0.0, momenta[1]):  # the cells' two kernels (plain, momentum), compiled outside the timing
+        fb.sweep(X, y, 100, epochs=10, lr=1.0, momentum=m, **kw)
     start = time.perf_counter()
-    for i, lr in enumerate(lrs):
-        for k, m in enumerate(momenta):
-            cell = fb.sweep(X, y, n, epochs=EPOCHS, lr=lr, momentum=m, **kw)
-            assert np.array_equal(cell.final_loss, g.loss[i, k, -1])
-    cells = time.perf_counter() - start
+    g = fb.grid(X, y, n, lrs, [EPOCHS], momenta=momenta, **kw)
+    whole = time.perf_counter() - start
+    start = time.perf_counter()
+    cells = [fb.sweep(X, y, n, epochs=EPOCHS, lr=lr, momentum=m, **kw).final_loss for lr in lrs for m in momenta]
+    seconds_cells = time.perf_counter() - start
+    same = all(np.array_equal(c, g.loss[i, k, -1]) for (i, k), c in zip(np.ndindex(len(lrs), len(momenta)), cells))
     runs = len(lrs) * len(momenta) * n
-    for label, seconds in (("one sweep", g.wall_seconds), ("cells one at a time", cells)):
+    for label, seconds in (("one sweep", whole), ("cells one at a time", seconds_cells)):
         record(kind="fastbackprop-cuda-grid", how=label, networks=runs, seconds=round(seconds, 4),
-               runs_per_s=round(runs / seconds))  # fmt: skip
+               runs_per_s=round(runs / seconds), training_seconds=round(g.wall_seconds, 4),
+               cells_identical=same)  # fmt: skip
 
 
 def store_speed(n):
@@ -370,10 +390,10 @@ def store_speed(n):
                 runs[label] = fb.sweep(X, y, n, store=os.path.join(d, "s"), **kw)
         finally:
             _execution.CUDA_BLOCKS_PER_CHUNK = default
-        assert np.array_equal(runs[label].params, plain.params)
     for label, res in runs.items():
         record(kind="fastbackprop-cuda-store", store=label, seeds=n, seconds=round(res.wall_seconds, 4),
-               runs_per_s=round(n / res.wall_seconds))  # fmt: skip
+               runs_per_s=round(n / res.wall_seconds),
+               identical=bool(np.array_equal(res.params, plain.params)))  # fmt: skip
 
 
 def ours(data, dtype, n, repeats=3):
@@ -393,7 +413,8 @@ def ours(data, dtype, n, repeats=3):
         spread=[round(min(walls), 4), round(max(walls), 4)],
         runs_per_s=round(n / med),
         success_rate=res.success_rate,
-        launch_networks=_execution.CUDA_NETWORKS_PER_LAUNCH,
+        launch_seconds=_execution.CUDA_LAUNCH_SECONDS,
+        launches_in_flight=_execution.CUDA_LAUNCHES_IN_FLIGHT,
         threads_per_block=_cuda.THREADS_PER_BLOCK,
         max_registers=_cuda.MAX_REGISTERS,
     )
@@ -477,6 +498,12 @@ def main():
     if OUT:
         os.makedirs(OUT, exist_ok=True)
 
+    def save():
+        if OUT:
+            with open(os.path.join(OUT, "gpu_sweeps.json.tmp"), "w") as f:
+                json.dump(RESULTS, f, indent=1)
+            os.replace(os.path.join(OUT, "gpu_sweeps.json.tmp"), os.path.join(OUT, "gpu_sweeps.json"))
+
     def step(name, fn, *a, **k):
         if any(name.startswith(prefix) for prefix in args.skip.split(",") if prefix):
             return None
@@ -490,6 +517,8 @@ def main():
         except Exception as exc:  # noqa: BLE001 - one failed measurement must not lose the others
             record(kind="error", step=name, error=f"{type(exc).__name__}: {exc}"[:2000])
             return None
+        finally:
+            save()  # after every step: a run killed by the caller's timeout keeps its JSON
 
     step("env", env_info)
     step("compile", compile_times)
@@ -501,6 +530,8 @@ def main():
     for data in ("gender", "xor"):
         for dtype in ("float32", "float64"):
             base[data, dtype] = step("ours 1e6", ours, data, dtype, M)
+    step("launches", launches, BIG)
+    step("launch walls", launch_walls, BIG)
     step("register caps", register_caps, M)
     step("worst first", worst_sample_first, M)
     step("unrolled", unrolled_vs_loop, M)
@@ -509,8 +540,6 @@ def main():
     step("map", map_speed, max(1, int(1024 * args.scale**0.5)))
     step("store", store_speed, max(1, int(2e6 * args.scale)))
     step("grid", grid_speed, max(1, int(2000 * args.scale)))
-    step("launch sizes", launch_sizes, BIG)
-    step("launch walls", launch_walls, BIG)
     step("kernels", kernels)
     for dtype in ("float32", "float64"):
         step("jax-vmap", rival, "jax-vmap", "gender", dtype, M, base.get(("gender", dtype)))
@@ -535,9 +564,7 @@ def main():
             M if dtype == "float32" else M // 5,
             base.get(("gender", dtype)),
         )
-    if OUT:
-        with open(os.path.join(OUT, "gpu_sweeps.json"), "w") as f:
-            json.dump(RESULTS, f, indent=1)
+    save()
 
 
 OUT = None

@@ -543,7 +543,7 @@ def test_gpu_benchmark_script_runs_under_the_simulator(tmp_path):
     assert {"identity", "fastbackprop-cuda", "fastbackprop-cpu"} <= kinds, kinds
     identities = [r for r in rows if r["kind"] == "identity" and "data" in r]
     assert len(identities) == 4 and all(r["identical_rows"] == r["seeds"] for r in identities)
-    variants = {"loop", "unrolled", "cap", "worst-first", "full-loss", "store", "grid", "launch", "launch-walls"}
+    variants = {"loop", "unrolled", "cap", "worst-first", "full-loss", "store", "grid", "launches", "launch-walls"}
     assert {"fastbackprop-cuda-map", *(f"fastbackprop-cuda-{v}" for v in variants)} <= kinds, kinds
     # the simulator has no device name or SASS: those steps report errors, nothing else does
     assert {r["step"] for r in rows if r["kind"] == "error"} <= {"env", "kernels"}
