@@ -6,13 +6,13 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from ._settings import PER_ROW
-from .results import SweepResult, load_sweep
+from .results import SweepResult, load_sweep, made_with
 from .store import planned_seeds
 
 __all__ = ["merge_sweeps", "missing_seeds"]
@@ -23,16 +23,24 @@ _AGREE = ("epochs", "dtype", "tol", "activation", "margin", "init")
 Part = SweepResult | str | os.PathLike[str]
 
 
-def _load(k: int, part: Part) -> tuple[str, SweepResult, npt.NDArray[np.int64] | None]:
-    """(name, result, the seeds it was meant to cover, None if unknown) of the k-th part (from 0)."""
+class _Part(NamedTuple):
+    name: str
+    result: SweepResult
+    planned: npt.NDArray[np.int64] | None  # the seeds it was meant to cover, None if unknown
+    version: str | None  # the fastbackprop that made it, None if unknown (a SweepResult)
+
+
+def _load(k: int, part: Part) -> _Part:
+    """The k-th part (from 0), loaded."""
     if isinstance(part, SweepResult):
-        return f"part {k + 1} (a SweepResult)", part, part.seeds if part.complete else None
+        return _Part(f"part {k + 1} (a SweepResult)", part, part.seeds if part.complete else None, None)
     if not isinstance(part, (str, os.PathLike)):
         raise TypeError(f"parts must be SweepResults or paths, got {type(part).__name__}")
-    result = load_sweep(part)
+    result, version = load_sweep(part), made_with(part)
     if os.path.isdir(part):
-        return repr(os.fspath(part)), result, planned_seeds(part)
-    return repr(os.fspath(part)), result, result.seeds if result.complete else None  # a partial result saved
+        return _Part(repr(os.fspath(part)), result, planned_seeds(part), version)
+    # a partial result saved
+    return _Part(repr(os.fspath(part)), result, result.seeds if result.complete else None, version)
 
 
 def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
@@ -65,7 +73,9 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         margin, init, on whether starts are explicit or on whether
         epochs_to_tol was tracked (naming the setting and
         the parts), if one seed has different rows in two parts
-        (bit-identical duplicates are kept once), or if there are no parts.
+        (bit-identical duplicates are kept once), if files or stores among
+        the parts were written by different fastbackprop versions (as a store
+        made by another version is not resumed), or if there are no parts.
     TypeError
         If a part is neither a SweepResult nor a path.
     """
@@ -79,8 +89,15 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     loaded = [_load(k, p) for k, p in enumerate(parts)]
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
-    first_name, first, _ = loaded[0]
-    for name, part, _ in loaded[1:]:
+    first_name, first = loaded[0].name, loaded[0].result
+    versions = [(p.name, p.version) for p in loaded if p.version is not None]
+    for name, version in versions[1:]:
+        if version != versions[0][1]:  # as a store resumed or a Dask worker's rows
+            raise ValueError(
+                f"parts were made by different fastbackprop versions, which may compute other numbers: "
+                f"{versions[0][0]} by {versions[0][1]}, {name} by {version}"
+            )
+    for name, part, _, _ in loaded[1:]:
         for setting in _AGREE:
             if getattr(part, setting) != getattr(first, setting):
                 raise ValueError(
@@ -95,13 +112,15 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
             raise ValueError(f"parts disagree on params0: one of {first_name} and {name} has explicit starts")
         if not (np.array_equal(part.X, first.X) and np.array_equal(part.y, first.y)):
             raise ValueError(f"parts disagree on the training data (X, y): {first_name} and {name}")
-    results = [part for _, part, _ in loaded]
+    results = [p.result for p in loaded]
     seeds = np.concatenate([r.seeds for r in results])
     part_of = np.concatenate([np.full(r.n, k) for k, r in enumerate(results)])
     settings = {name: _per_row_setting(results, name) for name in PER_ROW}
     varying = [v for v in settings.values() if isinstance(v, np.ndarray)]
-    # A run is a seed and its settings: rows in seed order, those of one seed by their settings.
+    # A run is a seed and its settings: rows in seed order, those of one seed by their settings,
+    # then by their bits, so that the rows of one run are together (not split by a -0.0 or a NaN).
     keys = [column for v in varying for column in _rows(v).T]
+    keys += [column for v in varying for column in _rows(v).view(np.uint64).T]
     order = np.lexsort((*reversed(keys), seeds))
     seeds, part_of = seeds[order], part_of[order]
     columns = {name: np.concatenate([getattr(r, name) for r in results])[order] for name in ("params", "final_loss")}
@@ -144,7 +163,7 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     )
     # Complete: no gap between the smallest and largest seed, and every seed a
     # part was meant to cover (a partial store's unfinished ones too) is here.
-    known = [planned for _, _, planned in loaded if planned is not None]
+    known = [p.planned for p in loaded if p.planned is not None]
     planned = np.concatenate(known) if len(known) == len(loaded) else None
     complete = planned is not None and not missing_seeds(merged, planned)
     return (merged if complete else dataclasses.replace(merged, complete=False)), planned

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from . import _kernels
 from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
 from ._version import __version__
-from .store import OMITTED_AT_DEFAULT, check_npz_sizes, read_store, write_atomic
+from .store import OMITTED_AT_DEFAULT, check_npz_sizes, read_store, stored_settings, write_atomic
 
 __all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
 
@@ -351,6 +351,16 @@ class SweepResult:
         # A setting that is None is left out, and read back as its default.
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
         write_atomic(path, lambda f: np.savez(f, format_version=FORMAT_VERSION, package_version=__version__, **fields))
+
+
+def made_with(path: str | os.PathLike[str]) -> str | None:
+    """The fastbackprop version that wrote the sweep file or store at ``path``, or None if it does not say."""
+    if os.path.isdir(path):
+        version = stored_settings(os.fspath(path)).get("package_version")
+    else:
+        with np.load(path, allow_pickle=False) as f:
+            version = f["package_version"].item() if "package_version" in f else None
+    return version if isinstance(version, str) else None
 
 
 def load_sweep(path: str | os.PathLike[str]) -> SweepResult:

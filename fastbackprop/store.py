@@ -556,6 +556,11 @@ def _stored_inputs(path: str) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any
     return settings, inputs
 
 
+def stored_settings(path: str) -> dict[str, Any]:
+    """A store's settings, as its manifest holds them (ValueError if it is damaged)."""
+    return _stored_inputs(path)[0]
+
+
 def planned_seeds(path: str | os.PathLike[str]) -> npt.NDArray[np.int64]:
     """All the seeds a store was made for, finished or not (ValueError if it is damaged)."""
     return _stored_inputs(os.fspath(path))[1]["seeds"]

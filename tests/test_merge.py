@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastbackprop import datasets, load_sweep, merge_sweeps, sweep
+from fastbackprop import Network, datasets, load_sweep, merge_sweeps, sweep
 from fastbackprop.cli import main
 
 from .conftest import JIT, SWEEP_EPOCHS
@@ -129,6 +129,44 @@ def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
         merge_sweeps([a, forged])
     with pytest.raises(ValueError, match=r"part 1 \(a SweepResult\) has 2, part 2 \(a SweepResult\) has 3"):
         merge_sweeps([sweep(*XOR, 5, epochs=2), sweep(*XOR, 5, epochs=3)])
+
+
+def test_runs_that_differ_in_a_signed_zero_are_two_runs_in_any_part_order():
+    """+0.0 and -0.0 sort alike but are different starts: a run's copies must still meet."""
+    P = Network(seed=3).params
+    P[4] = 0.0
+    Q = P.copy()
+    Q[4] = -0.0
+    a, b, c = (sweep(*XOR, None, epochs=EPOCHS, lr=0.5, params0=p[None]) for p in (P, Q, P))  # c repeats a
+    for parts in ([a, b, c], [a, c, b], [b, a, c]):
+        merged = merge_sweeps(parts)
+        assert merged.n == 2
+        signs = np.signbit(merged.params0[:, 4])
+        assert sorted(signs) == [False, True]
+        both = sweep(*XOR, None, epochs=EPOCHS, lr=0.5, params0=merged.params0)
+        for name in ("params", "final_loss", "epochs_to_tol"):
+            np.testing.assert_array_equal(getattr(merged, name), getattr(both, name), err_msg=name)
+
+
+def test_files_and_stores_of_other_versions_are_not_merged(tmp_path, monkeypatch, capsys):
+    from fastbackprop import _execution, results
+
+    sweep(*XOR, range(0, 5), epochs=EPOCHS, lr=0.5).save(tmp_path / "a.npz")
+    sweep(*XOR, range(10, 15), epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
+    monkeypatch.setattr(results, "__version__", "9.9.9")
+    monkeypatch.setattr(_execution, "__version__", "9.9.9")
+    sweep(*XOR, range(5, 10), epochs=EPOCHS, lr=0.5).save(tmp_path / "b.npz")
+    sweep(*XOR, range(15, 20), epochs=EPOCHS, lr=0.5, store=tmp_path / "t")
+    monkeypatch.undo()
+    for other in ("b.npz", "t"):
+        for mine in ("a.npz", "s"):
+            with pytest.raises(ValueError, match=f"different fastbackprop versions.*{other}' by 9.9.9"):
+                merge_sweeps([tmp_path / mine, tmp_path / other])
+    merged = merge_sweeps([tmp_path / "b.npz", tmp_path / "t"])  # one version, whichever: merged
+    np.testing.assert_array_equal(merged.seeds, np.r_[5:10, 15:20])
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "different fastbackprop versions" in err
 
 
 @pytest.mark.parametrize(

@@ -548,6 +548,19 @@ def test_a_chunk_from_another_store_is_recomputed(tmp_path, small_chunks, kernel
     assert kernel_calls == [_kernels.LANES]
 
 
+def test_a_chunk_copied_over_another_of_its_store_is_recomputed(tmp_path, small_chunks, kernel_calls):
+    """Same shape, settings and a valid checksum, but other rows: its bounds give it away."""
+    path = tmp_path / "s"
+    plain = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)
+    (path / "chunk-000001.npz").write_bytes((path / "chunk-000000.npz").read_bytes())
+    partial = load_sweep(path)
+    assert not partial.complete
+    np.testing.assert_array_equal(partial.seeds, np.r_[0 : _kernels.LANES, 2 * _kernels.LANES : 300])
+    kernel_calls.clear()
+    _same(sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path), plain)
+    assert kernel_calls == [_kernels.LANES]
+
+
 def test_a_chunk_of_the_wrong_shape_with_a_valid_checksum_is_recomputed(tmp_path, small_chunks, kernel_calls):
     from fastbackprop.store import sha256
 
