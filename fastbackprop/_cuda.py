@@ -23,6 +23,7 @@ held under Numba's compiler lock, and a test that reads the PTX.
 
 import contextlib
 import functools
+import threading
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -520,16 +521,19 @@ class Launches:
     does. With two in flight the GPU trains the next launch while the last
     one's rows are copied back and handed on, and the two kernels share the
     SMs where one ends in a partial wave. Each stream keeps its device
-    arrays from launch to launch (at the largest size yet, a launch using its
-    first rows), and frees wait until the block ends: a free synchronises
-    the device, which would stall the other stream.
+    arrays from launch to launch (grown to twice their rows, up to ``rows``,
+    when a launch needs more; a launch uses their first rows), and frees wait
+    until the block ends: a free synchronises the device, which would stall
+    the other stream. Leaving the block waits for launches not collected.
     """
 
-    def __init__(self, depth: int):
+    def __init__(self, depth: int, rows: int = 0):
         require()  # on a Dask worker, the first look at its GPU
-        self._streams = [cuda.stream() for _ in range(depth)]
+        self._streams = _thread_streams(depth)
+        self._rows = rows
         self._buffers: list[dict[Any, Any]] = [{} for _ in range(depth)]
-        self._queued: list[tuple[int, list[Any]]] = []  # (stream, its output arrays), oldest first
+        #: (stream, its output arrays, the host inputs its copies may still read), oldest first
+        self._queued: list[tuple[int, list[Any], list[Any]]] = []
         self._next = 0  # the stream of the next launch: launches go round the streams in order
 
     def __enter__(self) -> "Launches":
@@ -538,7 +542,14 @@ class Launches:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._cleanup.__exit__(*exc)
+        try:
+            for k, _, _ in self._queued:  # after an error or Ctrl-C: nothing left running on our arrays
+                with contextlib.suppress(Exception):
+                    self._streams[k].synchronize()
+            self._queued.clear()
+            self._buffers = [{} for _ in self._streams]
+        finally:
+            self._cleanup.__exit__(*exc)
 
     def __len__(self) -> int:
         """Launches queued and not collected."""
@@ -548,7 +559,9 @@ class Launches:
         """Stream k's device array ``key``, its first ``shape[0]`` rows."""
         buf = self._buffers[k].get(key)
         if buf is None or buf.dtype != dtype or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
-            buf = self._buffers[k][key] = cuda.device_array(shape, dtype=dtype)
+            grown = 0 if buf is None or buf.shape[1:] != shape[1:] else 2 * buf.shape[0]
+            rows = max(shape[0], min(grown, self._rows))
+            buf = self._buffers[k][key] = cuda.device_array((rows, *shape[1:]), dtype=dtype)
         return buf[: shape[0]]
 
     def launch(self, job) -> None:
@@ -556,7 +569,6 @@ class Launches:
         if len(self._queued) == len(self._streams):
             raise RuntimeError("collect a launch before queueing another: every stream is busy")
         k, stream = self._next, self._streams[self._next]
-        self._next = (k + 1) % len(self._streams)
         F = job.X.dtype
         S, R = job.seeds.shape[0], job.record_at.shape[0]
         variant = Variant.of(job)
@@ -579,10 +591,11 @@ class Launches:
             job.track,
             job.record_at,
         ]
-        args = []
+        args, hosts = [], []
         for i, a in enumerate(inputs):
             if isinstance(a, np.ndarray):
                 a = np.ascontiguousarray(a)
+                hosts.append(a)  # kept until collected: a copy from pageable memory may read it late
                 dev = self._device(k, i, a.shape, a.dtype)
                 if a.size:
                     dev.copy_to_device(a, stream=stream)
@@ -592,12 +605,26 @@ class Launches:
         outputs = [self._device(k, ("out", i), shape, dtype) for i, (shape, dtype) in enumerate(shapes)]
         if S:
             kernel[-(-S // THREADS_PER_BLOCK), THREADS_PER_BLOCK, stream](*args, *outputs)
-        self._queued.append((k, outputs))
+        self._queued.append((k, outputs, hosts))
+        self._next = (k + 1) % len(self._streams)
 
     def collect(self):
         """The oldest launch's rows on the host (new arrays), once it is done."""
-        k, outputs = self._queued.pop(0)
+        k, outputs, _ = self._queued[0]
         stream = self._streams[k]
         rows = tuple(a.copy_to_host(stream=stream) for a in outputs)
         stream.synchronize()
+        self._queued.pop(0)
         return rows
+
+
+_STREAMS = threading.local()
+
+
+def _thread_streams(n: int) -> list[Any]:
+    """n CUDA streams of this thread's, the same from one call to the next: numba-cuda's
+    launch configurations (an LRU cache of 128) hold on to the streams they were given."""
+    streams = _STREAMS.__dict__.setdefault("streams", [])
+    while len(streams) < n:
+        streams.append(cuda.stream())
+    return streams[:n]

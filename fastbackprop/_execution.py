@@ -354,11 +354,11 @@ def run_gpu(plan: Plan, todo: Sequence[int], finish: Sink, gpu: Any = None) -> N
     before this thread waits for the write before them: whatever stops the
     sweep (an error, Ctrl-C), every collected launch is written.
     """
+    sizes = _LaunchSizes(plan)
     if gpu is None:
         from . import _cuda
 
-        gpu = _cuda.Launches(CUDA_LAUNCHES_IN_FLIGHT)
-    sizes = _LaunchSizes(plan)
+        gpu = _cuda.Launches(CUDA_LAUNCHES_IN_FLIGHT, rows=sizes.most * plan.chunk_size)
     chunks = iter(todo)
     launched: list[tuple[list[int], float]] = []  # (unit, when queued), oldest first
     pending: list[Future[None]] = []  # the writes not yet waited for, in order: two at most
@@ -409,7 +409,7 @@ class _LaunchSizes:
             + 8  # epochs to tol
             + t.n_within
         )
-        self._most = max(1, CUDA_LAUNCH_BYTES // (per_network * plan.chunk_size))
+        self.most = max(1, CUDA_LAUNCH_BYTES // (per_network * plan.chunk_size))  # chunks a launch
         self._next = 1
         self._last_done = 0.0
 
@@ -423,7 +423,7 @@ class _LaunchSizes:
         seconds = max(done - max(queued, self._last_done), 1e-6)
         self._last_done = done
         fits = int(n_chunks * CUDA_LAUNCH_SECONDS / seconds)
-        self._next = max(1, min(fits, 4 * n_chunks, self._most))
+        self._next = max(1, min(fits, 4 * n_chunks, self.most))
 
 
 def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:

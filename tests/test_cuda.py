@@ -205,6 +205,24 @@ SIMULATED = """
             for unit in units:
                 rows, cpu = gpu.collect(), _execution.train_job(plan.job(unit, "cpu"))
                 same[f"streams' arrays reused, round {r}: {unit}"] = all(map(np.array_equal, rows, cpu))
+    # arrays grow to twice their rows (up to rows=), streams are the thread's own, and leaving
+    # the block (here after an error) waits for what was not collected and lets go of the arrays
+    plan = _execution.Plan(Xg, yg, np.arange(1300), training, chunk_size=100)
+    with _cuda.Launches(1, rows=500) as gpu:
+        grown = []
+        for unit in ([0], [1], [2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]):
+            gpu.launch(plan.job(unit, "cuda"))
+            gpu.collect()
+            grown.append(gpu._buffers[0][("out", 0)].shape[0])
+    same["arrays grown"] = grown == [100, 100, 300, 500, 500]  # as needed, twice theirs, within rows=
+    again = _cuda.Launches(2)
+    same["the thread's streams"] = again._streams[0] is gpu._streams[0] and len(again._streams) == 2
+    try:
+        with again:
+            again.launch(plan.job([0], "cuda"))
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        same["left: nothing queued, no arrays"] = len(again) == 0 and again._buffers == [{}, {}]
     check("gender float32", lambda d: fb.sweep(Xg, yg, few, epochs=12, lr=0.5, dtype="float32", device=d))
     # more samples than the kernel writes out: the sample loop, with options
     Xb = rng.uniform(-2, 2, (_cuda.UNROLLED_SAMPLES + 3, 2))
@@ -268,7 +286,7 @@ SIMULATED = """
 @needs_numba_cuda
 def test_simulated_kernel_equals_cpu_sweep_for_every_option():
     same = _run(SIMULATED, NUMBA_ENABLE_CUDASIM="1")
-    assert len(same) == (50 if JIT else 35) and all(same.values()), [name for name, ok in same.items() if not ok]
+    assert len(same) == (53 if JIT else 38) and all(same.values()), [name for name, ok in same.items() if not ok]
 
 
 # ---------------------------------------------------------------------------
