@@ -19,6 +19,7 @@ from ._layout import N_PARAMS
 from ._validation import check_momentum, check_positive_float, store_problem
 from ._version import __version__
 from .network import Network
+from .store import not_a_file
 from .sweeps import grid, sweep
 
 #: Seed of ``fastbackprop train``: its log looks like the classic tutorial's
@@ -434,6 +435,9 @@ def _check_output(path, flag, kind):
     if kind == "file":
         if os.path.isdir(path):
             raise ValueError(f"{flag} {path!r} is a directory; give a file name")
+        if problem := not_a_file(path):
+            raise ValueError(f"{flag} {path!r} {problem}")
+        path = os.path.realpath(path)  # the file a symbolic link names is the one written
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise ValueError(f"{flag} {path!r}: directory {parent!r} does not exist")

@@ -109,6 +109,16 @@ def _temporary_name(path: str) -> str:
 _TEMPORARY = re.compile(r"\.tmp-\d+-\d+-[0-9a-f]{8}$")
 
 
+def not_a_file(path: str) -> str | None:
+    """Why ``path`` cannot be replaced by a file written beside it (a FIFO, a device, a name ending in a
+    separator), or None. A file written into place would replace such a path, not write to it."""
+    if path.endswith((os.sep, os.altsep or os.sep)):
+        return "ends in a path separator; give a file name"
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        return "exists and is not a regular file (a FIFO or a device?); give a file name"
+    return None
+
+
 def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], exclusive: bool = False) -> bool:
     """Call ``write(f)`` on a temporary file beside ``path``, fsync it, move it into place.
 
@@ -118,6 +128,9 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     path = os.fspath(path)
     if os.path.isdir(path):  # said of path, not of the temporary file
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if problem := not_a_file(path):
+        raise ValueError(f"path {path!r} {problem}")
+    path = os.path.realpath(path)  # through a symbolic link, as open() writes: the link stays
     tmp = _temporary_name(path)
     try:
         try:

@@ -1,5 +1,6 @@
 """The command line: in-process through ``main`` and, as a user runs it, in a subprocess."""
 
+import os
 import subprocess
 import sys
 
@@ -388,6 +389,9 @@ def test_csv_size_is_bounded(tmp_path, monkeypatch):
     [
         ("--out", "{tmp}/missing/run.npz", "does not exist"),
         ("--out", "{tmp}", "is a directory"),
+        ("--out", "{tmp}/new/", "ends in a path separator"),
+        ("--out", "{tmp}/fifo", "exists and is not a regular file"),
+        ("--plot", "{tmp}/fifo", "exists and is not a regular file"),
         ("--plot", "{tmp}/x.unknownext", "unknown figure format 'unknownext'"),
         ("--plot", "{tmp}/missing/x.png", "does not exist"),
         ("--store", "{tmp}/file.txt", "exists and is not a directory"),
@@ -401,6 +405,7 @@ def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, 
     from fastbackprop import _kernels
 
     (tmp_path / "file.txt").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
 
     def never(*args):
         raise AssertionError("computed before checking the outputs")
@@ -489,6 +494,18 @@ def test_out_is_written_under_the_name_given(tmp_path, capsys):
     assert f"result written to {path}" in capsys.readouterr().err
     assert path.exists() and not (tmp_path / "run.result.npz").exists()
     assert load_sweep(path).n == 5
+
+
+def test_out_through_a_symbolic_link_writes_its_file_and_keeps_the_link(tmp_path, capsys):
+    from fastbackprop import datasets, load_sweep, sweep
+
+    (tmp_path / "real.npz").write_bytes(b"")
+    (tmp_path / "link.npz").symlink_to("real.npz")
+    assert main(["sweep", "--seeds", "5", "--epochs", "2", "--out", str(tmp_path / "link.npz")]) == 0
+    assert (tmp_path / "link.npz").is_symlink() and load_sweep(tmp_path / "real.npz").n == 5
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(ValueError, match="not a regular file"):  # the API refuses what the CLI refuses
+        sweep(*datasets.xor(), 2, epochs=1).save(tmp_path / "fifo")
 
 
 def test_a_closed_pipe_is_silent():
