@@ -757,16 +757,20 @@ def _run_map(args):
         raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
     if args.what == "epochs_to_tol" and args.epochs == 0:
         raise ValueError("--what epochs_to_tol needs epochs to search: --epochs 0 trains none")
+    if args.map_kind == "lr":
+        rates = _zoom([tuple(args.lr), tuple(args.lr_output)], args.zoom)
     if args.map_kind == "lr" and not args.linear:
         # exponents whose rates the dtype holds at full precision (the API would name the rates)
         lo, hi = (-300, 300) if args.dtype == "float64" else (-37, 38)
-        for flag, values in (("--lr", args.lr), ("--lr-output", args.lr_output)):
-            if not all(lo <= v <= hi for v in values):
-                raise ValueError(
-                    f"{flag} takes log10 of the learning rates, in [{lo}, {hi}] in {args.dtype}; got {values}"
-                )
+        zoomed = " (after --zoom)" if args.zoom is not None else ""
+        for flag, values, seen in (("--lr", args.lr, rates[0]), ("--lr-output", args.lr_output, rates[1])):
             if not values[0] < values[1]:  # here, in the exponents typed, not the rates made of them
                 raise ValueError(f"{flag} must have LO < HI, got {values[0]:g} {values[1]:g}")
+            if not all(lo <= v <= hi for v in seen):
+                raise ValueError(
+                    f"{flag} takes log10 of the learning rates, in [{lo}, {hi}] in {args.dtype}; "
+                    f"got {seen[0]:g} {seen[1]:g}{zoomed}"
+                )
     _check_outputs(args)
     if args.base_params is not None:
         base = _load_starts(args.base_params, "--base-params", (N_PARAMS,))
@@ -796,7 +800,7 @@ def _run_map(args):
                 lr=args.lr, lr_output=args.lr_output, client=client, **common,
             )  # fmt: skip
         else:
-            (lo0, hi0), (lo1, hi1) = _zoom([tuple(args.lr), tuple(args.lr_output)], args.zoom)
+            (lo0, hi0), (lo1, hi1) = rates
             if not args.linear:  # log10 exponents
                 lo0, hi0, lo1, hi1 = (10.0**v for v in (lo0, hi0, lo1, hi1))
             res = lr_map(

@@ -204,15 +204,18 @@ NEVER_COLOUR = "#3a3a3a"  # trained, never met the criterion
 MAP_WHATS = ("epochs_to_tol", "final_loss", "converged")
 
 
+#: Log-spaced maps whose pixel edges reach beyond 10**±WIDE are drawn against the exponents, on linear
+#: axes: matplotlib's log axes overflow near the ends of the float range (its ticks, its margins).
+WIDE = 250
+
+
 def _edges(coords: npt.NDArray[np.float64], log: bool) -> npt.NDArray[np.float64]:
-    """Pixel edges around coordinates (geometric midpoints when log-spaced)."""
-    c = np.log(coords) if log else np.asarray(coords, dtype=float)
+    """Pixel edges around coordinates; when log-spaced, the log10 of geometric midpoints."""
+    c = np.log10(coords) if log else np.asarray(coords, dtype=float)
     if c.shape[0] == 1:
-        e = np.array([c[0] - 0.5, c[0] + 0.5])
-    else:
-        mid = (c[1:] + c[:-1]) / 2
-        e = np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
-    return np.exp(e) if log else e
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
 
 
 def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
@@ -237,6 +240,9 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     n1, n0 = m.shape
     fig, ax = _figure(6.4, 5.2)
     e0, e1 = _edges(m.coords0, m.log), _edges(m.coords1, m.log)
+    exponents = m.log and max(np.abs(e0).max(), np.abs(e1).max()) > WIDE
+    if m.log and not exponents:
+        e0, e1 = 10.0**e0, 10.0**e1
     handles = []
     if what == "epochs_to_tol":
         assert m.epochs_to_tol is not None
@@ -270,7 +276,7 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     for axis, coords, set_scale in ((ax.xaxis, m.coords0, ax.set_xscale), (ax.yaxis, m.coords1, ax.set_yscale)):
         # a log axis over less than a decade has only minor ticks, labelled unreadably: keep it linear
         # (the pixels keep their geometric edges)
-        if m.log and coords[-1] / coords[0] >= 10:
+        if m.log and not exponents and coords[-1] / coords[0] >= 10:
             set_scale("log")
         else:
             axis.set_major_formatter(FormatStrFormatter("%.4g"))
@@ -279,8 +285,9 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         ax.set_ylabel(f"initial {m.axes[1]}")
         settings = f"lr {m.lr:g}" + ("" if m.lr_output is None else f", lr_output {m.lr_output:g}")
     else:
-        ax.set_xlabel("learning rate of the hidden layer (lr)")
-        ax.set_ylabel("learning rate of the output neuron (lr_output)")
+        of = "log10 of the " if exponents else ""
+        ax.set_xlabel(f"{of}learning rate of the hidden layer (lr)")
+        ax.set_ylabel(f"{of}learning rate of the output neuron (lr_output)")
         settings = "start " + (f"seed {m.base_seed}" if m.base_seed is not None else "given")
     momentum = f", momentum {m.momentum:g}" if m.momentum else ""
     ax.set_title(

@@ -249,6 +249,28 @@ def test_map_images(tmp_path):
     plot.map_image(none, "converged")
 
 
+@pytest.mark.parametrize("lrs, shape", [((1e-300, 1e300), (4, 4)), ((1e-300, 1.0), (2, 2)), ((1e-200, 1e200), (2, 2))])
+def test_map_images_of_rates_across_the_float_range(tmp_path, lrs, shape):
+    """Pixel edges beyond 1e±308 (and matplotlib's log axes near there) overflowed: drawn against the
+    exponents instead, each pixel where its rate's exponent is, without a warning."""
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from fastbackprop import plot
+
+    m = lr_map(*XOR, 2, lrs, (0.01, 10), shape, epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for what in ("final_loss", "converged", "epochs_to_tol"):
+            fig = plot.map_image(m, what)
+            fig.savefig(tmp_path / f"{what}.png")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear" and ax.get_xlabel().startswith("log10 of the learning rate")
+    lo, hi = ax.get_xlim()
+    step = np.diff(np.log10(m.coords0))[0]
+    assert np.isclose(lo, np.log10(lrs[0]) - step / 2) and np.isclose(hi, np.log10(lrs[1]) + step / 2)
+
+
 def test_the_cli(tmp_path, capsys):
     out, png = tmp_path / "m.npz", tmp_path / "m.png"
     args = ["map", "init", "--dataset", "xor", "--axes", "w1", "w5", "--extent", "-4", "4", "-6", "6"]
@@ -287,9 +309,14 @@ def test_the_cli(tmp_path, capsys):
     assert "--lr takes log10 of the learning rates, in [-300, 300] in float64" in capsys.readouterr().err
     f32 = [*lr[:4], "--lr", "-50", "-49", "--lr-output", "0", "1", "--resolution", "2", "2", "--dtype", "float32"]
     assert main(f32) == 2  # named in the exponents typed, not as the rate 1e-50
-    assert (
-        "--lr takes log10 of the learning rates, in [-37, 38] in float32; got [-50.0, -49.0]" in capsys.readouterr().err
-    )
+    assert "--lr takes log10 of the learning rates, in [-37, 38] in float32; got -50 -49" in capsys.readouterr().err
+    # checked as zoomed, before any rate is made of an exponent (10.0**597 overflowed, naming no flag)
+    wide = [*lr[:4], "--lr", "-300", "300", "--lr-output", "-2", "1", "--resolution", "2", "2"]
+    for centre, got in (("300", "2.9703 597.03"), ("-300", "-597.03 -2.9703")):
+        assert main([*wide, "--zoom", centre, "0", "1.01"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--lr takes log10 of the learning rates" in err
+        assert f"got {got} (after --zoom)" in err
     refused = tmp_path / "refused.npz"
     assert main([*lr, "--epochs", "2", "--no-epochs-to-tol", "--what", "epochs_to_tol", "--out", str(refused)]) == 2
     assert "drop --no-epochs-to-tol" in capsys.readouterr().err and not refused.exists()
