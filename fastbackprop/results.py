@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from . import _kernels
 from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
+from ._validation import check_int, check_positive_float
 from ._version import __version__
 from .store import OMITTED_AT_DEFAULT, check_npz_sizes, read_store, stored_settings, write_atomic
 
@@ -74,7 +75,16 @@ _OPTIONS = tuple(n for n in OPTIONS if n != "params0")  # params0 is named apart
 
 
 def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion; (lo, hi) as floats."""
+    """Wilson score interval of ``successes`` out of ``n`` trials at ``z`` standard errors
+    (95 % by default); (lo, hi) as floats, NaNs when n is 0.
+
+    Raises ValueError or TypeError, naming the argument, unless 0 <= successes <= n
+    are ints and z is finite and > 0.
+    """
+    successes, n = check_int(successes, "successes"), check_int(n, "n")
+    if successes > n:
+        raise ValueError(f"successes must be <= n, got {successes} > {n}")
+    z = check_positive_float(z, "z")
     if n == 0:
         return (math.nan, math.nan)
     p = successes / n

@@ -256,6 +256,24 @@ def test_wilson_interval_known_values():
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] == pytest.approx(0.277533, abs=1e-6)
     assert wilson_interval(10, 10)[1] == 1.0
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    assert wilson_interval(np.int64(5), np.int64(10)) == wilson_interval(5, 10)
+
+
+@pytest.mark.parametrize(
+    "args, exc, match",
+    [
+        ((3, -1), ValueError, "n must be >= 0"),
+        ((-1, 3), ValueError, "successes must be >= 0"),
+        ((5, 3), ValueError, "successes must be <= n, got 5 > 3"),
+        ((1.5, 10), TypeError, "successes must be an int"),
+        ((True, 10), TypeError, "successes must be an int"),
+        ((1, 10, float("nan")), ValueError, "z must be finite and > 0"),
+        ((1, 10, 0.0), ValueError, "z must be finite and > 0"),
+    ],
+)
+def test_wilson_interval_refuses_what_is_not_a_count(args, exc, match):
+    with pytest.raises(exc, match=match):
+        wilson_interval(*args)
 
 
 def test_result_statistics_on_a_constructed_result():
