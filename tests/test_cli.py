@@ -48,6 +48,20 @@ def test_bad_option_in_a_subprocess_is_one_line_without_traceback():
     assert res.stderr == "fastbackprop: error: lr must be finite and > 0, got -1.0\n"
 
 
+@pytest.mark.parametrize("closed, args", [(1, ["train", "--epochs", "5"]), (2, ["sweep", "--seeds", "3", "--epochs", "2"])])
+def test_a_closed_stdout_or_stderr_is_not_a_traceback(closed, args):
+    """`fastbackprop train >&-`: Python then has no sys.stdout, and printing to it raised."""
+    # (the pure-Python pass's NumPy scalars warn about integer overflow in the seed map: not this test's matter)
+    cmd = [sys.executable, *([] if JIT else ["-W", "ignore::RuntimeWarning"]), "-m", "fastbackprop", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, pass_fds=(), close_fds=True,
+                         preexec_fn=lambda: os.close(closed))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    if closed == 1:
+        assert res.stdout == res.stderr == ""
+    else:
+        assert res.stderr == "" and res.stdout.startswith("data gender: 3 seeds")
+
+
 def test_options(capsys):
     epochs = "700" if JIT else "7"
     assert (
