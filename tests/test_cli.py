@@ -48,7 +48,9 @@ def test_bad_option_in_a_subprocess_is_one_line_without_traceback():
     assert res.stderr == "fastbackprop: error: lr must be finite and > 0, got -1.0\n"
 
 
-@pytest.mark.parametrize("closed, args", [(1, ["train", "--epochs", "5"]), (2, ["sweep", "--seeds", "3", "--epochs", "2"])])
+@pytest.mark.parametrize(
+    "closed, args", [(1, ["train", "--epochs", "5"]), (2, ["sweep", "--seeds", "3", "--epochs", "2"])]
+)
 def test_a_closed_stdout_or_stderr_is_not_a_traceback(closed, args):
     """`fastbackprop train >&-`: Python then has no sys.stdout, and printing to it raised."""
     # (the pure-Python pass's NumPy scalars warn about integer overflow in the seed map: not this test's matter)
