@@ -39,7 +39,7 @@ from ._validation import (
 )
 from ._version import __version__
 from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
-from .store import check_npz_sizes, read_store, write_atomic
+from .store import check_npz_sizes, existing_path, read_store, write_atomic
 from .sweeps import Activation, Device, _check_result_memory
 
 __all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
@@ -236,6 +236,7 @@ class MapResult:
 
 def load_map(path: str | os.PathLike[str]) -> MapResult:
     """Read a ``MapResult`` from a file written by ``MapResult.save`` or from a map's store (maybe partial)."""
+    path = existing_path(path, "map file or store")
     if os.path.isdir(path):
         settings, inputs, rows, (params, final_loss, etl, _) = read_store(path)
         if settings.get("start_grid") is None:

@@ -14,7 +14,7 @@ from . import _kernels
 from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
 from ._validation import check_int, check_positive_float
 from ._version import __version__
-from .store import OMITTED_AT_DEFAULT, check_npz_sizes, read_store, stored_settings, write_atomic
+from .store import OMITTED_AT_DEFAULT, check_npz_sizes, existing_path, read_store, stored_settings, write_atomic
 
 __all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
 
@@ -379,6 +379,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     A store (the directory given as ``sweep(..., store=PATH)``) may be partial:
     then ``complete`` is False and only the finished chunks' rows are present.
     """
+    path = existing_path(path, "sweep file or store")
     if os.path.isdir(path):
         settings, inputs, rows, (params, final_loss, etl, _) = read_store(path)
         if settings.get("start_grid") is not None:

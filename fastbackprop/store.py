@@ -232,6 +232,19 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
     return out
 
 
+def existing_path(path: Any, what: str) -> str:
+    """``path`` as a str, if it names something that exists: else TypeError (not a path; an int
+    would name a file descriptor to ``os.path``) or FileNotFoundError, saying ``what`` was looked for."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike ({what}), got {type(path).__name__}")
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str or os.PathLike of str ({what}), got bytes")
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, f"no such {what}", path)
+    return path
+
+
 def check_npz_sizes(path: str | os.PathLike[str], what: str = "sweep file") -> None:
     """Raise ValueError unless every array in an .npz file holds as many bytes as its header declares.
 

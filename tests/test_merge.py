@@ -208,6 +208,7 @@ def test_a_part_that_is_not_a_sweep_is_one_line_naming_the_file(tmp_path, capsys
     assert main(["merge", str(out), str(good), str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
+    assert ("no such sweep file or store" in err) == (kind == "missing")
     assert not out.exists()
     with pytest.raises(TypeError, match="parts must be SweepResults or paths"):
         merge_sweeps([3])

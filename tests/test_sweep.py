@@ -250,6 +250,25 @@ def test_blow_up_is_flagged_diverged_without_warnings():
     assert not fine.diverged.any()
 
 
+@pytest.mark.parametrize(
+    "path, exc, match",
+    [
+        (3, TypeError, "got int"),
+        (None, TypeError, "got NoneType"),
+        ("missing.npz", FileNotFoundError, "no such sweep file or store"),
+    ],
+)
+def test_loading_refuses_what_is_not_an_existing_path(tmp_path, monkeypatch, path, exc, match):
+    """An int was taken for a file descriptor by os.path, and a missing file was "not readable"."""
+    from fastbackprop import load_map
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(exc, match=match):
+        load_sweep(path)
+    with pytest.raises(exc, match=match.replace("sweep", "map")):
+        load_map(path)
+
+
 def test_wilson_interval_known_values():
     lo, hi = wilson_interval(5, 10)
     assert lo == pytest.approx(0.236593, abs=1e-6) and hi == pytest.approx(0.763407, abs=1e-6)
