@@ -5,6 +5,7 @@ import contextlib
 import io
 import itertools
 import json
+import math
 import os
 import re
 import sys
@@ -700,10 +701,15 @@ def _run_merge(args):
     if args.json:
         print(json.dumps({"parts": len(args.parts), "missing": [list(g) for g in gaps], **res.report()}))
     else:
-        # (its wall time and seeds trained are the parts' own, summed: a merge trains nothing)
-        print(
-            f"merged {len(args.parts)} parts: " + res.summary().replace(" seeds trained", " seeds trained by the parts")
-        )
+        # A merge trains nothing: its wall time and seeds trained are the parts' own, summed
+        # over those that say (a result in memory or saved; a store does not).
+        lines = [line for line in res.summary().splitlines() if not line.startswith("wall time ")]
+        if math.isfinite(res.wall_seconds):
+            lines.append(
+                f"the parts' wall time {res.wall_seconds:.3g} s and {res.computed} seeds trained, "
+                "summed over the result files (stores keep neither)"
+            )
+        print(f"merged {len(args.parts)} parts: " + "\n".join(lines))
         if gaps:
             print(f"missing seeds: {describe_gaps(gaps)}")
         if not res.complete and not gaps:

@@ -63,7 +63,18 @@ def test_missing_seeds_and_partial_parts_are_reported(tmp_path, capsys):
     b.save(tmp_path / "b.npz")
     assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
     out = capsys.readouterr().out
-    assert "missing seeds: 10..19" in out and "15 seeds trained by the parts" in out  # a merge trains none
+    assert "missing seeds: 10..19" in out and "15 seeds trained, summed over the result files" in out  # not here
+    assert "read from the store" not in out
+
+
+def test_a_merge_of_a_store_and_a_file_does_not_count_rows_read_from_a_store(tmp_path, capsys):
+    """A loaded store keeps no wall time or count of seeds trained: only the files' are summed."""
+    sweep(*XOR, range(0, 100), epochs=EPOCHS, lr=0.5, store=tmp_path / "p0")
+    sweep(*XOR, range(50, 150), epochs=EPOCHS, lr=0.5).save(tmp_path / "p1.npz")
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "p0"), str(tmp_path / "p1.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "merged 2 parts: 150 seeds" in out and "100 seeds trained, summed over the result files" in out
+    assert "read from the store" not in out
 
 
 def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys):
