@@ -35,6 +35,35 @@ def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, Any]:
     return fig, axes
 
 
+def _expect(value: Any, kind: type, name: str) -> None:
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+
+
+def _history(history: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A loss history (epochs,) of reals, as float64 (a diverged run's inf and NaN allowed)."""
+    try:
+        h = np.asarray(history)
+    except ValueError:  # ragged
+        h = np.asarray(history, dtype=object)
+    if h.dtype.kind not in "iuf":
+        raise TypeError(f"history must hold real numbers, got {h.dtype} ({type(history).__name__})")
+    if h.ndim != 1 or h.shape[0] == 0:
+        raise ValueError(f"history must be a non-empty 1-d array (one loss an epoch), got shape {h.shape}")
+    return h.astype(np.float64)
+
+
+def _surface_inputs(
+    net: Network, X: npt.ArrayLike, y: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """X (n, 2) and y (n,) checked as for training ``net``, which must be a Network."""
+    from ._validation import check_dataset
+    from .network import Network
+
+    _expect(net, Network, "net")
+    return check_dataset(X, y, net.activation)
+
+
 def _loss_axes(ax: Axes, history: npt.ArrayLike) -> None:
     history = np.asarray(history, dtype=float)
     epochs = np.arange(1, history.shape[0] + 1)
@@ -47,9 +76,8 @@ def _loss_axes(ax: Axes, history: npt.ArrayLike) -> None:
     ax.set_xlim(1, max(2, history.shape[0]))
 
 
-def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
+def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> None:
+    """The decision surface on ``ax``: X (n, 2) and y (n,) checked by ``_surface_inputs``."""
     # the output's range: [0, 1] for the sigmoid, [-1, 1] for tanh; the boundary at its middle
     low = -1.0 if net.activation == "tanh" else 0.0
     middle = (low + 1.0) / 2
@@ -90,6 +118,7 @@ def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.ArrayLike, y: npt.
 
 def loss_curve(history: npt.ArrayLike) -> Figure:
     """Loss history (shape (epochs,)) against epoch, log scale."""
+    history = _history(history)
     fig, ax = _figure(5.0, 3.5)
     _loss_axes(ax, history)
     return fig
@@ -97,6 +126,7 @@ def loss_curve(history: npt.ArrayLike) -> Figure:
 
 def decision_surface(net: Network, X: npt.ArrayLike, y: npt.ArrayLike) -> Figure:
     """Network output over the input plane, with the samples (X, y) marked."""
+    X, y = _surface_inputs(net, X, y)
     fig, ax = _figure(5.5, 4.5)
     _surface_axes(fig, ax, net, X, y)
     return fig
@@ -104,6 +134,7 @@ def decision_surface(net: Network, X: npt.ArrayLike, y: npt.ArrayLike) -> Figure
 
 def train_summary(net: Network, history: npt.ArrayLike, X: npt.ArrayLike, y: npt.ArrayLike) -> Figure:
     """Loss curve beside the decision surface: the figure of ``fastbackprop train --plot``."""
+    history, (X, y) = _history(history), _surface_inputs(net, X, y)
     fig, (a, b) = _figure(11.0, 4.3, ncols=2)
     _loss_axes(a, history)
     _surface_axes(fig, b, net, X, y)
@@ -116,8 +147,9 @@ def sweep_summary(result: SweepResult) -> Figure:
     With a margin, "converged" is every output within it, and the histogram's
     line marks tol only as a reference.
     """
-    from .results import _show_setting
+    from .results import SweepResult, _show_setting
 
+    _expect(result, SweepResult, "result")
     criterion = "loss < tol" if result.margin is None else f"every |y - ypred| < {result.margin:g}"
     fig, (a, b) = _figure(11.0, 4.0, ncols=2)
     loss = np.asarray(result.final_loss, dtype=float)
@@ -161,6 +193,9 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
     Cells are (lr, epochs); for a grid with momenta, (lr, momentum) at one
     training length: ``epochs``, one of the grid's (default the longest).
     """
+    from .results import GridResult
+
+    _expect(grid_result, GridResult, "grid_result")
     g = grid_result
     if epochs is not None and g.momenta is None:
         raise ValueError("epochs picks the length shown of a grid with momenta; this grid shows every length")
@@ -230,6 +265,9 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     from matplotlib.patches import Patch
     from matplotlib.ticker import FormatStrFormatter
 
+    from .maps import MapResult
+
+    _expect(result, MapResult, "result")
     if what not in MAP_WHATS:
         raise ValueError(f"what must be one of {', '.join(repr(w) for w in MAP_WHATS)}, got {what!r}")
     m = result

@@ -56,6 +56,29 @@ def test_train_summary(trained, tmp_path):
     assert len(fig.axes) == 3  # loss, surface, colour bar
 
 
+def test_bad_arguments_are_named(trained):
+    net, history, X, y = trained
+    cases = [
+        (lambda: plot.decision_surface(net, X, y[:2]), ValueError, r"y must have shape \(4,\)"),
+        (lambda: plot.decision_surface(net, [1, 2], [1]), ValueError, "X must"),
+        (lambda: plot.decision_surface(net, np.ones((4, 3)), y), ValueError, "X must"),
+        (lambda: plot.decision_surface("net", X, y), TypeError, "net must be a Network, got str"),
+        (lambda: plot.decision_surface(net, X, y + 2), ValueError, r"y must lie in \[0, 1\]"),
+        (lambda: plot.train_summary(net, history, X, y[:3]), ValueError, "y must have shape"),
+        (lambda: plot.loss_curve("abc"), TypeError, "history must hold real numbers"),
+        (lambda: plot.loss_curve([True, False]), TypeError, "history must hold real numbers"),
+        (lambda: plot.loss_curve([]), ValueError, "history must be a non-empty 1-d array"),
+        (lambda: plot.loss_curve(np.ones((2, 2))), ValueError, r"history must be .* got shape \(2, 2\)"),
+        (lambda: plot.grid_heatmap(sweep(*datasets.xor(), 3, epochs=1)), TypeError, "grid_result must be a GridResult"),
+        (lambda: plot.sweep_summary(None), TypeError, "result must be a SweepResult, got NoneType"),
+        (lambda: plot.map_image(None), TypeError, "result must be a MapResult, got NoneType"),
+    ]
+    for call, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            call()
+    plot.loss_curve([1.0, np.inf, np.nan])  # a diverged run's history is drawn
+
+
 def test_sweep_summary(tmp_path):
     res = sweep(*datasets.xor(), 300, epochs=EPOCHS, lr=0.5)
     fig = _render(plot.sweep_summary(res), tmp_path, "sweep")
