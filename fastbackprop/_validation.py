@@ -7,7 +7,7 @@ They run before any compiled code, and never modify their input.
 
 import numbers
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import numba
@@ -271,6 +271,8 @@ def check_dtype(dtype: Any) -> str:
 
 def check_list(values: Any, name: str, check: Callable[[Any, str], T]) -> list[T]:
     """A non-empty 1-d sequence (or an iterator, read once), each item passed through ``check(item, name)``."""
+    if isinstance(values, (set, frozenset, Mapping)):  # an order, for the result's axes, is needed
+        raise TypeError(f"{name} must be an ordered sequence (a list, tuple, array or iterator), got {values!r}")
     if isinstance(values, Iterator):
         values = list(values)
     try:

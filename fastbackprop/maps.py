@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +40,7 @@ from ._validation import (
 from ._version import __version__
 from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
 from .store import check_npz_sizes, existing_path, read_store, write_atomic
-from .sweeps import Activation, Device, _check_result_memory
+from .sweeps import Activation, Device, DTypeName, _check_result_memory
 
 __all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
 
@@ -345,7 +345,7 @@ def init_map(
     activation: Activation = "sigmoid",
     margin: float | None = None,
     tol: float = 1e-2,
-    dtype: Literal["float64", "float32"] = "float64",
+    dtype: DTypeName | npt.DTypeLike = "float64",
     epochs_to_tol: bool = True,
     threads: int | None = None,
     progress: bool = False,
@@ -418,7 +418,7 @@ def lr_map(
     activation: Activation = "sigmoid",
     margin: float | None = None,
     tol: float = 1e-2,
-    dtype: Literal["float64", "float32"] = "float64",
+    dtype: DTypeName | npt.DTypeLike = "float64",
     epochs_to_tol: bool = True,
     threads: int | None = None,
     progress: bool = False,

@@ -9,7 +9,7 @@ The public ``sweep`` and ``grid``: they validate their arguments into a
 import dataclasses
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -237,10 +237,10 @@ def grid(
     X: npt.ArrayLike,
     y: npt.ArrayLike,
     seeds: int | range | npt.ArrayLike | None,
-    lrs: Iterable[float],
-    epochs_list: Iterable[int],
+    lrs: Sequence[float] | npt.NDArray[Any] | Iterator[float],
+    epochs_list: Sequence[int] | npt.NDArray[Any] | Iterator[int],
     *,
-    momenta: Iterable[float] | None = None,
+    momenta: Sequence[float] | npt.NDArray[Any] | Iterator[float] | None = None,
     lr_output: float | npt.ArrayLike | None = None,
     init: Init = "normal",
     init_scale: float | npt.ArrayLike = 1.0,

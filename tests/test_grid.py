@@ -137,6 +137,8 @@ def test_list_arguments_may_be_iterators():
     [
         (dict(lrs=[]), ValueError, "lrs must be a non-empty 1-d sequence"),
         (dict(lrs=0.5), ValueError, "lrs must be a non-empty 1-d sequence"),
+        (dict(lrs={0.5, 1.0}), TypeError, "lrs must be an ordered sequence"),  # which row is which?
+        (dict(momenta=frozenset([0.0])), TypeError, "momenta must be an ordered sequence"),
         (dict(lrs=[0.5, -1]), ValueError, "lrs must be finite and > 0, got -1.0"),
         (dict(lrs=[0.5, "a"]), TypeError, "lrs must be a real number"),
         (dict(epochs_list=[]), ValueError, "epochs_list must be a non-empty 1-d sequence"),
