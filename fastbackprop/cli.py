@@ -165,7 +165,7 @@ def _add_run_options(p):
         action=argparse.BooleanOptionalAction,
         default=True,
         help="find each seed's epochs to tol (default); --no-epochs-to-tol: only the final outcome, "
-        "up to twice as fast where some seeds never converge",
+        "faster where some seeds never converge (XOR at lr 0.5: 1.35x in float64, 1.7x in float32)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     p.add_argument(
@@ -486,6 +486,13 @@ def _check_outputs(args, out_flag="--out"):
     for (flag, path), (other, other_path) in itertools.combinations(given, 2):
         if os.path.realpath(path) == os.path.realpath(other_path):
             raise ValueError(f"{flag} and {other} name the same path {path!r}: one would overwrite the other")
+    if named["--store"]:
+        inside = os.path.realpath(named["--store"]) + os.sep
+        for flag, path in given:
+            if flag != "--store" and os.path.realpath(path).startswith(inside):
+                raise ValueError(
+                    f"{flag} {path!r} lies inside --store {named['--store']!r}, whose files it could replace"
+                )
 
 
 def _save_figure(fig, path):

@@ -455,6 +455,21 @@ def test_two_outputs_on_one_path_are_refused_before_computing(tmp_path, monkeypa
     assert not list(tmp_path.iterdir())
 
 
+def test_an_output_inside_the_store_is_refused_before_computing(tmp_path, monkeypatch, capsys):
+    from fastbackprop import _execution
+
+    store = tmp_path / "s"
+    assert main(["sweep", "--seeds", "5", "--epochs", "2", "--store", str(store)]) == 0
+    capsys.readouterr()
+    files = sorted(p.name for p in store.iterdir())
+    monkeypatch.setattr(_execution, "execute", lambda *a, **k: pytest.fail("computed before checking the outputs"))
+    for flag, path in (("--out", store / "manifest.json"), ("--out", store / "new.npz"), ("--plot", store / "f.png")):
+        assert main(["sweep", "--seeds", "5", "--epochs", "2", "--store", str(store), flag, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{flag} '{path}' lies inside --store" in err, err
+    assert sorted(p.name for p in store.iterdir()) == files
+
+
 def test_a_figure_format_matplotlib_cannot_write_here_is_refused_before_computing(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
