@@ -531,6 +531,7 @@ def main():
         for dtype in ("float32", "float64"):
             base[data, dtype] = step("ours 1e6", ours, data, dtype, M)
     step("launches", launches, BIG)
+    step("launches", launches, M)  # the first launches are one chunk each: does 10^6 pay for the ramp?
     step("launch walls", launch_walls, BIG)
     step("register caps", register_caps, M)
     step("worst first", worst_sample_first, M)
