@@ -627,6 +627,19 @@ def _check_range(pair: Any, name: str, positive: bool = False) -> tuple[float, f
     return lo, hi
 
 
+def _geomspace(lo: float, hi: float, n: int) -> npt.NDArray[np.float64]:
+    """``np.geomspace(lo, hi, n)`` for 0 < lo < hi as NumPy computes it without SIMD: 10 to the
+    powers ``linspace(log10(lo), log10(hi), n)``, the ends exactly lo and hi, with the C
+    library's log10 and pow. NumPy's own log10 and power are SIMD loops whose last bit depends
+    on the CPU (AVX-512 or not), so a map's coordinates, and pixels near a cliff, did too.
+    """
+    exponents = np.linspace(math.log10(lo), math.log10(hi), n)
+    coords = np.array([math.pow(10.0, float(v)) for v in exponents])
+    coords[-1] = hi
+    coords[0] = lo  # (one pixel: lo, as np.geomspace gives)
+    return coords
+
+
 def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str) -> npt.NDArray[np.float64]:
     """n coordinates from lo to hi, ends included, evenly or log-spaced, distinct in ``dtype``.
 
@@ -634,7 +647,7 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
     rounding noise (1e-17): inner coordinates that small are set to 0.
     """
     if log:
-        coords = np.geomspace(lo, hi, n)
+        coords = _geomspace(lo, hi, n)
     else:
         coords = np.linspace(lo, hi, n)
         if lo < 0 < hi:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
@@ -58,13 +59,39 @@ def test_every_init_map_pixel_is_a_network_bit_for_bit(options):
 
 def test_every_lr_map_pixel_is_a_network_bit_for_bit():
     m = lr_map(*XOR, 5, (0.01, 10), (0.05, 20), (19, 13), epochs=EPOCHS)
-    np.testing.assert_array_equal(m.coords0, np.geomspace(0.01, 10, 19))
-    np.testing.assert_array_equal(m.coords1, np.geomspace(0.05, 20, 13))
+    np.testing.assert_allclose(m.coords0, np.geomspace(0.01, 10, 19), rtol=1e-15)  # the last bit: below
+    np.testing.assert_allclose(m.coords1, np.geomspace(0.05, 20, 13), rtol=1e-15)
     assert m.axes == ("lr", "lr_output") and m.log and m.lr is None
     _check_pixels(m, *XOR)
     linear = lr_map(*XOR, 5, (0.1, 2), (0.1, 2), (7, 5), epochs=EPOCHS, log=False)
     np.testing.assert_array_equal(linear.coords0, np.linspace(0.1, 2, 7))
     _check_pixels(linear, *XOR, count=5)
+
+
+def test_log_spaced_coordinates_are_numpys_without_simd_on_any_cpu():
+    """np.geomspace's last bit depends on the CPU (NumPy's AVX-512 log10 and power loops): the
+    docs' maps, made without AVX-512, moved by up to 60 pixels with it. The package's coordinates
+    are NumPy's without SIMD (the C library's log10 and pow), whatever NumPy's loops."""
+    import subprocess
+    import sys
+
+    from fastbackprop.maps import _geomspace
+
+    cases = [(0.001, 5, 50), (0.01, 10, 19), (1e-300, 1e300, 1000), (0.3, 0.30001, 7), (2.0, 3.0, 1), (1e-5, 1e5, 4097)]
+    code = (
+        "import json, sys, numpy as np; from fastbackprop.maps import _geomspace; cases = json.loads(sys.argv[1]); "
+        "print(json.dumps([[np.geomspace(*c).tolist(), _geomspace(*c).tolist()] for c in cases]))"
+    )
+    env = dict(os.environ, NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SKX AVX512F")  # (absent ones: ignored)
+    res = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    for case, (plain, ours) in zip(cases, json.loads(res.stdout)):
+        here = _geomspace(*case)
+        assert here.tolist() == plain == ours, case
+        assert here[0] == case[0] and here[-1] == (case[1] if case[2] > 1 else case[0])
+    assert (
+        _geomspace(0.001, 5, 50)[34].hex() == "0x1.798364a8dd53ap-2"
+    )  # docs/trainability.json's lr 0.36866528778712715
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
