@@ -11,6 +11,7 @@ docs/trainability.md quotes them.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -64,13 +65,31 @@ def zoomed(extent, centre, log):
     """``extent`` narrowed by ZOOM around ``centre``, kept inside it."""
     out = []
     for (lo, hi), c in zip(extent, centre):
-        if log:
-            lo, hi, c = np.log10(lo), np.log10(hi), np.log10(c)
+        if log:  # the C library's log10 and pow, as lr_map's coordinates: NumPy's last bit depends on the CPU
+            lo, hi, c = math.log10(lo), math.log10(hi), math.log10(c)
         half = (hi - lo) / (2 * ZOOM)
         c = min(max(c, lo + half), hi - half)
         a, b = c - half, c + half
-        out.append((10**a, 10**b) if log else (a, b))
+        out.append((math.pow(10.0, a), math.pow(10.0, b)) if log else (a, b))
     return out
+
+
+def epochs_beside_never(m):
+    """Epochs to converge over a map's converged pixels (quantiles), and over those with a never-converging
+    4-neighbour (the fastest, the median): how fast the networks at a boundary's edge are."""
+    c, etl = m.converged, m.epochs_to_tol.astype(float)
+    never = np.zeros(c.shape, dtype=bool)
+    never[1:, :] |= ~c[:-1, :]
+    never[:-1, :] |= ~c[1:, :]
+    never[:, 1:] |= ~c[:, :-1]
+    never[:, :-1] |= ~c[:, 1:]
+    edge = etl[c & never]
+    q = np.quantile(etl[c], [0.1, 0.5, 0.9, 0.95]).tolist() if c.any() else None
+    return dict(
+        epochs_quantiles_10_50_90_95=q,
+        beside_never=dict(pixels=int(edge.size), fastest=float(edge.min()) if edge.size else None,
+                          median=float(np.median(edge)) if edge.size else None),
+    )  # fmt: skip
 
 
 def zoom_series(make_map, extent, log, out, prefix):
@@ -89,6 +108,7 @@ def zoom_series(make_map, extent, log, out, prefix):
                 extent=[list(map(float, e)) for e in extent],
                 success_rate=m.success_rate,
                 success_ci95=list(m.success_ci95),
+                **epochs_beside_never(m),
                 wall_seconds=time.perf_counter() - start,
             )
         )
@@ -168,18 +188,18 @@ def reed_marks(out, size):
         for i, lr in enumerate(lrs):
             for k, m in enumerate(momenta):
                 f.write(
-                    f"{lr:.6g},{m:g},{trials},{successes[i, k]},{rate[i, k]:.4f},"
+                    f"{float(lr)!r},{m:g},{trials},{successes[i, k]},{rate[i, k]:.4f},"
                     f"{ci[i, k, 0]:.4f},{ci[i, k, 1]:.4f},{mean_epochs[i, k]:.1f}\n"
                 )
     figs = []
     few = np.where(successes < 10, np.nan, mean_epochs)  # a mean of fewer than 10 trials is noise
     for what, values, label, cmap in (
         ("p", rate, "probability of convergence", "viridis"),
-        ("epochs", few, "mean epochs to converge (cells with >= 10 successes)", "magma"),
+        ("epochs", few, "mean first epoch at the criterion (>= 10 successes)", "magma"),
     ):
         fig, ax = plot._figure(7.5, 4.6)
         mesh = ax.pcolormesh(
-            plot._edges(lrs, True),
+            10.0 ** plot._edges(lrs, True),
             np.arange(M + 1) - 0.5,
             np.ma.masked_invalid(values.T),
             cmap=cmap,
@@ -194,6 +214,13 @@ def reed_marks(out, size):
         fig.colorbar(mesh, ax=ax, label=label)
         figs.append(save(fig, out, f"reed_marks_{what}.png"))
     best = np.unravel_index(np.argmax(rate), rate.shape)
+    # the ridge's sensitivity: the best cell's learning rate 1 ulp either side, the same seeds
+    neighbours = {}
+    for side, towards in (("below", 0.0), ("above", np.inf)):
+        res = fb.sweep(X, y, trials, epochs=n_epochs, lr=float(np.nextafter(lrs[best[0]], towards)),
+                       momentum=float(momenta[best[1]]), activation="tanh", init="uniform", init_scale=0.5,
+                       margin=0.2)  # fmt: skip
+        neighbours[side] = dict(lr=float(np.nextafter(lrs[best[0]], towards)), p=res.success_rate)
     return dict(
         trials=trials,
         epochs=n_epochs,
@@ -202,7 +229,7 @@ def reed_marks(out, size):
         figures=figs,
         table="reed_marks.csv",
         wall_seconds=wall,
-        best=dict(lr=float(lrs[best[0]]), momentum=float(momenta[best[1]]), p=float(rate[best])),
+        best=dict(lr=float(lrs[best[0]]), momentum=float(momenta[best[1]]), p=float(rate[best]), ulp=neighbours),
         cells_at_least_99=int((rate >= 0.99).sum()),
         rate=rate.tolist(),
         mean_epochs=np.where(np.isnan(mean_epochs), None, mean_epochs).tolist(),
@@ -219,8 +246,11 @@ def sprinkhuizen_kuyper_boers(out, size):
         for dtype in ("float64", "float32"):
             start = time.perf_counter()
             res = fb.sweep(X, y, n, epochs=n_epochs, lr=lr, dtype=dtype, epochs_to_tol=False)
-            stuck = int(np.count_nonzero(res.final_loss >= 0.1))
+            stuck_loss = res.final_loss[res.final_loss >= 0.1]
+            stuck = int(stuck_loss.size)
             converged[dtype] = res.converged
+            # on one of the plateaus (MSE 1/8 or 1/6) or elsewhere above 0.1: still moving
+            plateau = int(np.count_nonzero((abs(stuck_loss - 0.125) < 1e-3) | (abs(stuck_loss - 1 / 6) < 1e-3)))
             rows.append(
                 dict(
                     lr=lr,
@@ -230,6 +260,8 @@ def sprinkhuizen_kuyper_boers(out, size):
                     not_converged_ci95=list(fb.wilson_interval(int(n - res.converged.sum()), n)),
                     stuck=stuck,
                     stuck_ci95=list(fb.wilson_interval(stuck, n)),
+                    stuck_on_a_plateau=plateau,
+                    stuck_median_loss=float(np.median(stuck_loss)) if stuck else None,
                     wall_seconds=time.perf_counter() - start,
                 )
             )
@@ -254,7 +286,15 @@ def sprinkhuizen_kuyper_boers(out, size):
         ax.grid(True, axis="y", alpha=0.3)
         ax.set_title(f"{title}, {n:,} seeds, {n_epochs} epochs", fontsize=9)
         ax.legend()
-    return dict(epochs=n_epochs, rows=rows, flips=flips, figure=save(fig, out, "skb_precision.png"))
+    # Equal steps: lr 0.1 for 5 times the epochs against lr 0.5, the same seeds (a tenth), float32: is
+    # lr 0.1's higher rate above 0.1 the learning rate, or the budget of lr x epochs?
+    few = max(1, n // 10)
+    steps = []
+    for lr, n_ep in ((0.5, n_epochs), (0.1, 5 * n_epochs)):
+        res = fb.sweep(X, y, few, epochs=n_ep, lr=lr, dtype="float32", epochs_to_tol=False)
+        above = int(np.count_nonzero(res.final_loss >= 0.1))
+        steps.append(dict(lr=lr, epochs=n_ep, seeds=few, above_0_1=above, ci95=list(fb.wilson_interval(above, few))))
+    return dict(epochs=n_epochs, rows=rows, flips=flips, equal_steps=steps, figure=save(fig, out, "skb_precision.png"))
 
 
 def lr_boundary(out, size):
