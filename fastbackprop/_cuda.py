@@ -522,9 +522,12 @@ class Launches:
     one's rows are copied back and handed on, and the two kernels share the
     SMs where one ends in a partial wave. Each stream keeps its device
     arrays from launch to launch (grown to twice their rows, up to ``rows``,
-    when a launch needs more; a launch uses their first rows), and frees wait
-    until the block ends: a free synchronises the device, which would stall
-    the other stream. Leaving the block waits for launches not collected.
+    when a launch needs more; a launch uses their first rows): a free
+    synchronises the device, stalling the other stream, so a sweep frees
+    only the few arrays its growing launches outgrow, and the rest when it
+    ends (numba-cuda's deferred frees; holding them off for the block would
+    hold them for good: its pending frees are flushed only as others come).
+    Leaving the block waits for the launches not collected.
     """
 
     def __init__(self, depth: int, rows: int = 0):
@@ -537,19 +540,14 @@ class Launches:
         self._next = 0  # the stream of the next launch: launches go round the streams in order
 
     def __enter__(self) -> "Launches":
-        self._cleanup = cuda.defer_cleanup()
-        self._cleanup.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        try:
-            for k, _, _ in self._queued:  # after an error or Ctrl-C: nothing left running on our arrays
-                with contextlib.suppress(Exception):
-                    self._streams[k].synchronize()
-            self._queued.clear()
-            self._buffers = [{} for _ in self._streams]
-        finally:
-            self._cleanup.__exit__(*exc)
+        for k, _, _ in self._queued:  # after an error or Ctrl-C: nothing left running on our arrays
+            with contextlib.suppress(Exception):
+                self._streams[k].synchronize()
+        self._queued.clear()
+        self._buffers = [{} for _ in self._streams]
 
     def __len__(self) -> int:
         """Launches queued and not collected."""

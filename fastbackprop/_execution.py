@@ -389,12 +389,13 @@ def run_gpu(plan: Plan, todo: Sequence[int], finish: Sink, gpu: Any = None) -> N
 
 
 class _LaunchSizes:
-    """Chunks per GPU launch: one until a launch has been timed, then what the last
-    one's speed trains in CUDA_LAUNCH_SECONDS, at most 4 times the last launch and
-    within CUDA_LAUNCH_BYTES. Sizes change no bit (a row depends on its seed only).
+    """Chunks per GPU launch: one until a launch has been collected, then what the GPU's
+    speed trains in CUDA_LAUNCH_SECONDS, at most 4 times the last launch and within
+    CUDA_LAUNCH_BYTES. Sizes change no bit (a row depends on its seed only).
 
-    A launch's time is from when it was queued, or the last one collected if
-    later, to its collection: with launches queued back to back, the GPU's time for it.
+    The speed is the chunks of the last CUDA_LAUNCHES_IN_FLIGHT launches collected over
+    the time since the collection before them (or since the first launch was queued):
+    launches in flight share the GPU, so one alone would look too fast or too slow.
     """
 
     def __init__(self, plan: Plan):
@@ -411,7 +412,8 @@ class _LaunchSizes:
         )
         self.most = max(1, CUDA_LAUNCH_BYTES // (per_network * plan.chunk_size))  # chunks a launch
         self._next = 1
-        self._last_done = 0.0
+        self._since: float | None = None  # when the window of recent collections began
+        self._recent: list[tuple[float, int]] = []  # (collected at, chunks) of the launches in the window
 
     def chunks(self) -> int:
         """Chunks in the next launch."""
@@ -420,9 +422,13 @@ class _LaunchSizes:
     def took(self, n_chunks: int, queued: float, done: float) -> None:
         """Record that a launch of ``n_chunks`` chunks, queued at ``queued``, was collected at ``done``
         (``time.perf_counter``'s seconds)."""
-        seconds = max(done - max(queued, self._last_done), 1e-6)
-        self._last_done = done
-        fits = int(n_chunks * CUDA_LAUNCH_SECONDS / seconds)
+        if self._since is None:
+            self._since = queued
+        self._recent.append((done, n_chunks))
+        if len(self._recent) > CUDA_LAUNCHES_IN_FLIGHT:
+            self._since = self._recent.pop(0)[0]
+        chunks = sum(n for _, n in self._recent)
+        fits = int(chunks * CUDA_LAUNCH_SECONDS / max(done - self._since, 1e-6))
         self._next = max(1, min(fits, 4 * n_chunks, self.most))
 
 

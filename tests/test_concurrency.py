@@ -214,23 +214,31 @@ def test_gpu_launch_sizes_follow_the_measured_speed(monkeypatch):
     plan = _execution.Plan(*datasets.xor(), np.arange(10**6), training, chunk_size=128)
     sizes = _execution._LaunchSizes(plan)
     assert sizes.chunks() == 1  # nothing timed yet
-    sizes.took(1, 0.0, 0.001)  # fast: 4 times the last at most
+    # two launches of one chunk queued at 0, sharing the GPU, collected one after the other
+    sizes.took(1, 0.0, 0.01)
+    assert sizes.chunks() == 4  # fast: 4 times the last at most
+    sizes.took(1, 0.0, 0.011)  # timed with the first: not "done in a millisecond"
     assert sizes.chunks() == 4
-    sizes.took(4, 1.0, 1.04)
+    sizes.took(4, 0.01, 0.05)  # 5 chunks in the 0.04 s since the collection before them: 25 in 0.2 s
     assert sizes.chunks() == 16
-    sizes.took(16, 2.0, 2.4)  # slow: what 0.2 s trains
-    assert sizes.chunks() == 8
-    sizes.took(8, 3.0, 63.0)  # far too slow: one chunk, never none
+    sizes.took(4, 0.011, 0.09)  # 8 chunks in 0.079 s
+    assert sizes.chunks() == 16
+    sizes.took(16, 0.05, 0.49)  # slower: 20 chunks in 0.44 s, 9 in 0.2 s
+    assert sizes.chunks() == 9
+    sizes.took(9, 0.09, 60.0)  # far too slow: one chunk, never none
     assert sizes.chunks() == 1
-    sizes.took(1, 62.0, 63.09)  # queued before the last was collected: timed from then, 0.09 s
-    assert sizes.chunks() == 2
+    # where one chunk alone takes longer than 0.2 s, the second of two concurrent ones does not grow it
+    slow = _execution._LaunchSizes(plan)
+    slow.took(1, 0.0, 0.52)
+    slow.took(1, 0.001, 0.5205)
+    assert slow.chunks() == 1
     # within CUDA_LAUNCH_BYTES, whatever is recorded per network
     monkeypatch.setattr(_execution, "CUDA_LAUNCH_BYTES", 3 * 10**6)
     training = check_training(epochs=500, lr=0.5, tol=0.01, dtype="float64", record_at=range(1, 501))
     sizes = _execution._LaunchSizes(_execution.Plan(*datasets.xor(), np.arange(10**6), training, chunk_size=128))
     sizes.took(1, 0.0, 1e-4)
     assert sizes.chunks() == 4
-    sizes.took(4, 1.0, 1.0001)  # 500 float64 losses: 4 kB a network, 5 chunks in 3 MB
+    sizes.took(4, 1e-4, 2e-4)  # 500 float64 losses: 4 kB a network, 5 chunks in 3 MB
     assert sizes.chunks() == 5
 
 
