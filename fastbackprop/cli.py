@@ -699,8 +699,12 @@ def _run_merge(args):
     from .merge import _merge, describe_gaps, missing_seeds
 
     _check_outputs(args, "OUT")
-    if os.path.realpath(args.out) in {os.path.realpath(p) for p in args.parts}:
-        raise ValueError(f"OUT {args.out!r} is also one of the parts: write the merged result elsewhere")
+    out = os.path.realpath(args.out)
+    for part in args.parts:
+        if out == os.path.realpath(part):
+            raise ValueError(f"OUT {args.out!r} is also one of the parts: write the merged result elsewhere")
+        if os.path.isdir(part) and out.startswith(os.path.realpath(part) + os.sep):
+            raise ValueError(f"OUT {args.out!r} lies inside the store {part!r}, whose files it could replace")
     res, planned = _merge(args.parts)
     gaps = missing_seeds(res, planned)
     res.save(args.out)
@@ -770,15 +774,17 @@ def _run_map(args):
         raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
     if args.what == "epochs_to_tol" and args.epochs == 0:
         raise ValueError("--what epochs_to_tol needs epochs to search: --epochs 0 trains none")
+    if args.map_kind == "lr" and not args.linear:
+        for flag, values in (("--lr", args.lr), ("--lr-output", args.lr_output)):
+            if not values[0] < values[1]:  # here, in the exponents typed, not the rates made of them
+                raise ValueError(f"{flag} must have LO < HI, got {values[0]:g} {values[1]:g}")
     if args.map_kind == "lr":
         rates = _zoom([tuple(args.lr), tuple(args.lr_output)], args.zoom)
     if args.map_kind == "lr" and not args.linear:
         # exponents whose rates the dtype holds at full precision (the API would name the rates)
         lo, hi = (-300, 300) if args.dtype == "float64" else (-37, 38)
         zoomed = " (after --zoom)" if args.zoom is not None else ""
-        for flag, values, seen in (("--lr", args.lr, rates[0]), ("--lr-output", args.lr_output, rates[1])):
-            if not values[0] < values[1]:  # here, in the exponents typed, not the rates made of them
-                raise ValueError(f"{flag} must have LO < HI, got {values[0]:g} {values[1]:g}")
+        for flag, seen in (("--lr", rates[0]), ("--lr-output", rates[1])):
             if not all(lo <= v <= hi for v in seen):
                 raise ValueError(
                     f"{flag} takes log10 of the learning rates, in [{lo}, {hi}] in {args.dtype}; "

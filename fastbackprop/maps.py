@@ -631,13 +631,12 @@ def _geomspace(lo: float, hi: float, n: int) -> npt.NDArray[np.float64]:
     """``np.geomspace(lo, hi, n)`` for 0 < lo < hi as NumPy computes it without SIMD: 10 to the
     powers ``linspace(log10(lo), log10(hi), n)``, the ends exactly lo and hi, with the C
     library's log10 and pow. NumPy's own log10 and power are SIMD loops whose last bit depends
-    on the CPU (AVX-512 or not), so a map's coordinates, and pixels near a cliff, did too.
+    on the CPU (AVX-512 or not), so a map's coordinates, and pixels near a cliff, did too; the C
+    library's are the same on every CPU it runs on (one C library, one result: glibc's on Linux).
     """
     exponents = np.linspace(math.log10(lo), math.log10(hi), n)
-    coords = np.array([math.pow(10.0, float(v)) for v in exponents])
-    coords[-1] = hi
-    coords[0] = lo  # (one pixel: lo, as np.geomspace gives)
-    return coords
+    inner = [math.pow(10.0, float(v)) for v in exponents[1:-1]]  # (the ends are lo and hi, not powers)
+    return np.array([lo, *inner, hi][:n])
 
 
 def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str) -> npt.NDArray[np.float64]:

@@ -14,7 +14,7 @@ from . import _kernels
 from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
 from ._validation import check_int, check_positive_float
 from ._version import __version__
-from .store import OMITTED_AT_DEFAULT, check_npz_sizes, existing_path, read_store, stored_settings, write_atomic
+from .store import OMITTED_AT_DEFAULT, check_npz_sizes, existing_path, manifest_settings, read_store, write_atomic
 
 __all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
 
@@ -366,7 +366,7 @@ class SweepResult:
 def made_with(path: str | os.PathLike[str]) -> str | None:
     """The fastbackprop version that wrote the sweep file or store at ``path``, or None if it does not say."""
     if os.path.isdir(path):
-        version = stored_settings(os.fspath(path)).get("package_version")
+        version = manifest_settings(os.fspath(path)).get("package_version")
     else:
         with np.load(path, allow_pickle=False) as f:
             version = f["package_version"].item() if "package_version" in f else None

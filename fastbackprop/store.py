@@ -109,9 +109,12 @@ def _temporary_name(path: str) -> str:
 _TEMPORARY = re.compile(r"\.tmp-\d+-\d+-[0-9a-f]{8}$")
 
 
-def not_a_file(path: str) -> str | None:
+def not_a_file(path: str | bytes) -> str | None:
     """Why ``path`` cannot be replaced by a file written beside it (a FIFO, a device, a name ending in a
-    separator), or None. A file written into place would replace such a path, not write to it."""
+    separator, nothing), or None. A file written into place would replace such a path, not write to it."""
+    path = os.fsdecode(path)
+    if not path:
+        return "is empty; give a file name"
     if path.endswith((os.sep, os.altsep or os.sep)):
         return "ends in a path separator; give a file name"
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
@@ -119,13 +122,15 @@ def not_a_file(path: str) -> str | None:
     return None
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], exclusive: bool = False) -> bool:
+def write_atomic(
+    path: str | bytes | os.PathLike[str], write: Callable[[IO[bytes]], Any], exclusive: bool = False
+) -> bool:
     """Call ``write(f)`` on a temporary file beside ``path``, fsync it, move it into place.
 
     With ``exclusive``, the file is linked into place only if ``path`` does
     not exist; returns False (and writes nothing) if it does.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # (bytes too, as open() takes them)
     if os.path.isdir(path):  # said of path, not of the temporary file
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     if problem := not_a_file(path):
@@ -582,9 +587,10 @@ def _stored_inputs(path: str) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any
     return settings, inputs
 
 
-def stored_settings(path: str) -> dict[str, Any]:
-    """A store's settings, as its manifest holds them (ValueError if it is damaged)."""
-    return _stored_inputs(path)[0]
+def manifest_settings(path: str) -> dict[str, Any]:
+    """A store's settings, as its manifest holds them ({} if it has no readable one); reads nothing else."""
+    manifest = _read_manifest(path)
+    return {} if manifest is None else manifest["settings"]
 
 
 def planned_seeds(path: str | os.PathLike[str]) -> npt.NDArray[np.int64]:

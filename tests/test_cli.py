@@ -535,8 +535,18 @@ def test_out_through_a_symbolic_link_writes_its_file_and_keeps_the_link(tmp_path
     assert main(["sweep", "--seeds", "5", "--epochs", "2", "--out", str(tmp_path / "link.npz")]) == 0
     assert (tmp_path / "link.npz").is_symlink() and load_sweep(tmp_path / "real.npz").n == 5
     os.mkfifo(tmp_path / "fifo")
+    res = sweep(*datasets.xor(), 2, epochs=1)
     with pytest.raises(ValueError, match="not a regular file"):  # the API refuses what the CLI refuses
-        sweep(*datasets.xor(), 2, epochs=1).save(tmp_path / "fifo")
+        res.save(tmp_path / "fifo")
+    with pytest.raises(ValueError, match="path '' is empty"):  # not a file written beside the folder
+        res.save("")
+    res.save(os.fsencode(tmp_path / "b.npz"))  # a bytes path, as open() takes
+    assert load_sweep(tmp_path / "b.npz").n == 2 and sorted(os.listdir(tmp_path)) == [
+        "b.npz",
+        "fifo",
+        "link.npz",
+        "real.npz",
+    ]
 
 
 def test_a_closed_pipe_is_silent():

@@ -339,6 +339,9 @@ def test_the_cli(tmp_path, capsys):
     assert "--lr takes log10 of the learning rates, in [-37, 38] in float32; got -50 -49" in capsys.readouterr().err
     # checked as zoomed, before any rate is made of an exponent (10.0**597 overflowed, naming no flag)
     wide = [*lr[:4], "--lr", "-300", "300", "--lr-output", "-2", "1", "--resolution", "2", "2"]
+    reversed_lr = [*lr[:4], "--lr", "1", "-1", "--lr-output", "-1", "1", "--zoom", "0", "0", "2"]
+    assert main(reversed_lr) == 2  # the exponents typed are named first, not the zoom's centre
+    assert "--lr must have LO < HI, got 1 -1" in capsys.readouterr().err
     for centre, got in (("300", "2.9703 597.03"), ("-300", "-597.03 -2.9703")):
         assert main([*wide, "--zoom", centre, "0", "1.01"]) == 2
         err = capsys.readouterr().err

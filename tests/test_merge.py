@@ -159,6 +159,17 @@ def test_runs_that_differ_in_a_signed_zero_are_two_runs_in_any_part_order():
             np.testing.assert_array_equal(getattr(merged, name), getattr(both, name), err_msg=name)
 
 
+def test_merge_out_inside_a_parts_store_is_refused(tmp_path, capsys):
+    sweep(*XOR, range(0, 5), epochs=EPOCHS, lr=0.5, store=tmp_path / "st")
+    sweep(*XOR, range(5, 10), epochs=EPOCHS, lr=0.5).save(tmp_path / "a.npz")
+    files = sorted(p.name for p in (tmp_path / "st").iterdir())
+    out = tmp_path / "st" / "manifest.json"
+    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "st")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lies inside the store" in err
+    assert sorted(p.name for p in (tmp_path / "st").iterdir()) == files and load_sweep(tmp_path / "st").n == 5
+
+
 def test_files_and_stores_of_other_versions_are_not_merged(tmp_path, monkeypatch, capsys):
     from fastbackprop import _execution, results
 
