@@ -174,6 +174,22 @@ def test_edge_values_that_are_allowed():
         assert np.all(one.converged if JIT else np.isfinite(one.final_loss))
 
 
+def test_a_0d_array_is_taken_wherever_its_scalar_is():
+    """sweep took a 0-d lr (a per-network setting) and refused a 0-d tol, epochs or Network.train lr."""
+    zero_d = dict(epochs=np.array(6), lr=np.array(0.5), tol=np.array(0.2), margin=np.array(0.4), momentum=np.array(0.3))
+    plain = {k: v.item() for k, v in zero_d.items()}
+    _same = np.testing.assert_array_equal
+    _same(sweep(X0, Y0, 4, **zero_d).params, sweep(X0, Y0, 4, **plain).params)
+    train = {k: zero_d[k] for k in ("epochs", "lr", "momentum")}
+    _same(
+        Network(seed=np.array(3)).train(X0, Y0, **train), Network(seed=3).train(X0, Y0, **{k: plain[k] for k in train})
+    )
+    with pytest.raises(TypeError, match="tol must be a real number"):
+        sweep(X0, Y0, 4, epochs=2, tol=np.array(True))
+    with pytest.raises(TypeError, match="epochs must be an int"):
+        sweep(X0, Y0, 4, epochs=np.array(2.0))
+
+
 @pytest.mark.parametrize("X_scale", [1e6, 1e-6])
 def test_extreme_input_magnitudes(X_scale):
     with _silent():
