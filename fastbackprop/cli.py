@@ -205,7 +205,8 @@ def _add_map_options(p):
         type=float,
         nargs=3,
         metavar=("C0", "C1", "F"),
-        help="zoom by a factor F > 1 into the extent around the point (C0, C1), given in the extent's units",
+        help="narrow the extent by a factor F > 1 around the point (C0, C1), given in the extent's units "
+        "(centred there, also where that reaches past the extent)",
     )
     p.add_argument("--epochs", type=int, default=3000, help="epochs per pixel (default 3000)")
     _add_momentum_option(p)
