@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._errors import StoreLockedError
-from ._layout import N_PARAMS
+from ._layout import N_PARAMS, PARAM_NAMES
 from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK
 from ._validation import MAX_SEEDS, check_memory
 
@@ -442,8 +442,9 @@ class SweepStore(_Chunks):
 
     def _compare(self, settings: dict[str, Any]) -> None:
         """ValueError naming the first setting in which ``settings`` differ from this sweep's."""
-        # A grid's cells, then other seeds, first: per-network settings for other cells or seeds differ too.
-        first = ("grid", "n_seeds", "seeds_sha256")
+        # A grid's cells or a map's pixels, then other seeds, first: per-network settings for other
+        # cells, pixels or seeds differ too.
+        first = ("grid", "start_grid", "n_seeds", "seeds_sha256")
         for key in sorted(set(settings) | set(self.settings), key=lambda k: (first.index(k) if k in first else 9, k)):
             default = OMITTED_AT_DEFAULT.get(key)
             # as JSON text, as the chunks' digest sees them: -0.0 and 0.0 are different starts
@@ -453,6 +454,10 @@ class SweepStore(_Chunks):
                     if theirs == ours:  # they differ where the text elides
                         raise ValueError(f"store {self.path!r} holds a grid of other lrs or momenta; use another store")
                     raise ValueError(f"store {self.path!r} holds {theirs}, this run is {ours}; use another store")
+                if key == "start_grid":
+                    theirs, ours = _map_text(settings.get(key)), _map_text(self.settings.get(key))
+                    if theirs != ours:
+                        raise ValueError(f"store {self.path!r} holds {theirs}, this run is {ours}; use another store")
                 what = {
                     "data_sha256": "training data (X, y)",
                     "seeds_sha256": "seeds",
@@ -497,6 +502,20 @@ def _grid_text(grid: Any) -> str:
     if not isinstance(seeds, int) or isinstance(seeds, bool):  # a hand-edited manifest's
         return "a grid"
     return f"a grid of lrs {values(lrs)}{'' if momenta is None else f' x momenta {values(momenta)}'} x {seeds:,} seeds"
+
+
+def _map_text(start_grid: Any) -> str:
+    """A map's pixels as a store's messages name them: "an init map of w1 x w5, [-4.0, 4.0] x [-2.0, 2.0],
+    12 x 10 pixels"; what a hand-edited manifest leaves unreadable, less precisely."""
+    if start_grid is None:
+        return "a sweep, not a map"
+    try:
+        kind, axes, c0, c1 = start_grid["kind"], start_grid["axes"], start_grid["coords0"], start_grid["coords1"]
+        extent = f"[{c0[0]!r}, {c0[-1]!r}] x [{c1[0]!r}, {c1[-1]!r}]"
+        names = " x ".join(PARAM_NAMES[a] for a in axes) if axes else "lr x lr_output"
+        return f"an {kind} map of {names}, {extent}, {len(c0)} x {len(c1)} pixels"
+    except (TypeError, KeyError, IndexError):
+        return "a map"
 
 
 class _Lock:

@@ -132,8 +132,24 @@ def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
         assert loaded.axes == m.axes and loaded.kind == "init" and loaded.base_seed == 3 and loaded.complete
     again = init_map(*args, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
     assert again.computed == 0 and again.params.tobytes() == m.params.tobytes()
-    with pytest.raises(ValueError, match="made for other starting points"):
-        init_map(*XOR, 3, ("w1", "w5"), ((-4, 4), (-6, 7)), (64, 40), epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
+    # another map is named as a map, not as n_seeds or per-network lrs (what differs with it)
+    held = r"holds an init map of w1 x w5, \[-4.0, 4.0\] x \[-6.0, 6.0\], 64 x 40 pixels, this run is "
+    for other, this in [
+        (
+            lambda s: init_map(*XOR, 3, ("w1", "w5"), ((-4, 4), (-6, 7)), (64, 40), epochs=EPOCHS, lr=0.5, store=s),
+            r"an init map of w1 x w5, \[-4.0, 4.0\] x \[-6.0, 7.0\], 64 x 40 pixels",
+        ),
+        (lambda s: init_map(*args[:-1], (65, 40), epochs=EPOCHS, lr=0.5, store=s), "an init map .* 65 x 40 pixels"),
+        (
+            lambda s: lr_map(*XOR, 3, (0.1, 10), (0.1, 10), (64, 40), epochs=EPOCHS, store=s),
+            r"an lr map of lr x lr_output, \[0.1, 10.0\] x \[0.1, 10.0\], 64 x 40 pixels",
+        ),
+        (lambda s: sweep(*XOR, 64 * 40, epochs=EPOCHS, lr=0.5, store=s), "a sweep, not a map"),
+    ]:
+        with pytest.raises(ValueError, match=held + this):
+            other(tmp_path / "s")
+    with pytest.raises(ValueError, match="made for other starting points"):  # the same pixels from another base
+        init_map(*XOR, 4, ("w1", "w5"), EXTENT, (64, 40), epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
     with pytest.raises(ValueError, match=r"holds a map; read it with fastbackprop\.load_map"):
         load_sweep(tmp_path / "s")
     sweep(*XOR, 10, epochs=2, store=tmp_path / "sweep")
@@ -161,7 +177,7 @@ def test_a_zero_meant_is_a_zero_and_signed_zeros_are_different_starts(tmp_path):
     assert m.coords0[3] == 0.0 and m.coords0[0] == -3e-24 and m.coords0[-1] == 3e-24
     # a store made with 0.0 is not resumed with -0.0 (other starting bits): refused, results kept
     init_map(*XOR, 3, ("w1", "w5"), ((-1, 0.0), (0, 1)), (30, 40), epochs=2, store=tmp_path / "s")
-    with pytest.raises(ValueError, match="made for other starting points"):
+    with pytest.raises(ValueError, match=r"\[-1.0, 0.0\] x .*, this run is .* \[-1.0, -0.0\] x "):
         init_map(*XOR, 3, ("w1", "w5"), ((-1, -0.0), (0, 1)), (30, 40), epochs=2, store=tmp_path / "s")
     assert load_map(tmp_path / "s").complete
 
