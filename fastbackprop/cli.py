@@ -863,7 +863,7 @@ _FLAG_OF = {
     "lrs": "--lr",
 }
 #: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME=VALUE" (not in a file name).
-_API_NAME = re.compile(r"\b(" + "|".join(_FLAG_OF) + r")(?=( must | holds )|=[-+\d\[(])")
+_API_NAME = re.compile(r"\b(" + "|".join(_FLAG_OF) + r")(?=( must | holds | is )|=[-+\d\[(])")
 
 
 def _in_flags(message):

@@ -263,6 +263,7 @@ def test_bad_data_file_is_one_line_naming_file_and_line(tmp_path, content, messa
         (["sweep", "--scheduler", ""], "--scheduler must name a scheduler's address"),
         (["sweep", "--dtype", "float32", "--init-scale", "1e-42"], "--init-scale=1e-42 is outside what float32 holds"),
         (["sweep", "--dtype", "float32", "--lr-output", "1e-50"], "--lr-output=1e-50 is outside what float32 holds"),
+        (["sweep", "--init-scale", "1e308"], "--init-scale is too large for float64"),  # not init_scale
         (["map", "lr", "--lr", "1", "-1", "--lr-output", "0", "1"], "--lr must have LO < HI, got 1 -1"),
         (["map", "lr", "--lr", "1", "2", "--lr-output", "1", "0.5", "--linear"], "--lr-output must have lo < hi"),
     ],
