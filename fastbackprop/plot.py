@@ -64,8 +64,8 @@ def _surface_inputs(
     return check_dataset(X, y, net.activation)
 
 
-def _loss_axes(ax: Axes, history: npt.ArrayLike) -> None:
-    history = np.asarray(history, dtype=float)
+def _loss_axes(ax: Axes, history: npt.NDArray[np.float64]) -> None:
+    """The loss curve on ``ax``: a history checked by ``_history``."""
     epochs = np.arange(1, history.shape[0] + 1)
     ax.plot(epochs, history, color="C0", lw=1.5)
     ax.set_yscale("log")
