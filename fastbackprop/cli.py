@@ -370,13 +370,17 @@ def _build_parser():
         description="Print the package, Python, NumPy, Numba and LLVM versions, the CPU and the vector width the "
         "kernels compile for, the thread count, where the kernel cache lives and whether it is warm, and which "
         "optional extras are installed.",
+        epilog="examples:\n  fastbackprop info\n  fastbackprop info --json > info.json   # attach to a bug report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     info.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
 def _load_data(args):
-    return datasets.load_csv(args.data) if args.data else datasets.load(args.dataset)
+    if args.data:  # y checked against the command's units, naming the file's line
+        return datasets.load_csv(args.data, getattr(args, "activation", None))
+    return datasets.load(args.dataset)
 
 
 def _progress(args):

@@ -88,27 +88,36 @@ _CSV_COLUMNS = ("x0", "x1", "y")
 MAX_CSV_BYTES = 64 << 20
 
 
-def load_csv(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def load_csv(
+    path: str | os.PathLike[str], activation: str | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Read ``(X, y)`` from a CSV file with columns x0, x1, y.
 
     A header row is optional; if present it must name the three columns
     (``x0,x1,y`` in any order). Blank lines are skipped. The text may be UTF-8
     (with or without the byte-order mark spreadsheets write) or UTF-16 with a
-    byte-order mark; files over 64 MiB are refused.
+    byte-order mark; files over 64 MiB are refused. ``activation`` ("sigmoid"
+    or "tanh"), if given, is the network's the data is for: y must lie in its
+    range, [0, 1] or [-1, 1]; without it, in either.
 
     Raises
     ------
     ValueError
         Naming the file and the line: text that is not UTF-8, a malformed or
         over-long field, a row without exactly 3 columns, a value that is not a
-        finite number, y outside [-1, 1] (the tanh range; sigmoid networks
-        refuse y below 0 when they train), or no data rows; or a file too large.
+        finite number, y outside the activation's range ([-1, 1] when none is
+        given; sigmoid networks refuse y below 0 when they train), or no data
+        rows; or a file too large, or an unknown activation.
     OSError
         The file cannot be read.
     """
     import csv
     import io
 
+    if activation not in (None, "sigmoid", "tanh"):
+        raise ValueError(f"activation must be 'sigmoid', 'tanh' or None, got {activation!r}")
+    low = 0.0 if activation == "sigmoid" else -1.0
+    units = "" if activation is None else f" for {activation} units"
     with open(path, "rb") as binary:
         data = binary.read(MAX_CSV_BYTES + 1)  # bounded: --data /dev/zero must not read forever
     if len(data) > MAX_CSV_BYTES:
@@ -152,8 +161,8 @@ def load_csv(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], npt
         x0, x1, yv = (values[k] for k in order)
         if not all(np.isfinite([x0, x1, yv])):
             raise ValueError(f"{where}: values must be finite, got {fields}")
-        if not -1.0 <= yv <= 1.0:
-            raise ValueError(f"{where}: y must lie in [-1, 1], got {yv!r}")
+        if not low <= yv <= 1.0:
+            raise ValueError(f"{where}: y must lie in [{low:g}, 1]{units}, got {yv!r}")
         rows.extend((x0, x1, yv))
     if not rows:
         raise ValueError(f"{path}: no data rows")

@@ -221,7 +221,8 @@ def test_data_file_with_and_without_header(tmp_path, capsys):
     [
         ("0,0,0\n0,1\n", "line 2: expected 3 columns (x0, x1, y), got 2"),
         ("x0,x1,y\n0,0,0\n1,abc,1\n", "line 3: 'abc' is not a number"),
-        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [-1, 1], got 1.5"),
+        ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [0, 1] for sigmoid units, got 1.5"),
+        ("0,0,0\n0,1,-0.5\n", "line 2: y must lie in [0, 1] for sigmoid units, got -0.5"),  # (the file and line)
         ("0,0,0\n0,nan,1\n", "line 2: values must be finite"),
         ("", "no data rows"),
         ("x0,x1,y\n", "no data rows"),

@@ -58,3 +58,14 @@ def test_load_csv_errors(tmp_path, content, message):
     with pytest.raises(ValueError) as exc:
         datasets.load_csv(path)
     assert str(path) in str(exc.value) and message in str(exc.value)
+
+
+def test_load_csv_checks_y_against_the_activation_given(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x0,x1,y\n0,0,1\n0,1,-0.5\n")
+    _, y = datasets.load_csv(path)  # either activation's range
+    assert datasets.load_csv(path, "tanh")[1].tolist() == y.tolist() == [1.0, -0.5]
+    with pytest.raises(ValueError, match=r"d\.csv, line 3: y must lie in \[0, 1\] for sigmoid units, got -0\.5"):
+        datasets.load_csv(path, "sigmoid")
+    with pytest.raises(ValueError, match="activation must be 'sigmoid', 'tanh' or None"):
+        datasets.load_csv(path, "relu")
