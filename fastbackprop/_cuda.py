@@ -549,10 +549,6 @@ class Launches:
         self._queued.clear()
         self._buffers = [{} for _ in self._streams]
 
-    def __len__(self) -> int:
-        """Launches queued and not collected."""
-        return len(self._queued)
-
     def _device(self, k: int, key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
         """Stream k's device array ``key``, its first ``shape[0]`` rows."""
         buf = self._buffers[k].get(key)

@@ -222,7 +222,7 @@ SIMULATED = """
             again.launch(plan.job([0], "cuda"))
             raise KeyboardInterrupt
     except KeyboardInterrupt:
-        same["left: nothing queued, no arrays"] = len(again) == 0 and again._buffers == [{}, {}]
+        same["left: nothing queued, no arrays"] = again._queued == [] and again._buffers == [{}, {}]
     check("gender float32", lambda d: fb.sweep(Xg, yg, few, epochs=12, lr=0.5, dtype="float32", device=d))
     # more samples than the kernel writes out: the sample loop, with options
     Xb = rng.uniform(-2, 2, (_cuda.UNROLLED_SAMPLES + 3, 2))
