@@ -1,6 +1,7 @@
 """``python -m fastbackprop`` and the ``fastbackprop`` console script."""
 
 import os
+import signal
 import sys
 
 
@@ -14,7 +15,17 @@ def main() -> int:
     except KeyboardInterrupt:
         print("fastbackprop: interrupted", file=sys.stderr)
         return 130
-    return run()
+    code = run()
+    # Finished: a Ctrl-C while the interpreter shuts down (a few tenths of a second) came too late to
+    # stop anything, and must not kill it by signal (status 130, silently) after its work is done.
+    try:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except KeyboardInterrupt:  # pressed just before: ignore the next ones too
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:  # twice
+        pass
+    return code
 
 
 if __name__ == "__main__":

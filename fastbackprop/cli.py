@@ -20,7 +20,7 @@ from ._layout import N_PARAMS
 from ._validation import check_momentum, check_positive_float, store_problem
 from ._version import __version__
 from .network import Network
-from .store import not_a_file
+from .store import not_a_file, write_atomic
 from .sweeps import grid, sweep
 
 #: Seed of ``fastbackprop train``: its log looks like the classic tutorial's
@@ -501,7 +501,8 @@ def _check_outputs(args, out_flag="--out"):
 
 
 def _save_figure(fig, path):
-    fig.savefig(path, dpi=150)
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    write_atomic(path, lambda f: fig.savefig(f, dpi=150, format=ext))
     print(f"figure written to {path}", file=sys.stderr)
 
 
@@ -856,7 +857,7 @@ _COMMANDS = {
 }
 
 
-#: The API's argument names that the command line spells otherwise.
+#: The API's argument names and the flags that set them.
 _FLAG_OF = {
     "lr_output_extent": "--lr-output",
     "lr_extent": "--lr",
@@ -865,6 +866,10 @@ _FLAG_OF = {
     "epochs_list": "--epochs",
     "momenta": "--momentum",
     "lrs": "--lr",
+    **{
+        name: f"--{name}"
+        for name in ("lr", "tol", "epochs", "seeds", "threads", "momentum", "margin", "params0", "dtype", "device")
+    },
 }
 #: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME=VALUE" (not in a file name).
 _API_NAME = re.compile(r"\b(" + "|".join(_FLAG_OF) + r")(?=( must | holds | is )|=[-+\d\[(])")
@@ -875,21 +880,31 @@ def _in_flags(message):
     return _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
 
 
+def _interrupted(exc):
+    """Whether ``exc`` is, or was caused by, a Ctrl-C (an import it cut short raises ImportError)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv=None):
     """Entry point of the ``fastbackprop`` console script; returns the exit code."""
-    parser = _build_parser()
+    args = None
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a bad option already reported
-        return exc.code
-    try:
+        parser = _build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, or a bad option already reported
+            return exc.code
         code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so that a closed pipe is reported as one
         return code
     except KeyboardInterrupt:
-        kept = f"; finished chunks are kept in {args.store}" if getattr(args, "store", None) else ""
-        print(f"fastbackprop: interrupted{kept}", file=sys.stderr)
-        return 130
+        return _report_interrupt(args)
     except BrokenPipeError:
         # The reader went away (| head): say nothing, and keep Python from
         # complaining about stdout at exit.
@@ -905,8 +920,17 @@ def main(argv=None):
         MemoryError,
         RuntimeError,  # no usable GPU, a locked store, a Dask worker on another version
     ) as exc:
+        if _interrupted(exc):  # an import Ctrl-C cut short: ImportError("initialization failed") from it
+            return _report_interrupt(args)
         print(f"fastbackprop: error: {_in_flags(str(exc))}", file=sys.stderr)
         return 2
+
+
+def _report_interrupt(args):
+    store = getattr(args, "store", None)
+    kept = f"; finished chunks are kept in {store}" if store and os.path.isdir(store) else ""
+    print(f"fastbackprop: interrupted{kept}", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,7 +45,7 @@ def test_console_script_is_installed():
 def test_bad_option_in_a_subprocess_is_one_line_without_traceback():
     res = run("train", "--lr", "-1")
     assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr == "fastbackprop: error: lr must be finite and > 0, got -1.0\n"
+    assert res.stderr == "fastbackprop: error: --lr must be finite and > 0, got -1.0\n"
 
 
 @pytest.mark.parametrize(
@@ -741,7 +741,7 @@ def test_bad_training_options_one_line_exit_2(args, message, capsys):
         ("damaged zip", [], "cannot read it"),
         ("strings", [], "expected real numbers"),
         ("nan", [], "values must be finite"),
-        ("ok", ["--seeds", "3"], "params0 holds 5 values (one per network) but seeds holds 3"),
+        ("ok", ["--seeds", "3"], "--params0 holds 5 values (one per network) but --seeds holds 3"),
         ("ok", ["--init", "uniform"], "params0 gives the starting points; init options contradict it"),
     ],
 )
@@ -811,3 +811,19 @@ def test_help_shows_the_training_options(capsys):
     for flag in ("--lr-output", "--momentum", "--init", "--init-scale", "--activation", "--margin", "--params0"):
         assert flag in out
     assert "[-1, 1]" in out and "--activation tanh --momentum 0.9" in out
+
+
+def test_a_figure_cut_short_leaves_the_old_one(tmp_path):
+    from fastbackprop import cli
+
+    class Figure:  # savefig interrupted halfway through
+        def savefig(self, f, **kw):
+            assert kw["format"] == "png"
+            f.write(b"half a figure")
+            raise KeyboardInterrupt
+
+    path = tmp_path / "p.png"
+    path.write_bytes(b"the figure of the last run")
+    with pytest.raises(KeyboardInterrupt):
+        cli._save_figure(Figure(), str(path))
+    assert path.read_bytes() == b"the figure of the last run" and os.listdir(tmp_path) == ["p.png"]

@@ -229,3 +229,61 @@ def test_cli_ctrl_c_while_numpy_and_numba_load_is_one_line_and_exit_130():
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert (proc.returncode, proc.stderr, proc.stdout) == (130, "fastbackprop: interrupted\n", "")
+
+
+def _entry_point(code):
+    """Run ``code`` (which calls the console script's ``main``) in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "cli._build_parser = lambda: os.kill(os.getpid(), signal.SIGINT)",  # while the parser is built
+        # matplotlib's C extension cut short by Ctrl-C: ImportError("initialization failed") from it
+        "cli._COMMANDS['info'] = lambda args: cut_short()",
+    ],
+    ids=["building the parser", "an import cut short"],
+)
+def test_cli_ctrl_c_at_any_moment_is_one_line_and_exit_130(when):
+    proc = _entry_point(
+        f"""
+        import os, signal, sys
+        from fastbackprop import cli
+        from fastbackprop.__main__ import main
+
+        def cut_short():
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise ImportError("initialization failed") from None
+
+        {when}
+        sys.argv = ["fastbackprop", "info"]
+        sys.exit(main())
+        """
+    )
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "fastbackprop: interrupted\n", "")
+
+
+def test_cli_ctrl_c_after_the_work_is_done_does_not_turn_it_into_130():
+    """Once main returns, the interpreter's shutdown (tenths of a second) ignores Ctrl-C."""
+    proc = _entry_point(
+        """
+        import os, signal, sys
+        from fastbackprop.__main__ import main
+
+        sys.argv = ["fastbackprop", "info"]
+        code = main()
+        os.kill(os.getpid(), signal.SIGINT)  # as if pressed as the interpreter shuts down
+        sys.exit(code)
+        """
+    )
+    assert proc.returncode == 0 and proc.stderr == "" and "fastbackprop" in proc.stdout, proc.stderr[-2000:]
