@@ -543,9 +543,9 @@ class Launches:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for k, _, _ in self._queued:  # after an error or Ctrl-C: nothing left running on our arrays
+        for stream in self._streams:  # after an error or Ctrl-C (even one inside ``launch``): nothing left running
             with contextlib.suppress(Exception):
-                self._streams[k].synchronize()
+                stream.synchronize()
         self._queued.clear()
         self._buffers = [{} for _ in self._streams]
 

@@ -374,9 +374,9 @@ def run_gpu(plan: Plan, todo: Sequence[int], finish: Sink, gpu: Any = None) -> N
                 if not launched:
                     break
                 unit, queued = launched.pop(0)
-                rows = Rows(*gpu.collect())
+                # queued for writing before anything else runs: Ctrl-C after this collect keeps its rows
+                pending.append(writer.submit(finish, unit, Rows(*gpu.collect())))
                 sizes.took(len(unit), queued, time.perf_counter())
-                pending.append(writer.submit(finish, unit, rows))
                 if len(pending) == 2:
                     pending.pop(0).result()  # a failed write stops the sweep
     except BaseException as exc:
@@ -399,18 +399,7 @@ class _LaunchSizes:
     """
 
     def __init__(self, plan: Plan):
-        t = plan.training
-        F = np.dtype(t.float_type).itemsize
-        n_record = len(t.record_at)
-        per_network = (
-            8  # seed
-            + 8 * (1 + N_PARAMS * (t.params0 is not None or t.start_grid is not None))  # init_scale, starts
-            + 3 * F  # lr, lr_output, momentum (at most)
-            + F * (N_PARAMS + 1 + n_record)  # params, loss, loss_at
-            + 8  # epochs to tol
-            + t.n_within
-        )
-        self.most = max(1, CUDA_LAUNCH_BYTES // (per_network * plan.chunk_size))  # chunks a launch
+        self.most = max(1, CUDA_LAUNCH_BYTES // (_device_bytes(plan.training) * plan.chunk_size))  # chunks a launch
         self._next = 1
         self._since: float | None = None  # when the window of recent collections began
         self._recent: list[tuple[float, int]] = []  # (collected at, chunks) of the launches in the window
@@ -430,6 +419,19 @@ class _LaunchSizes:
         chunks = sum(n for _, n in self._recent)
         fits = int(chunks * CUDA_LAUNCH_SECONDS / max(done - self._since, 1e-6))
         self._next = max(1, min(fits, 4 * n_chunks, self.most))
+
+
+def _device_bytes(t: Training) -> int:
+    """Device memory a GPU launch takes per network of training ``t``: inputs and rows."""
+    F = np.dtype(t.float_type).itemsize
+    return (
+        8  # seed
+        + 8 * (1 + N_PARAMS * (t.params0 is not None or t.start_grid is not None))  # init_scale, starts
+        + 3 * F  # lr, lr_output, momentum (at most)
+        + F * (N_PARAMS + 1 + len(t.record_at))  # params, loss, loss_at
+        + 8  # epochs to tol
+        + t.n_within
+    )
 
 
 def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish: Sink) -> None:
@@ -462,12 +464,14 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
         client.cancel(list(futures))
 
 
-def chunk_size(n_seeds: int, execution: Execution) -> int:
-    """Seeds per chunk of a new sweep of ``n_seeds``: the device's (on the CPU, smaller
-    where threads, local or a Dask cluster's, would have none; into a store, larger
-    while every thread still gets 8). A store that exists keeps its own (``SweepStore``)."""
+def chunk_size(n_seeds: int, execution: Execution, training: Training) -> int:
+    """Seeds per chunk of a new sweep of ``n_seeds``: the device's (on a GPU, fewer where
+    a chunk would not fit CUDA_LAUNCH_BYTES; on the CPU, smaller where threads, local or
+    a Dask cluster's, would have none; into a store, larger while every thread still
+    gets 8). A store that exists keeps its own (``SweepStore``)."""
     if execution.device == "cuda":
-        return _kernels.LANES * CUDA_BLOCKS_PER_CHUNK
+        fits = CUDA_LAUNCH_BYTES // (_device_bytes(training) * _kernels.LANES)  # blocks
+        return _kernels.LANES * max(1, min(CUDA_BLOCKS_PER_CHUNK, fits))
     base = _kernels.LANES * BLOCKS_PER_CHUNK
     threads = execution.threads if execution.client is None else _cluster_threads(execution.client)
     # a small sweep: up to a chunk a thread, of whole blocks
@@ -498,7 +502,7 @@ def execute(
     (then empty): a grid's go straight into its cells.
     """
     t, device = plan.training, execution.device
-    plan = dataclasses.replace(plan, chunk_size=chunk_size(plan.seeds.shape[0], execution))
+    plan = dataclasses.replace(plan, chunk_size=chunk_size(plan.seeds.shape[0], execution, t))
     out = _empty_rows(0 if put else plan.seeds.shape[0], len(t.record_at), t.n_within, t.float_type)
 
     def put_out(lo: int, hi: int, rows: Rows) -> None:

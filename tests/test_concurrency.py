@@ -205,6 +205,24 @@ def test_ctrl_c_while_waiting_for_a_write_loses_no_collected_launch(monkeypatch)
     assert _written(log) == [0, 1]  # launch 1 was collected: its rows were queued before the wait
 
 
+def test_ctrl_c_right_after_a_collect_loses_no_collected_launch(monkeypatch):
+    from fastbackprop import _execution
+
+    took = _execution._LaunchSizes.took
+    calls = []
+
+    def interrupted(self, *args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as if pressed while the third launch's speed is recorded
+        took(self, *args)
+
+    monkeypatch.setattr(_execution._LaunchSizes, "took", interrupted)
+    log, raised = _launches(monkeypatch)
+    assert isinstance(raised, KeyboardInterrupt)
+    assert _written(log) == [0, 1, 2]  # launch 2 was collected: its rows are written
+
+
 def test_gpu_launch_sizes_follow_the_measured_speed(monkeypatch):
     from fastbackprop import _execution
     from fastbackprop._validation import check_training
@@ -324,3 +342,45 @@ def test_a_failed_gpu_write_stops_the_sweep_and_is_not_lost(monkeypatch):
     assert isinstance(raised, KeyboardInterrupt)  # the launch's error, and the write's in a note
     if sys.version_info >= (3, 11):
         assert "No space left" in "".join(raised.__notes__)
+
+
+def test_leaving_gpu_launches_waits_for_every_stream_also_after_ctrl_c_inside_a_launch(monkeypatch):
+    pytest.importorskip("numba_cuda")
+    from fastbackprop import _cuda, _execution
+    from fastbackprop._validation import check_training
+
+    synced = []
+
+    class Array:
+        def __init__(self, shape, dtype):
+            self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+        def __getitem__(self, rows):
+            return self
+
+        def copy_to_device(self, a, stream=0):
+            raise KeyboardInterrupt  # as if pressed while the first launch's inputs are queued
+
+    class Stream:
+        def synchronize(self):
+            synced.append(self)
+
+    class Cuda:
+        def is_available(self):
+            return True
+
+        def stream(self):
+            return Stream()
+
+        def device_array(self, shape, dtype):
+            return Array(shape, dtype)
+
+    monkeypatch.setattr(_cuda, "cuda", Cuda())
+    monkeypatch.setattr(_cuda, "compile_kernel", lambda variant: None)
+    monkeypatch.setattr(_cuda, "_STREAMS", threading.local())
+    training = check_training(epochs=3, lr=0.5, tol=0.01, dtype="float32")
+    plan = _execution.Plan(*datasets.xor(), np.arange(256), training, chunk_size=128)
+    gpu = _cuda.Launches(2, rows=256)
+    with pytest.raises(KeyboardInterrupt), gpu:
+        gpu.launch(plan.job([0], "cuda"))
+    assert len(synced) == 2 and set(synced) == set(gpu._streams)  # the interrupted launch's stream too

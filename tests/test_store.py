@@ -13,8 +13,11 @@ import pytest
 
 from fastbackprop import _execution, _kernels, datasets, grid, load_sweep, sweep
 from fastbackprop._settings import Execution
+from fastbackprop._validation import check_training
 
 from .conftest import JIT, SWEEP_EPOCHS
+
+TRAINING = check_training(epochs=3000, lr=0.5, tol=0.01, dtype="float64")
 
 XOR = datasets.xor()
 N = 3000 if JIT else 400
@@ -193,7 +196,17 @@ def test_a_store_is_resumed_in_its_own_chunk_size(tmp_path, monkeypatch, kernel_
 )
 def test_chunk_size_by_device_store_and_threads(tmp_path, seeds, threads, store, device, size):
     execution = Execution(threads=threads, store=tmp_path / "new" if store else None, device=device)
-    assert _execution.chunk_size(seeds, execution) == size
+    assert _execution.chunk_size(seeds, execution, TRAINING) == size
+
+
+def test_a_gpu_chunk_fits_a_launchs_device_memory():
+    # 3000 recorded float64 losses: 24 kB a network, so 2**16 of them would take 1.5 GiB
+    training = check_training(epochs=3000, lr=0.5, tol=0.01, dtype="float64", record_at=range(1, 3001))
+    size = _execution.chunk_size(10**6, Execution(threads=2, device="cuda"), training)
+    assert size % 128 == 0 and size * _execution._device_bytes(training) <= _execution.CUDA_LAUNCH_BYTES
+    assert (size + 128) * _execution._device_bytes(training) > _execution.CUDA_LAUNCH_BYTES  # the largest
+    huge = check_training(epochs=10**6, lr=0.5, tol=0.01, dtype="float64", record_at=range(1, 10**6 + 1))
+    assert _execution.chunk_size(10**6, Execution(threads=2, device="cuda"), huge) == 128  # never none
 
 
 def test_a_dask_sweeps_chunks_are_sized_for_the_cluster_threads(tmp_path):
@@ -202,15 +215,15 @@ def test_a_dask_sweeps_chunks_are_sized_for_the_cluster_threads(tmp_path):
             return {"tcp://a": 8, "tcp://b": 8}
 
     execution = Execution(threads=1, store=tmp_path / "new", client=Cluster())
-    assert _execution.chunk_size(2**17, execution) == 1024  # 16 threads: 8 chunks each
-    assert _execution.chunk_size(2**20, execution) == 8192
-    assert _execution.chunk_size(1000, execution) == 128  # a small sweep: a chunk a thread, up to one a block
+    assert _execution.chunk_size(2**17, execution, TRAINING) == 1024  # 16 threads: 8 chunks each
+    assert _execution.chunk_size(2**20, execution, TRAINING) == 8192
+    assert _execution.chunk_size(1000, execution, TRAINING) == 128  # a small sweep: a chunk a thread, up to one a block
 
     class Gone:  # a scheduler that cannot say: chunks as for one thread, and submitting reports the trouble
         def nthreads(self):
             raise OSError("scheduler gone")
 
-    assert _execution.chunk_size(1000, Execution(threads=4, client=Gone())) == 1024
+    assert _execution.chunk_size(1000, Execution(threads=4, client=Gone()), TRAINING) == 1024
 
 
 def test_a_cpu_store_of_many_seeds_has_larger_chunks(tmp_path, monkeypatch):
