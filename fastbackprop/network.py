@@ -46,7 +46,8 @@ class Network:
         counter-based map of ``fastbackprop._seeding``, so ``Network(seed=i)``
         equals row ``i`` of any seed sweep with the same init options. If
         neither ``seed`` nor ``params`` is given, a random seed is drawn and
-        kept in ``.seed``, so every network can be recreated.
+        kept in ``.seed``, so every network can be recreated (with ``.init``
+        and ``.init_scale``).
     params : array_like of 9 finite reals, optional
         Starting parameters ``[w1, w2, w3, w4, w5, w6, b1, b2, b3]`` (copied).
         Give ``seed`` or ``params``, not both.
@@ -66,6 +67,10 @@ class Network:
     ----------
     seed : int or None
         The seed of the starting parameters (None when ``params`` was given).
+    init : str or None
+        The seed map's distribution (None when ``params`` was given).
+    init_scale : float or None
+        The seed map's scale (None when ``params`` was given).
     activation : str
     epochs_trained : int
         Epochs run by ``train`` so far.
@@ -103,8 +108,11 @@ class Network:
                 )
             self._params: npt.NDArray[np.float64] = check_params(params)
             self.seed: int | None = None
+            self.init: str | None = None
+            self.init_scale: float | None = None
         else:
             self.seed = secrets.randbits(63) if seed is None else check_seed(seed)
+            self.init, self.init_scale = start, float(scale)
             self._params = _seeding.starting_params(np.array([self.seed], dtype=np.int64), start, scale)[0]
         self.epochs_trained = 0
         self._lock = threading.Lock()
@@ -113,8 +121,10 @@ class Network:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # A network pickled before activations existed is a sigmoid one.
-        self.__dict__.update({"activation": "sigmoid", **state}, _lock=threading.Lock())
+        # A network pickled before activations (init options) existed is a sigmoid one (from the standard map).
+        seeded = state.get("seed") is not None
+        old = {"activation": "sigmoid", "init": "normal" if seeded else None, "init_scale": 1.0 if seeded else None}
+        self.__dict__.update({**old, **state}, _lock=threading.Lock())
 
     @property
     def params(self) -> npt.NDArray[np.float64]:
@@ -259,5 +269,13 @@ class Network:
 
     def __repr__(self) -> str:
         values = ", ".join(f"{n}={v:.4g}" for n, v in zip(PARAM_NAMES, self._params))
-        act = "" if self.activation == "sigmoid" else f", activation={self.activation!r}"
-        return f"Network(seed={self.seed}{act}, epochs_trained={self.epochs_trained}, {values})"
+        options = "".join(
+            f", {name}={value!r}"
+            for name, value, default in (
+                ("init", self.init, "normal"),
+                ("init_scale", self.init_scale, 1.0),
+                ("activation", self.activation, "sigmoid"),
+            )
+            if value is not None and value != default
+        )
+        return f"Network(seed={self.seed}{options}, epochs_trained={self.epochs_trained}, {values})"

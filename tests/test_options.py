@@ -479,6 +479,26 @@ def test_network_refuses_a_scale_that_overflows_and_unpickles_networks_from_befo
     old = Network.__new__(Network)
     old.__setstate__(state)
     np.testing.assert_array_equal(old.predict(XOR[0]), net.predict(XOR[0]))
+    assert (old.init, old.init_scale) == ("normal", 1.0)  # nor init options: the standard map's
+
+
+def test_a_network_keeps_its_init_options_so_it_can_be_recreated():
+    import pickle
+
+    net = Network(init="uniform", init_scale=0.5, activation="tanh")
+    again = Network(seed=net.seed, init=net.init, init_scale=net.init_scale, activation=net.activation)
+    assert net.params.tobytes() == again.params.tobytes()
+    assert repr(net).startswith(f"Network(seed={net.seed}, init='uniform', init_scale=0.5, activation='tanh', ")
+    assert repr(Network(seed=3, init_scale=np.float64(2.0))).startswith("Network(seed=3, init_scale=2.0, epochs")
+    given = Network(params=net.params)
+    assert (given.seed, given.init, given.init_scale) == (None, None, None)
+    back = pickle.loads(pickle.dumps(net))
+    assert (back.init, back.init_scale) == ("uniform", 0.5)
+    state = given.__getstate__()
+    del state["init"], state["init_scale"]  # pickled by a version without init options
+    old = Network.__new__(Network)
+    old.__setstate__(state)
+    assert (old.init, old.init_scale) == (None, None)
 
 
 def test_ragged_per_network_values_are_named():
