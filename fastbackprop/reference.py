@@ -6,7 +6,8 @@ are an array of shape (S, 9) (one row per network, columns in the layout of
 ``fastbackprop._layout``) and every operation is elementwise across the batch,
 so one code path serves a single network (S = 1) and a seed sweep alike.
 
-Arithmetic is done in the dtype of ``params`` (float64 or float32). The
+Arithmetic is done in the dtype of ``params`` (float64 or float32): data and
+settings are cast to it, as the kernels do. The
 sigmoid is ``1 / (1 + exp(-z))`` with NumPy's ``exp``, tanh is NumPy's
 ``tanh``. Per-network settings (learning rates, momentum) are scalars or
 arrays of shape (S,).
@@ -60,6 +61,7 @@ def forward(
     ndarray, shape (S, n)
     """
     w1, w2, w3, w4, w5, w6, b1, b2, b3 = (c[:, None] for c in _columns(params))
+    X = np.asarray(X, dtype=params.dtype)
     x0, x1 = X[:, 0], X[:, 1]
     h1 = activate(w1 * x0 + w2 * x1 + b1, activation)
     h2 = activate(w3 * x0 + w4 * x1 + b2, activation)
@@ -73,7 +75,7 @@ def mse(
     activation: str = "sigmoid",
 ) -> npt.NDArray[np.floating[Any]]:
     """Full-dataset mean squared error of each network, shape (S,)."""
-    err = y - forward(params, X, activation)
+    err = np.asarray(y, dtype=params.dtype) - forward(params, X, activation)
     return np.mean(err * err, axis=1)
 
 
@@ -84,7 +86,7 @@ def max_error(
     activation: str = "sigmoid",
 ) -> npt.NDArray[np.floating[Any]]:
     """Largest ``|y - ypred|`` over the samples, of each network, shape (S,) (NaN if any is NaN)."""
-    return np.max(np.abs(y - forward(params, X, activation)), axis=1)
+    return np.max(np.abs(np.asarray(y, dtype=params.dtype) - forward(params, X, activation)), axis=1)
 
 
 def gradient(
@@ -116,7 +118,10 @@ def gradient(
     ndarray, shape (S, 9)
     """
     w1, w2, w3, w4, w5, w6, b1, b2, b3 = _columns(params)
-    x0, x1 = x[0], x[1]
+    x0, x1 = np.asarray(x, dtype=params.dtype)
+    y = params.dtype.type(y)
+    scale = np.asarray(scale, dtype=params.dtype)
+    scale_output = None if scale_output is None else np.asarray(scale_output, dtype=params.dtype)
 
     h1 = activate(w1 * x0 + w2 * x1 + b1, activation)
     deriv_h1 = _slope(h1, activation)  # act'(sum_h1) from the activation

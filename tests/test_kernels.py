@@ -100,6 +100,28 @@ def test_sgd_step_matches_reference(rng):
         np.testing.assert_allclose(p, reference.sgd_step(P[s : s + 1], x[s], y[s], 0.7)[0], rtol=1e-13, atol=1e-15)
 
 
+def test_the_oracle_computes_in_the_dtype_of_params(dataset, rng):
+    X, y = dataset  # float64 data: cast to float32, as the kernels do, not promoting the arithmetic
+    P = rng.normal(0, 2, size=(50, N_PARAMS)).astype(np.float32)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    lr = rng.uniform(0.1, 1.0, 50)
+    for got, want in [
+        (reference.forward(P, X), reference.forward(P, X32)),
+        (reference.mse(P, X, y), reference.mse(P, X32, y32)),
+        (reference.max_error(P, X, y), reference.max_error(P, X32, y32)),
+        (reference.gradient(P, X[1], y[1], lr), reference.gradient(P, X32[1], y32[1], lr.astype(np.float32))),
+        (
+            reference.sgd_step(P, X[1], y[1], 0.3, lr_output=lr),
+            reference.sgd_step(P, X32[1], y32[1], np.float32(0.3), lr_output=lr.astype(np.float32)),
+        ),
+    ]:
+        assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+    assert (
+        reference.gradient(P.astype(np.float64), X[1], y[1], lr).tobytes()
+        != reference.gradient(P, X[1], y[1], lr).astype(np.float64).tobytes()
+    )
+
+
 def test_mse_matches_reference(dataset, rng):
     X, y = dataset
     P = rng.normal(0, 2, size=(50, N_PARAMS))
