@@ -9,6 +9,7 @@ from __future__ import annotations
 import array
 import codecs
 import os
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -86,6 +87,15 @@ _CSV_COLUMNS = ("x0", "x1", "y")
 #: Largest CSV file read: millions of rows (a 2-2-1 network needs far fewer),
 #: parsed in a minute at most and held in 24 bytes a row.
 MAX_CSV_BYTES = 64 << 20
+#: A number as a CSV field holds one: ASCII digits (``float`` would also take
+#: ``1_000`` and other scripts' digits), and the non-finite words it names.
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf(?:inity)?|nan)", re.ASCII | re.IGNORECASE)
+_UNICODE = {  # byte-order marks, longest first (UTF-32's starts with UTF-16's)
+    codecs.BOM_UTF32_LE: None,
+    codecs.BOM_UTF32_BE: None,
+    codecs.BOM_UTF16_LE: "utf-16",
+    codecs.BOM_UTF16_BE: "utf-16",
+}
 
 
 def load_csv(
@@ -94,7 +104,8 @@ def load_csv(
     """Read ``(X, y)`` from a CSV file with columns x0, x1, y.
 
     A header row is optional; if present it must name the three columns
-    (``x0,x1,y`` in any order). Blank lines are skipped. The text may be UTF-8
+    (``x0,x1,y`` in any order). Blank lines, and rows of empty fields as
+    spreadsheets export them, are skipped. The text may be UTF-8
     (with or without the byte-order mark spreadsheets write) or UTF-16 with a
     byte-order mark; files over 64 MiB are refused. ``activation`` ("sigmoid"
     or "tanh"), if given, is the network's the data is for: y must lie in its
@@ -114,6 +125,8 @@ def load_csv(
     import csv
     import io
 
+    if not isinstance(path, (str, bytes, os.PathLike)):  # an int would be read, and closed, as a file descriptor
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     if activation not in (None, "sigmoid", "tanh"):
         raise ValueError(f"activation must be 'sigmoid', 'tanh' or None, got {activation!r}")
     low = 0.0 if activation == "sigmoid" else -1.0
@@ -122,14 +135,16 @@ def load_csv(
         data = binary.read(MAX_CSV_BYTES + 1)  # bounded: --data /dev/zero must not read forever
     if len(data) > MAX_CSV_BYTES:
         raise ValueError(f"{path}: larger than {MAX_CSV_BYTES >> 20} MiB, the most a data file may hold")
+    encoding = next((enc for bom, enc in _UNICODE.items() if data.startswith(bom)), "utf-8-sig")
+    if encoding is None:
+        raise ValueError(f"{path}: UTF-32 text; save the file as UTF-8")
     try:
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            text = data.decode("utf-16")
-        else:
-            text = data.decode("utf-8-sig")
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+        before = data[: exc.start].decode(encoding, "replace")
+        line = len(re.findall(r"\r\n|\r|\n", before)) + 1  # as csv counts lines
+        name = "UTF-8" if encoding == "utf-8-sig" else "UTF-16"
+        raise ValueError(f"{path}, line {line}: not {name} text ({exc.reason}); save the file as UTF-8") from None
     order: tuple[int, ...] = (0, 1, 2)
     rows = array.array("d")  # x0, x1, y of each row, flat: 24 bytes a row
     header_possible = True
@@ -154,10 +169,9 @@ def load_csv(
             continue
         values: list[float] = []
         for v in fields:
-            try:
-                values.append(float(v))
-            except ValueError:
-                raise ValueError(f"{where}: {v!r} is not a number") from None
+            if not _NUMBER.fullmatch(v):
+                raise ValueError(f"{where}: {v!r} is not a number")
+            values.append(float(v))
         x0, x1, yv = (values[k] for k in order)
         if not all(np.isfinite([x0, x1, yv])):
             raise ValueError(f"{where}: values must be finite, got {fields}")

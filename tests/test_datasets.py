@@ -49,15 +49,40 @@ def test_load_csv(tmp_path):
         ("x0,x1,y\n1,abc,1\n", "line 2: 'abc' is not a number"),
         ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [-1, 1], got 1.5"),
         ("0,0,0\n0,inf,1\n", "line 2: values must be finite"),
+        ("0,0,0\n0,-Infinity,1\n", "line 2: values must be finite"),
+        ("0,0,0\n0,NaN,1\n", "line 2: values must be finite"),
         ("\n\n", "no data rows"),
+        ("0,0,0\n1_000,0,1\n", "line 2: '1_000' is not a number"),  # float() would take these
+        ("0,0,0\n\u0661,0,1\n", "line 2: '\u0661' is not a number"),
+        ("0,0,0\n\uff11,0,1\n", "line 2: '\uff11' is not a number"),
+        ("0,0,0\n0x1,0,1\n", "line 2: '0x1' is not a number"),
+        (b"x0,x1,y\r0,0,0\r1,\xe9,1\r", "line 3: not UTF-8 text"),  # lines ended by CR alone
+        (b"x0,x1,y\r\n0,0,0\r\n1,\xe9,1\r\n", "line 3: not UTF-8 text"),
+        ("x0,x1,y\r0,0,0\r1,1,1\n".encode("utf-16")[:-1], "line 3: not UTF-16 text"),  # cut short
+        ("x0,x1,y\n0,0,0\n".encode("utf-16") + "\ud800".encode("utf-16-le", "surrogatepass"), "line 3: not UTF-16"),
+        ("x0,x1,y\n0,0,0\n".encode("utf-32"), "UTF-32 text; save the file as UTF-8"),
+        ("x0,x1,y\n0,0,0\n".encode("utf-32-be"), "line 1:"),  # no byte-order mark: not UTF-8, and said so
     ],
 )
 def test_load_csv_errors(tmp_path, content, message):
     path = tmp_path / "bad.csv"
-    path.write_text(content)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(ValueError) as exc:
         datasets.load_csv(path)
     assert str(path) in str(exc.value) and message in str(exc.value)
+
+
+def test_load_csv_takes_numbers_as_written_and_skips_empty_rows(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x0,x1,y\n+1.5,-.5e1,1.\n,,\n 2E-1 , 0 ,0\n")
+    X, y = datasets.load_csv(path)
+    assert X.tolist() == [[1.5, -5.0], [0.2, 0.0]] and y.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("path", [0, 1, True, 3.5, None])
+def test_load_csv_refuses_what_is_not_a_path(path):
+    with pytest.raises(TypeError, match=r"^path must be a str or os\.PathLike"):
+        datasets.load_csv(path)  # an int would name a file descriptor: read, then closed
 
 
 def test_load_csv_checks_y_against_the_activation_given(tmp_path):
