@@ -34,9 +34,14 @@ def _show(value: Any, limit: int = 60) -> str:
 
 
 def _holds_bool(value: Any) -> bool:
-    """Whether a list or tuple, at any depth, holds a bool: NumPy would read it as 0 or 1."""
-    if isinstance(value, (list, tuple)):
-        return any(isinstance(v, (bool, np.bool_)) or _holds_bool(v) for v in value)
+    """Whether a list or tuple, at any depth, holds a bool or a bool array: NumPy would read it as 0 or 1."""
+    todo = [value] if isinstance(value, (list, tuple)) else []
+    while todo:  # not recursive: nesting too deep for NumPy must not overflow Python's stack first
+        for v in todo.pop():
+            if isinstance(v, (bool, np.bool_)) or (isinstance(v, np.ndarray) and v.dtype == np.bool_):
+                return True
+            if isinstance(v, (list, tuple)):
+                todo.append(v)
     return False
 
 
@@ -172,7 +177,7 @@ def check_per_network(value: Any, name: str, check: Callable[[Any, str], float])
     return arr
 
 
-def _check_survives(value: PerNetwork | None, name: str, dtype: str, zero_ok: bool = False) -> None:
+def check_survives(value: PerNetwork | None, name: str, dtype: str, zero_ok: bool = False) -> None:
     """Every value of ``value`` survives conversion to ``dtype``: no inf, no 0 or subnormal from nonzero.
 
     float64 values are the float64 values ``Network`` takes, subnormal ones too: nothing to check.
@@ -188,6 +193,13 @@ def _check_survives(value: PerNetwork | None, name: str, dtype: str, zero_ok: bo
             f"{name}={first!r} is outside what {dtype} holds at full precision "
             f"({info.smallest_normal:g} .. {info.max:g} in magnitude)"
         )
+
+
+def check_momentum_survives(momentum: PerNetwork, name: str, dtype: str) -> None:
+    """``check_survives`` for momenta, which must also stay below 1 in ``dtype``."""
+    check_survives(momentum, name, dtype, zero_ok=True)
+    if np.any(DTYPES[dtype](np.asarray(momentum)) >= 1):
+        raise ValueError(f"{name} must stay below 1 in {dtype}; a value rounds to 1")
 
 
 def check_params(params: Any) -> npt.NDArray[np.float64]:
@@ -352,11 +364,9 @@ def check_training(
             + ", ".join(f"{n} {k}" for n, k in lengths.items())
         )
     for name in ("lr", "tol", "lr_output", "margin", "init_scale"):
-        _check_survives(getattr(training, name), name, dtype)
-    _check_survives(training.momentum, "momentum", dtype, zero_ok=True)
-    _check_survives(training.params0, "params0", dtype, zero_ok=True)
-    if np.any(training.float_type(np.asarray(training.momentum)) >= 1):
-        raise ValueError(f"momentum must stay below 1 in {dtype}; a value rounds to 1")
+        check_survives(getattr(training, name), name, dtype)
+    check_momentum_survives(training.momentum, "momentum", dtype)
+    check_survives(training.params0, "params0", dtype, zero_ok=True)
     check_init_scale(training.init_scale, dtype)
     return training
 

@@ -24,7 +24,6 @@ from ._execution import Plan, execute, progress_bar
 from ._layout import N_PARAMS, PARAM_NAMES
 from ._settings import DTYPES, StartGrid, Training
 from ._validation import (
-    _check_survives,
     as_real_array,
     check_choice,
     check_dataset,
@@ -33,6 +32,7 @@ from ._validation import (
     check_memory,
     check_representable,
     check_seed,
+    check_survives,
     check_training,
     is_int,
     is_real,
@@ -396,7 +396,7 @@ client, device :
         margin=margin,
         epochs_to_tol=epochs_to_tol,
     )
-    _check_survives(start, "base", training.dtype, zero_ok=True)
+    check_survives(start, "base", training.dtype, zero_ok=True)
     coords0 = _coordinates(lo0, hi0, n0, False, "extent", training.dtype)
     coords1 = _coordinates(lo1, hi1, n1, False, "extent", training.dtype)
     axes_ix = (PARAM_NAMES.index(names[0]), PARAM_NAMES.index(names[1]))
@@ -470,7 +470,7 @@ def lr_map(
         margin=margin,
         epochs_to_tol=epochs_to_tol,
     )
-    _check_survives(start, "base", training.dtype, zero_ok=True)
+    check_survives(start, "base", training.dtype, zero_ok=True)
     grid = StartGrid(start, (), coords0, coords1, kind="lr", log=bool(log), base_seed=seed)
     return _run(X64, y64, dataclasses.replace(training, start_grid=grid), threads, progress, store, client, device)
 
@@ -652,7 +652,7 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
         if lo < 0 < hi:
             inner = coords[1:-1]  # a view: the ends stay exactly as given
             inner[np.abs(inner) <= 1e-9 * (hi - lo)] = 0.0
-    _check_survives(coords, name, dtype, zero_ok=True)
+    check_survives(coords, name, dtype, zero_ok=True)
     F = DTYPES[dtype]
     if n > 1 and np.any(np.diff(coords.astype(F)) <= 0):
         raise ValueError(

@@ -79,9 +79,9 @@ def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, flo
     (95 % by default); (lo, hi) as floats, NaNs when n is 0.
 
     Raises ValueError or TypeError, naming the argument, unless 0 <= successes <= n
-    are ints and z is finite and > 0.
+    < 2**63 are ints and z is finite and > 0.
     """
-    successes, n = check_int(successes, "successes"), check_int(n, "n")
+    successes, n = check_int(successes, "successes"), check_int(n, "n", maximum=2**63 - 1)
     if successes > n:
         raise ValueError(f"successes must be <= n, got {successes} > {n}")
     z = check_positive_float(z, "z")

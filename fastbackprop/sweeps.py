@@ -22,13 +22,16 @@ from ._validation import (
     MAX_EPOCHS,
     check_choice,
     check_dataset,
+    check_dtype,
     check_execution,
     check_int,
     check_list,
     check_memory,
     check_momentum,
+    check_momentum_survives,
     check_positive_float,
     check_representable,
+    check_survives,
     check_sweep_seeds,
     check_training,
 )
@@ -303,6 +306,9 @@ device :
         margin=margin,
         epochs_to_tol=epochs_to_tol,
     )
+    check_survives(lr_array, "lrs", check_dtype(dtype))  # before the first is checked as the run's lr
+    if m_array is not None:
+        check_momentum_survives(m_array, "momenta", check_dtype(dtype))
     # One run per (lr, momentum) for the longest length; the shorter ones are recorded on the way.
     training = check_training(epochs=int(epochs[-1]), lr=lr_array[0], tol=tol, dtype=dtype, record_at=epochs, **options)
     check_representable(X64, y64, training)
@@ -311,8 +317,6 @@ device :
         for lr in lr_array
         for m in (m_array if m_array is not None else [0.0])
     ]
-    for lr, m in pairs:  # each value survives the dtype
-        check_training(epochs=training.epochs, lr=lr, momentum=m, tol=tol, dtype=dtype, **options)
     L, M = lr_array.shape[0], 1 if m_array is None else m_array.shape[0]
     K = L * M
     seed_array = check_sweep_seeds(seeds, training, budget=lambda n: _check_result_memory(n, training, n_cells=K))

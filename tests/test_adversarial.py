@@ -40,6 +40,8 @@ BAD_X = {
     "string": X0.astype(str),
     "complex": X0.astype(complex),
     "bool": X0 > 0,
+    "bool rows": [X0[0] > 0, *X0[1:]],  # NumPy would read a list of arrays as numbers
+    "bool 0-d": [[np.array(True), 1.0], *X0[1:].tolist()],
     "ragged": [[1.0, 2.0], [3.0]],
     "None": None,
 }
@@ -102,6 +104,14 @@ def _cases():
                 yield call, "seeds", name, value
                 if value is not None:  # threads=None is the documented default
                     yield call, "threads", name, value
+
+
+def test_nesting_too_deep_for_numpy_is_named_not_a_recursion_error():
+    deep = [0]
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(ValueError, match=r"^seeds must be"):
+        sweep(X0, Y0, deep, epochs=1)
 
 
 @pytest.mark.parametrize("call, arg, case, value", list(_cases()), ids=lambda v: str(v)[:20])
@@ -271,7 +281,7 @@ def test_float32_refuses_values_it_cannot_hold(kwargs, name):
         warnings.simplefilter("error")  # refused, not warned about
         with pytest.raises(ValueError, match=rf"^{name}\b.*float32"):
             sweep(**args)
-        with pytest.raises(ValueError, match=rf"^{name}\b.*float32"):
+        with pytest.raises(ValueError, match=rf"^{'lrs' if name == 'lr' else name}\b.*float32"):  # grid's names
             grid(
                 **{k: v for k, v in args.items() if k not in ("lr", "epochs")},
                 lrs=[args.get("lr", 0.2)],

@@ -148,6 +148,10 @@ def test_list_arguments_may_be_iterators():
         (dict(seeds=-1), ValueError, "seeds must be >= 1"),
         (dict(tol=-1.0), ValueError, "tol must be finite and > 0"),
         (dict(dtype="int8"), ValueError, "dtype must be"),
+        (dict(lrs=[0.5, 1e-50], dtype="float32"), ValueError, r"^lrs=1e-50 is outside what float32 holds"),
+        (dict(lrs=[1e39], dtype="float32"), ValueError, r"^lrs=1e\+39 is outside what float32 holds"),
+        (dict(momenta=[0.0, 0.99999999], dtype="float32"), ValueError, r"^momenta must stay below 1 in float32"),
+        (dict(momenta=[1e-50], dtype="float32"), ValueError, r"^momenta=1e-50 is outside what float32 holds"),
     ],
 )
 def test_validation(kwargs, exc, match):

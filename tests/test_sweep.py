@@ -288,6 +288,7 @@ def test_wilson_interval_known_values():
         ((True, 10), TypeError, "successes must be an int"),
         ((1, 10, float("nan")), ValueError, "z must be finite and > 0"),
         ((1, 10, 0.0), ValueError, "z must be finite and > 0"),
+        ((0, 10**400), ValueError, "n must be <= 9223372036854775807"),  # not float's OverflowError
     ],
 )
 def test_wilson_interval_refuses_what_is_not_a_count(args, exc, match):
