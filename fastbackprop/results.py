@@ -127,6 +127,8 @@ def epochs_to_tol_text(report: dict[str, Any], tracked: bool, rows: str, epochs:
         return "not tracked (epochs_to_tol=False)"
     if epochs == 0:  # counted from epoch 1: the starts themselves may meet the criterion (converged)
         return "none searched (0 epochs trained)"
+    if report["success_rate"] is None:  # a store with no finished rows
+        return f"no {rows}"
     return f"median {med:g} over {rows} that got there" if med is not None else "never reached"
 
 

@@ -537,7 +537,7 @@ def test_reports_are_strict_json_with_none_for_what_does_not_exist(tmp_path):
     empty = load_sweep(path).report()  # a partial store with no finished chunk
     assert empty["seeds"] == 0 and empty["success_rate"] is None and empty["success_ci95"] == [None, None]
     json.dumps(empty, allow_nan=False)
-    assert "no seeds" in load_sweep(path).summary()
+    assert "no seeds" in load_sweep(path).summary() and "epochs to tol: no seeds" in load_sweep(path).summary()
 
 
 def test_a_resumed_sweep_reports_the_speed_of_what_it_trained(tmp_path):
