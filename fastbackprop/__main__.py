@@ -3,6 +3,7 @@
 import os
 import signal
 import sys
+import threading
 
 
 def main() -> int:
@@ -15,18 +16,28 @@ def main() -> int:
     except KeyboardInterrupt:
         print("fastbackprop: interrupted", file=sys.stderr)
         return 130
-    code = run()
-    # Finished: a Ctrl-C while the interpreter shuts down (a few tenths of a second) came too late to
-    # stop anything, and must not kill it by signal (status 130, silently) after its work is done.
-    try:
+    return run()
+
+
+def script() -> int:
+    """The program (console script, ``python -m``): ``main``, then Ctrl-C ignored while the process exits.
+
+    A Ctrl-C while the interpreter shuts down (a few tenths of a second) came
+    too late to stop anything, and must not kill the process by signal
+    (status 130, silently) after its work is done. ``main`` itself leaves the
+    process's signal handlers alone, for programs that call it.
+    """
+    code = main()
+    if threading.current_thread() is threading.main_thread():
         try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        except KeyboardInterrupt:  # pressed just before: ignore the next ones too
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except KeyboardInterrupt:  # twice
-        pass
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            except KeyboardInterrupt:  # pressed just before: ignore the next ones too
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except KeyboardInterrupt:  # twice
+            pass
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script())

@@ -36,11 +36,13 @@ def _show(value: Any, limit: int = 60) -> str:
 def _holds_bool(value: Any) -> bool:
     """Whether a list or tuple, at any depth, holds a bool or a bool array: NumPy would read it as 0 or 1."""
     todo = [value] if isinstance(value, (list, tuple)) else []
+    seen = {id(value)}  # a list that holds itself is walked once (NumPy then refuses it)
     while todo:  # not recursive: nesting too deep for NumPy must not overflow Python's stack first
         for v in todo.pop():
             if isinstance(v, (bool, np.bool_)) or (isinstance(v, np.ndarray) and v.dtype == np.bool_):
                 return True
-            if isinstance(v, (list, tuple)):
+            if isinstance(v, (list, tuple)) and id(v) not in seen:
+                seen.add(id(v))
                 todo.append(v)
     return False
 

@@ -501,8 +501,13 @@ def _check_outputs(args, out_flag="--out"):
 
 
 def _save_figure(fig, path):
+    """Write the figure beside ``path`` and move it there (Ctrl-C leaves no half figure), but pgf,
+    whose raster parts are files named after the file it is written to, in place."""
     ext = os.path.splitext(path)[1].lstrip(".").lower()
-    write_atomic(path, lambda f: fig.savefig(f, dpi=150, format=ext))
+    if ext == "pgf":
+        fig.savefig(path, dpi=150)
+    else:
+        write_atomic(path, lambda f: fig.savefig(f, dpi=150, format=ext))
     print(f"figure written to {path}", file=sys.stderr)
 
 
@@ -857,7 +862,7 @@ _COMMANDS = {
 }
 
 
-#: The API's argument names and the flags that set them.
+#: The API's argument names that the command line spells otherwise.
 _FLAG_OF = {
     "lr_output_extent": "--lr-output",
     "lr_extent": "--lr",
@@ -866,13 +871,13 @@ _FLAG_OF = {
     "epochs_list": "--epochs",
     "momenta": "--momentum",
     "lrs": "--lr",
-    **{
-        name: f"--{name}"
-        for name in ("lr", "tol", "epochs", "seeds", "threads", "momentum", "margin", "params0", "dtype", "device")
-    },
 }
-#: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME=VALUE" (not in a file name).
-_API_NAME = re.compile(r"\b(" + "|".join(_FLAG_OF) + r")(?=( must | holds | is )|=[-+\d\[(])")
+#: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME is ...",
+#: "NAME=VALUE" -- not a flag already ("--lr must"), nor part of a path or a quoted value
+#: ("runs/lr_output=0.5/xor.csv", "'init_scale=2'").
+_API_NAME = re.compile(
+    r"(?<![-\w/\\.'\"])(" + "|".join(_FLAG_OF) + r")(?=( must | holds | is )|=[-+\d\[(][^\s/\\]*(?:[\s,;)]|$))"
+)
 
 
 def _in_flags(message):

@@ -90,11 +90,12 @@ MAX_CSV_BYTES = 64 << 20
 #: A number as a CSV field holds one: ASCII digits (``float`` would also take
 #: ``1_000`` and other scripts' digits), and the non-finite words it names.
 _NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf(?:inity)?|nan)", re.ASCII | re.IGNORECASE)
-_UNICODE = {  # byte-order marks, longest first (UTF-32's starts with UTF-16's)
+_UNICODE = {  # byte-order marks, longest first (UTF-32's starts with UTF-16's), and their text's codec
     codecs.BOM_UTF32_LE: None,
     codecs.BOM_UTF32_BE: None,
-    codecs.BOM_UTF16_LE: "utf-16",
-    codecs.BOM_UTF16_BE: "utf-16",
+    codecs.BOM_UTF16_LE: "utf-16-le",
+    codecs.BOM_UTF16_BE: "utf-16-be",
+    codecs.BOM_UTF8: "utf-8",
 }
 
 
@@ -135,15 +136,16 @@ def load_csv(
         data = binary.read(MAX_CSV_BYTES + 1)  # bounded: --data /dev/zero must not read forever
     if len(data) > MAX_CSV_BYTES:
         raise ValueError(f"{path}: larger than {MAX_CSV_BYTES >> 20} MiB, the most a data file may hold")
-    encoding = next((enc for bom, enc in _UNICODE.items() if data.startswith(bom)), "utf-8-sig")
+    bom, encoding = next(((bom, enc) for bom, enc in _UNICODE.items() if data.startswith(bom)), (b"", "utf-8"))
     if encoding is None:
         raise ValueError(f"{path}: UTF-32 text; save the file as UTF-8")
+    data = data[len(bom) :]  # (so that an error's offset counts from the text)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         before = data[: exc.start].decode(encoding, "replace")
         line = len(re.findall(r"\r\n|\r|\n", before)) + 1  # as csv counts lines
-        name = "UTF-8" if encoding == "utf-8-sig" else "UTF-16"
+        name = encoding[:6].upper()
         raise ValueError(f"{path}, line {line}: not {name} text ({exc.reason}); save the file as UTF-8") from None
     order: tuple[int, ...] = (0, 1, 2)
     rows = array.array("d")  # x0, x1, y of each row, flat: 24 bytes a row

@@ -106,12 +106,16 @@ def _cases():
                     yield call, "threads", name, value
 
 
-def test_nesting_too_deep_for_numpy_is_named_not_a_recursion_error():
+def test_nesting_too_deep_or_circular_is_named_not_a_recursion_error():
     deep = [0]
     for _ in range(3000):
         deep = [deep]
     with pytest.raises(ValueError, match=r"^seeds must be"):
         sweep(X0, Y0, deep, epochs=1)
+    itself = [1]
+    itself.append(itself)
+    with pytest.raises(ValueError, match=r"^seeds must be"):
+        sweep(X0, Y0, itself, epochs=1)  # walked once, not for ever
 
 
 @pytest.mark.parametrize("call, arg, case, value", list(_cases()), ids=lambda v: str(v)[:20])

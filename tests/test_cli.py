@@ -45,7 +45,7 @@ def test_console_script_is_installed():
 def test_bad_option_in_a_subprocess_is_one_line_without_traceback():
     res = run("train", "--lr", "-1")
     assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr == "fastbackprop: error: --lr must be finite and > 0, got -1.0\n"
+    assert res.stderr == "fastbackprop: error: lr must be finite and > 0, got -1.0\n"
 
 
 @pytest.mark.parametrize(
@@ -111,12 +111,29 @@ def test_gender_queries_in_process(capsys):
 
 def test_python_dash_m_entry_point(monkeypatch, capsys):
     import runpy
+    import signal
 
     monkeypatch.setattr(sys, "argv", ["fastbackprop", "train", "--epochs", "2"])
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_module("fastbackprop", run_name="__main__")
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            runpy.run_module("fastbackprop", run_name="__main__")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the program is done: exiting, whatever comes
+    finally:
+        signal.signal(signal.SIGINT, handler)  # this test's process goes on
     assert exc.value.code == 0
     assert "Epoch 2:" in capsys.readouterr().out
+
+
+def test_main_leaves_the_calling_programs_ctrl_c_alone(monkeypatch, capsys):
+    import signal
+
+    from fastbackprop.__main__ import main
+
+    handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(sys, "argv", ["fastbackprop", "info"])
+    assert main() == 0 and "fastbackprop" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is handler
 
 
 # ---------------------------------------------------------------------------
@@ -281,10 +298,19 @@ def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys
     assert _in_flags("store 's' was made with epochs_list=[1, 2], this run has epochs_list=[2]; use another store") == (
         "store 's' was made with --epochs=[1, 2], this run has --epochs=[2]; use another store"
     )
-    data = tmp_path / "momenta run.csv"
-    data.write_text("x0,x1,y\n")
-    assert main(["sweep", "--data", str(data), "--seeds", "2", "--epochs", "1"]) == 2
-    assert "momenta run.csv" in capsys.readouterr().err
+    assert _in_flags("--lr-output must have lo < hi; lrs must be finite") == (
+        "--lr-output must have lo < hi; --lr must be finite"  # a flag stays as it is
+    )
+    assert (
+        _in_flags("init_scale=(0.5, 2.0) is wrong, lr_output=0.5")
+        == "--init-scale=(0.5, 2.0) is wrong, --lr-output=0.5"
+    )
+    for name in ("momenta run.csv", "init_scale=2/xor.csv", "'lr_output=5'.csv"):  # paths, quoted values
+        data = tmp_path / name
+        data.parent.mkdir(exist_ok=True)
+        data.write_text("x0,x1,y\n")
+        assert main(["sweep", "--data", str(data), "--seeds", "2", "--epochs", "1"]) == 2
+        assert f"{data}: no data rows" in capsys.readouterr().err
 
 
 def test_top_level_help(capsys):
@@ -741,7 +767,7 @@ def test_bad_training_options_one_line_exit_2(args, message, capsys):
         ("damaged zip", [], "cannot read it"),
         ("strings", [], "expected real numbers"),
         ("nan", [], "values must be finite"),
-        ("ok", ["--seeds", "3"], "--params0 holds 5 values (one per network) but --seeds holds 3"),
+        ("ok", ["--seeds", "3"], "params0 holds 5 values (one per network) but seeds holds 3"),
         ("ok", ["--init", "uniform"], "params0 gives the starting points; init options contradict it"),
     ],
 )

@@ -1,3 +1,5 @@
+import codecs
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,8 @@ def test_load_csv(tmp_path):
         ("0,0,0\n0x1,0,1\n", "line 2: '0x1' is not a number"),
         (b"x0,x1,y\r0,0,0\r1,\xe9,1\r", "line 3: not UTF-8 text"),  # lines ended by CR alone
         (b"x0,x1,y\r\n0,0,0\r\n1,\xe9,1\r\n", "line 3: not UTF-8 text"),
+        (codecs.BOM_UTF8 + b"0,0,0\n1,1,1\n\xff,0,0\n", "line 3: not UTF-8 text"),  # counted after the mark
+        (codecs.BOM_UTF16_BE + "0,0,0\n1,1,1\n".encode("utf-16-be") + b"\xdc\x00", "line 3: not UTF-16 text"),
         ("x0,x1,y\r0,0,0\r1,1,1\n".encode("utf-16")[:-1], "line 3: not UTF-16 text"),  # cut short
         ("x0,x1,y\n0,0,0\n".encode("utf-16") + "\ud800".encode("utf-16-le", "surrogatepass"), "line 3: not UTF-16"),
         ("x0,x1,y\n0,0,0\n".encode("utf-32"), "UTF-32 text; save the file as UTF-8"),

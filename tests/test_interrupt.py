@@ -274,14 +274,14 @@ def test_cli_ctrl_c_at_any_moment_is_one_line_and_exit_130(when):
 
 
 def test_cli_ctrl_c_after_the_work_is_done_does_not_turn_it_into_130():
-    """Once main returns, the interpreter's shutdown (tenths of a second) ignores Ctrl-C."""
+    """Once the program's work is done, the interpreter's shutdown (tenths of a second) ignores Ctrl-C."""
     proc = _entry_point(
         """
         import os, signal, sys
-        from fastbackprop.__main__ import main
+        from fastbackprop.__main__ import script
 
         sys.argv = ["fastbackprop", "info"]
-        code = main()
+        code = script()
         os.kill(os.getpid(), signal.SIGINT)  # as if pressed as the interpreter shuts down
         sys.exit(code)
         """
