@@ -5,6 +5,7 @@ naming the argument, before any compiled code runs.
 """
 
 import contextlib
+import re
 import warnings
 
 import numpy as np
@@ -122,7 +123,7 @@ def test_nesting_too_deep_or_circular_is_named_not_a_recursion_error():
 def test_bad_argument_is_named(call, arg, case, value):
     with pytest.raises((ValueError, TypeError)) as exc:
         CALLS[call](**{arg: value})
-    assert arg in str(exc.value), str(exc.value)
+    assert re.match(rf"{arg}\b", str(exc.value)), str(exc.value)  # named first: not the y of "array" or "dtype"
 
 
 @pytest.mark.parametrize(
@@ -344,3 +345,19 @@ def test_long_runs_are_sliced_without_changing_a_bit(monkeypatch):
     h_sliced = sliced.train(X0, Y0, epochs=500)
     np.testing.assert_array_equal(h_sliced, h_whole)
     np.testing.assert_array_equal(sliced.params, whole.params)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sweep(X0, Y0, 4, epochs=10**9 + 1), "epochs must be <= 1000000000, got 1000000001"),
+        (lambda: Network(seed=0).train(X0, Y0, epochs=10**9 + 1), "epochs must be <= 1000000000"),
+        (lambda: grid(X0, Y0, 4, [0.5], [10**9 + 1]), "epochs_list must be <= 1000000000"),
+        (lambda: sweep(X0, Y0, 10**9 + 1, epochs=1), "seeds must be <= 1000000000"),
+        (lambda: sweep(X0, Y0, range(10**9 + 1), epochs=1), "seeds must hold at most 1000000000 seeds"),
+    ],
+)
+def test_the_documented_limits_are_exact(call, match):
+    """10**9 epochs and 10**9 seeds are the most (README, Guarantees); one more is refused up front."""
+    with pytest.raises(ValueError, match=f"^{match}"):
+        call()

@@ -22,6 +22,11 @@ X0, Y0 = datasets.gender()
 # ---------------------------------------------------------------------------
 RUN_ONCE = "import fastbackprop as fb; X, y = fb.datasets.gender(); print(repr(fb.Network(seed=1).train(X, y)[-1]))"
 EXPECTED = None
+#: ... and then the cache hits and misses of the kernel it ran.
+CACHE_STATS = (
+    "; s = fb._kernels.training_kernels(False, False).train.stats;"
+    " print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))"
+)
 
 
 def _expected():
@@ -57,6 +62,8 @@ def test_read_only_install_imports_and_runs(tmp_path, home):
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == _expected()
     assert not any(p.name == "__pycache__" for p in (site / "fastbackprop").iterdir())
+    cached = [f for _, _, fs in os.walk(homedir) for f in fs if f.endswith((".nbi", ".nbc"))]
+    assert bool(cached) == (home == "writable")  # in the user's cache directory, or none
 
 
 @pytest.mark.skipif(not JIT, reason="the cache holds compiled code")
@@ -65,7 +72,7 @@ def test_corrupt_or_truncated_cache_is_recompiled(tmp_path):
 
     def run():
         return subprocess.run(
-            [sys.executable, "-c", RUN_ONCE],
+            [sys.executable, "-c", RUN_ONCE + CACHE_STATS],
             capture_output=True,
             text=True,
             env=env,
@@ -73,7 +80,7 @@ def test_corrupt_or_truncated_cache_is_recompiled(tmp_path):
         )
 
     first = run()
-    assert first.returncode == 0 and first.stdout.strip() == _expected()
+    assert first.returncode == 0 and first.stdout.split("\n")[:2] == [_expected(), "0 1"]  # compiled, written
     files = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs]
     for f in files:
         if f.endswith(".nbi"):
@@ -81,10 +88,10 @@ def test_corrupt_or_truncated_cache_is_recompiled(tmp_path):
         elif f.endswith(".nbc"):
             data = open(f, "rb").read()
             open(f, "wb").write(data[: len(data) // 3])
-    for _ in range(2):  # recompiles and rewrites, then loads the rewritten entry
+    for stats in ("0 1", "1 0"):  # recompiles and rewrites, then loads the rewritten entry
         res = run()
         assert res.returncode == 0, res.stderr[-2000:]
-        assert res.stdout.strip() == _expected()
+        assert res.stdout.split("\n")[:2] == [_expected(), stats]
 
 
 STARTS = (
