@@ -107,6 +107,7 @@ def _temporary_name(path: str) -> str:
 
 #: The names ``_temporary_name`` makes (a store removes them at open, under its lock).
 _TEMPORARY = re.compile(r"\.tmp-\d+-\d+-[0-9a-f]{8}$")
+_CHUNK = re.compile(r"chunk-\d{6,}\.npz")
 
 
 def not_a_file(path: str | bytes) -> str | None:
@@ -123,32 +124,46 @@ def not_a_file(path: str | bytes) -> str | None:
 
 
 def write_atomic(
-    path: str | bytes | os.PathLike[str], write: Callable[[IO[bytes]], Any], exclusive: bool = False
+    path: str | bytes | os.PathLike[str],
+    write: Callable[[IO[bytes]], Any],
+    exclusive: bool = False,
+    follow_links: bool = True,
 ) -> bool:
     """Call ``write(f)`` on a temporary file beside ``path``, fsync it, move it into place.
 
     With ``exclusive``, the file is linked into place only if ``path`` does
-    not exist; returns False (and writes nothing) if it does.
+    not exist; returns False (and writes nothing) if it does. A symbolic link
+    at ``path`` is written through, as ``open`` would, unless ``follow_links``
+    is False: then the link itself is replaced (a store's own files).
     """
     path = os.fsdecode(path)  # (bytes too, as open() takes them)
-    if os.path.isdir(path):  # said of path, not of the temporary file
+    if os.path.isdir(path) and (follow_links or not os.path.islink(path)):  # said of path, not of the temporary file
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     if problem := not_a_file(path):
         raise ValueError(f"path {path!r} {problem}")
-    path = os.path.realpath(path)  # through a symbolic link, as open() writes: the link stays
+    if follow_links:
+        path = os.path.realpath(path)  # through a symbolic link, as open() writes: the link stays
+    else:  # a store's own file: a link in its place is replaced, never written through (into another store)
+        path = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
     tmp = _temporary_name(path)
     try:
         try:
             f = open(tmp, "wb")
         except OSError as exc:  # no such folder, not writable: said of path
             raise type(exc)(exc.errno, exc.strerror, path) from None
-        with f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if not exclusive:
-            os.replace(tmp, path)
-            return True
+        try:
+            with f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            if not exclusive:
+                os.replace(tmp, path)
+                _sync_folder(path)
+                return True
+        except OSError as exc:  # disk full, quota, I/O error: said of path, not of the temporary file
+            if exc.errno is None or exc.filename not in (None, tmp):
+                raise
+            raise type(exc)(exc.errno, exc.strerror, path) from None
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -157,19 +172,36 @@ def write_atomic(
             if os.path.exists(path):
                 return False
             os.replace(tmp, path)
+        _sync_folder(path)
         return True
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def _sync_folder(path: str) -> None:
+    """fsync the folder of ``path``, so that its new name survives a power cut too (POSIX; else nothing)."""
+    try:
+        fd = os.open(os.path.dirname(path), os.O_RDONLY)
+    except OSError:  # pragma: no cover - a folder that cannot be opened (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse to sync a folder: the rename stands
+        pass
+    finally:
+        os.close(fd)
+
+
 def _read_manifest(path: str) -> dict[str, Any] | None:
     """The manifest of store ``path``, or None if there is no readable one."""
+    if not os.path.isfile(os.path.join(path, MANIFEST)):  # a FIFO would block open()
+        return None
     try:
         with open(os.path.join(path, MANIFEST)) as f:
             manifest = json.load(f)
         return manifest if manifest["format"] == _FORMAT and isinstance(manifest["settings"], dict) else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 
@@ -214,6 +246,8 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
     read, so a hostile file cannot make this allocate more than ``spec`` says.
     """
     out = {}
+    if not os.path.isfile(path):  # missing, a directory, or a FIFO (whose open() would block)
+        return None
     try:
         with zipfile.ZipFile(path) as z:
             for name, (shape, dtype) in spec.items():
@@ -320,6 +354,7 @@ class _Chunks:
             lambda f: np.savez(
                 f, lo=np.int64(lo), hi=np.int64(hi), sha256=digest, store_sha256=np.str_(self.digest), **named
             ),
+            follow_links=False,
         )
 
     def read(self, index: int) -> tuple[npt.NDArray[Any], ...] | None:
@@ -400,6 +435,13 @@ class SweepStore(_Chunks):
             if _TEMPORARY.search(name):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(self.path, name))
+        for name in sorted(os.listdir(self.path)):
+            full = os.path.join(self.path, name)
+            if (name == INPUTS or _CHUNK.fullmatch(name)) and not (os.path.islink(full) or os.path.isfile(full)):
+                raise ValueError(
+                    f"store {self.path!r} has {name}, which is not a regular file (a directory?); "
+                    "remove it and run again"
+                )
         arrays = self._inputs
         inputs = os.path.join(self.path, INPUTS)
         manifest = {"format": _FORMAT, "format_version": _version(self.settings), "settings": self.settings}
@@ -410,7 +452,7 @@ class SweepStore(_Chunks):
                     f"store {self.path!r} holds results ({leftovers[0]}, ...) but no manifest, so nothing says "
                     "what they are; use another store, or delete this one"
                 )
-            write_atomic(inputs, lambda f: np.savez(f, **arrays))
+            write_atomic(inputs, lambda f: np.savez(f, **arrays), follow_links=False)
             text = json.dumps(manifest, indent=1).encode()
             if write_atomic(os.path.join(self.path, MANIFEST), lambda f: f.write(text), exclusive=True):
                 return
@@ -418,7 +460,7 @@ class SweepStore(_Chunks):
         self._adopt_chunk_size(old)
         self._check(old)
         if read_inputs(self.path, self.settings) is None:  # deleted or damaged: the manifest vouches for ours
-            write_atomic(inputs, lambda f: np.savez(f, **arrays))
+            write_atomic(inputs, lambda f: np.savez(f, **arrays), follow_links=False)
 
     def _adopt_chunk_size(self, old: dict[str, Any] | None) -> None:
         """Take an existing store's chunk size, whatever this sweep proposed (another
@@ -547,10 +589,15 @@ class _Lock:
                     exc.errno,
                     f"cannot lock store {os.path.dirname(path)!r} ({exc.strerror}): use a filesystem with locks",
                 ) from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(json.dumps(holder))
-        self._file.flush()
+        try:
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(json.dumps(holder))
+            self._file.flush()
+        except BaseException:  # disk full, a FIFO: never keep the lock of a store that was not opened
+            with contextlib.suppress(OSError):
+                self._file.close()  # closing the last descriptor releases the flock
+            raise
 
     def _refusal(self) -> str:
         try:
