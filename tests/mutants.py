@@ -260,6 +260,46 @@ MUTANTS = (
         ),
         ("tests/test_store.py::test_damage_to_any_stored_array_is_caught",),
     ),
+    Mutant(
+        "store-chunks-written-through-links",
+        ((W, "            ),\n            follow_links=False,\n", "            ),\n            follow_links=True,\n"),),
+        ("tests/test_store.py::test_a_chunk_linked_to_another_store_is_replaced_not_written_through",),
+    ),
+    Mutant(
+        "diverged-judged-by-the-loss-only",
+        (
+            (
+                "fastbackprop/results.py",
+                "return converged, ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))",
+                "return converged, ~np.isfinite(final_loss)",
+            ),
+        ),
+        ("tests/test_sweep.py::test_a_parameter_overflowed_under_a_finite_loss_is_diverged",),
+    ),
+    Mutant(
+        "oracle-promotes-float32-data",
+        ((R, "    X = np.asarray(X, dtype=params.dtype)\n", ""),),
+        ("tests/test_kernels.py::test_the_oracle_computes_in_the_dtype_of_params",),
+    ),
+    Mutant(
+        "gpu-rows-queued-after-the-speed-is-recorded",
+        (
+            (
+                E,
+                "                pending.append(writer.submit(finish, unit, Rows(*gpu.collect())))\n"
+                "                sizes.took(len(unit), queued, time.perf_counter())\n",
+                "                rows = Rows(*gpu.collect())\n"
+                "                sizes.took(len(unit), queued, time.perf_counter())\n"
+                "                pending.append(writer.submit(finish, unit, rows))\n",
+            ),
+        ),
+        ("tests/test_concurrency.py::test_ctrl_c_right_after_a_collect_loses_no_collected_launch",),
+    ),
+    Mutant(
+        "y-named-as-x",
+        (("fastbackprop/_validation.py", 'y = as_real_array(y, "y")', 'y = as_real_array(y, "X")'),),
+        ("tests/test_adversarial.py::test_bad_argument_is_named",),
+    ),
 )
 
 
