@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import socket
 import threading
 import time
@@ -512,10 +513,15 @@ class SweepStore(_Chunks):
                     raise ValueError(
                         f"store {self.path!r} was made with other values of {name} (one per network); use another store"
                     )
+                theirs, ours = (_SHORT.repr(s.get(key, default)) for s in (settings, self.settings))
                 raise ValueError(
-                    f"store {self.path!r} was made with {name}={settings.get(key, default)!r}, "
-                    f"this run has {name}={self.settings.get(key, default)!r}; use another store"
+                    f"store {self.path!r} was made with {name}={theirs}, this run has {name}={ours}; use another store"
                 )
+
+
+#: Settings as a refusal shows them: a list of a million recorded lengths as its first few.
+_SHORT = reprlib.Repr()
+_SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 8, 200, 200, 400
 
 
 def _count(value: Any, top: int) -> bool:

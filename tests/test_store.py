@@ -841,3 +841,13 @@ def test_a_manifest_nested_too_deep_is_not_a_readable_store(tmp_path):
     (path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ValueError, match=r"is not a readable fastbackprop sweep store$"):
         load_sweep(path)
+
+
+def test_a_refusal_shows_a_long_setting_by_its_first_values(tmp_path):
+    X, y = datasets.xor()
+    path = tmp_path / "s"
+    grid(X, y, 4, [0.5], list(range(1, 201)), store=path)
+    with pytest.raises(ValueError) as refused:
+        grid(X, y, 4, [0.5], list(range(2, 201)), store=path)  # the same longest length
+    message = str(refused.value)
+    assert "[1, 2, 3, 4, 5, 6, 7, 8, ...]" in message and len(message) < 400, message
