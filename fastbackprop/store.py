@@ -108,6 +108,7 @@ def _temporary_name(path: str) -> str:
 
 #: The names ``_temporary_name`` makes (a store removes them at open, under its lock).
 _TEMPORARY = re.compile(r"\.tmp-\d+-\d+-[0-9a-f]{8}$")
+#: The names of chunk files (``_Chunks.file``).
 _CHUNK = re.compile(r"chunk-\d{6,}\.npz")
 
 
@@ -431,17 +432,15 @@ class SweepStore(_Chunks):
 
     def _open(self) -> None:
         """Create the manifest and inputs, or check that an existing store is this sweep's."""
-        # Files a killed writer left half-written: the lock makes this the only writer now.
-        for name in os.listdir(self.path):
-            if _TEMPORARY.search(name):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(os.path.join(self.path, name))
         for name in sorted(os.listdir(self.path)):
             full = os.path.join(self.path, name)
-            if (name == INPUTS or _CHUNK.fullmatch(name)) and not (os.path.islink(full) or os.path.isfile(full)):
+            if _TEMPORARY.search(name):  # left half-written by a killed writer: the lock makes this the only one
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(full)
+            elif (name == INPUTS or _CHUNK.fullmatch(name)) and not (os.path.islink(full) or os.path.isfile(full)):
+                # a directory or a FIFO: it would fail only once its chunk is trained, or block
                 raise ValueError(
-                    f"store {self.path!r} has {name}, which is not a regular file (a directory?); "
-                    "remove it and run again"
+                    f"store {self.path!r} has {name}, which is not a regular file; remove it and run again"
                 )
         arrays = self._inputs
         inputs = os.path.join(self.path, INPUTS)
