@@ -108,7 +108,7 @@ def _temporary_name(path: str) -> str:
 
 #: The names ``_temporary_name`` makes (a store removes them at open, under its lock).
 _TEMPORARY = re.compile(r"\.tmp-\d+-\d+-[0-9a-f]{8}$")
-#: The names of chunk files (``_Chunks.file``).
+#: The names of chunk files (``_Chunks.chunk_path``).
 _CHUNK = re.compile(r"chunk-\d{6,}\.npz")
 
 
