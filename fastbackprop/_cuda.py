@@ -30,9 +30,12 @@ import numpy as np
 from numba import config
 
 try:
+    # numba-cuda itself: without it, Numba (to 0.6x) still ships a numba.cuda of its own,
+    # deprecated, which ``_exact_compile`` does not patch (its kernels would contract FMAs).
+    import numba_cuda  # noqa: F401
     from numba import cuda
     from numba.core.compiler_lock import global_compiler_lock
-except ImportError:  # pragma: no cover - exercised by the missing-extra test
+except ImportError:  # pragma: no cover - exercised in a subprocess by the missing-extra test
     cuda = None
 
 from . import _kernels

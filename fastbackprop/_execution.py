@@ -563,7 +563,7 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        raise ImportError("progress=True needs tqdm: pip install 'fastbackprop[progress]'") from None
+        raise ImportError("progress bars need tqdm: pip install 'fastbackprop[progress]'") from None
     # Asked for, shown: also when stderr is a log file (a batch job's), not a terminal.
     bar = tqdm(total=total, unit="run", disable=False, smoothing=0.1)
     try:

@@ -408,7 +408,8 @@ def check_sweep_seeds(
     seed_array = check_seeds(seeds, budget)
     for name, n in lengths.items():
         if n != seed_array.shape[0]:
-            raise ValueError(f"{name} holds {n} values (one per network) but seeds holds {seed_array.shape[0]}")
+            what = "rows" if name == "params0" else "values"
+            raise ValueError(f"{name} holds {n} {what} (one per network) but seeds holds {seed_array.shape[0]}")
     return seed_array
 
 

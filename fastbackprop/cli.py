@@ -356,7 +356,8 @@ def _build_parser():
         "merge",
         help="merge sweeps run in pieces (a job array's tasks) into one result",
         description="Combine sweep result files and stores (complete or partial) of the same data and "
-        "settings into one result, rows in seed order, and report missing seeds.",
+        "shared settings (per-network ones, such as lr, may differ from part to part) into one result, rows in "
+        "seed order, and report missing seeds (the result is then incomplete; the exit code is still 0).",
         epilog="example:\n  fastbackprop merge xor.npz part-0 part-1 part-2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -368,8 +369,8 @@ def _build_parser():
         "info",
         help="what a bug report needs: versions, CPU, threads, kernel cache, extras",
         description="Print the package, Python, NumPy, Numba and LLVM versions, the CPU and the vector width the "
-        "kernels compile for, the thread count, where the kernel cache lives and whether it is warm, and which "
-        "optional extras are installed.",
+        "kernels compile for, the thread count, where the kernel cache lives and whether it is warm, which "
+        "optional extras are installed, and the GPU (or why device='cuda' cannot run here).",
         epilog="examples:\n  fastbackprop info\n  fastbackprop info --json > info.json   # attach to a bug report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

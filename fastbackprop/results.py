@@ -328,9 +328,11 @@ class SweepResult:
         )
         options += ", explicit starts" if self.params0 is not None else ""
         criterion = "final loss < tol" if self.margin is None else "every final |y - ypred| < margin"
+        partial = "" if self.complete else " (incomplete: not every seed planned has finished)"
+        judged = f", tol {self.tol:g}" if self.margin is None else ""  # with a margin, tol decides nothing
         lines = [
-            f"{self.n} seeds, {self.epochs} epochs, lr {_show_setting(self.lr)}, {self.dtype}, "
-            f"tol {self.tol:g}{options}",
+            f"{self.n} seeds{partial}, {self.epochs} epochs, lr {_show_setting(self.lr)}, {self.dtype}"
+            f"{judged}{options}",
             f"converged ({criterion}): {r['converged']}/{self.n} = {rate}"
             + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
             "final loss quantiles: " + (quantiles or "none finite"),

@@ -767,7 +767,7 @@ def test_bad_training_options_one_line_exit_2(args, message, capsys):
         ("damaged zip", [], "cannot read it"),
         ("strings", [], "expected real numbers"),
         ("nan", [], "values must be finite"),
-        ("ok", ["--seeds", "3"], "params0 holds 5 values (one per network) but seeds holds 3"),
+        ("ok", ["--seeds", "3"], "params0 holds 5 rows (one per network) but seeds holds 3"),
         ("ok", ["--init", "uniform"], "params0 gives the starting points; init options contradict it"),
     ],
 )

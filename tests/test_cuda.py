@@ -103,6 +103,33 @@ def test_cuda_without_a_gpu_says_what_is_missing(capsys):
         assert err.startswith("fastbackprop: error: device='cuda'") and err.count("\n") == 1, command
 
 
+def test_without_numba_cuda_numbas_own_cuda_target_is_not_taken_for_it():
+    """Numba still ships a numba.cuda of its own (deprecated): without numba-cuda, the error
+    names the extra, as ``fastbackprop info`` does, instead of running on Numba's target."""
+    out = _run(
+        """
+        import importlib.abc, json, sys
+
+        class NoNumbaCuda(importlib.abc.MetaPathFinder):  # as if the cuda extra were not installed
+            def find_spec(self, name, path=None, target=None):
+                if name == "numba_cuda" or name.startswith("numba_cuda."):
+                    raise ImportError(name)
+
+        # ... and numba.cuda not redirected to it: Numba's own, as where numba-cuda is not installed
+        sys.meta_path[:] = [NoNumbaCuda()] + [f for f in sys.meta_path if type(f).__name__ != "NumbaCudaFinder"]
+        import fastbackprop as fb
+        from numba import cuda
+        assert "numba_cuda" not in cuda.__file__, cuda.__file__  # (the simulation holds)
+        X, y = fb.datasets.xor()
+        try:
+            fb.sweep(X, y, 4, epochs=1, device="cuda")
+        except ImportError as exc:
+            print(json.dumps(str(exc)))
+        """
+    )
+    assert out == "device='cuda' needs numba-cuda: pip install 'fastbackprop[cuda]'"
+
+
 def test_cli_device_choices(capsys):
     assert main(["sweep", "--seeds", "4", "--device", "tpu"]) == 2
     assert "--device: invalid choice: 'tpu'" in capsys.readouterr().err

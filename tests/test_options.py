@@ -320,7 +320,7 @@ def test_margin_criterion_follows_every_sample_per_epoch():
         (dict(margin=float("inf")), ValueError, r"^margin must be finite and > 0"),
         (dict(seeds=None, params0=np.zeros((4, 8))), ValueError, r"^params0 must have shape \(S, 9\)"),
         (dict(seeds=None, params0=np.full((4, 9), np.nan)), ValueError, r"^params0 must be finite"),
-        (dict(seeds=3, params0=np.zeros((4, 9))), ValueError, r"^params0 holds 4 values .* seeds holds 3"),
+        (dict(seeds=3, params0=np.zeros((4, 9))), ValueError, r"^params0 holds 4 rows .* seeds holds 3"),
         (dict(seeds=None, params0=np.zeros((4, 9)), init="uniform"), ValueError, r"^params0 .* init='uniform'"),
         (dict(seeds=None, params0=np.zeros((4, 9)), init_scale=2), ValueError, r"^params0 .* init_scale=2"),
         (dict(seeds=None, params0=np.full((4, 9), 1e39), dtype="float32"), ValueError, r"^params0=1e\+39"),

@@ -559,6 +559,13 @@ def test_reports_are_strict_json_with_none_for_what_does_not_exist(tmp_path):
     assert empty["seeds"] == 0 and empty["success_rate"] is None and empty["success_ci95"] == [None, None]
     json.dumps(empty, allow_nan=False)
     assert "no seeds" in load_sweep(path).summary() and "epochs to tol: no seeds" in load_sweep(path).summary()
+    assert load_sweep(path).summary().startswith("0 seeds (incomplete: not every seed planned has finished), ")
+
+
+def test_a_margin_sweeps_summary_names_the_margin_not_the_unused_tol():
+    res = sweep(*datasets.xor(), 8, epochs=3, margin=0.4)
+    assert res.summary().splitlines()[0] == "8 seeds, 3 epochs, lr 0.2, float64, margin 0.4"
+    assert "tol 0.01" in sweep(*datasets.xor(), 8, epochs=3).summary().splitlines()[0]
 
 
 def test_a_resumed_sweep_reports_the_speed_of_what_it_trained(tmp_path):
