@@ -23,25 +23,43 @@ held under Numba's compiler lock, and a test that reads the PTX.
 
 import contextlib
 import functools
+import os
 import threading
 from typing import Any, NamedTuple
 
 import numpy as np
 from numba import config
-
-try:
-    # numba-cuda itself: without it, Numba (to 0.6x) still ships a numba.cuda of its own,
-    # deprecated, which ``_exact_compile`` does not patch (its kernels would contract FMAs).
-    import numba_cuda  # noqa: F401
-    from numba import cuda
-    from numba.core.compiler_lock import global_compiler_lock
-except ImportError:  # pragma: no cover - exercised in a subprocess by the missing-extra test
-    cuda = None
+from numba.core.compiler_lock import global_compiler_lock
 
 from . import _kernels
 from ._errors import DeviceUnavailableError
 from ._jit import OPTS, cached, jit
 from ._layout import N_PARAMS
+
+
+def _numba_cuda() -> tuple[Any, str | None]:
+    """numba-cuda's ``numba.cuda``, or None and why not.
+
+    Without numba-cuda, Numba (to 0.6x) still ships a ``numba.cuda`` of its own,
+    deprecated, which ``_exact_compile`` does not patch (its kernels would
+    contract FMAs); numba-cuda's .pth points ``numba.cuda`` at numba-cuda, but
+    does not run under ``python -S`` or for a PYTHONPATH or ``--target`` install.
+    """
+    try:
+        import numba_cuda
+        from numba import cuda
+    except ImportError:  # pragma: no cover - exercised in a subprocess by the missing-extra test
+        return None, "device='cuda' needs numba-cuda: pip install 'fastbackprop[cuda]'"
+    home = os.path.realpath(os.path.dirname(numba_cuda.__file__))
+    if os.path.commonpath([os.path.realpath(cuda.__file__), home]) != home:  # pragma: no cover - in a subprocess
+        return None, (
+            "device='cuda' needs numba-cuda's numba.cuda, but numba.cuda is Numba's own here (numba-cuda's "
+            ".pth redirect did not run: python -S, or numba-cuda on PYTHONPATH or in a --target folder)"
+        )
+    return cuda, None
+
+
+cuda, _NOT_NUMBA_CUDA = _numba_cuda()
 
 #: Threads per block. Each thread is independent (no shared memory, no
 #: synchronisation); 128 keeps the tail block small and leaves the scheduler
@@ -120,7 +138,7 @@ _KERNELS: dict[Variant, Any] = {}
 def _missing():
     """Why ``device="cuda"`` cannot run here, or None if it can."""
     if cuda is None:
-        return "device='cuda' needs numba-cuda: pip install 'fastbackprop[cuda]'"
+        return _NOT_NUMBA_CUDA
     try:
         if not cuda.is_available():
             return "device='cuda': no usable CUDA GPU or driver was found (numba.cuda.is_available() is False)"

@@ -36,6 +36,7 @@ import os
 import re
 import reprlib
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -139,9 +140,10 @@ def write_atomic(
     is False: then the link itself is replaced (a store's own files).
     """
     path = os.fsdecode(path)  # (bytes too, as open() takes them)
-    if os.path.isdir(path) and (follow_links or not os.path.islink(path)):  # said of path, not of the temporary file
+    replaced_link = not follow_links and os.path.islink(path)  # the link itself is replaced, whatever it names
+    if os.path.isdir(path) and not replaced_link:  # said of path, not of the temporary file
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-    if problem := not_a_file(path):
+    if not replaced_link and (problem := not_a_file(path)):
         raise ValueError(f"path {path!r} {problem}")
     if follow_links:
         path = os.path.realpath(path)  # through a symbolic link, as open() writes: the link stays
@@ -454,7 +456,8 @@ class SweepStore(_Chunks):
                 )
             write_atomic(inputs, lambda f: np.savez(f, **arrays), follow_links=False)
             text = json.dumps(manifest, indent=1).encode()
-            if write_atomic(os.path.join(self.path, MANIFEST), lambda f: f.write(text), exclusive=True):
+            manifest_path = os.path.join(self.path, MANIFEST)
+            if write_atomic(manifest_path, lambda f: f.write(text), exclusive=True, follow_links=False):
                 return
         old = _read_manifest(self.path)
         self._adopt_chunk_size(old)
@@ -513,6 +516,8 @@ class SweepStore(_Chunks):
                         f"store {self.path!r} was made with other values of {name} (one per network); use another store"
                     )
                 theirs, ours = (_SHORT.repr(s.get(key, default)) for s in (settings, self.settings))
+                if theirs == ours:  # they differ where the text elides
+                    raise ValueError(f"store {self.path!r} was made with other values of {name}; use another store")
                 raise ValueError(
                     f"store {self.path!r} was made with {name}={theirs}, this run has {name}={ours}; use another store"
                 )
@@ -577,13 +582,24 @@ class _Lock:
             "thread": threading.get_ident(),
             "since": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
+        try:
+            kind = os.lstat(path).st_mode
+        except FileNotFoundError:
+            kind = stat.S_IFREG
+        if not stat.S_ISREG(kind):  # never written through a link, never waited on (a FIFO)
+            raise ValueError(
+                f"store {os.path.dirname(path)!r} has {os.path.basename(path)}, which is not a regular file "
+                "(a link, a FIFO or a directory); remove it and run again"
+            )
         if fcntl is None:  # pragma: no cover - not POSIX
             try:
                 self._file = open(path, "x+")
             except FileExistsError:
                 raise StoreLockedError(self._refusal()) from None
         else:
-            self._file = open(path, "a+")
+            # O_NOFOLLOW: a link put there since the look above is refused, not followed
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            self._file = os.fdopen(fd, "r+")
             try:
                 fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -599,9 +615,11 @@ class _Lock:
             self._file.truncate()
             self._file.write(json.dumps(holder))
             self._file.flush()
-        except BaseException:  # disk full, a FIFO: never keep the lock of a store that was not opened
+        except BaseException:  # a full disk: never keep the lock of a store that was not opened
             with contextlib.suppress(OSError):
                 self._file.close()  # closing the last descriptor releases the flock
+                if fcntl is None:  # pragma: no cover - not POSIX: the file itself is the lock
+                    os.remove(path)
             raise
 
     def _refusal(self) -> str:

@@ -103,11 +103,14 @@ def test_cuda_without_a_gpu_says_what_is_missing(capsys):
         assert err.startswith("fastbackprop: error: device='cuda'") and err.count("\n") == 1, command
 
 
-def test_without_numba_cuda_numbas_own_cuda_target_is_not_taken_for_it():
-    """Numba still ships a numba.cuda of its own (deprecated): without numba-cuda, the error
-    names the extra, as ``fastbackprop info`` does, instead of running on Numba's target."""
+@needs_numba_cuda
+@pytest.mark.parametrize("installed", [False, True])
+def test_numbas_own_cuda_target_is_not_taken_for_numba_cuda(installed):
+    """Numba still ships a numba.cuda of its own (deprecated): without numba-cuda, or with it
+    but without the .pth that points numba.cuda at it (python -S, a PYTHONPATH or --target
+    install), the error says so instead of running on Numba's target."""
     out = _run(
-        """
+        f"""
         import importlib.abc, json, sys
 
         class NoNumbaCuda(importlib.abc.MetaPathFinder):  # as if the cuda extra were not installed
@@ -115,8 +118,10 @@ def test_without_numba_cuda_numbas_own_cuda_target_is_not_taken_for_it():
                 if name == "numba_cuda" or name.startswith("numba_cuda."):
                     raise ImportError(name)
 
-        # ... and numba.cuda not redirected to it: Numba's own, as where numba-cuda is not installed
-        sys.meta_path[:] = [NoNumbaCuda()] + [f for f in sys.meta_path if type(f).__name__ != "NumbaCudaFinder"]
+        # numba.cuda not redirected to numba-cuda: Numba's own
+        sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "NumbaCudaFinder"]
+        if not {installed}:
+            sys.meta_path.insert(0, NoNumbaCuda())
         import fastbackprop as fb
         from numba import cuda
         assert "numba_cuda" not in cuda.__file__, cuda.__file__  # (the simulation holds)
@@ -127,7 +132,10 @@ def test_without_numba_cuda_numbas_own_cuda_target_is_not_taken_for_it():
             print(json.dumps(str(exc)))
         """
     )
-    assert out == "device='cuda' needs numba-cuda: pip install 'fastbackprop[cuda]'"
+    if installed:
+        assert out.startswith("device='cuda' needs numba-cuda's numba.cuda, but numba.cuda is Numba's own here")
+    else:
+        assert out == "device='cuda' needs numba-cuda: pip install 'fastbackprop[cuda]'"
 
 
 def test_cli_device_choices(capsys):

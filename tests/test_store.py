@@ -851,3 +851,42 @@ def test_a_refusal_shows_a_long_setting_by_its_first_values(tmp_path):
         grid(X, y, 4, [0.5], list(range(2, 201)), store=path)  # the same longest length
     message = str(refused.value)
     assert "[1, 2, 3, 4, 5, 6, 7, 8, ...]" in message and len(message) < 400, message
+
+
+def test_links_and_fifos_where_a_stores_files_belong(tmp_path, small_chunks):
+    X, y = datasets.xor()
+    path, outside = tmp_path / "s", tmp_path / "outside"
+    outside.mkdir()
+    sweep(X, y, 512, epochs=3, lr=0.5, store=path)
+    # a chunk linked to a FIFO elsewhere: the link is replaced (it was refused after training)
+    os.mkfifo(outside / "fifo")
+    (path / "chunk-000001.npz").unlink()
+    (path / "chunk-000001.npz").symlink_to(outside / "fifo")
+    assert sweep(X, y, 512, epochs=3, lr=0.5, store=path).complete
+    assert not (path / "chunk-000001.npz").is_symlink()
+    # the lock linked to a file elsewhere: refused, the file untouched (it was truncated and written)
+    (outside / "notes.txt").write_text("mine")
+    (path / "lock").unlink(missing_ok=True)
+    (path / "lock").symlink_to(outside / "notes.txt")
+    with pytest.raises(ValueError, match=r"has lock, which is not a regular file .*; remove it and run again"):
+        sweep(X, y, 512, epochs=3, lr=0.5, store=path)
+    assert (outside / "notes.txt").read_text() == "mine"
+    (path / "lock").unlink()
+    os.mkfifo(path / "lock")  # (opening it would wait for a writer)
+    with pytest.raises(ValueError, match=r"has lock, which is not a regular file"):
+        sweep(X, y, 512, epochs=3, lr=0.5, store=path)
+    # a new store whose manifest.json is a dangling link: nothing is written where it points
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "manifest.json").symlink_to(outside / "manifest.json")
+    with pytest.raises(ValueError, match="no readable fastbackprop manifest"):
+        sweep(X, y, 512, epochs=3, lr=0.5, store=fresh)
+    assert not (outside / "manifest.json").exists()
+
+
+def test_a_refusal_whose_shortened_values_look_alike_says_they_differ(tmp_path):
+    X, y = datasets.xor()
+    path = tmp_path / "s"
+    grid(X, y, 4, [0.5], list(range(1, 201)), store=path)
+    with pytest.raises(ValueError, match=r"was made with other values of epochs_list; use another store$"):
+        grid(X, y, 4, [0.5], [e for e in range(1, 201) if e != 150], store=path)
