@@ -4,6 +4,7 @@ with the CPU sweep on a real GPU when there is one."""
 
 import functools
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -428,6 +429,48 @@ CACHE = """
     loaded = [kernel.stats.cache_hits[sig], kernel.stats.cache_misses[sig]] == [1, 0]
     print(json.dumps(dict(loaded=loaded, cubin=cubin, lto=library._lto)))
 """
+
+
+@needs_numba_cuda
+@pytest.mark.parametrize(
+    "module, setting, value",
+    [
+        ("_cuda", "MAX_REGISTERS", 56),
+        ("_cuda", "WORST_SAMPLE_FIRST", False),
+        ("_kernels", "GPU_RECIPROCAL_FAST_PATH", False),
+    ],
+)
+def test_gpu_cache_key_changes_with_each_setting_compiled_in(monkeypatch, module, setting, value):
+    """Read without compiling: the index key of the same kernel, built afresh, with one setting changed.
+    (Restored: c7003c7 dropped it with the slow test it had replaced; three mutants need it.)"""
+    from fastbackprop import _cuda
+
+    class Codegen:  # numba-cuda's asks the GPU for its compute capability
+        def magic_tuple(self):
+            return ("runtime", (9, 0))
+
+    variant = _cuda.Variant(np.dtype("float32"), False, False, False, 4)
+
+    def key():
+        dispatcher = _cuda._cached_dispatcher(_cuda._make_kernel(variant), variant)
+        return dispatcher._cache._index_key(_cuda._signature(variant).args, Codegen())
+
+    default = key()
+    assert key() == default
+    monkeypatch.setattr(importlib.import_module(f"fastbackprop.{module}"), setting, value)
+    assert key() != default
+
+
+@needs_numba_cuda
+def test_device_functions_are_kept_apart_for_each_reciprocal_setting(monkeypatch):
+    """They have the setting compiled in: a kernel compiled after it changed must not reuse them."""
+    from fastbackprop import _cuda, _kernels
+
+    fast = _cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False)
+    monkeypatch.setattr(_kernels, "GPU_RECIPROCAL_FAST_PATH", False)
+    division = _cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False)
+    assert not any(a is b for a, b in zip(fast, division))
+    assert _cuda._output(False) is division[1]
 
 
 @pytest.mark.skipif(not JIT, reason="compiled code: run in the JIT pass")
