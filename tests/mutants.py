@@ -81,7 +81,7 @@ MUTANTS = (
     ),
     Mutant(
         "fsync-dropped",
-        ((W, "            os.fsync(f.fileno())\n", ""),),
+        ((W, "                os.fsync(f.fileno())\n", ""),),
         ("tests/test_store.py::test_every_file_is_synced_before_it_is_renamed_into_place",),
     ),
     Mutant(
