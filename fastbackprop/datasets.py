@@ -1,7 +1,8 @@
 """Small datasets: the classic height/weight set and the Boolean functions.
 
-Each function returns fresh ``(X, y)`` arrays: X float64 of shape (n, 2), y
-float64 of shape (n,) with values in {0, 1}.
+Each data set function (``gender``, ``xor``, ``and_``, ``or_``, ``load``) returns
+fresh ``(X, y)`` arrays: X float64 of shape (n, 2), y float64 of shape (n,) with
+values in {0, 1}; ``load_csv`` reads yours (y in [-1, 1], or the activation's range).
 """
 
 from __future__ import annotations

@@ -356,9 +356,10 @@ def init_map(
     """Train one network per point of a 2-D slice of starting points.
 
     Pixel ``(j, i)`` starts from ``base`` with parameter ``axes[0]`` set to
-    ``coords0[i]`` and ``axes[1]`` to ``coords1[j]``, where ``coords0 =
-    linspace(*extent[0], n0)`` and ``coords1 = linspace(*extent[1], n1)``
-    (both ends included, so a zoom is a narrower extent).
+    ``coords0[i]`` and ``axes[1]`` to ``coords1[j]``, where ``coords0`` is
+    ``linspace(*extent[0], n0)`` and ``coords1`` ``linspace(*extent[1], n1)``
+    but for inner values that are rounding noise around 0, set to 0 (both
+    ends included, so a zoom is a narrower extent).
 
     Parameters
     ----------
@@ -431,7 +432,8 @@ def lr_map(
     Pixel ``(j, i)`` trains ``base`` with ``lr = coords0[i]`` (hidden layer)
     and ``lr_output = coords1[j]`` (output neuron), where the coordinates span
     ``lr_extent`` and ``lr_output_extent`` with both ends included,
-    log-spaced (``geomspace``) when ``log``, else evenly.
+    log-spaced (as ``geomspace``, but with the C library's log10 and pow, the
+    same on every CPU) when ``log``, else evenly.
 
     Parameters
     ----------

@@ -72,7 +72,7 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         If the parts disagree on the data, epochs, dtype, tol, activation,
         margin, init, on whether starts are explicit or on whether
         epochs_to_tol was tracked (naming the setting and
-        the parts), if one seed has different rows in two parts
+        the parts), if one run (a seed with the same settings) has different rows in two parts
         (bit-identical duplicates are kept once), if files or stores among
         the parts were written by different fastbackprop versions (as a store
         made by another version is not resumed), or if there are no parts.

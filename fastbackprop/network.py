@@ -44,7 +44,7 @@ class Network:
     seed : int, optional
         Non-negative seed of the starting parameters: nine deviates from the
         counter-based map of ``fastbackprop._seeding``, so ``Network(seed=i)``
-        equals row ``i`` of any seed sweep with the same init options. If
+        equals the row of seed ``i`` in any seed sweep with the same init options. If
         neither ``seed`` nor ``params`` is given, a random seed is drawn and
         kept in ``.seed``, so every network can be recreated (with ``.init``
         and ``.init_scale``).
@@ -191,8 +191,10 @@ class Network:
         Returns
         -------
         ndarray of float64, shape (epochs,), or None
-            Full-dataset MSE after each epoch's updates: entry 0 is "Epoch 0" of
-            the classic log, entry ``epochs - 1`` the final loss.
+            Full-dataset MSE after each epoch's updates: entry k is the loss
+            after k + 1 epochs (entry 0 is the original tutorial's "Epoch 0";
+            ``fastbackprop train`` prints it as "Epoch 1", its "Epoch 0" being
+            the loss before training), entry ``epochs - 1`` the final loss.
 
         Raises
         ------

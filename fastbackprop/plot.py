@@ -23,12 +23,15 @@ if TYPE_CHECKING:
 _FONT: dict[Any, Any] = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
 
 
+_NEEDS_MATPLOTLIB = "fastbackprop.plot needs matplotlib: pip install 'fastbackprop[plot]'"
+
+
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, Any]:
     try:
         import matplotlib
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("fastbackprop.plot needs matplotlib: pip install 'fastbackprop[plot]'") from None
+        raise ImportError(_NEEDS_MATPLOTLIB) from None
     with matplotlib.rc_context(_FONT):
         fig = Figure(figsize=(width, height), layout="constrained")
         axes = fig.subplots(1, ncols)
@@ -261,13 +264,16 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         grey), the final loss (log scale), or converged / not.
     Pixels a partial store has not finished are left blank.
     """
-    from matplotlib.colors import ListedColormap, LogNorm
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FormatStrFormatter
-
     from .maps import MapResult
 
     _expect(result, MapResult, "result")
+    try:
+        from matplotlib.colors import ListedColormap, LogNorm
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import FormatStrFormatter
+    except ImportError:
+        raise ImportError(_NEEDS_MATPLOTLIB) from None
+
     if what not in MAP_WHATS:
         raise ValueError(f"what must be one of {', '.join(repr(w) for w in MAP_WHATS)}, got {what!r}")
     m = result

@@ -267,6 +267,15 @@ def sweep(
 ) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]], npt.NDArray[np.int64]]:
     """Seed sweep vectorised across seeds: the oracle for ``fastbackprop.sweep``, with its options.
 
+    Parameters
+    ----------
+    seeds : array_like of int, shape (S,), or None
+        The seeds (not a count, unlike ``fastbackprop.sweep``'s); None with ``params0``.
+    params0 : array_like, shape (S, 9), optional
+        Explicit starts instead of the seeds'.
+
+    The other arguments are ``fastbackprop.sweep``'s, unvalidated.
+
     Returns
     -------
     params : ndarray, shape (S, 9), ``dtype``

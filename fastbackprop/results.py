@@ -269,7 +269,7 @@ class SweepResult:
 
     @property
     def success_rate(self) -> float:
-        """Fraction of seeds that converged (final loss below tol)."""
+        """Fraction of seeds that converged (see ``converged``: loss below tol, or the margin)."""
         return float(np.mean(self.converged)) if self.n else math.nan
 
     @property
@@ -287,7 +287,8 @@ class SweepResult:
 
         Keys: seeds, epochs, lr, dtype, tol, then the options not at their
         defaults (lr_output, momentum, activation, margin, init, init_scale,
-        params0; a per-network array as its min and max), converged, diverged, success_rate,
+        params0, epochs_to_tol (False when not tracked); a per-network array as
+        its min and max), converged, diverged, success_rate,
         success_ci95, final_loss_quantiles (10/25/50/75/90 %, finite losses),
         median_epochs_to_tol (over seeds that reached tol; None when not
         tracked), wall_seconds,

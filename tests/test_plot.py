@@ -136,10 +136,14 @@ def test_no_pyplot_figures_left_open(trained):
 
 
 def test_without_matplotlib(monkeypatch, trained):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"pip install 'fastbackprop\[plot\]'"):
-        plot.loss_curve(trained[1])
+    from fastbackprop import init_map
+
+    small_map = init_map(*datasets.xor(), 1, ("w1", "w2"), ((-1, 1), (-1, 1)), (2, 2), epochs=2)
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.colors", "matplotlib.patches", "matplotlib.ticker"):
+        monkeypatch.setitem(sys.modules, name, None)
+    for draw in (lambda: plot.loss_curve(trained[1]), lambda: plot.map_image(small_map)):  # every function
+        with pytest.raises(ImportError, match=r"pip install 'fastbackprop\[plot\]'"):
+            draw()
 
 
 def test_decision_surface_of_tanh_spans_minus_one_to_one(tmp_path):
