@@ -14,6 +14,7 @@ import dataclasses
 import itertools
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
@@ -439,29 +440,102 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
 
     Workers only compute: this process writes the store, and only rows from
     a worker with its own fastbackprop version (another could compute other
-    numbers). On an error or Ctrl-C the futures not finished are cancelled.
+    numbers), checked before the job is opened. About two units a worker
+    thread are submitted ahead, as in ``run_threads``, and each result is let
+    go once written: the scheduler and the workers hold a handful, not the
+    sweep. On an error or Ctrl-C the futures not started are cancelled and
+    the running ones told to stop (a Dask Event their workers poll), so the
+    cluster is free again within about a second.
     """
-    from dask.distributed import as_completed  # only reached with a Dask client
+    from concurrent.futures import CancelledError
 
-    def versioned(job: Job) -> tuple[str, Rows | None]:
+    from dask.distributed import Event, as_completed  # only reached with a Dask client
+
+    def versioned(job: Job, expected: str, stop: str) -> tuple[str, Rows | None]:
         # A local function travels by value: a worker on any version runs it
         # and says which; a module function would be looked up by name there.
         from fastbackprop import _execution, _version
 
-        return _version.__version__, _execution.train_job(job)
+        if _version.__version__ != expected:  # another version's Job may not even open
+            return _version.__version__, None
+        return _version.__version__, _execution.train_on_worker(job, stop)
 
-    futures = {client.submit(versioned, plan.job(unit, device), pure=False): unit for unit in units}
+    stop = f"fastbackprop-stop-{uuid.uuid4().hex}"
+    waiting = iter(units)
+    live: dict[Any, Unit] = {}  # submitted, not yet written
+    arrived = as_completed()
+    window = _Window(client)
+
+    def submit() -> None:
+        for unit in itertools.islice(waiting, max(0, window.units() - len(live))):
+            future = client.submit(versioned, plan.job(unit, device), __version__, stop, pure=False)
+            live[future] = unit
+            arrived.add(future)
+
+    finished = False
     try:
-        for future in as_completed(futures):
-            version, rows = future.result()
+        submit()
+        for future in arrived:
+            unit = live.pop(future)
+            try:
+                version, rows = future.result()
+            except CancelledError as exc:
+                raise RuntimeError(f"the Dask client was closed or lost its scheduler mid-sweep ({exc})") from None
+            future.release()
             if version != __version__:
                 raise RuntimeError(
                     f"a Dask worker runs fastbackprop {version}, this process {__version__}: "
                     "install the same version on every worker"
                 )
-            finish(futures[future], rows)
+            finish(unit, rows)
+            submit()
+        finished = True
     finally:
-        client.cancel(list(futures))
+        if not finished:
+            with contextlib.suppress(Exception):  # a closed client: nothing left to stop, nor the error to show
+                client.cancel(list(live))
+                Event(stop, client=client).set()
+
+
+class _Window:
+    """Units a Dask sweep keeps submitted: two a worker thread, the threads looked up at most once a second."""
+
+    def __init__(self, client: Any):
+        self._client = client
+        self._threads = _cluster_threads(client)
+        self._since = time.monotonic()
+
+    def units(self) -> int:
+        if time.monotonic() - self._since > 1.0:  # workers come and go (an HPC cluster scales up)
+            self._threads, self._since = _cluster_threads(self._client), time.monotonic()
+        return 2 * self._threads
+
+
+def train_on_worker(job: Job, stop: str) -> Rows | None:
+    """``train_job`` on a Dask worker, cancelled within a second or so once Dask Event ``stop`` is set
+    (None then). Same version as the client: ``run_dask`` checked."""
+    from dask.distributed import Event, get_client
+
+    cancel = np.zeros(1, np.uint8)
+    event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
+    done = threading.Event()
+
+    def watch() -> None:
+        # a quick look a second (not a long wait, which would still be open at the scheduler when the task ends)
+        while not done.wait(1.0):
+            try:
+                if event.is_set():
+                    cancel[0] = 1
+                    return
+            except Exception:  # noqa: BLE001 - the scheduler gone: this task's result is lost anyway
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        return train_job(job, cancel)
+    finally:
+        done.set()
 
 
 def chunk_size(n_seeds: int, execution: Execution, training: Training) -> int:

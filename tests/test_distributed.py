@@ -169,3 +169,56 @@ def test_cli_scheduler(client, capsys):
     )
     report = json.loads(capsys.readouterr().out)
     assert report["success_rate"] == sweep(*XOR, 300, epochs=EPOCHS, lr=0.5).success_rate
+
+
+@pytest.mark.skipif(not JIT, reason="needs tasks that run for minutes")
+def test_ctrl_c_stops_the_workers_too(client):
+    """The client stops at once, and the tasks running on the workers within about a second after
+    (a Dask Event they poll): they went on training cancelled chunks for minutes before."""
+    import _thread
+
+    sweep(*XOR, 256, epochs=2, client=client)  # compiled on both workers
+    timer = threading.Timer(1.5, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        sweep(*XOR, 4 * 128, epochs=10**8, client=client)  # each chunk: over a minute
+    timer.cancel()
+    start = time.monotonic()
+    again = sweep(*XOR, 256, epochs=2, client=client)  # needs both workers free
+    assert time.monotonic() - start < 15 and again.n == 256
+
+
+def test_a_sweep_keeps_a_few_tasks_in_flight_and_lets_results_go(client, monkeypatch):
+    """Two a worker thread ahead, not the whole sweep, and each result let go once written:
+    the scheduler and the workers' memory hold a handful of chunks, not all of them."""
+    from fastbackprop import _execution
+
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-seed chunks: 40 of them
+    futures, pending = [], []
+    real = client.submit
+
+    def counting(*args, **kwargs):
+        pending.append(sum(not f.done() for f in futures))  # this sweep's tasks not finished when the next is sent
+        futures.append(real(*args, **kwargs))
+        return futures[-1]
+
+    monkeypatch.setattr(client, "submit", counting)
+    res = sweep(*XOR, 40 * 128, epochs=EPOCHS, client=client)
+    assert len(futures) == 40 and res.n == 40 * 128
+    assert max(pending) <= 2 * 2  # 2 workers x 1 thread x 2 ahead
+    deadline = time.monotonic() + 10  # (a release reaches the scheduler a moment later)
+    while [f.key for f in futures if f.key in client.who_has()]:
+        assert time.monotonic() < deadline, "results still held after the sweep"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
+def test_a_client_closed_mid_sweep_is_one_clear_error():
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=40
+    ) as cluster:
+        c = distributed.Client(cluster)
+        sweep(*XOR, 128, epochs=2, client=c)
+        threading.Timer(1.0, c.close).start()
+        with pytest.raises(RuntimeError, match="the Dask client was closed or lost its scheduler mid-sweep"):
+            sweep(*XOR, 8 * 128, epochs=3 * 10**5, client=c)  # about 2 s on one thread
