@@ -440,12 +440,12 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
 
     Workers only compute: this process writes the store, and only rows from
     a worker with its own fastbackprop version (another could compute other
-    numbers), checked before the job is opened. About two units a worker
-    thread are submitted ahead, as in ``run_threads``, and each result is let
-    go once written: the scheduler and the workers hold a handful, not the
-    sweep. On an error or Ctrl-C the futures not started are cancelled and
-    the running ones told to stop (a Dask Event their workers poll), so the
-    cluster is free again within about a second.
+    numbers), checked before the job is opened. Every unit is submitted at
+    once (an adaptive cluster scales to the work it sees queued), and each
+    result is let go once written: the workers do not hold the sweep's
+    results. On an error or Ctrl-C the futures not started are cancelled and
+    the running ones told to stop (a Dask Event their workers look at each
+    second), so the cluster is free again within a second or two.
     """
     from concurrent.futures import CancelledError
 
@@ -461,26 +461,16 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
         return _version.__version__, _execution.train_on_worker(job, stop)
 
     stop = f"fastbackprop-stop-{uuid.uuid4().hex}"
-    waiting = iter(units)
-    live: dict[Any, Unit] = {}  # submitted, not yet written
-    arrived = as_completed()
-    window = _Window(client)
-
-    def submit() -> None:
-        for unit in itertools.islice(waiting, max(0, window.units() - len(live))):
-            future = client.submit(versioned, plan.job(unit, device), __version__, stop, pure=False)
-            live[future] = unit
-            arrived.add(future)
-
-    finished = False
+    futures = {client.submit(versioned, plan.job(unit, device), __version__, stop, pure=False): unit for unit in units}
+    stopped = True  # an error or Ctrl-C: the running units are told to stop
     try:
-        submit()
-        for future in arrived:
-            unit = live.pop(future)
+        for future in as_completed(futures, loop=client.loop):
             try:
                 version, rows = future.result()
             except CancelledError as exc:
+                stopped = False  # no scheduler to tell (asking would wait for its connect timeout)
                 raise RuntimeError(f"the Dask client was closed or lost its scheduler mid-sweep ({exc})") from None
+            unit = futures.pop(future)
             future.release()
             if version != __version__:
                 raise RuntimeError(
@@ -488,27 +478,12 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
                     "install the same version on every worker"
                 )
             finish(unit, rows)
-            submit()
-        finished = True
+        stopped = False
     finally:
-        if not finished:
-            with contextlib.suppress(Exception):  # a closed client: nothing left to stop, nor the error to show
-                client.cancel(list(live))
+        if stopped and client.status == "running":
+            with contextlib.suppress(Exception):  # the cluster's trouble is not the error to show
+                client.cancel(list(futures))
                 Event(stop, client=client).set()
-
-
-class _Window:
-    """Units a Dask sweep keeps submitted: two a worker thread, the threads looked up at most once a second."""
-
-    def __init__(self, client: Any):
-        self._client = client
-        self._threads = _cluster_threads(client)
-        self._since = time.monotonic()
-
-    def units(self) -> int:
-        if time.monotonic() - self._since > 1.0:  # workers come and go (an HPC cluster scales up)
-            self._threads, self._since = _cluster_threads(self._client), time.monotonic()
-        return 2 * self._threads
 
 
 def train_on_worker(job: Job, stop: str) -> Rows | None:
@@ -517,7 +492,10 @@ def train_on_worker(job: Job, stop: str) -> Rows | None:
     from dask.distributed import Event, get_client
 
     cancel = np.zeros(1, np.uint8)
-    event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
+    try:
+        event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
+    except Exception:  # noqa: BLE001 - stopping early is an optimisation: train without it
+        return train_job(job, cancel)
     done = threading.Event()
 
     def watch() -> None:
