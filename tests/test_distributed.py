@@ -195,11 +195,29 @@ def test_a_sweep_lets_each_result_go_once_written(client, monkeypatch):
     from fastbackprop import _execution
 
     monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-seed chunks: 40 of them
-    released = []
-    release = distributed.Future.release
-    monkeypatch.setattr(distributed.Future, "release", lambda self: released.append(self.key) or release(self))
+    ours, released, seen = set(), set(), []
+    submit, release, result = client.submit, distributed.Future.release, distributed.Future.result
+
+    def submitted(*args, **kwargs):
+        future = submit(*args, **kwargs)
+        ours.add(future.key)
+        return future
+
+    def releasing(self):
+        released.add(self.key)
+        return release(self)
+
+    def fetched(self, *args, **kwargs):
+        if self.key in ours:
+            seen.append(len(released & ours))  # this sweep's results let go when the next is fetched
+        return result(self, *args, **kwargs)
+
+    monkeypatch.setattr(client, "submit", submitted)
+    monkeypatch.setattr(distributed.Future, "release", releasing)
+    monkeypatch.setattr(distributed.Future, "result", fetched)
     res = sweep(*XOR, 40 * 128, epochs=EPOCHS, client=client)
-    assert res.n == 40 * 128 and len(set(released)) == 40  # each let go as it is written, not at the end
+    assert res.n == 40 * 128 and len(ours) == 40
+    assert seen == list(range(40))  # each let go as it is written, not when the sweep ends
 
 
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
