@@ -220,14 +220,7 @@ def test_cli_ctrl_c_while_numpy_and_numba_load_is_one_line_and_exit_130():
         sys.argv = ["fastbackprop", "info"]
         sys.exit(main())
     """
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = _entry_point(code)
     assert (proc.returncode, proc.stderr, proc.stdout) == (130, "fastbackprop: interrupted\n", "")
 
 
