@@ -146,7 +146,7 @@ def load_csv(
     except UnicodeDecodeError as exc:
         before = data[: exc.start].decode(encoding, "replace")
         line = len(re.findall(r"\r\n|\r|\n", before)) + 1  # as csv counts lines
-        name = encoding[:6].upper()
+        name = "UTF-8" if encoding == "utf-8" else "UTF-16"
         raise ValueError(f"{path}, line {line}: not {name} text ({exc.reason}); save the file as UTF-8") from None
     order: tuple[int, ...] = (0, 1, 2)
     rows = array.array("d")  # x0, x1, y of each row, flat: 24 bytes a row

@@ -306,9 +306,10 @@ device :
         margin=margin,
         epochs_to_tol=epochs_to_tol,
     )
-    check_survives(lr_array, "lrs", check_dtype(dtype))  # before the first is checked as the run's lr
+    dtype_name = check_dtype(dtype)
+    check_survives(lr_array, "lrs", dtype_name)  # before the first is checked as the run's lr
     if m_array is not None:
-        check_momentum_survives(m_array, "momenta", check_dtype(dtype))
+        check_momentum_survives(m_array, "momenta", dtype_name)
     # One run per (lr, momentum) for the longest length; the shorter ones are recorded on the way.
     training = check_training(epochs=int(epochs[-1]), lr=lr_array[0], tol=tol, dtype=dtype, record_at=epochs, **options)
     check_representable(X64, y64, training)

@@ -260,6 +260,29 @@ def test_gpu_launch_sizes_follow_the_measured_speed(monkeypatch):
     assert sizes.chunks() == 5
 
 
+def _stand_in_cuda(monkeypatch, array, stream, kernel=None, **more):
+    """numba.cuda as ``_cuda`` sees it, stood in for: ``array(shape, dtype)`` device arrays, ``stream()``
+    streams, ``kernel`` for every variant, and ``more`` methods (fresh per-thread streams too)."""
+    from fastbackprop import _cuda
+
+    class Cuda:
+        def is_available(self):
+            return True
+
+        def stream(self):
+            return stream()
+
+        def device_array(self, shape, dtype):
+            return array(shape, dtype)
+
+    cuda = Cuda()
+    for name, method in more.items():
+        setattr(cuda, name, method)
+    monkeypatch.setattr(_cuda, "cuda", cuda)
+    monkeypatch.setattr(_cuda, "compile_kernel", lambda variant: kernel)
+    monkeypatch.setattr(_cuda, "_STREAMS", threading.local())
+
+
 def test_gpu_sweeps_free_their_device_arrays(monkeypatch):
     """Launches against a stand-in for numba.cuda whose frees go through numba-cuda's own deferred
     frees (``_PendingDeallocs``): holding them off for a sweep (``cuda.defer_cleanup``) held them for
@@ -272,7 +295,7 @@ def test_gpu_sweeps_free_their_device_arrays(monkeypatch):
     from numba.cuda.cudadrv import driver
     from numba.cuda.cudadrv.driver import _PendingDeallocs
 
-    from fastbackprop import _cuda, _execution
+    from fastbackprop import _execution
     from fastbackprop._validation import check_training
 
     pending = _PendingDeallocs(capacity=80 * 2**30)
@@ -302,27 +325,12 @@ def test_gpu_sweeps_free_their_device_arrays(monkeypatch):
         def synchronize(self):
             pass
 
-    class Cuda:
-        def is_available(self):
-            return True
-
-        def stream(self):
-            return Stream()
-
-        def device_array(self, shape, dtype):
-            return Array(shape, dtype)
-
-        def defer_cleanup(self):
-            return pending.disable()
-
     class Kernel:
         def __getitem__(self, configuration):
             return lambda *args: None
 
     monkeypatch.setattr(driver, "_logger", logging.getLogger("numba.cuda"), raising=False)  # (set by a driver's start)
-    monkeypatch.setattr(_cuda, "cuda", Cuda())
-    monkeypatch.setattr(_cuda, "compile_kernel", lambda variant: Kernel())
-    monkeypatch.setattr(_cuda, "_STREAMS", threading.local())
+    _stand_in_cuda(monkeypatch, Array, Stream, Kernel(), defer_cleanup=pending.disable)
     monkeypatch.setattr(_execution, "CUDA_LAUNCH_SECONDS", 1e9)  # launches grow 4x each: arrays outgrown
     training = check_training(epochs=3000, lr=0.5, tol=0.01, dtype="float32")
     after = []
@@ -365,19 +373,7 @@ def test_leaving_gpu_launches_waits_for_every_stream_also_after_ctrl_c_inside_a_
         def synchronize(self):
             synced.append(self)
 
-    class Cuda:
-        def is_available(self):
-            return True
-
-        def stream(self):
-            return Stream()
-
-        def device_array(self, shape, dtype):
-            return Array(shape, dtype)
-
-    monkeypatch.setattr(_cuda, "cuda", Cuda())
-    monkeypatch.setattr(_cuda, "compile_kernel", lambda variant: None)
-    monkeypatch.setattr(_cuda, "_STREAMS", threading.local())
+    _stand_in_cuda(monkeypatch, Array, Stream)
     training = check_training(epochs=3, lr=0.5, tol=0.01, dtype="float32")
     plan = _execution.Plan(*datasets.xor(), np.arange(256), training, chunk_size=128)
     gpu = _cuda.Launches(2, rows=256)
