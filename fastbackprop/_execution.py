@@ -54,6 +54,9 @@ CUDA_LAUNCH_BYTES = 2**30
 #: the last one's rows come back (``_cuda.Launches``). 1: one at a time.
 CUDA_LAUNCHES_IN_FLIGHT = 2
 
+#: Seconds between a Dask worker process's looks at whether the sweep it trains for was stopped.
+STOP_WATCH_SECONDS = 1.0
+
 Unit = Sequence[int]  # chunk indices trained by one kernel call
 
 
@@ -444,8 +447,9 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
     once (an adaptive cluster scales to the work it sees queued), and each
     result is let go once written: the workers do not hold the sweep's
     results. On an error or Ctrl-C the futures not started are cancelled and
-    the running ones told to stop (a Dask Event their workers look at each
-    second), so the cluster is free again within a second or two.
+    the running ones told to stop (a Dask Event each worker process looks at
+    once a second, ``_StopWatch``), so the cluster is free again within a
+    second or two.
     """
     from concurrent.futures import CancelledError
 
@@ -492,28 +496,56 @@ def train_on_worker(job: Job, stop: str) -> Rows | None:
     from dask.distributed import Event, get_client
 
     cancel = np.zeros(1, np.uint8)
-    try:
-        event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
-    except Exception:  # noqa: BLE001 - stopping early is an optimisation: train without it
-        return train_job(job, cancel)
-    done = threading.Event()
-
-    def watch() -> None:
-        # a quick look a second (not a long wait, which would still be open at the scheduler when the task ends)
-        while not done.wait(1.0):
+    with _WATCHES_LOCK:
+        watch = _WATCHES.get(stop)
+        if watch is None:
             try:
-                if event.is_set():
-                    cancel[0] = 1
-                    return
-            except Exception:  # noqa: BLE001 - the scheduler gone: this task's result is lost anyway
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+                event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
+            except Exception:  # noqa: BLE001 - stopping early is an optimisation: train without it
+                return train_job(job, cancel)
+            watch = _WATCHES[stop] = _StopWatch(stop, event)
+            watch.start()
+        watch.cancels[id(cancel)] = cancel
     try:
         return train_job(job, cancel)
     finally:
-        done.set()
+        with _WATCHES_LOCK:
+            del watch.cancels[id(cancel)]
+
+
+class _StopWatch(threading.Thread):
+    """One look a second at a sweep's stop Event for all its tasks running in this worker process
+    (one request a second a process, not a thread: a worker may run dozens of tasks at once).
+    It ends once no task of the sweep is running here, or the scheduler cannot be asked.
+    A quick look, not a long wait, which would still be open at the scheduler when the tasks end."""
+
+    def __init__(self, stop: str, event: Any):
+        super().__init__(name=f"fastbackprop stop watch {stop}", daemon=True)
+        self.stop, self.event = stop, event
+        self.cancels: dict[int, npt.NDArray[np.uint8]] = {}  # each running task's flag, by its id
+
+    def run(self) -> None:
+        while True:
+            time.sleep(STOP_WATCH_SECONDS)
+            with _WATCHES_LOCK:
+                if not self.cancels:
+                    del _WATCHES[self.stop]
+                    return
+            try:
+                stopped = self.event.is_set()
+            except Exception:  # noqa: BLE001 - the scheduler gone: these tasks' results are lost anyway
+                stopped = None
+            if stopped is False:
+                continue
+            with _WATCHES_LOCK:
+                for cancel in self.cancels.values() if stopped else ():
+                    cancel[0] = 1
+                del _WATCHES[self.stop]  # a task starting after this ends starts a watch of its own
+            return
+
+
+_WATCHES: dict[str, _StopWatch] = {}  # a sweep's stop Event's name: its watch in this process
+_WATCHES_LOCK = threading.Lock()
 
 
 def chunk_size(n_seeds: int, execution: Execution, training: Training) -> int:

@@ -18,7 +18,8 @@ from .store import planned_seeds
 __all__ = ["merge_sweeps", "missing_seeds"]
 
 #: Settings every part must share; those of PER_ROW may differ row by row and are merged as columns.
-_AGREE = ("epochs", "dtype", "tol", "activation", "margin", "init")
+#: tol after margin: with a margin, tol decides nothing and may differ.
+_AGREE = ("epochs", "dtype", "activation", "margin", "tol", "init")
 
 Part = SweepResult | str | os.PathLike[str]
 
@@ -69,8 +70,9 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     Raises
     ------
     ValueError
-        If the parts disagree on the data, epochs, dtype, tol, activation,
-        margin, init, on whether starts are explicit or on whether
+        If the parts disagree on the data, epochs, dtype, activation,
+        margin, tol (unless a margin decides convergence: then the first
+        part's tol is kept), init, on whether starts are explicit or on whether
         epochs_to_tol was tracked (naming the setting and
         the parts), if one run (a seed with the same settings) has different rows in two parts
         (bit-identical duplicates are kept once), if files or stores among
@@ -99,6 +101,8 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
             )
     for name, part, _, _ in loaded[1:]:
         for setting in _AGREE:
+            if setting == "tol" and first.margin is not None:
+                continue
             if getattr(part, setting) != getattr(first, setting):
                 raise ValueError(
                     f"parts disagree on {setting}: {first_name} has {getattr(first, setting)!r}, "

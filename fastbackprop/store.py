@@ -460,17 +460,24 @@ class SweepStore(_Chunks):
             if write_atomic(manifest_path, lambda f: f.write(text), exclusive=True, follow_links=False):
                 return
         old = _read_manifest(self.path)
-        self._adopt_chunk_size(old)
+        self._adopt(old)
         self._check(old)
         if read_inputs(self.path, self.settings) is None:  # deleted or damaged: the manifest vouches for ours
             write_atomic(inputs, lambda f: np.savez(f, **arrays), follow_links=False)
 
-    def _adopt_chunk_size(self, old: dict[str, Any] | None) -> None:
+    def _adopt(self, old: dict[str, Any] | None) -> None:
         """Take an existing store's chunk size, whatever this sweep proposed (another
-        device's or thread count's): chunks are where the results are, not a setting."""
-        size = None if old is None else old["settings"].get("chunk_size")
-        if _count(size, MAX_SEEDS):
-            super().__init__(self.path, dict(self.settings, chunk_size=size))
+        device's or thread count's): chunks are where the results are, not a setting.
+        Likewise its tol where both have a margin, which decides convergence instead."""
+        theirs = {} if old is None else old["settings"]
+        adopted = {}
+        if _count(theirs.get("chunk_size"), MAX_SEEDS):
+            adopted["chunk_size"] = theirs["chunk_size"]
+        tol = theirs.get("tol")
+        if None not in (theirs.get("margin"), self.settings.get("margin")) and type(tol) in (int, float):
+            adopted["tol"] = tol
+        if adopted:
+            super().__init__(self.path, dict(self.settings, **adopted))
 
     def _check(self, old: dict[str, Any] | None) -> None:
         if old is None:

@@ -296,6 +296,16 @@ MUTANTS = (
         ("tests/test_concurrency.py::test_ctrl_c_right_after_a_collect_loses_no_collected_launch",),
     ),
     Mutant(
+        "store-compares-tol-under-a-margin",
+        ((W, '            adopted["tol"] = tol\n', "            pass\n"),),
+        ("tests/test_store.py::test_with_a_margin_tol_may_differ_on_resume",),
+    ),
+    Mutant(
+        "dask-stop-watch-per-task",
+        ((E, "        watch = _WATCHES.get(stop)\n", "        watch = None\n"),),
+        ("tests/test_distributed.py::test_a_worker_process_asks_once_a_second_for_all_its_tasks",),
+    ),
+    Mutant(
         "y-named-as-x",
         (("fastbackprop/_validation.py", 'y = as_real_array(y, "y")', 'y = as_real_array(y, "X")'),),
         ("tests/test_adversarial.py::test_bad_argument_is_named",),

@@ -190,6 +190,45 @@ def test_ctrl_c_stops_the_workers_too(client):
     assert not follow.is_alive() and again["res"].n == 256
 
 
+@pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
+def test_a_worker_process_asks_once_a_second_for_all_its_tasks(monkeypatch):
+    """Each running task asked the scheduler once a second whether to stop: 30,000 requests a second
+    at 30,000 worker threads. One look a second a worker process now serves all its tasks."""
+    import _thread
+
+    from fastbackprop import _execution
+
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-seed chunks: 4, one a thread
+    looks = []
+    is_set = distributed.Event.is_set
+
+    def looking(self, *args, **kwargs):
+        looks.append(time.monotonic())
+        return is_set(self, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Event, "is_set", looking)  # the workers run in this process
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        sweep(*XOR, 4 * 128, epochs=2, client=c)  # compiled
+        timer = threading.Timer(4.0, _thread.interrupt_main)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            sweep(*XOR, 4 * 128, epochs=10**8, client=c)  # each chunk: over a minute
+        timer.cancel()
+        watches = [t for t in threading.enumerate() if t.name.startswith("fastbackprop stop watch")]
+        assert len(watches) <= 1
+        assert 2 <= len(looks) <= 5  # about 4 looks in 4 s for 4 tasks (16 when each task looked)
+        start = time.monotonic()
+        assert sweep(*XOR, 4 * 128, epochs=2, client=c).n == 512  # the 4 tasks stopped: threads free
+        assert time.monotonic() - start < 5
+    time.sleep(2 * _execution.STOP_WATCH_SECONDS)
+    assert not _execution._WATCHES  # each ends within a look of its sweep's last task here
+
+
 def test_a_sweep_lets_each_result_go_once_written(client, monkeypatch):
     """The workers do not hold the sweep's results (16.7 MB for 200 chunks, 9 GB at 10^8 seeds) until it ends."""
     from fastbackprop import _execution

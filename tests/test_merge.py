@@ -216,6 +216,16 @@ def test_parts_of_other_settings_are_refused_naming_the_setting(tmp_path, capsys
     assert not out.exists()  # nothing written
 
 
+def test_with_a_margin_parts_may_differ_in_tol(tmp_path):
+    """A margin decides convergence, so tol decides nothing: such parts were refused."""
+    args = dict(X=XOR[0], y=XOR[1], epochs=EPOCHS, lr=0.5, margin=0.4)
+    whole = sweep(seeds=range(10), **args, tol=0.01)
+    merged = merge_sweeps([sweep(seeds=range(5), **args, tol=0.01), sweep(seeds=range(5, 10), **args, tol=0.2)])
+    assert merged.tol == 0.01  # the first part's
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name), err_msg=name)
+
+
 @pytest.mark.parametrize("kind", ["not a sweep file", "missing", "not a store"])
 def test_a_part_that_is_not_a_sweep_is_one_line_naming_the_file(tmp_path, capsys, kind):
     good = tmp_path / "good.npz"

@@ -377,6 +377,21 @@ def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chu
 
 
 @pytest.mark.skipif(not JIT, reason="needs a sweep that runs for seconds; pure Python is 10^4 times slower")
+def test_with_a_margin_tol_may_differ_on_resume(tmp_path, small_chunks, kernel_calls):
+    """A margin decides convergence, so tol decides nothing: a resume with another tol was refused."""
+    first = sweep(*XOR, 300, epochs=EPOCHS, margin=0.4, tol=0.01, store=tmp_path / "s")
+    (tmp_path / "s" / "chunk-000001.npz").unlink()
+    kernel_calls.clear()
+    again = sweep(*XOR, 300, epochs=EPOCHS, margin=0.4, tol=0.05, store=tmp_path / "s")
+    assert kernel_calls == [128]  # only the missing chunk
+    _same(again, first)
+    with pytest.raises(ValueError, match=r"made with margin=0\.4, this run has margin=None"):
+        sweep(*XOR, 300, epochs=EPOCHS, tol=0.05, store=tmp_path / "s")
+    sweep(*XOR, 300, epochs=EPOCHS, tol=0.01, store=tmp_path / "t")
+    with pytest.raises(ValueError, match=r"made with tol=0\.01, this run has tol=0\.05"):
+        sweep(*XOR, 300, epochs=EPOCHS, tol=0.05, store=tmp_path / "t")
+
+
 def test_sigkill_then_resume_is_identical(tmp_path):
     path = tmp_path / "killed"
     n, epochs = 40 * 1024, 3000
