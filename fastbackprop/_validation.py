@@ -56,14 +56,14 @@ def is_real(value: Any) -> bool:
     return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def _unwrapped(value: Any) -> Any:
+def unwrapped(value: Any) -> Any:
     """A 0-d array as its NumPy scalar (as ``sweep``'s per-network settings take it); else ``value``."""
     return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
 
 
 def check_int(value: Any, name: str, minimum: int = 0, maximum: int | None = None) -> int:
     """An int in [minimum, maximum] (bools and floats refused); returns a Python int."""
-    value = _unwrapped(value)
+    value = unwrapped(value)
     if not is_int(value):
         raise TypeError(f"{name} must be an int, got {_show(value)} ({type(value).__name__})")
     value = int(value)
@@ -83,7 +83,7 @@ def check_seed(seed: Any, name: str = "seed") -> int:
 
 def _real(value: Any, name: str, must: str) -> float:
     """A real ``value`` as a Python float; ``must`` says what it must be, in an error."""
-    value = _unwrapped(value)
+    value = unwrapped(value)
     if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
     try:

@@ -722,7 +722,8 @@ def _run_merge(args):
     res.save(args.out)
     print(f"result written to {args.out}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"parts": len(args.parts), "missing": [list(g) for g in gaps], **res.report()}))
+        report = {"parts": len(args.parts), "complete": res.complete, "missing": [list(g) for g in gaps]}
+        print(json.dumps({**report, **res.report()}))
     else:
         # A merge trains nothing: its wall time and seeds trained are the parts' own, summed
         # over those that say (a result in memory or saved; a store does not).
@@ -736,7 +737,7 @@ def _run_merge(args):
         if gaps:
             print(f"missing seeds: {describe_gaps(gaps)}")
         if not res.complete and not gaps:
-            print("incomplete: a part is a partial store")
+            print("incomplete: a part is a partial result, which does not say which seeds it was made for")
     return 0
 
 

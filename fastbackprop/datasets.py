@@ -79,6 +79,8 @@ DATASETS: dict[str, Callable[[], tuple[npt.NDArray[np.float64], npt.NDArray[np.f
 
 def load(name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(X, y)`` of a dataset by name: one of ``DATASETS``."""
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a str, one of {sorted(DATASETS)}, got {type(name).__name__}")
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
     return DATASETS[name]()

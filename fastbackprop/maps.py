@@ -36,6 +36,7 @@ from ._validation import (
     check_training,
     is_int,
     is_real,
+    unwrapped,
 )
 from ._version import __version__
 from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
@@ -238,7 +239,7 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
     """Read a ``MapResult`` from a file written by ``MapResult.save`` or from a map's store (maybe partial)."""
     path = existing_path(path, "map file or store")
     if os.path.isdir(path):
-        settings, inputs, rows, (params, final_loss, etl, _) = read_store(path)
+        settings, inputs, rows, (params, final_loss, etl, _) = read_store(path, "map store")
         if settings.get("start_grid") is None:
             raise ValueError(f"store {str(path)!r} holds a sweep, not a map; read it with fastbackprop.load_sweep")
         grid = StartGrid.from_settings(settings["start_grid"])
@@ -272,6 +273,8 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
         return _result(full, inputs["X"], inputs["y"], training, math.nan, 0, finished)
     check_npz_sizes(path, "map file")
     with np.load(path, allow_pickle=False) as f:
+        if "format" not in f and "format_version" in f and "seeds" in f:
+            raise ValueError(f"path {str(path)!r} holds a sweep, not a map; read it with fastbackprop.load_sweep")
         if "format" not in f or str(f["format"]) != _FORMAT or int(f["format_version"]) != FORMAT_VERSION:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop map file (version {FORMAT_VERSION})")
         fields: dict[str, Any] = {}
@@ -558,7 +561,7 @@ def _result(
 
 def _check_base(base: Any) -> tuple[npt.NDArray[np.float64], int | None]:
     """(the starting point (9,) float64, the seed it came from or None)."""
-    if is_int(base):
+    if is_int(unwrapped(base)):  # a 0-d array too, as every int setting takes it
         seed = check_seed(base, "base")
         return _seeding.init_params(np.array([seed], dtype=np.int64))[0], seed
     if isinstance(base, (bool, np.bool_, str, bytes)) or base is None:
@@ -592,11 +595,11 @@ def _check_resolution(resolution: Any) -> tuple[int, int]:
 
 def _pairs(value: Any, count: int) -> list[Any] | None:
     """``value`` as a list of ``count`` pairs, or None if it is not one."""
-    try:
-        items = list(value)
-        return items if len(items) == count and all(len(pair) == 2 for pair in items) else None
-    except TypeError:
-        return None
+
+    def ordered(v: Any, n: int) -> bool:  # not a set or a dict, whose order is not the axes'
+        return (isinstance(v, (tuple, list)) or (isinstance(v, np.ndarray) and v.ndim > 0)) and len(v) == n
+
+    return list(value) if ordered(value, count) and all(ordered(pair, 2) for pair in value) else None
 
 
 def _check_extent(extent: Any) -> list[tuple[float, float]]:
@@ -645,7 +648,8 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
     """n coordinates from lo to hi, ends included, evenly or log-spaced, distinct in ``dtype``.
 
     Where an even spacing crosses 0, a coordinate meant to be 0 comes out as
-    rounding noise (1e-17): inner coordinates that small are set to 0.
+    rounding noise (1e-17): inner coordinates within a few ulps of the ends'
+    magnitude (linspace's error there) are set to 0.
     """
     if log:
         coords = _geomspace(lo, hi, n)
@@ -653,7 +657,7 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
         coords = np.linspace(lo, hi, n)
         if lo < 0 < hi:
             inner = coords[1:-1]  # a view: the ends stay exactly as given
-            inner[np.abs(inner) <= 1e-9 * (hi - lo)] = 0.0
+            inner[np.abs(inner) <= 4 * np.finfo(np.float64).eps * max(-lo, hi)] = 0.0
     check_survives(coords, name, dtype, zero_ok=True)
     F = DTYPES[dtype]
     if n > 1 and np.any(np.diff(coords.astype(F)) <= 0):

@@ -64,7 +64,9 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         most often.
         ``complete`` is False if seeds a partial part was made for are in no
         part, or seeds between the smallest and the largest are missing
-        (``missing_seeds`` lists them); ``wall_seconds`` and ``computed`` are
+        (``missing_seeds`` lists them), or a part is a partial result (a
+        ``SweepResult`` or its file, not a store), which does not say which
+        seeds it was made for; ``wall_seconds`` and ``computed`` are
         the parts' totals.
 
     Raises

@@ -7,6 +7,7 @@ shown and no global figure state is touched; save it with ``fig.savefig``.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,7 +65,10 @@ def _surface_inputs(
     from .network import Network
 
     _expect(net, Network, "net")
-    return check_dataset(X, y, net.activation)
+    X, y = check_dataset(X, y, net.activation)
+    if np.abs(X).max() > 10.0**WIDE:  # matplotlib's axes overflow near the float range's ends
+        raise ValueError(f"X must lie within ±1e{WIDE} to be drawn, got {np.abs(X).max():g}")
+    return X, y
 
 
 def _loss_axes(ax: Axes, history: npt.NDArray[np.float64]) -> None:
@@ -84,9 +88,10 @@ def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.NDArray[np.float64
     # the output's range: [0, 1] for the sigmoid, [-1, 1] for tanh; the boundary at its middle
     low = -1.0 if net.activation == "tanh" else 0.0
     middle = (low + 1.0) / 2
-    span = np.ptp(X, axis=0)
-    pad = np.where(span > 0, 0.15 * span, 1.0)
-    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    span = hi - lo
+    pad = np.where(span > 0, 0.15 * span, np.maximum(1.0, 0.15 * np.abs(lo)))
+    lo, hi = lo - pad, hi + pad
     g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     z = net.predict(np.column_stack([g0.ravel(), g1.ravel()])).reshape(g0.shape)
     cs = ax.contourf(g0, g1, z, levels=np.linspace(low, 1, 11), cmap="RdBu_r", vmin=low, vmax=1)
@@ -145,10 +150,11 @@ def train_summary(net: Network, history: npt.ArrayLike, X: npt.ArrayLike, y: npt
 
 
 def sweep_summary(result: SweepResult) -> Figure:
-    """Final-loss histogram (log axis, tol marked) beside the fraction converged by epoch.
+    """Final-loss histogram (log axis, tol marked) beside the fraction of seeds that had met
+    the criterion by each epoch (``epochs_to_tol``: the first time; a network may leave it later).
 
-    With a margin, "converged" is every output within it, and the histogram's
-    line marks tol only as a reference.
+    With a margin, the criterion is every output within it, and the
+    histogram's line marks tol only as a reference.
     """
     from .results import SweepResult, _show_setting
 
@@ -169,9 +175,14 @@ def sweep_summary(result: SweepResult) -> Figure:
     a.set_xlabel("final full-dataset MSE")
     a.set_ylabel("seeds")
     lo_ci, hi_ci = result.success_ci95
-    a.set_title(f"Final loss, {result.n:,} seeds: {result.success_rate:.1%} converged [{lo_ci:.1%}, {hi_ci:.1%}]")
+    if result.n:
+        a.set_title(f"Final loss, {result.n:,} seeds: {result.success_rate:.1%} converged [{lo_ci:.1%}, {hi_ci:.1%}]")
+    else:  # a partial store with no chunk finished
+        a.set_title("Final loss: no seed finished yet")
     a.legend()
-    if result.epochs_to_tol is None:
+    if not result.n:
+        b.text(0.5, 0.5, "no seed finished yet", ha="center", va="center")
+    elif result.epochs_to_tol is None:
         b.text(0.5, 0.5, "epochs to tol not tracked\n(epochs_to_tol=False)", ha="center", va="center")
     elif result.epochs == 0:  # counted from epoch 1: the starts that meet the criterion would read as 0
         b.text(0.5, 0.5, "none searched\n(0 epochs trained)", ha="center", va="center")
@@ -179,13 +190,14 @@ def sweep_summary(result: SweepResult) -> Figure:
         etl = np.asarray(result.epochs_to_tol)
         epochs = np.arange(0, result.epochs + 1)
         reached = np.sort(etl[etl >= 0])
-        frac = np.searchsorted(reached, epochs, side="right") / max(result.n, 1)
+        frac = np.searchsorted(reached, epochs, side="right") / result.n
         b.step(epochs, frac, where="post", color="C2", lw=1.5)
     b.set_ylim(0, 1)
     b.set_xlim(0, max(result.epochs, 1))
     b.set_xlabel("epoch")
-    b.set_ylabel(f"fraction of seeds with {criterion}")
-    b.set_title(f"Cumulative fraction converged (lr {_show_setting(result.lr)}, {result.dtype})")
+    b.set_ylabel(f"fraction of seeds that had met {criterion}")
+    reached_what = "tol" if result.margin is None else "margin"
+    b.set_title(f"Epochs to {reached_what}, cumulative (lr {_show_setting(result.lr)}, {result.dtype})")
     b.grid(True, alpha=0.3)
     return fig
 
@@ -196,10 +208,13 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
     Cells are (lr, epochs); for a grid with momenta, (lr, momentum) at one
     training length: ``epochs``, one of the grid's (default the longest).
     """
+    from ._validation import check_int
     from .results import GridResult
 
     _expect(grid_result, GridResult, "grid_result")
     g = grid_result
+    if epochs is not None:
+        epochs = check_int(epochs, "epochs")
     if epochs is not None and g.momenta is None:
         raise ValueError("epochs picks the length shown of a grid with momenta; this grid shows every length")
     rate, ci = g.success_rate, g.success_ci95
@@ -317,13 +332,16 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         handles.append(Patch(facecolor="white", edgecolor="0.5", label="not trained yet"))
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
-    for axis, coords, set_scale in ((ax.xaxis, m.coords0, ax.set_xscale), (ax.yaxis, m.coords1, ax.set_yscale)):
+    for axis, coords, edges, set_scale in (
+        (ax.xaxis, m.coords0, e0, ax.set_xscale),
+        (ax.yaxis, m.coords1, e1, ax.set_yscale),
+    ):
         # a log axis over less than a decade has only minor ticks, labelled unreadably: keep it linear
         # (the pixels keep their geometric edges)
         if m.log and not exponents and coords[-1] / coords[0] >= 10:
             set_scale("log")
         else:
-            axis.set_major_formatter(FormatStrFormatter("%.4g"))
+            axis.set_major_formatter(FormatStrFormatter(f"%.{_digits(edges)}g"))
     if m.kind == "init":
         ax.set_xlabel(f"initial {m.axes[0]}")
         ax.set_ylabel(f"initial {m.axes[1]}")
@@ -334,9 +352,13 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         ax.set_ylabel(f"{of}learning rate of the output neuron (lr_output)")
         settings = "start " + (f"seed {m.base_seed}" if m.base_seed is not None else "given")
     momentum = f", momentum {m.momentum:g}" if m.momentum else ""
-    ax.set_title(
-        f"{n0} x {n1} networks, {m.activation}, {settings}{momentum}, {m.dtype}\n"
-        f"converged: {m.success_rate:.1%} of {m.n:,}",
-        fontsize=10,
-    )
+    outcome = f"converged: {m.success_rate:.1%} of {m.n:,}" if m.n else "no network finished yet"
+    ax.set_title(f"{n0} x {n1} networks, {m.activation}, {settings}{momentum}, {m.dtype}\n{outcome}", fontsize=10)
     return fig
+
+
+def _digits(edges: npt.NDArray[np.float64]) -> int:
+    """Significant digits that tell apart ticks a tenth of the axis apart: 4, or more for an
+    axis narrow beside its values (a zoomed map's (1.5, 1.50001) read 1.5 at every tick)."""
+    width = float(edges[-1] - edges[0])
+    return max(4, math.ceil(math.log10(float(np.abs(edges).max()) / width)) + 2)

@@ -666,11 +666,12 @@ def read_inputs(path: str, settings: dict[str, Any]) -> dict[str, npt.NDArray[An
     return got if sha256(got["seeds"]) == settings["seeds_sha256"] else None
 
 
-def _stored_inputs(path: str) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-    """A store's settings and inputs, for reading: ValueError unless both are whole and of this format."""
+def _stored_inputs(path: str, what: str = "sweep store") -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+    """A store's settings and inputs, for reading: ValueError unless both are whole and of this format
+    (naming ``what`` was looked for)."""
     manifest = _read_manifest(path)
     if manifest is None:
-        raise ValueError(f"path {path!r} is not a readable fastbackprop sweep store")
+        raise ValueError(f"path {path!r} is not a readable fastbackprop {what}")
     if manifest.get("format_version") not in _READABLE:
         raise ValueError(
             f"store {path!r} has format version {manifest.get('format_version')!r}; "
@@ -756,9 +757,10 @@ def _sound(settings: Any) -> bool:
 
 
 def read_store(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str], what: str = "sweep store"
 ) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]], npt.NDArray[np.int64], tuple[npt.NDArray[Any], ...]]:
-    """Everything in a store: manifest settings, inputs, and the rows of the valid chunks.
+    """Everything in a store: manifest settings, inputs, and the rows of the valid chunks
+    (a path that holds none is an error naming ``what`` was looked for).
 
     Chunks are read one at a time into the outputs (nothing is held twice);
     sizes come from the manifest and are checked before anything is allocated.
@@ -774,7 +776,7 @@ def read_store(
         params, final_loss, epochs_to_tol, loss_at for those rows.
     """
     path = os.fspath(path)
-    settings, inputs = _stored_inputs(path)
+    settings, inputs = _stored_inputs(path, what)
     chunks = _Chunks(path, settings)
     R = chunks.n_record
     F = chunks.dtype.itemsize

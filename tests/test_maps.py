@@ -10,6 +10,7 @@ import pytest
 from fastbackprop import MapResult, Network, _seeding, datasets, init_map, load_map, load_sweep, lr_map, sweep
 from fastbackprop.cli import main
 from fastbackprop.maps import MAX_SIDE
+from fastbackprop.plot import MAP_WHATS
 
 from .conftest import JIT
 
@@ -180,6 +181,16 @@ def test_a_zero_meant_is_a_zero_and_signed_zeros_are_different_starts(tmp_path):
     with pytest.raises(ValueError, match=r"\[-1.0, 0.0\] x .*, this run is .* \[-1.0, -0.0\] x "):
         init_map(*XOR, 3, ("w1", "w5"), ((-1, -0.0), (0, 1)), (30, 40), epochs=2, store=tmp_path / "s")
     assert load_map(tmp_path / "s").complete
+    # only rounding noise is a zero meant: a coordinate of 1e-10 is kept (it was set to 0)
+    m = init_map(*XOR, 3, ("w1", "w5"), ((-1, 1.0000000002), (0, 1)), (3, 2), epochs=0)
+    assert m.coords0[1] == np.linspace(-1, 1.0000000002, 3)[1] != 0
+
+
+def test_a_base_seed_may_be_a_0d_array_as_every_int_setting():
+    a = init_map(*XOR, np.array(3), ("w1", "w5"), EXTENT, (3, 2), epochs=EPOCHS)
+    b = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (3, 2), epochs=EPOCHS)
+    assert a.base_seed == 3 and type(a.base_seed) is int
+    np.testing.assert_array_equal(a.final_loss, b.final_loss)
 
 
 def test_files_of_the_other_kind_and_edited_files_are_refused(tmp_path):
@@ -188,8 +199,13 @@ def test_files_of_the_other_kind_and_edited_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"holds a map; read it with fastbackprop\.load_map"):
         load_sweep(tmp_path / "m.npz")
     sweep(*XOR, 4, epochs=2).save(tmp_path / "s.npz")
-    with pytest.raises(ValueError, match="not a fastbackprop map file"):
+    with pytest.raises(ValueError, match=r"holds a sweep, not a map; read it with fastbackprop\.load_sweep"):
         load_map(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match="is not a readable fastbackprop map store"):
+        load_map(tmp_path)
+    np.savez(tmp_path / "other.npz", a=np.arange(3))
+    with pytest.raises(ValueError, match="not a fastbackprop map file"):
+        load_map(tmp_path / "other.npz")
     with np.load(tmp_path / "m.npz") as f:
         fields = dict(f)
     for name, value in [("kind", "zzz"), ("axes", np.array(["w1", "w9"])), ("dtype", "int8"), ("base", np.zeros(3))]:
@@ -219,6 +235,9 @@ _BAD = [
     (dict(extent=((0, np.inf), (0, 1))), ValueError, r"^extent must be finite"),
     (dict(extent=((0, 1),)), TypeError, r"^extent must be \(\(lo0, hi0\), \(lo1, hi1\)\)"),
     (dict(extent=((0, "1"), (0, 1))), TypeError, r"^extent must hold real numbers"),
+    # a set or a dict has no order: its ranges could go to either axis
+    (dict(extent={(0.0, 5.0), (-1.0, 1.0)}), TypeError, r"^extent must be \(\(lo0, hi0\), \(lo1, hi1\)\)"),
+    (dict(extent=((0, 1), {1: 2, 3: 4})), TypeError, r"^extent must be \(\(lo0, hi0\), \(lo1, hi1\)\)"),
     (dict(resolution=(0, 5)), ValueError, r"^resolution must be >= 1"),
     (dict(resolution=(MAX_SIDE + 1, 5)), ValueError, r"^resolution must be <= 16384"),
     (dict(resolution=(5.0, 5)), TypeError, r"^resolution must be an int"),
@@ -258,6 +277,7 @@ def test_bad_init_map_input_is_named_before_anything_runs(tmp_path, monkeypatch,
         (dict(lr_extent=(-1, 1), log=False), ValueError, r"^lr_extent must be > 0"),
         (dict(lr_output_extent=(1, 0.5)), ValueError, r"^lr_output_extent must have lo < hi"),
         (dict(lr_extent=1.0), TypeError, r"^lr_extent must be \(lo, hi\)"),
+        (dict(lr_extent={0.1: 2, 0.5: 1}), TypeError, r"^lr_extent must be \(lo, hi\)"),
         (dict(log="yes"), TypeError, r"^log must be a bool"),
         (dict(momentum=1.0), ValueError, r"^momentum must lie in \[0, 1\)"),
     ],
@@ -290,6 +310,37 @@ def test_map_images(tmp_path):
     with pytest.raises(ValueError, match="trained 0 epochs, so none was searched"):
         plot.map_image(none)
     plot.map_image(none, "converged")
+
+
+def test_map_image_ticks_tell_a_narrow_extent_apart(tmp_path):
+    """A few zooms make an extent of 1e-5: every tick read "1.5" at 4 digits."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from fastbackprop import plot
+
+    m = init_map(*XOR, 2, ("w1", "w5"), ((1.5, 1.50001), (-2.00001, -2)), (8, 8), epochs=2)
+    fig = plot.map_image(m, "final_loss")
+    FigureCanvasAgg(fig).draw()
+    for labels in (fig.axes[0].get_xticklabels(), fig.axes[0].get_yticklabels()):
+        texts = [t.get_text() for t in labels]
+        assert len(set(texts)) == len(texts) > 2, texts
+    FigureCanvasAgg(fig := plot.map_image(init_map(*XOR, 2, ("w1", "w5"), EXTENT, (4, 4), epochs=2))).draw()
+    assert all(len(t.get_text()) <= 5 for t in fig.axes[0].get_xticklabels())  # wide extents: short labels
+
+
+def test_images_of_a_partial_map_with_no_pixel_finished(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastbackprop import plot
+
+    init_map(*XOR, 3, ("w1", "w5"), EXTENT, (3, 2), epochs=2, store=tmp_path / "s")
+    for chunk in tmp_path.glob("s/chunk-*"):
+        chunk.unlink()
+    empty = load_map(tmp_path / "s")
+    assert empty.n == 0
+    for what in MAP_WHATS:
+        title = plot.map_image(empty, what).axes[0].get_title()
+        assert "no network finished yet" in title and "nan" not in title
 
 
 @pytest.mark.parametrize("lrs, shape", [((1e-300, 1e300), (4, 4)), ((1e-300, 1.0), (2, 2)), ((1e-200, 1e200), (2, 2))])

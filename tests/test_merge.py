@@ -50,7 +50,7 @@ def test_the_cli_slices_and_merges_like_a_job_array(tmp_path, whole, capsys):
     capsys.readouterr()
     assert main(["merge", str(tmp_path / "all.npz"), *parts, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["seeds"] == N and report["missing"] == [] and report["parts"] == 2
+    assert report["seeds"] == N and report["missing"] == [] and report["parts"] == 2 and report["complete"] is True
     _same(load_sweep(tmp_path / "all.npz"), whole)
 
 
@@ -99,7 +99,13 @@ def test_a_partial_result_saved_to_a_file_stays_partial(tmp_path, capsys):
     load_sweep(store).save(tmp_path / "part.npz")
     assert not merge_sweeps([tmp_path / "part.npz"]).complete
     assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "part.npz")]) == 0
-    assert "incomplete: a part is a partial store" in capsys.readouterr().out
+    assert "incomplete: a part is a partial result, which does not say which seeds" in capsys.readouterr().out
+    # all its seeds in another part: still unknown whether the partial one was meant for more
+    whole = sweep(*XOR, range(5, 1030), epochs=EPOCHS, lr=np.linspace(0.1, 1, 1025))
+    assert not merge_sweeps([tmp_path / "part.npz", whole]).complete
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "part.npz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["complete"] is False and report["missing"] == []
     (store / "chunk-000000.npz").unlink()  # no rows, a setting per network
     empty = merge_sweeps([store])
     assert empty.n == 0 and not empty.complete

@@ -72,6 +72,10 @@ def test_bad_arguments_are_named(trained):
         (lambda: plot.grid_heatmap(sweep(*datasets.xor(), 3, epochs=1)), TypeError, "grid_result must be a GridResult"),
         (lambda: plot.sweep_summary(None), TypeError, "result must be a SweepResult, got NoneType"),
         (lambda: plot.map_image(None), TypeError, "result must be a MapResult, got NoneType"),
+        # matplotlib's axes overflow near the float range's ends: its arange failed
+        (lambda: plot.decision_surface(net, [[-1e308, 0], [1e308, 1]], [0, 1]), ValueError, r"^X must lie within"),
+        (lambda: plot.decision_surface(net, [[1e308, 1e308]], [1]), ValueError, r"^X must lie within"),
+        (lambda: datasets.load(["xor"]), TypeError, r"^dataset name must be a str"),
     ]
     for call, exc, match in cases:
         with pytest.raises(exc, match=match):
@@ -87,6 +91,36 @@ def test_sweep_summary(tmp_path):
     assert any(abs(line.get_xdata()[0] - res.tol) < 1e-12 for line in hist.get_lines())  # tol marked
     steps = frac.get_lines()[0].get_ydata()
     assert steps[-1] == pytest.approx(np.mean(res.epochs_to_tol >= 0))
+
+
+def test_sweep_summary_says_what_its_curve_counts(tmp_path):
+    """The curve counts seeds that had met the criterion (epochs to tol), not those converged at the end:
+    a network can reach tol and leave it (here with momentum). It was labelled "converged"."""
+    res = sweep(*datasets.xor(), 500, epochs=EPOCHS, lr=5, momentum=0.9, tol=0.05)
+    frac = plot.sweep_summary(res).axes[1]
+    assert "had met loss < tol" in frac.get_ylabel() and "Epochs to tol" in frac.get_title()
+    margin = plot.sweep_summary(sweep(*datasets.xor(), 50, epochs=EPOCHS, margin=0.4)).axes[1]
+    assert "had met every |y - ypred| < 0.4" in margin.get_ylabel() and "Epochs to margin" in margin.get_title()
+
+
+def test_sweep_summary_of_a_store_with_no_seed_finished(tmp_path):
+    from fastbackprop import load_sweep
+
+    sweep(*datasets.xor(), 20, epochs=2, store=tmp_path / "s")
+    for chunk in tmp_path.glob("s/chunk-*"):
+        chunk.unlink()
+    fig = _render(plot.sweep_summary(load_sweep(tmp_path / "s")), tmp_path, "empty")
+    hist, frac = fig.axes[:2]
+    assert hist.get_title() == "Final loss: no seed finished yet"
+    assert not frac.get_lines() and [t.get_text() for t in frac.texts] == ["no seed finished yet"]
+
+
+def test_grid_heatmap_takes_one_of_its_lengths_as_an_int():
+    g = grid(*datasets.xor(), 20, lrs=[0.5, 2], epochs_list=[1, EPOCHS], momenta=[0, 0.5])
+    for bad in (True, 1.0, [EPOCHS]):
+        with pytest.raises(TypeError, match=r"^epochs must be an int"):
+            plot.grid_heatmap(g, epochs=bad)
+    assert f"{EPOCHS:,} epochs" in plot.grid_heatmap(g, epochs=np.int64(EPOCHS)).axes[0].get_title()
 
 
 def test_sweep_summary_of_0_epochs_says_none_was_searched(tmp_path):
