@@ -47,13 +47,26 @@ def _holds_bool(value: Any) -> bool:
     return False
 
 
+#: Not numbers, though Python or NumPy class them so: bools are ints in Python, and NumPy's
+#: timedelta64 is a signed integer type.
+_NOT_NUMBERS = (bool, np.bool_, np.timedelta64)
+
+
 def is_int(value: Any) -> bool:
-    """True for Python/NumPy integers, False for bools (which are ints in Python)."""
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+    """True for Python/NumPy integers, False for bools and timedeltas."""
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, _NOT_NUMBERS)
 
 
 def is_real(value: Any) -> bool:
-    return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, _NOT_NUMBERS)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A Python or NumPy bool (or a 0-d array of one), as a Python bool."""
+    value = unwrapped(value)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_show(value)}")
+    return bool(value)
 
 
 def unwrapped(value: Any) -> Any:
@@ -106,6 +119,11 @@ def as_real_array(value: Any, name: str) -> npt.NDArray[np.float64]:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
         raise ValueError(f"{name} must be a rectangular array of real numbers: {exc}") from None
+    if arr.dtype == object and not isinstance(value, np.ndarray) and all(map(is_real, arr.flat)):
+        try:  # Python numbers beyond int64 (2**64) or exact ones (Fraction), as a scalar setting takes them
+            arr = arr.astype(np.float64)
+        except OverflowError:
+            raise ValueError(f"{name} must be finite, got an int beyond the float range in {name}") from None
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({_show(value)})")
     if _holds_bool(value):
@@ -147,12 +165,13 @@ def check_dataset(
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """One of the strings ``choices``."""
+    value = unwrapped(value)
     allowed = " or ".join(repr(c) for c in choices)
     if not isinstance(value, str):
         raise TypeError(f"{name} must be {allowed}, got {_show(value)}")
     if value not in choices:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return value
+    return str(value)
 
 
 def check_momentum(value: Any, name: str = "momentum") -> float:
@@ -226,6 +245,7 @@ def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None) -> npt.
     ``budget(count)``, if given, runs before the array is made: a memory
     check that must refuse before 8 bytes a seed are taken.
     """
+    seeds = unwrapped(seeds)
     if is_int(seeds):
         count = check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS)
         if budget is not None:
@@ -281,9 +301,10 @@ def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None) -> npt.
 
 def check_dtype(dtype: Any) -> str:
     """'float64' or 'float32' (also given as a NumPy dtype or type)."""
+    dtype = unwrapped(dtype)
     try:
         name = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype).name
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: a malformed one, ("f8", -1)
         name = None
     if name not in DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
@@ -330,8 +351,7 @@ def check_training(
     there or lose precision (subnormals), and momenta that round to 1.
     """
     dtype = check_dtype(dtype)
-    if not isinstance(epochs_to_tol, (bool, np.bool_)):
-        raise TypeError(f"epochs_to_tol must be a bool, got {epochs_to_tol!r}")
+    epochs_to_tol = check_bool(epochs_to_tol, "epochs_to_tol")
     activation = check_choice(activation, "activation", ACTIVATIONS)
     init = check_choice(init, "init", INITS)
     if params0 is not None:
@@ -510,8 +530,7 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
     if threads is None:
         threads = numba.config.NUMBA_NUM_THREADS
     threads = check_int(threads, "threads", minimum=1, maximum=MAX_THREADS)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
+    progress = check_bool(progress, "progress")
     if store is not None and not isinstance(store, (str, os.PathLike)):
         raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
     if store is not None and not os.fspath(store):

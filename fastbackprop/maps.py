@@ -25,6 +25,7 @@ from ._layout import N_PARAMS, PARAM_NAMES
 from ._settings import DTYPES, StartGrid, Training
 from ._validation import (
     as_real_array,
+    check_bool,
     check_choice,
     check_dataset,
     check_execution,
@@ -455,8 +456,7 @@ def lr_map(
     X64, y64 = check_dataset(X, y, check_choice(activation, "activation", ("sigmoid", "tanh")))
     start, seed = _check_base(base)
     n0, n1 = _check_resolution(resolution)
-    if not isinstance(log, (bool, np.bool_)):
-        raise TypeError(f"log must be a bool, got {log!r}")
+    log = check_bool(log, "log")
     lo0, hi0 = _check_range(lr_extent, "lr_extent", positive=True)
     lo1, hi1 = _check_range(lr_output_extent, "lr_output_extent", positive=True)
     settings = check_training(epochs=epochs, lr=1.0, tol=tol, dtype=dtype)

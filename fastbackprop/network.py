@@ -15,6 +15,7 @@ from ._layout import PARAM_NAMES
 from ._settings import ACTIVATIONS, INITS
 from ._validation import (
     MAX_EPOCHS,
+    check_bool,
     check_choice,
     check_dataset,
     check_init_scale,
@@ -157,6 +158,19 @@ class Network:
         history: Literal[False],
     ) -> None: ...
 
+    @overload
+    def train(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        epochs: int = ...,
+        lr: float = ...,
+        *,
+        lr_output: float | None = ...,
+        momentum: float = ...,
+        history: bool,
+    ) -> npt.NDArray[np.float64] | None: ...
+
     def train(
         self,
         X: npt.ArrayLike,
@@ -216,8 +230,7 @@ class Network:
         lr = check_positive_float(lr, "lr")
         lr_out = lr if lr_output is None else check_positive_float(lr_output, "lr_output")
         momentum = check_momentum(momentum)
-        if not isinstance(history, (bool, np.bool_)):
-            raise TypeError(f"history must be a bool, got {history!r}")
+        history = check_bool(history, "history")
         if history:
             check_memory(8 * epochs, "epochs", f"a loss history of {epochs:,} epochs", "; history=False keeps none")
         losses = np.empty(epochs if history else 0)

@@ -203,6 +203,50 @@ def test_a_0d_array_is_taken_wherever_its_scalar_is():
         sweep(X0, Y0, 4, epochs=2, tol=np.array(True))
     with pytest.raises(TypeError, match="epochs must be an int"):
         sweep(X0, Y0, 4, epochs=np.array(2.0))
+    # the seed count, the flags and the choices too (np.load gives such 0-d arrays back)
+    flags = dict(epochs_to_tol=np.array(False), progress=np.array(False), dtype=np.array("float32"))
+    choices = dict(activation=np.array("tanh"), init=np.array("uniform"))
+    plain_flags = {k: v.item() for k, v in {**flags, **choices}.items()}
+    a = sweep(X0, Y0, np.array(4), epochs=3, **flags, **choices)
+    b = sweep(X0, Y0, 4, epochs=3, **plain_flags)
+    _same(a.params, b.params)
+    assert a.epochs_to_tol is None and (a.activation, a.init, a.dtype) == ("tanh", "uniform", "float32")
+    assert type(a.activation) is str
+    assert Network(seed=1).train(X0, Y0, 3, history=np.array(False)) is None
+    with pytest.raises(TypeError, match="history must be a bool"):
+        Network(seed=1).train(X0, Y0, 3, history=np.array(1))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        # NumPy makes timedelta64 a signed integer type: it was taken as a count, or failed unnamed
+        (lambda: sweep(X0, Y0, 3, epochs=np.timedelta64(20)), r"^epochs must be an int"),
+        (lambda: sweep(X0, Y0, 3, epochs=np.timedelta64(20, "ms")), r"^epochs must be an int"),
+        (lambda: Network(seed=1).train(X0, Y0, 5, lr=np.timedelta64(1, "s")), r"^lr must be a real number"),
+        (lambda: Network(seed=np.timedelta64(4, "s")), r"^seed must be an int"),
+    ],
+)
+def test_timedeltas_are_not_numbers(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_python_numbers_in_lists_are_taken_as_the_scalars_are():
+    """lr=2**64 was taken and lr=[2**64, 1.0] refused as "dtype object"."""
+    from fractions import Fraction
+
+    np.testing.assert_array_equal(sweep(X0, Y0, 2, epochs=2, lr=[2**64, Fraction(1, 2)]).lr, [2.0**64, 0.5])
+    assert Network(seed=1).predict([[2**64, 0.0]]).shape == (1,)
+    with pytest.raises(ValueError, match=r"^lr must be finite, got an int beyond the float range"):
+        sweep(X0, Y0, 2, epochs=2, lr=[10**400, 1.0])
+    with pytest.raises(TypeError, match=r"^lr must hold real numbers"):  # an object array given as one: refused
+        sweep(X0, Y0, 2, epochs=2, lr=np.array([2**64, 1.0], dtype=object))
+
+
+def test_a_malformed_dtype_is_named():
+    with pytest.raises(ValueError, match=r"^dtype must be 'float64' or 'float32', got \('f8', -1\)"):
+        sweep(X0, Y0, 2, epochs=2, dtype=("f8", -1))
 
 
 @pytest.mark.parametrize("X_scale", [1e6, 1e-6])
