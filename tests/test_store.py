@@ -376,7 +376,6 @@ def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chu
     assert versions == [4, 3]
 
 
-@pytest.mark.skipif(not JIT, reason="needs a sweep that runs for seconds; pure Python is 10^4 times slower")
 def test_with_a_margin_tol_may_differ_on_resume(tmp_path, small_chunks, kernel_calls):
     """A margin decides convergence, so tol decides nothing: a resume with another tol was refused."""
     first = sweep(*XOR, 300, epochs=EPOCHS, margin=0.4, tol=0.01, store=tmp_path / "s")
@@ -392,6 +391,7 @@ def test_with_a_margin_tol_may_differ_on_resume(tmp_path, small_chunks, kernel_c
         sweep(*XOR, 300, epochs=EPOCHS, tol=0.05, store=tmp_path / "t")
 
 
+@pytest.mark.skipif(not JIT, reason="needs a sweep that runs for seconds; pure Python is 10^4 times slower")
 def test_sigkill_then_resume_is_identical(tmp_path):
     path = tmp_path / "killed"
     n, epochs = 40 * 1024, 3000
@@ -402,8 +402,7 @@ def test_sigkill_then_resume_is_identical(tmp_path):
     """)
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
-        # a hang's bound, not a timing: a cold compile on a loaded 2-core box took over 120 s
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 120  # a hang's bound, not a timing
         done: list[str] = []
         while len(done) < 3 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.005)
