@@ -17,10 +17,10 @@ import numpy as np
 
 from . import datasets
 from ._layout import N_PARAMS
-from ._validation import check_momentum, check_positive_float, store_problem
+from ._validation import check_memory, check_momentum, check_positive_float, store_problem
 from ._version import __version__
 from .network import Network
-from .store import not_a_file, write_atomic
+from .store import cannot_write, not_a_file, write_atomic
 from .sweeps import grid, sweep
 
 #: Seed of ``fastbackprop train``: its log looks like the classic tutorial's
@@ -379,9 +379,14 @@ def _build_parser():
 
 
 def _load_data(args):
-    if args.data:  # y checked against the command's units, naming the file's line
+    if args.data is None:
+        return datasets.load(args.dataset)
+    if not args.data:
+        raise ValueError("--data must name a CSV file, got ''")
+    try:  # y checked against the command's units, naming the file's line
         return datasets.load_csv(args.data, getattr(args, "activation", None))
-    return datasets.load(args.dataset)
+    except OSError as exc:  # missing, a folder, unreadable: named by the flag
+        raise ValueError(f"--data {args.data!r}: {exc.strerror or exc}") from None
 
 
 def _progress(args):
@@ -447,9 +452,12 @@ def _check_output(path, flag, kind):
         path = os.path.realpath(path)  # the file a symbolic link names is the one written
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
-            raise ValueError(f"{flag} {path!r}: directory {parent!r} does not exist")
+            missing = "is not a directory" if os.path.exists(parent) else "does not exist"
+            raise ValueError(f"{flag} {path!r}: {parent!r} {missing}")
         if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
             raise ValueError(f"{flag} {path!r} is not writable")
+        if problem := cannot_write(path):  # a name too long, a read-only filesystem: found now, not after the run
+            raise ValueError(f"{flag} {path!r} {problem}")
         return
     if problem := store_problem(path):
         raise ValueError(f"{flag} {path!r} {problem}")
@@ -492,6 +500,11 @@ def _check_outputs(args, out_flag="--out"):
     for (flag, path), (other, other_path) in itertools.combinations(given, 2):
         if os.path.realpath(path) == os.path.realpath(other_path):
             raise ValueError(f"{flag} and {other} name the same path {path!r}: one would overwrite the other")
+    read = {"--data": "data", "--params0": "params0", "--base-params": "base_params"}
+    for flag, path in given:
+        for source, read_path in ((f, getattr(args, a, None)) for f, a in read.items()):
+            if read_path and os.path.realpath(path) == os.path.realpath(read_path):
+                raise ValueError(f"{flag} and {source} name the same file {path!r}: the run would replace its input")
     if named["--store"]:
         inside = os.path.realpath(named["--store"]) + os.sep
         for flag, path in given:
@@ -519,11 +532,26 @@ def _run_train(args):
     _check_outputs(args)
     X, y = _load_data(args)
     net = Network(seed=args.seed, init=args.init, init_scale=args.init_scale, activation=args.activation)
+    if args.plot:  # what the figure needs, before the run
+        from . import plot
+
+        if args.epochs == 0:
+            raise ValueError("--plot draws the loss of each epoch: --epochs 0 trains none")
+        hint = "; without --plot only the losses logged are kept"
+        check_memory(8 * args.epochs, "--epochs", f"the loss of each of {args.epochs:,} epochs (--plot)", hint)
+        try:
+            plot._surface_inputs(net, X, y)
+        except ValueError as exc:
+            raise ValueError(f"--plot: {exc}") from None
     initial = net.loss(X, y)
-    history = net.train(X, y, epochs=args.epochs, lr=args.lr, lr_output=args.lr_output, momentum=args.momentum)
+    # the figure draws every epoch's loss; the log needs only the ones it prints
+    every = 1 if args.plot else args.log_every
+    kwargs = dict(lr=args.lr, lr_output=args.lr_output, momentum=args.momentum, history_every=every)
+    history = net.train(X, y, epochs=args.epochs, **kwargs)
+    logged = history[args.log_every - 1 :: args.log_every] if args.plot else history
     print(f"Epoch 0: loss {initial:.4f}")
-    for k in range(args.log_every, args.epochs + 1, args.log_every):
-        print(f"Epoch {k}: loss {history[k - 1]:.4f}")
+    for k, loss in zip(range(args.log_every, args.epochs + 1, args.log_every), logged):
+        print(f"Epoch {k}: loss {loss:.4f}")
     if args.epochs % args.log_every:
         print(f"Epoch {args.epochs}: loss {history[-1]:.4f}")
     if args.dataset == "gender" and not args.data:
@@ -533,8 +561,6 @@ def _run_train(args):
         for x, target in zip(X, y):
             print(f"x = ({x[0]:g}, {x[1]:g}): {net.feedforward(x):.3f} (target {target:g})")
     if args.plot:
-        from . import plot
-
         _save_figure(plot.train_summary(net, history, X, y), args.plot)
     return 0
 
@@ -722,8 +748,9 @@ def _run_merge(args):
     res.save(args.out)
     print(f"result written to {args.out}", file=sys.stderr)
     if args.json:
-        report = {"parts": len(args.parts), "complete": res.complete, "missing": [list(g) for g in gaps]}
-        print(json.dumps({**report, **res.report()}))
+        # as the summary: a merge trains nothing, so no speed; wall_seconds and computed are the parts' sums
+        merged = {"parts": len(args.parts), "complete": res.complete, "missing": [list(g) for g in gaps]}
+        print(json.dumps({**merged, **res.report(), "runs_per_second": None}))
     else:
         # A merge trains nothing: its wall time and seeds trained are the parts' own, summed
         # over those that say (a result in memory or saved; a store does not).
@@ -787,6 +814,8 @@ def _run_map(args):
         raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
     if args.what == "epochs_to_tol" and args.epochs == 0:
         raise ValueError("--what epochs_to_tol needs epochs to search: --epochs 0 trains none")
+    if args.what is not None and args.plot is None:
+        raise ValueError(f"--what chooses what --plot draws; give --plot FILE too, or drop --what {args.what}")
     if args.map_kind == "lr" and not args.linear:
         for flag, values in (("--lr", args.lr), ("--lr-output", args.lr_output)):
             if not values[0] < values[1]:  # here, in the exponents typed, not the rates made of them
@@ -873,6 +902,8 @@ _FLAG_OF = {
     "epochs_list": "--epochs",
     "momenta": "--momentum",
     "lrs": "--lr",
+    "params0": "--params0",
+    "seeds": "--seeds",
 }
 #: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME is ...",
 #: "NAME=VALUE" -- not a flag already ("--lr must"), nor part of a path or a quoted value

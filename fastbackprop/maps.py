@@ -211,6 +211,7 @@ class MapResult:
             lines.append(
                 f"converged: {r['converged']}/{self.n} = {r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
                 + ("" if self.complete else f" of the {self.n} finished pixels")
+                + (f"; diverged: {r['diverged']}" if r["diverged"] else "")
             )
             criterion = "epochs to tol: " if self.margin is None else "epochs to margin: "
             lines.append(criterion + epochs_to_tol_text(r, self.epochs_to_tol is not None, "pixels", self.epochs))

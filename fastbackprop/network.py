@@ -143,6 +143,7 @@ class Network:
         lr_output: float | None = ...,
         momentum: float = ...,
         history: Literal[True] = ...,
+        history_every: int = ...,
     ) -> npt.NDArray[np.float64]: ...
 
     @overload
@@ -156,6 +157,7 @@ class Network:
         lr_output: float | None = ...,
         momentum: float = ...,
         history: Literal[False],
+        history_every: int = ...,
     ) -> None: ...
 
     @overload
@@ -169,6 +171,7 @@ class Network:
         lr_output: float | None = ...,
         momentum: float = ...,
         history: bool,
+        history_every: int = ...,
     ) -> npt.NDArray[np.float64] | None: ...
 
     def train(
@@ -181,6 +184,7 @@ class Network:
         lr_output: float | None = None,
         momentum: float = 0.0,
         history: bool = True,
+        history_every: int = 1,
     ) -> npt.NDArray[np.float64] | None:
         """Train in place by per-sample SGD, samples in order.
 
@@ -201,14 +205,20 @@ class Network:
         history : bool
             Record the loss after every epoch (8 bytes per epoch). False for
             long runs: then nothing is recorded and None is returned.
+        history_every : int >= 1
+            With ``history``, record the loss only after every
+            ``history_every``-th epoch and after the last (a long run's log):
+            the same numbers as those entries of the full history.
 
         Returns
         -------
-        ndarray of float64, shape (epochs,), or None
+        ndarray of float64, shape (ceil(epochs / history_every),), or None
             Full-dataset MSE after each epoch's updates: entry k is the loss
             after k + 1 epochs (entry 0 is the original tutorial's "Epoch 0";
             ``fastbackprop train`` prints it as "Epoch 1", its "Epoch 0" being
-            the loss before training), entry ``epochs - 1`` the final loss.
+            the loss before training), entry ``epochs - 1`` the final loss;
+            with ``history_every`` k, entry i the loss after min((i + 1) k,
+            epochs) epochs.
 
         Raises
         ------
@@ -231,9 +241,16 @@ class Network:
         lr_out = lr if lr_output is None else check_positive_float(lr_output, "lr_output")
         momentum = check_momentum(momentum)
         history = check_bool(history, "history")
+        every = check_int(history_every, "history_every", minimum=1) * history  # 0: nothing kept
+        kept = -(-epochs // every) if every else 0
         if history:
-            check_memory(8 * epochs, "epochs", f"a loss history of {epochs:,} epochs", "; history=False keeps none")
-        losses = np.empty(epochs if history else 0)
+            check_memory(
+                8 * kept,
+                "epochs",
+                f"a loss history of {kept:,} epochs",
+                "; history=False keeps none, history_every=K one in K",
+            )
+        losses = np.empty(kept)
         kernel = _kernels.training_kernels(self.activation == "tanh", momentum != 0.0).train
         if not getattr(kernel, "signatures", True):  # its first call compiles or loads it: no epochs
             compile_while_waiting(lambda: kernel(self.params, np.zeros(9), X, y, 0, lr, lr_out, momentum, losses[:0]))
@@ -241,21 +258,24 @@ class Network:
         # state between epochs is the parameters and velocities): Ctrl-C is
         # seen between slices, and a run that has blown up stops there.
         per_slice = max(1, _STEPS_PER_SLICE // X.shape[0])
+        scratch = np.empty(min(per_slice, epochs) if every > 1 else 0)  # a slice's losses, some kept
         with self._lock:
             params = self._params.copy()
             velocity = np.zeros_like(params)
             for start in range(0, epochs, per_slice):
                 stop = min(epochs, start + per_slice)
-                out = losses[start:stop] if history else losses
+                out = losses[start:stop] if every == 1 else scratch[: stop - start] if every else losses
                 kernel(params, velocity, X, y, stop - start, lr, lr_out, momentum, out)
-                finite = np.isfinite(losses[start:stop])
+                if every > 1:  # the losses after epochs every, 2 every, ... in this slice, and the last
+                    first = start // every + 1  # the first kept epoch here is first * every
+                    taken = out[first * every - start - 1 :: every]
+                    losses[first - 1 : first - 1 + taken.shape[0]] = taken
+                    if stop == epochs:
+                        losses[-1] = out[-1]
+                finite = np.isfinite(out)
                 if not (finite.all() and np.isfinite(params).all()):
                     # the recorded loss names the epoch; the parameters are seen only at the slice's end
-                    when = (
-                        f"in epoch {start + int(np.argmin(finite)) + 1}"
-                        if history and not finite.all()
-                        else f"by epoch {stop}"
-                    )
+                    when = f"in epoch {start + int(np.argmin(finite)) + 1}" if not finite.all() else f"by epoch {stop}"
                     raise FloatingPointError(
                         f"training diverged: values stopped being finite {when} (lr={lr!r}); the network is unchanged"
                     )

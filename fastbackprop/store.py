@@ -126,6 +126,18 @@ def not_a_file(path: str | bytes) -> str | None:
     return None
 
 
+def cannot_write(path: str) -> str | None:
+    """Why ``write_atomic`` could not write ``path`` (tried: its temporary file beside it is made
+    and removed; a name too long for the filesystem, a read-only one), or None."""
+    probe = _temporary_name(path)
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror})"
+    os.remove(probe)
+    return None
+
+
 def write_atomic(
     path: str | bytes | os.PathLike[str],
     write: Callable[[IO[bytes]], Any],

@@ -443,6 +443,10 @@ def test_csv_size_is_bounded(tmp_path, monkeypatch):
         ("--out", "", "--out must name a file"),
         ("--plot", "", "--plot must name a file"),
         ("--store", "", "--store must name a folder"),
+        # found only when the result was written, after the run
+        ("--out", "{tmp}/" + "a" * 300 + ".npz", "cannot be written (File name too long)"),
+        ("--plot", "{tmp}/" + "a" * 300 + ".png", "cannot be written (File name too long)"),
+        ("--out", "{tmp}/file.txt/x.npz", "'{tmp}/file.txt' is not a directory"),
     ],
 )
 def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, capsys, flag, value, message):
@@ -471,16 +475,35 @@ def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, 
             "--out and --store name the same path",
         ),
         (["merge", "{tmp}/p", "{tmp}/q", "{tmp}/p"], "OUT '{tmp}/p' is also one of the parts"),
+        # an input replaced by the result: it was, after the run
+        (["sweep", "--params0", "{tmp}/in.npy", "--out", "{tmp}/in.npy"], "--out and --params0 name the same file"),
+        (["sweep", "--data", "{tmp}/d.svg", "--plot", "{tmp}/./d.svg"], "--plot and --data name the same file"),
+        (
+            [
+                *"map init --axes w1 w5 --extent 0 1 0 1".split(),
+                "--base-params",
+                "{tmp}/in.npy",
+                "--out",
+                "{tmp}/in.npy",
+            ],
+            "--out and --base-params name the same file",
+        ),
     ],
 )
 def test_two_outputs_on_one_path_are_refused_before_computing(tmp_path, monkeypatch, capsys, args, message):
     from fastbackprop import _execution
 
     monkeypatch.setattr(_execution, "execute", lambda *a, **k: pytest.fail("computed before checking the outputs"))
+    starts = np.zeros((5, 9)) if "--params0" in args else np.zeros(9)
+    if any("in.npy" in a for a in args):
+        np.save(tmp_path / "in.npy", starts)
+    before = sorted(tmp_path.iterdir())
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.format(tmp=tmp_path) in err, err
-    assert not list(tmp_path.iterdir())
+    assert sorted(tmp_path.iterdir()) == before
+    if before:
+        np.testing.assert_array_equal(np.load(tmp_path / "in.npy"), starts)  # untouched
 
 
 def test_an_output_inside_the_store_is_refused_before_computing(tmp_path, monkeypatch, capsys):
@@ -767,7 +790,7 @@ def test_bad_training_options_one_line_exit_2(args, message, capsys):
         ("damaged zip", [], "cannot read it"),
         ("strings", [], "expected real numbers"),
         ("nan", [], "values must be finite"),
-        ("ok", ["--seeds", "3"], "params0 holds 5 rows (one per network) but seeds holds 3"),
+        ("ok", ["--seeds", "3"], "--params0 holds 5 rows (one per network) but --seeds holds 3"),
         ("ok", ["--init", "uniform"], "params0 gives the starting points; init options contradict it"),
     ],
 )
@@ -853,3 +876,79 @@ def test_a_figure_cut_short_leaves_the_old_one(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cli._save_figure(Figure(), str(path))
     assert path.read_bytes() == b"the figure of the last run" and os.listdir(tmp_path) == ["p.png"]
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("", "--data must name a CSV file, got ''"),  # was ignored: the run trained on the gender data
+        ("{tmp}/missing.csv", "--data '{tmp}/missing.csv': No such file or directory"),
+        ("{tmp}", "--data '{tmp}': Is a directory"),
+    ],
+)
+def test_a_data_file_that_cannot_be_read_is_named_by_its_flag(tmp_path, capsys, value, message):
+    assert main(["sweep", "--seeds", "3", "--epochs", "2", "--data", value.format(tmp=tmp_path)]) == 2
+    assert capsys.readouterr().err == f"fastbackprop: error: {message.format(tmp=tmp_path)}\n"
+
+
+def test_train_plot_is_checked_before_training(tmp_path, monkeypatch, capsys):
+    """An epoch-0 run or data matplotlib cannot draw failed after the run and its log."""
+    from fastbackprop import Network
+
+    monkeypatch.setattr(Network, "train", lambda *a, **k: pytest.fail("trained before checking --plot"))
+    (tmp_path / "huge.csv").write_text("1e300,0,1\n0,0,0\n")
+    for args, message in (
+        (["--epochs", "0"], "--plot draws the loss of each epoch: --epochs 0 trains none"),
+        (["--data", str(tmp_path / "huge.csv")], "--plot: X must lie within ±1e250 to be drawn, got 1e+300"),
+    ):
+        assert main(["train", *args, "--plot", str(tmp_path / "t.png")]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err == f"fastbackprop: error: {message}\n"
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_train_keeps_only_the_losses_it_logs(monkeypatch, capsys):
+    """`train --epochs 1000000000` kept 8 GB of losses to print ten of them (or was refused, naming history=False)."""
+    from fastbackprop import _validation
+
+    epochs = 10**5 if JIT else 50
+    every = epochs // 10 - 1
+    args = ["train", "--epochs", str(epochs), "--log-every", str(every), "--momentum", "0.5"]
+    assert main(args) == 0
+    full = capsys.readouterr().out
+    monkeypatch.setattr(_validation, "_SMALL", 0)
+    monkeypatch.setattr(_validation, "available_memory", lambda: 200)  # 8 bytes a logged loss fit, a history not
+    assert main(args) == 0
+    assert capsys.readouterr().out == full  # epochs 0, k, 2k, ... and the last
+    assert len(_losses(full)) == 1 + epochs // every + 1 and epochs % every
+    assert main([*args, "--plot", "never.png"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs: the loss of each of" in err and "; without --plot only the losses logged are kept" in err
+
+
+def test_what_without_plot_is_refused(capsys):
+    args = [
+        "map",
+        "init",
+        "--axes",
+        "w1",
+        "w5",
+        "--extent",
+        "0",
+        "1",
+        "0",
+        "1",
+        "--epochs",
+        "2",
+        "--what",
+        "final_loss",
+    ]
+    assert main(args) == 2
+    assert "--what chooses what --plot draws; give --plot FILE too" in capsys.readouterr().err
+
+
+def test_map_summary_counts_the_diverged(capsys):
+    args = ["map", "init", "--dataset", "xor", "--axes", "w1", "w5", "--extent", "0", "1", "0", "1", "--epochs", "5"]
+    args += ["--resolution", "4", "4"]
+    assert main([*args, "--lr", "1e308"]) == 0
+    assert "; diverged: 16" in capsys.readouterr().out  # as --json's "diverged" and sweep's summary

@@ -51,6 +51,7 @@ def test_the_cli_slices_and_merges_like_a_job_array(tmp_path, whole, capsys):
     assert main(["merge", str(tmp_path / "all.npz"), *parts, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["seeds"] == N and report["missing"] == [] and report["parts"] == 2 and report["complete"] is True
+    assert report["runs_per_second"] is None  # a merge trains nothing
     _same(load_sweep(tmp_path / "all.npz"), whole)
 
 
@@ -65,6 +66,9 @@ def test_missing_seeds_and_partial_parts_are_reported(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "missing seeds: 10..19" in out and "15 seeds trained, summed over the result files" in out  # not here
     assert "read from the store" not in out
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["computed"] == 15 and report["runs_per_second"] is None  # a merge trains nothing
 
 
 def test_a_merge_of_a_store_and_a_file_does_not_count_rows_read_from_a_store(tmp_path, capsys):

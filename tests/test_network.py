@@ -216,3 +216,28 @@ def test_predict_feedforward_loss_validation():
         net.feedforward([np.inf, 2.0])
     with pytest.raises(ValueError, match=r"y must lie in \[0, 1\]"):
         net.loss(X0, Y0 + 2)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_history_every_keeps_those_entries_of_the_full_history(monkeypatch, momentum):
+    """A long run's log: every k-th epoch's loss and the last, bit for bit, however the run is sliced."""
+    from fastbackprop import network
+
+    X, y = datasets.xor()
+    epochs = 300 if JIT else 30
+    full_net = Network(seed=3)
+    full = full_net.train(X, y, epochs, 0.5, momentum=momentum)
+    for per_slice in (2**21, 12, 28):  # slices of 3 and 7 epochs on 4 samples, across the kept ones
+        monkeypatch.setattr(network, "_STEPS_PER_SLICE", per_slice)
+        for k in (1, 2, 7, epochs - 1, epochs, epochs + 5):
+            net = Network(seed=3)
+            kept = net.train(X, y, epochs, 0.5, momentum=momentum, history_every=k)
+            at = np.minimum(np.arange(1, kept.shape[0] + 1) * k, epochs) - 1
+            assert kept.shape == (-(-epochs // k),)
+            np.testing.assert_array_equal(kept, full[at])
+            np.testing.assert_array_equal(net.params, full_net.params)
+    assert Network(seed=3).train(X, y, 0, history_every=5).shape == (0,)
+    with pytest.raises(ValueError, match=r"^history_every must be >= 1"):
+        Network(seed=3).train(X, y, 5, history=False, history_every=0)
+    with pytest.raises(TypeError, match=r"^history_every must be an int"):
+        Network(seed=3).train(X, y, 5, history_every=True)
