@@ -264,6 +264,7 @@ def _elementwise(f):
 _sigmoid_many_jit = _elementwise(_kernels._sigmoid)
 _exp_many_jit = _elementwise(_kernels._exp)
 _exp2i_many_jit = _elementwise(_kernels._exp2i)
+_one_plus_exp_many_jit = _elementwise(_kernels._one_plus_exp)
 
 
 def _grid(dtype):
@@ -273,7 +274,7 @@ def _grid(dtype):
 
 # Bounds: the largest relative error measured on 2,000,001 evenly spaced and
 # 2,000,000 random points of [-60, 60], times ~1.4. exp: 5.3e-16 (float64, 2.4
-# ulp) and 2.9e-7 (float32, 2.4 ulp); the sigmoid: 5.8e-16 and 3.2e-7. A
+# machine epsilons) and 2.9e-7 (float32, 2.4 epsilons); the sigmoid: 5.8e-16 and 3.2e-7. A
 # wrong coefficient shows: 1/362881 for 1/9! gives 1.3e-15, 1/121 for 1/5!
 # in float32 7.7e-7 (tests/MUTANTS.md).
 @pytest.mark.parametrize("dtype, bound", [(np.float64, 7.5e-16), (np.float32, 4e-7)])
@@ -283,6 +284,16 @@ def test_exp_accuracy(dtype, bound):
     assert got.dtype == dtype
     exact = np.exp(z.astype(np.longdouble))
     assert float(np.max(np.abs(got.astype(np.longdouble) - exact) / exact)) <= bound
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_plus_exp_is_one_plus_exp_rounded_once(dtype):
+    """The sigmoid's fma(p, 2**k, 1) is the 1 + exp(x) it replaced, bit for bit: p * 2**k is exact."""
+    rng = np.random.default_rng(5)
+    z = np.concatenate([_grid(dtype), rng.uniform(-60, 60, 20_000).astype(dtype), dtype([-60, -0.0, 0.0, 60])])
+    got = _one_plus_exp_many_jit(z)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, dtype(1.0) + _exp_many_jit(z))
 
 
 @pytest.mark.parametrize("dtype, bound", [(np.float64, 8e-16), (np.float32, 4.5e-7)])
