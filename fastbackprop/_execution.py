@@ -80,6 +80,7 @@ class Trained(NamedTuple):
     rows: Rows  # none where the caller placed them (``execute(put=)``)
     wall_seconds: float
     computed: int  # rows trained by this call (the others were read from the store)
+    training: Training  # the plan's, but a resumed store's tol where its margin made tol moot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -496,16 +497,24 @@ def train_on_worker(job: Job, stop: str) -> Rows | None:
     from dask.distributed import Event, get_client
 
     cancel = np.zeros(1, np.uint8)
+    try:  # outside the lock: a worker's first get_client() connects, which takes a while
+        event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
+    except Exception:  # noqa: BLE001 - stopping early is an optimisation: train without it
+        return train_job(job, cancel)
     with _WATCHES_LOCK:
         watch = _WATCHES.get(stop)
         if watch is None:
+            watch = _StopWatch(stop, event)
             try:
-                event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
-            except Exception:  # noqa: BLE001 - stopping early is an optimisation: train without it
-                return train_job(job, cancel)
-            watch = _WATCHES[stop] = _StopWatch(stop, event)
-            watch.start()
-        watch.cancels[id(cancel)] = cancel
+                watch.start()
+            except RuntimeError:  # no thread to be had: none registered, this task trains unwatched
+                watch = None
+            else:
+                _WATCHES[stop] = watch
+        if watch is not None:
+            watch.cancels[id(cancel)] = cancel
+    if watch is None:
+        return train_job(job, cancel)
     try:
         return train_job(job, cancel)
     finally:
@@ -614,6 +623,8 @@ def execute(
     with store if store is not None else contextlib.nullcontext():
         if store is not None and store.chunk_size != plan.chunk_size:  # resumed: the store's own, on any device
             plan = dataclasses.replace(plan, chunk_size=store.chunk_size)
+        if store is not None and store.settings["tol"] != t.tol:  # resumed under a margin: the store's own
+            plan = dataclasses.replace(plan, training=dataclasses.replace(t, tol=store.settings["tol"]))
         if execution.client is None or device == "cpu":  # a cluster's GPUs compile on their workers
             plan.warm_up(device)
         start = time.perf_counter()
@@ -635,7 +646,7 @@ def execute(
         else:
             run_threads(plan, [[i] for i in todo], execution.threads, finish)
         computed = sum(hi - lo for lo, hi in map(plan.bounds, todo))
-        return Trained(out, time.perf_counter() - start, computed)
+        return Trained(out, time.perf_counter() - start, computed, plan.training)
 
 
 @contextlib.contextmanager

@@ -433,7 +433,7 @@ def _client(args):
         yield client
 
 
-def _check_output(path, flag, kind):
+def _check_output(path, flag, kind, in_place=False):
     """Refuse, before any computing, an output path that cannot be written.
 
     ``kind`` is "file" (--out, --plot: its folder must exist and be writable,
@@ -456,7 +456,7 @@ def _check_output(path, flag, kind):
             raise ValueError(f"{flag} {path!r}: {parent!r} {missing}")
         if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
             raise ValueError(f"{flag} {path!r} is not writable")
-        if problem := cannot_write(path):  # a name too long, a read-only filesystem: found now, not after the run
+        if problem := cannot_write(path, in_place):  # a name too long, a read-only filesystem: now, not after the run
             raise ValueError(f"{flag} {path!r} {problem}")
         return
     if problem := store_problem(path):
@@ -467,13 +467,13 @@ def _check_plot(path):
     """--plot: writable, with a format matplotlib can write (needs the plot extra)."""
     if path is None:
         return
-    _check_output(path, "--plot", "file")
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    _check_output(path, "--plot", "file", in_place=ext == "pgf")  # as _save_figure writes it
     try:
         from matplotlib.backend_bases import FigureCanvasBase
     except ImportError:
         raise ImportError("--plot needs matplotlib: pip install 'fastbackprop[plot]'") from None
     formats = FigureCanvasBase.get_supported_filetypes()
-    ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext not in formats:
         raise ValueError(f"--plot {path!r}: unknown figure format {ext!r}; use one of {', '.join(sorted(formats))}")
     # Some formats need a program besides matplotlib (pgf: LaTeX): try one, before the run, not after.

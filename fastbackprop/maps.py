@@ -505,7 +505,7 @@ def _run(
         (rows.params, rows.final_loss, rows.epochs_to_tol),
         X64,
         y64,
-        training,
+        trained.training,
         trained.wall_seconds,
         trained.computed,
         np.ones(S, dtype=np.bool_),

@@ -247,7 +247,7 @@ class Network:
             check_memory(
                 8 * kept,
                 "epochs",
-                f"a loss history of {kept:,} epochs",
+                f"a loss history of {kept:,} epochs" if every == 1 else f"{kept:,} losses (one in {every:,} epochs)",
                 "; history=False keeps none, history_every=K one in K",
             )
         losses = np.empty(kept)

@@ -88,10 +88,9 @@ def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.NDArray[np.float64
     # the output's range: [0, 1] for the sigmoid, [-1, 1] for tanh; the boundary at its middle
     low = -1.0 if net.activation == "tanh" else 0.0
     middle = (low + 1.0) / 2
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    span = hi - lo
-    pad = np.where(span > 0, 0.15 * span, np.maximum(1.0, 0.15 * np.abs(lo)))
-    lo, hi = lo - pad, hi + pad
+    span = np.ptp(X, axis=0)
+    pad = np.where(span > 0, 0.15 * span, 1.0)
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     z = net.predict(np.column_stack([g0.ravel(), g1.ravel()])).reshape(g0.shape)
     cs = ax.contourf(g0, g1, z, levels=np.linspace(low, 1, 11), cmap="RdBu_r", vmin=low, vmax=1)

@@ -126,16 +126,36 @@ def not_a_file(path: str | bytes) -> str | None:
     return None
 
 
-def cannot_write(path: str) -> str | None:
-    """Why ``write_atomic`` could not write ``path`` (tried: its temporary file beside it is made
-    and removed; a name too long for the filesystem, a read-only one), or None."""
-    probe = _temporary_name(path)
+def cannot_write(path: str, in_place: bool = False) -> str | None:
+    """Why ``write_atomic`` could not write ``path`` (a name too long for the filesystem, a
+    read-only one), or None: tried by making and removing the temporary file it first writes,
+    or with ``in_place``, for a file written where it is, that file if it does not exist yet."""
+    if in_place and os.path.exists(path):
+        return None
+    probe = path if in_place else _temporary_name(path)
     try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG and probe != path and _name_fits(path):
+            longer = len(probe) - len(path)
+            return f"cannot be written ({exc.strerror}: it is written first under a name {longer} characters longer)"
+        return f"cannot be written ({exc.strerror})"
+    try:
+        os.close(fd)  # where a full disk or quota shows on a network filesystem
     except OSError as exc:
         return f"cannot be written ({exc.strerror})"
-    os.remove(probe)
+    finally:
+        os.remove(probe)
     return None
+
+
+def _name_fits(path: str) -> bool:
+    """Whether the filesystem takes ``path``'s name (a lookup fails otherwise, before "not found")."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno != errno.ENAMETOOLONG
+    return True
 
 
 def write_atomic(

@@ -230,7 +230,7 @@ def sweep(
         rows.epochs_to_tol,
         X64,
         y64,
-        training,
+        trained.training,
         trained.wall_seconds,
         computed=trained.computed,
     )
@@ -359,7 +359,8 @@ device :
     grid_cells = {"lrs": lr_array.tolist(), "momenta": None if m_array is None else m_array.tolist(), "seeds": S}
     plan = Plan(X64, y64, np.tile(seed_array, K), whole, grid=grid_cells)
     with progress_bar(S * K, execution.progress) as on_rows:
-        wall = execute(plan, execution, on_rows, put).wall_seconds
+        trained = execute(plan, execution, on_rows, put)
+    wall, tol = trained.wall_seconds, trained.training.tol  # a resumed store's tol where a margin made it moot
     if m_array is not None:  # the momentum axis, after the learning rates'
         loss = loss.reshape(L, M, epochs.shape[0], S)
         within = within.reshape(L, M, -1, S)
@@ -372,7 +373,7 @@ device :
         epochs_to_tol=etl if training.epochs_to_tol else None,
         X=X64,
         y=y64,
-        tol=training.tol,
+        tol=tol,
         dtype=training.dtype,
         wall_seconds=wall,
         momenta=m_array,

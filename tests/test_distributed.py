@@ -229,6 +229,38 @@ def test_a_worker_process_asks_once_a_second_for_all_its_tasks(monkeypatch):
     assert not _execution._WATCHES  # each ends within a look of its sweep's last task here
 
 
+def test_tasks_that_cannot_be_watched_train_at_once_unwatched(monkeypatch):
+    """Without a worker client (or a thread for the watch) a task trains unwatched: it trained
+    under the watches' lock, so a worker process ran its tasks one at a time."""
+    from fastbackprop import _execution
+
+    running, most = [], []
+
+    def train(job, cancel):
+        running.append(1)
+        most.append(len(running))
+        time.sleep(0.5)
+        running.pop()
+
+    def no_client():
+        raise ValueError("No global client found")
+
+    monkeypatch.setattr(_execution, "train_job", train)
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    for no_thread in (False, True):  # no worker client: get_client() fails; then no thread to start
+        if no_thread:
+            monkeypatch.setattr(distributed, "get_client", lambda: None)
+            monkeypatch.setattr(distributed, "Event", lambda *a, **k: None)
+            monkeypatch.setattr(_execution._StopWatch, "start", lambda self: (_ for _ in ()).throw(RuntimeError()))
+        most.clear()
+        tasks = [threading.Thread(target=_execution.train_on_worker, args=(None, "stop-x")) for _ in range(4)]
+        for t in tasks:
+            t.start()
+        for t in tasks:
+            t.join()
+        assert max(most) == 4 and not _execution._WATCHES
+
+
 def test_a_sweep_lets_each_result_go_once_written(client, monkeypatch):
     """The workers do not hold the sweep's results (16.7 MB for 200 chunks, 9 GB at 10^8 seeds) until it ends."""
     from fastbackprop import _execution

@@ -241,3 +241,9 @@ def test_history_every_keeps_those_entries_of_the_full_history(monkeypatch, mome
         Network(seed=3).train(X, y, 5, history=False, history_every=0)
     with pytest.raises(TypeError, match=r"^history_every must be an int"):
         Network(seed=3).train(X, y, 5, history_every=True)
+    from fastbackprop import _validation
+
+    monkeypatch.setattr(_validation, "_SMALL", 0)
+    monkeypatch.setattr(_validation, "available_memory", lambda: 8)
+    with pytest.raises(ValueError, match=r"^epochs: 3 losses \(one in 7 epochs\) would take 24 bytes"):
+        Network(seed=3).train(X, y, 20, history_every=7)

@@ -384,6 +384,9 @@ def test_with_a_margin_tol_may_differ_on_resume(tmp_path, small_chunks, kernel_c
     again = sweep(*XOR, 300, epochs=EPOCHS, margin=0.4, tol=0.05, store=tmp_path / "s")
     assert kernel_calls == [128]  # only the missing chunk
     _same(again, first)
+    assert again.tol == load_sweep(tmp_path / "s").tol == 0.01  # the store's own, as its chunk size
+    g = grid(*XOR, 100, [0.5], [EPOCHS], margin=0.4, tol=0.01, store=tmp_path / "g")
+    assert grid(*XOR, 100, [0.5], [EPOCHS], margin=0.4, tol=0.05, store=tmp_path / "g").tol == g.tol == 0.01
     with pytest.raises(ValueError, match=r"made with margin=0\.4, this run has margin=None"):
         sweep(*XOR, 300, epochs=EPOCHS, tol=0.05, store=tmp_path / "s")
     sweep(*XOR, 300, epochs=EPOCHS, tol=0.01, store=tmp_path / "t")
@@ -909,3 +912,23 @@ def test_a_refusal_whose_shortened_values_look_alike_says_they_differ(tmp_path):
     grid(X, y, 4, [0.5], list(range(1, 201)), store=path)
     with pytest.raises(ValueError, match=r"was made with other values of epochs_list; use another store$"):
         grid(X, y, 4, [0.5], [e for e in range(1, 201) if e != 150], store=path)
+
+
+def test_an_output_is_tried_under_the_name_it_is_written_under_and_leaves_nothing(tmp_path, monkeypatch):
+    from fastbackprop.store import cannot_write
+
+    name = str(tmp_path / ("a" * 230 + ".pgf"))  # fits; its temporary name does not
+    assert cannot_write(name).endswith("(File name too long: it is written first under a name 35 characters longer)")
+    assert cannot_write(name + "a" * 30) == "cannot be written (File name too long)"  # its own name
+    assert cannot_write(name, in_place=True) is None  # a pgf figure is written where it is
+    assert cannot_write(str(tmp_path / "ok.npz")) is None
+    real_close = os.close
+
+    def quota(fd):
+        real_close(fd)
+        raise OSError(122, "Disk quota exceeded")  # as a network filesystem reports it, at close
+
+    monkeypatch.setattr(os, "close", quota)
+    assert cannot_write(str(tmp_path / "q.npz")) == "cannot be written (Disk quota exceeded)"
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no probe left behind
