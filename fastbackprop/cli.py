@@ -503,7 +503,7 @@ def _check_outputs(args, out_flag="--out"):
     read = {"--data": "data", "--params0": "params0", "--base-params": "base_params"}
     for flag, path in given:
         for source, read_path in ((f, getattr(args, a, None)) for f, a in read.items()):
-            if read_path and os.path.realpath(path) == os.path.realpath(read_path):
+            if read_path and _same_file(path, read_path):
                 raise ValueError(f"{flag} and {source} name the same file {path!r}: the run would replace its input")
     if named["--store"]:
         inside = os.path.realpath(named["--store"]) + os.sep
@@ -512,6 +512,17 @@ def _check_outputs(args, out_flag="--out"):
                 raise ValueError(
                     f"{flag} {path!r} lies inside --store {named['--store']!r}, whose files it could replace"
                 )
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file: the same real path, or, both existing, one inode
+    (a hard link)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet)
+        return False
 
 
 def _save_figure(fig, path):

@@ -497,6 +497,7 @@ def test_two_outputs_on_one_path_are_refused_before_computing(tmp_path, monkeypa
     starts = np.zeros((5, 9)) if "--params0" in args else np.zeros(9)
     if any("in.npy" in a for a in args):
         np.save(tmp_path / "in.npy", starts)
+        os.link(tmp_path / "in.npy", tmp_path / "hard.npy")  # one file under two names
     before = sorted(tmp_path.iterdir())
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
     err = capsys.readouterr().err
@@ -504,6 +505,10 @@ def test_two_outputs_on_one_path_are_refused_before_computing(tmp_path, monkeypa
     assert sorted(tmp_path.iterdir()) == before
     if before:
         np.testing.assert_array_equal(np.load(tmp_path / "in.npy"), starts)  # untouched
+        hard = list(args)
+        hard[args.index("{tmp}/in.npy")] = "{tmp}/hard.npy"  # the input by its other name
+        assert main([a.format(tmp=tmp_path) for a in hard]) == 2
+        assert "name the same file" in capsys.readouterr().err
 
 
 def test_an_output_inside_the_store_is_refused_before_computing(tmp_path, monkeypatch, capsys):
