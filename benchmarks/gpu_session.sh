@@ -10,7 +10,8 @@
 # length), ncu.txt (Nsight Compute's counters of one float32 and one float64
 # launch: stall reasons, issue slots, occupancy), gpu_sweeps.json with its log
 # (benchmarks/gpu_sweeps.py, its most important measurements first, stopping
-# new ones after BUDGET seconds) and sass.tgz (each compiled kernel's SASS).
+# new ones after BUDGET seconds), sass.tgz (each compiled kernel's SASS) and,
+# where another version is given as ab/old, ab.txt (the two alternated).
 set -u
 OUT=${OUT:?set OUT to a folder for the results}
 BUDGET=${BUDGET:-330}
@@ -54,6 +55,18 @@ echo "== GPU tests [at $((SECONDS - start)) s]"
 timeout 200 $PY -m pytest tests/test_cuda.py -q -p no:cacheprovider -k "(gpu_ and not simulator) or info" -n 4 > "$OUT/tests.txt" 2>&1
 echo "pytest exit code $?" >> "$OUT/tests.txt"
 tail -25 "$OUT/tests.txt"
+
+# Another kernel version beside this one, if given (ab/old, ignored by git: carry it), alternated
+# with this tree at the float32 bar's size: e.g. the kernel before the sigmoid's 1 + exp became one FMA,
+#     mkdir -p ab/old && git archive 3787517^ fastbackprop | tar -x -C ab/old
+if [ -d ab/old/fastbackprop ]; then
+    echo "== ab/old against this tree, float32, gender, 10^7 seeds [at $((SECONDS - start)) s]"
+    for tree in ab/old . ab/old .; do
+        NUMBA_CACHE_DIR=$CACHES/ab-$(basename "$tree") timeout 60 $PY benchmarks/gpu_ab.py "$tree" --dtypes float32 \
+            >> "$OUT/ab.txt" 2>&1
+    done
+    cat "$OUT/ab.txt"
+fi
 
 echo "== ncu: where the issue slots go, gender, 2^20 networks (one launch) [at $((SECONDS - start)) s]"
 # Hardware counters (Firecracker machines have them, gVisor ones do not): stall
