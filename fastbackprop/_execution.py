@@ -501,25 +501,29 @@ def train_on_worker(job: Job, stop: str) -> Rows | None:
         event = Event(stop, client=get_client())  # the worker's client, found from the task's thread only
     except Exception:  # noqa: BLE001 - stopping early is an optimisation: train without it
         return train_job(job, cancel)
+    watch = _watched(stop, event, cancel)
+    try:
+        return train_job(job, cancel)
+    finally:
+        if watch is not None:
+            with _WATCHES_LOCK:
+                del watch.cancels[id(cancel)]
+
+
+def _watched(stop: str, event: Any, cancel: npt.NDArray[np.uint8]) -> "_StopWatch | None":
+    """The watch of this process for Event ``stop``, now also setting ``cancel``; started if there
+    was none, or None if no thread can be had (the task then trains unwatched)."""
     with _WATCHES_LOCK:
         watch = _WATCHES.get(stop)
         if watch is None:
             watch = _StopWatch(stop, event)
             try:
                 watch.start()
-            except RuntimeError:  # no thread to be had: none registered, this task trains unwatched
-                watch = None
-            else:
-                _WATCHES[stop] = watch
-        if watch is not None:
-            watch.cancels[id(cancel)] = cancel
-    if watch is None:
-        return train_job(job, cancel)
-    try:
-        return train_job(job, cancel)
-    finally:
-        with _WATCHES_LOCK:
-            del watch.cancels[id(cancel)]
+            except RuntimeError:  # "can't start new thread": nothing registered
+                return None
+            _WATCHES[stop] = watch
+        watch.cancels[id(cancel)] = cancel
+        return watch
 
 
 class _StopWatch(threading.Thread):

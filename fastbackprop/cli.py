@@ -557,8 +557,9 @@ def _run_train(args):
     initial = net.loss(X, y)
     # the figure draws every epoch's loss; the log needs only the ones it prints
     every = 1 if args.plot else args.log_every
-    kwargs = dict(lr=args.lr, lr_output=args.lr_output, momentum=args.momentum, history_every=every)
-    history = net.train(X, y, epochs=args.epochs, **kwargs)
+    history = net.train(
+        X, y, args.epochs, args.lr, lr_output=args.lr_output, momentum=args.momentum, history_every=every
+    )
     logged = history[args.log_every - 1 :: args.log_every] if args.plot else history
     print(f"Epoch 0: loss {initial:.4f}")
     for k, loss in zip(range(args.log_every, args.epochs + 1, args.log_every), logged):

@@ -306,6 +306,21 @@ MUTANTS = (
         ("tests/test_distributed.py::test_a_worker_process_asks_once_a_second_for_all_its_tasks",),
     ),
     Mutant(
+        "history-every-keeps-the-epoch-after",
+        (("fastbackprop/network.py", "first * every - start - 1 :: every]", "first * every - start :: every]"),),
+        ("tests/test_network.py::test_history_every_keeps_those_entries_of_the_full_history",),
+    ),
+    Mutant(
+        "write-probe-left-behind",
+        ((W, "        os.remove(probe)\n", "        pass\n"),),
+        ("tests/test_store.py::test_an_output_is_tried_under_the_name_it_is_written_under_and_leaves_nothing",),
+    ),
+    Mutant(
+        "output-may-replace-an-input",
+        (("fastbackprop/cli.py", "if read_path and _same_file(path, read_path):", "if False:"),),
+        ("tests/test_cli.py::test_two_outputs_on_one_path_are_refused_before_computing",),
+    ),
+    Mutant(
         "y-named-as-x",
         (("fastbackprop/_validation.py", 'y = as_real_array(y, "y")', 'y = as_real_array(y, "X")'),),
         ("tests/test_adversarial.py::test_bad_argument_is_named",),
