@@ -221,7 +221,7 @@ def test_a_worker_process_asks_once_a_second_for_all_its_tasks(monkeypatch):
         timer.cancel()
         watches = [t for t in threading.enumerate() if t.name.startswith("fastbackprop stop watch")]
         assert len(watches) <= 1
-        assert 2 <= len(looks) <= 5  # about 4 looks in 4 s for 4 tasks (16 when each task looked)
+        assert 1 <= len(looks) <= 5  # about 4 looks in 4 s for 4 tasks (16 when each task looked)
         start = time.monotonic()
         assert sweep(*XOR, 4 * 128, epochs=2, client=c).n == 512  # the 4 tasks stopped: threads free
         assert time.monotonic() - start < 5
