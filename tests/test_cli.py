@@ -728,11 +728,22 @@ def test_grid_params0(tmp_path, capsys):
 
     import numpy as np
 
+    from fastbackprop import datasets, grid
+
     path = tmp_path / "starts.npy"
-    np.save(path, np.random.default_rng(3).normal(size=(4, 9)))
-    assert main(["grid", "--dataset", "xor", "--lr", "0.5", "--epochs", "2", "--params0", str(path), "--json"]) == 0
+    starts = np.random.default_rng(3).normal(size=(4, 9))
+    np.save(path, starts)
+    epochs = ["30", "300"] if JIT else ["2", "3"]
+    store = tmp_path / "g"
+    args = ["grid", "--dataset", "xor", "--lr", "0.5", "2", "--epochs", *epochs, "--params0", str(path)]
+    assert main([*args, "--json", "--store", str(store)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["seeds"] == 4 and report["params0"] == "given" and report["cells"][0]["n"] == 4
+    # each row trained from its own start (statistics alone passed a permutation of them): the store the
+    # command wrote is this grid's, row for row, so resuming it trains nothing and gives its rows
+    want = grid(*datasets.xor(), None, [0.5, 2.0], [int(e) for e in epochs], params0=starts)
+    stored = grid(*datasets.xor(), None, [0.5, 2.0], [int(e) for e in epochs], params0=starts, store=store)
+    np.testing.assert_array_equal(stored.loss, want.loss)
 
 
 def test_train_tanh_momentum_prints_the_log(capsys):

@@ -163,11 +163,21 @@ def test_an_interrupted_network_is_unchanged():
 def test_an_interrupted_store_keeps_every_finished_chunk(tmp_path):
     path = tmp_path / "s"
     n, epochs = 64 * 1024, 10_000  # ~5 s on 2 fast cores, in chunks of 4096 seeds
-    code, _, err, delay = _interrupt(
+    code, out, err, delay = _interrupt(
         f"""
         import fastbackprop as fb
+        from fastbackprop import _execution
         X, y = fb.datasets.xor()
         fb.sweep(X, y, 256, epochs=2)
+        trained = _execution.train_job
+
+        def train_job(job, cancel=None):  # says which chunks finished training (not stopped by Ctrl-C)
+            rows = trained(job, cancel)
+            if rows is not None and job.seeds.shape[0]:  # (not the warm-up's empty call)
+                print("trained", int(job.seeds[0]), flush=True)
+            return rows
+
+        _execution.train_job = train_job
         print("started", flush=True)
         fb.sweep(X, y, {n}, epochs={epochs}, lr=0.5, threads=2, store={str(path)!r})
         """,
@@ -179,6 +189,8 @@ def test_an_interrupted_store_keeps_every_finished_chunk(tmp_path):
     chunks = [f for f in os.listdir(path) if f.startswith("chunk-")]
     size = json.loads((path / "manifest.json").read_text())["settings"]["chunk_size"]
     assert 0 < partial.n < n and partial.n == len(chunks) * size  # every chunk file a whole, valid chunk
+    finished = {int(line.split()[1]) for line in out.splitlines() if line.startswith("trained")}
+    assert finished and finished <= set(partial.seeds.tolist())  # every chunk that finished training is kept
     np.testing.assert_array_equal(partial.params, sweep(*datasets.xor(), partial.seeds, epochs=epochs, lr=0.5).params)
 
 

@@ -162,14 +162,26 @@ def test_every_file_is_synced_before_it_is_renamed_into_place(tmp_path, small_ch
         (dict(seeds=np.arange(1, 301)), "was made for other seeds"),
         (dict(seeds=500), "n_seeds=300, this run has n_seeds=500"),
         (dict(y=np.array([0, 1, 1, 1.0])), "was made for other training data"),
+        # each option alone, named exactly ("init=" is not "init_scale=")
+        (dict(lr_output=2.0), "made with lr_output=None, this run has lr_output=2.0;"),
+        (dict(momentum=0.5), "made with momentum=0.0, this run has momentum=0.5;"),
+        (dict(activation="tanh"), "made with activation='sigmoid', this run has activation='tanh';"),
+        (dict(margin=0.4), "made with margin=None, this run has margin=0.4;"),
+        (dict(init="uniform"), "made with init='normal', this run has init='uniform';"),
+        (dict(init_scale=2.0), "made with init_scale=1.0, this run has init_scale=2.0;"),
+        (dict(epochs_to_tol=False), "made with epochs_to_tol=True, this run has epochs_to_tol=False;"),
+        (dict(seeds=None, params0=np.zeros((300, 9))), r"made with other values of params0 \(one per network\)"),
+        (dict(lr=np.linspace(0.1, 1, 300)), r"made with other values of lr \(one per network\)"),
     ],
 )
 def test_other_settings_are_refused(tmp_path, change, match):
     args = dict(X=XOR[0], y=XOR[1], seeds=300, epochs=EPOCHS, lr=0.5)
     sweep(**args, store=tmp_path / "s")
+    files = {f.name: f.read_bytes() for f in (tmp_path / "s").iterdir() if f.name != "lock"}
     args.update(change)
     with pytest.raises(ValueError, match=match):
         sweep(**args, store=tmp_path / "s")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "s").iterdir() if f.name != "lock"} == files  # untouched
 
 
 def _chunk_files(path):
