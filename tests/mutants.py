@@ -321,6 +321,30 @@ MUTANTS = (
         ("tests/test_cli.py::test_two_outputs_on_one_path_are_refused_before_computing",),
     ),
     Mutant(
+        "store-resumes-with-another-lr-output-or-init",
+        (
+            (
+                W,
+                "            default = OMITTED_AT_DEFAULT.get(key)\n",
+                "            if key in ('lr_output', 'init'):\n                continue\n"
+                "            default = OMITTED_AT_DEFAULT.get(key)\n",
+            ),
+        ),
+        ("tests/test_store.py::test_other_settings_are_refused",),
+    ),
+    Mutant(
+        "cli-trains-the-starts-permuted",
+        (
+            (
+                "fastbackprop/cli.py",
+                "            init_scale=args.init_scale,\n            params0=params0,\n",
+                "            init_scale=args.init_scale,\n            params0=params0[::-1],\n",
+                2,  # the sweep's call and the grid's
+            ),
+        ),
+        ("tests/test_cli.py::test_grid_params0",),
+    ),
+    Mutant(
         "y-named-as-x",
         (("fastbackprop/_validation.py", 'y = as_real_array(y, "y")', 'y = as_real_array(y, "X")'),),
         ("tests/test_adversarial.py::test_bad_argument_is_named",),
