@@ -71,10 +71,29 @@ def _surface_inputs(
     return X, y
 
 
+#: A loss curve of more epochs draws, of each of this many runs of epochs, the lowest and the highest
+#: loss: what a screen shows, where every point of 10**9 epochs exhausted memory in matplotlib.
+CURVE_BUCKETS = 20_000
+
+
+def _thinned(history: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(epochs, losses) to draw: every epoch, or for a long history each bucket's extremes, the first and the last."""
+    n = history.shape[0]
+    if n <= 2 * CURVE_BUCKETS:
+        return np.arange(1, n + 1), history
+    m = n // CURVE_BUCKETS  # epochs a bucket; the few left over make one more
+    body = history[: CURVE_BUCKETS * m].reshape(CURVE_BUCKETS, m)
+    starts = np.arange(CURVE_BUCKETS) * m
+    tail = history[CURVE_BUCKETS * m :]
+    ends = [CURVE_BUCKETS * m + tail.argmin(), CURVE_BUCKETS * m + tail.argmax()] if tail.size else []
+    extremes = [starts + body.argmin(axis=1), starts + body.argmax(axis=1), np.array([0, *ends, n - 1], np.int64)]
+    at = np.unique(np.concatenate(extremes))
+    return at + 1, history[at]
+
+
 def _loss_axes(ax: Axes, history: npt.NDArray[np.float64]) -> None:
     """The loss curve on ``ax``: a history checked by ``_history``."""
-    epochs = np.arange(1, history.shape[0] + 1)
-    ax.plot(epochs, history, color="C0", lw=1.5)
+    ax.plot(*_thinned(history), color="C0", lw=1.5)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("full-dataset MSE")

@@ -83,6 +83,19 @@ def test_bad_arguments_are_named(trained):
     plot.loss_curve([1.0, np.inf, np.nan])  # a diverged run's history is drawn
 
 
+def test_a_long_loss_curve_draws_each_stretchs_extremes():
+    """Every point of 10**9 epochs exhausted memory in matplotlib, after the run (`train --plot`)."""
+    n = 2 * plot.CURVE_BUCKETS * 25 + 7
+    history = np.geomspace(1.0, 1e-4, n)
+    history[n // 3], history[n // 2] = 5.0, 1e-9  # a spike and a dip: kept
+    x, y = plot.loss_curve(history).axes[0].get_lines()[0].get_data()
+    assert len(x) <= 2 * plot.CURVE_BUCKETS + 4 and x[0] == 1 and x[-1] == n
+    assert {n // 3 + 1, n // 2 + 1} <= set(x.tolist()) and y.max() == 5.0 and y.min() == 1e-9
+    np.testing.assert_array_equal(y, history[x - 1])  # each point at its epoch
+    x, _ = plot.loss_curve(history[:1000]).axes[0].get_lines()[0].get_data()
+    assert x.tolist() == list(range(1, 1001))  # a short one: every epoch
+
+
 def test_sweep_summary(tmp_path):
     res = sweep(*datasets.xor(), 300, epochs=EPOCHS, lr=0.5)
     fig = _render(plot.sweep_summary(res), tmp_path, "sweep")
