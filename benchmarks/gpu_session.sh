@@ -60,7 +60,7 @@ tail -25 "$OUT/tests.txt"
 # with this tree at the float32 bar's size: e.g. the kernel before the sigmoid's 1 + exp became one FMA,
 #     mkdir -p ab/old && git archive 3787517^ fastbackprop | tar -x -C ab/old
 if [ -d ab/old/fastbackprop ]; then
-    echo "== ab/old against this tree, float32, gender, 10^7 seeds [at $((SECONDS - start)) s]"
+    echo "== ab/old against this tree, float32, gender and XOR, 10^7 seeds [at $((SECONDS - start)) s]"
     for tree in ab/old . ab/old .; do
         NUMBA_CACHE_DIR=$CACHES/ab-$(basename "$tree") timeout 60 $PY benchmarks/gpu_ab.py "$tree" --dtypes float32 \
             >> "$OUT/ab.txt" 2>&1

@@ -751,7 +751,7 @@ def _run_merge(args):
     _check_outputs(args, "OUT")
     out = os.path.realpath(args.out)
     for part in args.parts:
-        if out == os.path.realpath(part):
+        if _same_file(args.out, part):
             raise ValueError(f"OUT {args.out!r} is also one of the parts: write the merged result elsewhere")
         if os.path.isdir(part) and out.startswith(os.path.realpath(part) + os.sep):
             raise ValueError(f"OUT {args.out!r} lies inside the store {part!r}, whose files it could replace")

@@ -54,7 +54,7 @@ def _history(history: npt.ArrayLike) -> npt.NDArray[np.float64]:
         raise TypeError(f"history must hold real numbers, got {h.dtype} ({type(history).__name__})")
     if h.ndim != 1 or h.shape[0] == 0:
         raise ValueError(f"history must be a non-empty 1-d array (one loss an epoch), got shape {h.shape}")
-    return h.astype(np.float64)
+    return h.astype(np.float64, copy=False)  # a long run's history is not held twice
 
 
 def _surface_inputs(
@@ -77,15 +77,17 @@ CURVE_BUCKETS = 20_000
 
 
 def _thinned(history: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """(epochs, losses) to draw: every epoch, or for a long history each bucket's extremes, the first and the last."""
+    """(epochs, losses) to draw: every epoch, or for a long history each bucket's extremes, the first and the
+    last (a bucket holding a NaN draws that NaN, a gap, as a NaN in a short history does)."""
     n = history.shape[0]
     if n <= 2 * CURVE_BUCKETS:
         return np.arange(1, n + 1), history
-    m = n // CURVE_BUCKETS  # epochs a bucket; the few left over make one more
-    body = history[: CURVE_BUCKETS * m].reshape(CURVE_BUCKETS, m)
-    starts = np.arange(CURVE_BUCKETS) * m
-    tail = history[CURVE_BUCKETS * m :]
-    ends = [CURVE_BUCKETS * m + tail.argmin(), CURVE_BUCKETS * m + tail.argmax()] if tail.size else []
+    m = -(-n // CURVE_BUCKETS)  # epochs a bucket: at most CURVE_BUCKETS of them, the last one shorter
+    full = n // m
+    body = history[: full * m].reshape(full, m)
+    starts = np.arange(full) * m
+    tail = history[full * m :]
+    ends = [full * m + tail.argmin(), full * m + tail.argmax()] if tail.size else []
     extremes = [starts + body.argmin(axis=1), starts + body.argmax(axis=1), np.array([0, *ends, n - 1], np.int64)]
     at = np.unique(np.concatenate(extremes))
     return at + 1, history[at]

@@ -94,6 +94,12 @@ def test_a_long_loss_curve_draws_each_stretchs_extremes():
     np.testing.assert_array_equal(y, history[x - 1])  # each point at its epoch
     x, _ = plot.loss_curve(history[:1000]).axes[0].get_lines()[0].get_data()
     assert x.tolist() == list(range(1, 1001))  # a short one: every epoch
+    # leftover epochs were one more bucket, up to a third of the run drawn as two points
+    n = 3 * plot.CURVE_BUCKETS - 1
+    history = np.ones(n)
+    history[-15_000:-5_000] = 0.5  # a plateau near the end
+    x, y = plot.loss_curve(history).axes[0].get_lines()[0].get_data()
+    assert len(x) <= 2 * plot.CURVE_BUCKETS + 4 and np.diff(x).max() <= 3 and (y == 0.5).any()
 
 
 def test_sweep_summary(tmp_path):
