@@ -363,6 +363,14 @@ def _build_parser():
     )
     merge.add_argument("out", metavar="OUT.npz", help="the merged result (read it with fastbackprop.load_sweep)")
     merge.add_argument("parts", metavar="PART", nargs="+", help="result files (.npz) or store directories")
+    merge.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None,
+        metavar="N|START:STOP",
+        help="the seeds the whole sweep was meant to cover (0 .. N-1, or START .. STOP-1): those in no part are "
+        "missing (without it, a first or last task that never ran is not seen: only gaps between the seeds present)",
+    )
     merge.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
 
     info = sub.add_parser(
@@ -755,14 +763,15 @@ def _run_merge(args):
             raise ValueError(f"OUT {args.out!r} is also one of the parts: write the merged result elsewhere")
         if os.path.isdir(part) and out.startswith(os.path.realpath(part) + os.sep):
             raise ValueError(f"OUT {args.out!r} lies inside the store {part!r}, whose files it could replace")
-    res, planned = _merge(args.parts)
+    res, planned = _merge(args.parts, args.seeds)
     gaps = missing_seeds(res, planned)
     res.save(args.out)
     print(f"result written to {args.out}", file=sys.stderr)
     if args.json:
         # as the summary: a merge trains nothing, so no speed; wall_seconds and computed are the parts' sums
         merged = {"parts": len(args.parts), "complete": res.complete, "missing": [list(g) for g in gaps]}
-        print(json.dumps({**merged, **res.report(), "runs_per_second": None}))
+        trained = {"runs_per_second": None} | ({} if math.isfinite(res.wall_seconds) else {"computed": None})
+        print(json.dumps({**merged, **res.report(), **trained}))
     else:
         # A merge trains nothing: its wall time and seeds trained are the parts' own, summed
         # over those that say (a result in memory or saved; a store does not).
@@ -772,7 +781,7 @@ def _run_merge(args):
                 f"the parts' wall time {res.wall_seconds:.3g} s and {res.computed} seeds trained, "
                 "summed over the result files (stores keep neither)"
             )
-        print(f"merged {len(args.parts)} parts: " + "\n".join(lines))
+        print(f"merged {len(args.parts)} part{'s' * (len(args.parts) != 1)}: " + "\n".join(lines))
         if gaps:
             print(f"missing seeds: {describe_gaps(gaps)}")
         if not res.complete and not gaps:

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._settings import PER_ROW
+from ._validation import check_seeds
 from .results import SweepResult, load_sweep, made_with
 from .store import planned_seeds
 
@@ -44,13 +45,19 @@ def _load(k: int, part: Part) -> _Part:
     return _Part(repr(os.fspath(part)), result, result.seeds if result.complete else None, version)
 
 
-def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
+def merge_sweeps(parts: Iterable[Part], seeds: Any = None) -> SweepResult:
     """One ``SweepResult`` from several sweeps of the same settings, rows in seed order.
 
     Parameters
     ----------
     parts : iterable of SweepResult, or paths of result files or stores
         Stores may be partial: their finished rows are taken.
+    seeds : int, range or array of ints, optional
+        The seeds the whole sweep was meant to cover, as ``sweep`` takes
+        them (an int N: 0 .. N-1). Without them, a part that never ran at the
+        start or the end of the range (a job array's first or last task) is
+        not missed: only gaps between the seeds present, and the unfinished
+        seeds of partial stores, are.
 
     Returns
     -------
@@ -62,11 +69,12 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
         order of their settings). A seed's duplicates within one part are
         kept; a run in several parts keeps the rows of the part that lists it
         most often.
-        ``complete`` is False if seeds a partial part was made for are in no
-        part, or seeds between the smallest and the largest are missing
-        (``missing_seeds`` lists them), or a part is a partial result (a
-        ``SweepResult`` or its file, not a store), which does not say which
-        seeds it was made for; ``wall_seconds`` and ``computed`` are
+        ``complete`` is False if seeds a partial part was made for, or
+        ``seeds``, are in no part, or seeds between the smallest and the
+        largest are missing (``missing_seeds`` lists them), or, without
+        ``seeds``, a part is a partial result (a ``SweepResult`` or its
+        file, not a store), which does not say which seeds it was made for;
+        ``wall_seconds`` and ``computed`` are
         the parts' totals.
 
     Raises
@@ -83,13 +91,14 @@ def merge_sweeps(parts: Iterable[Part]) -> SweepResult:
     TypeError
         If a part is neither a SweepResult nor a path.
     """
-    return _merge(parts)[0]
+    return _merge(parts, seeds)[0]
 
 
-def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | None]:
-    """``merge_sweeps(parts)``, and the seeds the parts were made for (None if a part's are unknown)."""
+def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, npt.NDArray[np.int64] | None]:
+    """``merge_sweeps(parts, seeds)``, and the seeds the sweep was made for (None if unknown)."""
     if isinstance(parts, (str, os.PathLike, SweepResult)):
         raise TypeError(f"parts must be a list of sweeps (results or paths), got one: {parts!r:.80}")
+    expected = None if seeds is None else check_seeds(seeds)
     loaded = [_load(k, p) for k, p in enumerate(parts)]
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
@@ -150,7 +159,10 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
         kept = ids[np.argmax(counts)]
         for i in range(lo, hi):
             if not all(c[i].tobytes() == c[lo].tobytes() for c in columns.values()):
-                raise ValueError(f"seed {int(seeds[i])} has different results in two parts; they are not one sweep")
+                one, other = loaded[part_of[lo]].name, loaded[part_of[i]].name
+                raise ValueError(
+                    f"seed {int(seeds[i])} has different results in {one} and {other}; they are not one sweep"
+                )
             keep[i] = part_of[i] == kept
     seeds = seeds[keep]
     settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
@@ -170,7 +182,9 @@ def _merge(parts: Iterable[Part]) -> tuple[SweepResult, npt.NDArray[np.int64] | 
     # Complete: no gap between the smallest and largest seed, and every seed a
     # part was meant to cover (a partial store's unfinished ones too) is here.
     known = [p.planned for p in loaded if p.planned is not None]
-    planned = np.concatenate(known) if len(known) == len(loaded) else None
+    if expected is not None:  # the whole sweep's: a part of unknown plan was made for some of them
+        known.append(expected)
+    planned = np.concatenate(known) if expected is not None or len(known) == len(loaded) else None
     complete = planned is not None and not missing_seeds(merged, planned)
     return (merged if complete else dataclasses.replace(merged, complete=False)), planned
 

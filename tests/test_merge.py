@@ -1,5 +1,6 @@
 """Job arrays: seed ranges, merging the pieces, and the command-line conventions."""
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from fastbackprop import Network, datasets, load_sweep, merge_sweeps, sweep
 from fastbackprop.cli import main
+from fastbackprop.merge import missing_seeds
 
 from .conftest import JIT, SWEEP_EPOCHS
 
@@ -69,6 +71,8 @@ def test_missing_seeds_and_partial_parts_are_reported(tmp_path, capsys):
     assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["computed"] == 15 and report["runs_per_second"] is None  # a merge trains nothing
+    assert main(["merge", str(tmp_path / "one.npz"), str(tmp_path / "a.npz")]) == 0
+    assert "merged 1 part: 10 seeds" in capsys.readouterr().out
 
 
 def test_a_merge_of_a_store_and_a_file_does_not_count_rows_read_from_a_store(tmp_path, capsys):
@@ -94,6 +98,7 @@ def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys
     assert main(["merge", str(tmp_path / "m.npz"), str(store), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["seeds"] == 0 and report["missing"] == [[5, 1030]]
+    assert report["computed"] is None and report["wall_seconds"] is None  # stores keep neither (0 was said)
 
 
 def test_a_partial_result_saved_to_a_file_stays_partial(tmp_path, capsys):
@@ -143,10 +148,8 @@ def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
     b = sweep(*XOR, range(5, 15), epochs=EPOCHS, lr=0.5)
     merged = merge_sweeps([a, b])
     np.testing.assert_array_equal(merged.seeds, np.arange(15))
-    import dataclasses
-
     forged = dataclasses.replace(b, params=b.params + 1.0)
-    with pytest.raises(ValueError, match="seed 5 has different results in two parts"):
+    with pytest.raises(ValueError, match=r"seed 5 has different results in part 1 \(a SweepResult\) and part 2 "):
         merge_sweeps([a, forged])
     with pytest.raises(ValueError, match=r"part 1 \(a SweepResult\) has 2, part 2 \(a SweepResult\) has 3"):
         merge_sweeps([sweep(*XOR, 5, epochs=2), sweep(*XOR, 5, epochs=3)])
@@ -224,6 +227,32 @@ def test_parts_of_other_settings_are_refused_naming_the_setting(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"disagree on {setting}" in err and "b.npz" in err
     assert not out.exists()  # nothing written
+
+
+def test_the_seeds_planned_find_a_first_or_last_task_that_never_ran(tmp_path, capsys):
+    """Only gaps between the seeds present were seen: without seeds 0..99 and 300..399 the merge was complete."""
+    parts = [sweep(*XOR, range(k * 100, k * 100 + 100), epochs=EPOCHS, lr=0.5) for k in (1, 2)]
+    assert merge_sweeps(parts).complete  # nothing says more seeds were meant
+    merged = merge_sweeps(parts, seeds=400)
+    assert not merged.complete and merged.n == 200
+    assert missing_seeds(merged, range(400)) == [(0, 100), (300, 400)]
+    assert merge_sweeps(parts, seeds=range(100, 300)).complete
+    # a partial result does not say what it was made for; the seeds planned do
+    partial = dataclasses.replace(parts[0], complete=False)
+    assert not merge_sweeps([partial, parts[1]]).complete
+    assert merge_sweeps([partial, parts[1]], seeds=range(100, 300)).complete
+    for k, part in enumerate(parts):
+        part.save(tmp_path / f"p{k}.npz")
+    files = [str(tmp_path / f"p{k}.npz") for k in range(2)]
+    assert main(["merge", str(tmp_path / "m.npz"), *files, "--seeds", "0:400", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["complete"] is False and report["missing"] == [[0, 100], [300, 400]]
+    assert main(["merge", str(tmp_path / "m.npz"), *files, "--seeds", "400"]) == 0
+    assert "missing seeds: 0..99, 300..399" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"^seeds must be non-negative"):
+        merge_sweeps(parts, seeds=[-1, 5])
+    assert main(["merge", str(tmp_path / "m.npz"), *files, "--seeds", "5:3"]) == 2
+    assert "--seeds: range '5:3': START must be < STOP" in capsys.readouterr().err
 
 
 def test_with_a_margin_parts_may_differ_in_tol(tmp_path):
