@@ -345,6 +345,11 @@ MUTANTS = (
         ("tests/test_cli.py::test_grid_params0",),
     ),
     Mutant(
+        "merge-ignores-the-seeds-planned",
+        (("fastbackprop/merge.py", "        known.append(expected)\n", "        pass\n"),),
+        ("tests/test_merge.py::test_the_seeds_planned_find_a_first_or_last_task_that_never_ran",),
+    ),
+    Mutant(
         "y-named-as-x",
         (("fastbackprop/_validation.py", 'y = as_real_array(y, "y")', 'y = as_real_array(y, "X")'),),
         ("tests/test_adversarial.py::test_bad_argument_is_named",),
