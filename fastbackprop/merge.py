@@ -45,7 +45,7 @@ def _load(k: int, part: Part) -> _Part:
     return _Part(repr(os.fspath(part)), result, result.seeds if result.complete else None, version)
 
 
-def merge_sweeps(parts: Iterable[Part], seeds: Any = None) -> SweepResult:
+def merge_sweeps(parts: Iterable[Part], seeds: range | npt.ArrayLike | None = None) -> SweepResult:
     """One ``SweepResult`` from several sweeps of the same settings, rows in seed order.
 
     Parameters
