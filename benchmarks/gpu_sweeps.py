@@ -81,7 +81,9 @@ def compile_times():
 
 def kernels():
     """Registers and local memory of every variant the run compiled, and their SASS in OUT/sass."""
-    for variant, kernel in _cuda._KERNELS.items():
+    for (variant, *switches), kernel in _cuda._KERNELS.items():
+        if tuple(switches) != _cuda._switches():  # compiled for a side-by-side run of another switch
+            continue
         name = "_".join(
             [str(variant.dtype), "tanh" if variant.tanh else "sigmoid"]
             + ["momentum"] * variant.momentum
@@ -219,15 +221,10 @@ def unrolled_vs_loop(n):
 
 
 def _walls_with(setting, value, data, dtype, n):
-    """Wall times of 3 GPU sweeps of n seeds with ``_cuda.<setting> = value``, after a warm-up.
-
-    The kernels compiled under the setting are dropped afterwards and those
-    compiled before are kept: a compiled kernel is keyed by its variant only.
-    """
+    """Wall times of 3 GPU sweeps of n seeds with ``_cuda.<setting> = value``, after a warm-up."""
     X, y = fb.datasets.load(data)
-    kept, saved = dict(_cuda._KERNELS), getattr(_cuda, setting)
+    saved = getattr(_cuda, setting)
     setattr(_cuda, setting, value)
-    _cuda._KERNELS.clear()
     try:
         fb.sweep(X, y, min(n, 1000), epochs=EPOCHS, lr=LR[data], dtype=dtype, device="cuda")  # warm
         return [
@@ -235,8 +232,6 @@ def _walls_with(setting, value, data, dtype, n):
         ]
     finally:
         setattr(_cuda, setting, saved)
-        _cuda._KERNELS.clear()
-        _cuda._KERNELS.update(kept)
 
 
 def _record_walls(walls, n, **row):

@@ -127,12 +127,11 @@ UNROLLED_SAMPLES = 16
 #: ``_kernels.tol_sum``); it pays where warps search long, as on XOR, where 27 % of
 #: the networks never converge and the loss was two fifths of an epoch's
 #: instructions: 1.1-1.2x there on an H200, no change on gender (BENCHMARKS.md).
-#: False: always the full loss (compiled kernels are kept by
-#: variant: clear ``_KERNELS`` after changing it).
+#: False: always the full loss.
 WORST_SAMPLE_FIRST = True
 
-#: The compiled kernels, by variant.
-_KERNELS: dict[Variant, Any] = {}
+#: The compiled kernels, by variant and ``_switches()``.
+_KERNELS: dict[tuple[Variant, bool, bool], Any] = {}
 
 
 def _missing():
@@ -452,15 +451,21 @@ def compile_kernel(variant):
     kernel without checking argument types: ``train_chunk`` passes those of
     ``_signature``.
     """
-    if variant not in _KERNELS:
+    key = (variant, *_switches())
+    if key not in _KERNELS:
         body = _make_kernel(variant)
         if config.ENABLE_CUDASIM:
             _compile_simulated(variant)
-            _KERNELS[variant] = cuda.jit(body)
+            _KERNELS[key] = cuda.jit(body)
         else:
             with _exact_compile():
-                _KERNELS[variant] = _compiled(body, variant)
-    return _KERNELS[variant]
+                _KERNELS[key] = _compiled(body, variant)
+    return _KERNELS[key]
+
+
+def _switches() -> tuple[bool, bool]:
+    """The module switches compiled into a kernel besides its variant (a benchmark flips them)."""
+    return WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH
 
 
 def _compiled(body, variant):
@@ -488,7 +493,7 @@ def _cached_dispatcher(body, variant):
     pickles with their code and options (the variant is in them).
     ``_jit.harden_cache`` adds the sources and ``settings``, read while compiling.
     """
-    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)
+    settings = (variant.max_registers, *_switches())
     # lto=False: the cubin is linked from the PTX compiled here, not from
     # LTO-IR that NVVM would compile again, at launch, with -fma=1.
     # (given with the function: cuda.jit(lto=False) without it drops lto)

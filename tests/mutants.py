@@ -31,7 +31,7 @@ class Mutant:
 
 K, S, R, C, W, E = (f"fastbackprop/{m}.py" for m in ("_kernels", "sweeps", "reference", "_cuda", "store", "_execution"))
 S_ = "fastbackprop/_seeding.py"
-_SETTINGS = "    settings = (variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)\n"
+_SWITCHES = "    return WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH\n"
 
 MUTANTS = (
     Mutant(
@@ -101,18 +101,24 @@ MUTANTS = (
     ),
     Mutant(
         "gpu-cache-key-without-register-cap",
-        ((C, _SETTINGS, "    settings = (WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH)\n"),),
+        ((C, "    settings = (variant.max_registers, *_switches())\n", "    settings = _switches()\n"),),
         ("tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",),
     ),
     Mutant(
         "gpu-cache-key-without-worst-sample-first",
-        ((C, _SETTINGS, "    settings = (variant.max_registers, _kernels.GPU_RECIPROCAL_FAST_PATH)\n"),),
-        ("tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",),
+        ((C, _SWITCHES, "    return True, _kernels.GPU_RECIPROCAL_FAST_PATH\n"),),
+        (
+            "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
+            "tests/test_cuda.py::test_a_kernel_compiled_before_a_switch_flipped_is_not_handed_out_after",
+        ),
     ),
     Mutant(
         "gpu-cache-key-without-reciprocal",
-        ((C, _SETTINGS, "    settings = (variant.max_registers, WORST_SAMPLE_FIRST)\n"),),
-        ("tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",),
+        ((C, _SWITCHES, "    return WORST_SAMPLE_FIRST, True\n"),),
+        (
+            "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
+            "tests/test_cuda.py::test_a_kernel_compiled_before_a_switch_flipped_is_not_handed_out_after",
+        ),
     ),
     Mutant(
         "gpu-cached-kernel-with-lto",

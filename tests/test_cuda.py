@@ -2,6 +2,7 @@
 simulator, its PTX without a GPU (no contraction, no approximations), and bit-identity
 with the CPU sweep on a real GPU when there is one."""
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -278,7 +279,8 @@ SIMULATED = """
     # the most samples the kernel writes out
     Xw, yw = Xb[: _cuda.UNROLLED_SAMPLES], yb[: _cuda.UNROLLED_SAMPLES]
     check("16 samples written out", lambda d: fb.sweep(Xw, yw, few, epochs=6, lr=1.0, momentum=0.5, device=d))
-    same["16 samples written out: that kernel ran"] = any(v.samples == _cuda.UNROLLED_SAMPLES for v in _cuda._KERNELS)
+    ran = [variant.samples for variant, *_ in _cuda._KERNELS]
+    same["16 samples written out: that kernel ran"] = _cuda.UNROLLED_SAMPLES in ran
     check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
     grid_fields = ("loss", "epochs_to_tol")
     g = check("grid", lambda d: fb.grid(X, y, 40, [0.5, 3], [1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
@@ -459,6 +461,27 @@ def test_gpu_cache_key_changes_with_each_setting_compiled_in(monkeypatch, module
     assert key() == default
     monkeypatch.setattr(importlib.import_module(f"fastbackprop.{module}"), setting, value)
     assert key() != default
+
+
+@needs_numba_cuda
+def test_a_kernel_compiled_before_a_switch_flipped_is_not_handed_out_after(monkeypatch):
+    """The switches are compiled in (a benchmark flips them between sweeps): the kernel compiled
+    under the old value must not be returned under the new one, nor compiled twice for one value."""
+    from fastbackprop import _cuda, _kernels
+
+    monkeypatch.setattr(_cuda, "_KERNELS", {})
+    monkeypatch.setattr(_cuda, "_make_kernel", lambda variant: None)
+    monkeypatch.setattr(_cuda, "_compiled", lambda body, variant: object())
+    monkeypatch.setattr(_cuda, "_exact_compile", contextlib.nullcontext)
+    monkeypatch.setattr(_cuda.config, "ENABLE_CUDASIM", False)
+    variant = _cuda.Variant(np.dtype("float32"), False, False, False, 4)
+    seen = [_cuda.compile_kernel(variant)]
+    assert _cuda.compile_kernel(variant) is seen[0]
+    for module, setting in ((_cuda, "WORST_SAMPLE_FIRST"), (_kernels, "GPU_RECIPROCAL_FAST_PATH")):
+        monkeypatch.setattr(module, setting, False)
+        seen.append(_cuda.compile_kernel(variant))
+        assert _cuda.compile_kernel(variant) is seen[-1]
+    assert len({id(kernel) for kernel in seen}) == 3
 
 
 @needs_numba_cuda
