@@ -236,7 +236,7 @@ _LOG2E = 1.4426950408889634
 def _exp64_parts(x):
     """(p, 2**k) with exp(x) = p * 2**k, a product that is exact (2**k normal)."""
     k = _floor(_fma(x, _LOG2E, 0.5))
-    r = _fma(k, -1.90821492927058770002e-10, _fma(k, -6.93147180369123816490e-01, x))
+    r = _fma(k, -_seeding._LN2_LO, _fma(k, -_seeding._LN2_HI, x))
     r2 = r * r
     r4 = r2 * r2
     r8 = r4 * r4
@@ -559,9 +559,7 @@ _mix64 = jit(**dict(OPTS, cache=False))(_seeding._mix64)
 _log_unit = jit(**dict(OPTS, cache=False))(_seeding._log_unit)
 _GOLDEN = _seeding.GOLDEN
 _SEED_OFFSET = _seeding.SEED_OFFSET
-_U1 = np.uint64(1)
-_U2 = np.uint64(2)
-_U11 = np.uint64(11)
+_U1, _U2, _U11 = _seeding._ONE_U64, _seeding._TWO_U64, _seeding._S11
 _ATTEMPT_BITS = np.uint64(_seeding._ATTEMPT_BITS)
 
 
@@ -571,8 +569,14 @@ def _uniform_pm1(h):
 
 
 @jit(**OPTS)
+def _first_counter(k):
+    """The counter of parameter k's first draw (as ``_seeding`` numbers them)."""
+    return _U2 * np.uint64(k) * _ATTEMPT_BITS + _U1
+
+
+@jit(**OPTS)
 def _normal(key, k):
-    c = _U2 * np.uint64(k) * _ATTEMPT_BITS + _U1
+    c = _first_counter(k)
     while True:
         u = _uniform_pm1(_mix64(key + c * _GOLDEN))
         v = _uniform_pm1(_mix64(key + (c + _U1) * _GOLDEN))
@@ -585,7 +589,7 @@ def _normal(key, k):
 
 @jit(**OPTS)
 def _uniform(key, k):
-    return _uniform_pm1(_mix64(key + (_U2 * np.uint64(k) * _ATTEMPT_BITS + _U1) * _GOLDEN))
+    return _uniform_pm1(_mix64(key + _first_counter(k) * _GOLDEN))
 
 
 @jit(**OPTS)

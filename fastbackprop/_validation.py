@@ -355,21 +355,22 @@ def check_training(
     activation = check_choice(activation, "activation", ACTIVATIONS)
     init = check_choice(init, "init", INITS)
     if params0 is not None:
-        given = {n: v for n, v, d in (("init", init, "normal"), ("init_scale", init_scale, 1.0)) if not _is(v, d)}
-        if given:
-            shown = ", ".join(f"{n}={_show(v)}" for n, v in given.items())
-            raise ValueError(f"params0 gives the starting points; init options contradict it (got {shown})")
+        check_no_init_options("params0", init, init_scale)
         params0 = as_real_array(params0, "params0")
         if params0.ndim != 2 or params0.shape[1] != N_PARAMS or params0.shape[0] == 0:
             raise ValueError(f"params0 must have shape (S, {N_PARAMS}), S >= 1, got shape {params0.shape}")
         if params0.shape[0] > MAX_SEEDS:
             raise ValueError(f"params0 must hold at most {MAX_SEEDS} rows, got {params0.shape[0]}")
+    epochs = check_int(epochs, "epochs", maximum=MAX_EPOCHS)
+    record_at = tuple(int(e) for e in record_at)
+    if record_at and not (list(record_at) == sorted(set(record_at)) and 1 <= record_at[0] and record_at[-1] <= epochs):
+        raise ValueError(f"record_at must be increasing epoch counts in [1, {epochs}], got {record_at}")
     training = Training(
-        epochs=check_int(epochs, "epochs", maximum=MAX_EPOCHS),
+        epochs=epochs,
         lr=check_per_network(lr, "lr", check_positive_float),
         tol=check_positive_float(tol, "tol"),
         dtype=dtype,
-        record_at=tuple(int(e) for e in record_at),
+        record_at=record_at,
         lr_output=None if lr_output is None else check_per_network(lr_output, "lr_output", check_positive_float),
         momentum=check_per_network(momentum, "momentum", check_momentum),
         activation=activation,
@@ -391,6 +392,14 @@ def check_training(
     check_survives(training.params0, "params0", dtype, zero_ok=True)
     check_init_scale(training.init_scale, dtype)
     return training
+
+
+def check_no_init_options(given: str, init: Any, init_scale: Any) -> None:
+    """Refuse init options beside explicit starting points (argument ``given``: params or params0)."""
+    contradicting = {n: v for n, v, d in (("init", init, "normal"), ("init_scale", init_scale, 1.0)) if not _is(v, d)}
+    if contradicting:
+        shown = ", ".join(f"{n}={_show(v)}" for n, v in contradicting.items())
+        raise ValueError(f"{given} gives the starting points; init options contradict it (got {shown})")
 
 
 def check_init_scale(init_scale: PerNetwork, dtype: str) -> None:

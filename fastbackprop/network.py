@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from . import _kernels, _seeding
 from ._jit import compile_while_waiting
-from ._layout import PARAM_NAMES
+from ._layout import N_PARAMS, PARAM_NAMES
 from ._settings import ACTIVATIONS, INITS
 from ._validation import (
     MAX_EPOCHS,
@@ -23,6 +23,7 @@ from ._validation import (
     check_int,
     check_memory,
     check_momentum,
+    check_no_init_options,
     check_params,
     check_positive_float,
     check_sample,
@@ -102,11 +103,7 @@ class Network:
         if params is not None:
             if seed is not None:
                 raise ValueError(f"give seed or params, not both (seed={seed!r})")
-            if start != "normal" or scale != 1.0:
-                raise ValueError(
-                    f"params gives the starting point; init options contradict it (init={init!r}, "
-                    f"init_scale={init_scale!r})"
-                )
+            check_no_init_options("params", start, scale)
             self._params: npt.NDArray[np.float64] = check_params(params)
             self.seed: int | None = None
             self.init: str | None = None
@@ -253,7 +250,8 @@ class Network:
         losses = np.empty(kept)
         kernel = _kernels.training_kernels(self.activation == "tanh", momentum != 0.0).train
         if not getattr(kernel, "signatures", True):  # its first call compiles or loads it: no epochs
-            compile_while_waiting(lambda: kernel(self.params, np.zeros(9), X, y, 0, lr, lr_out, momentum, losses[:0]))
+            nothing = self.params, np.zeros(N_PARAMS), X, y, 0, lr, lr_out, momentum, losses[:0]
+            compile_while_waiting(lambda: kernel(*nothing))
         # The compiled loop runs a slice of epochs at a time (same bits: the
         # state between epochs is the parameters and velocities): Ctrl-C is
         # seen between slices, and a run that has blown up stops there.

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _seeding
-from ._layout import B1, B2, B3, N_PARAMS, W1, W2, W3, W4, W5, W6
+from ._layout import B1, B2, B3, W1, W2, W3, W4, W5, W6
 
 
 def sigmoid(z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
@@ -42,7 +42,8 @@ def _slope(h: npt.NDArray[np.floating[Any]], activation: str) -> npt.NDArray[np.
 
 
 def _columns(params: npt.NDArray[np.floating[Any]]) -> list[npt.NDArray[np.floating[Any]]]:
-    return [params[:, k] for k in range(N_PARAMS)]
+    """The columns w1, w2, w3, w4, w5, w6, b1, b2, b3 of params (S, 9), in that order."""
+    return [params[:, k] for k in (W1, W2, W3, W4, W5, W6, B1, B2, B3)]
 
 
 def forward(

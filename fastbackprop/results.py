@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _kernels
+from ._layout import N_PARAMS
 from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
 from ._validation import check_int, check_positive_float
 from ._version import __version__
@@ -447,7 +448,7 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
     F = DTYPES[dtype] if isinstance(dtype, str) and dtype in DTYPES else None
     shapes_ok = (
         S >= 0
-        and np.shape(fields["params"]) == (S, 9)
+        and np.shape(fields["params"]) == (S, N_PARAMS)
         and all(np.shape(fields[k]) == (S,) for k in ("final_loss", "converged", "diverged"))
         and (fields["epochs_to_tol"] is None or np.shape(fields["epochs_to_tol"]) == (S,))
         and np.ndim(fields["X"]) == 2
@@ -458,7 +459,7 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
     for name in PER_ROW:
         value = fields.get(name)
         if isinstance(value, np.ndarray):
-            row = (9,) if name == "params0" else ()
+            row = (N_PARAMS,) if name == "params0" else ()
             shapes_ok = shapes_ok and value.shape == (S, *row) and value.dtype == np.float64
         elif value is not None and not isinstance(value, (int, float)):
             types_ok = False

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fastbackprop import GridResult, datasets, grid, sweep
+from fastbackprop._validation import check_training
 
 from .conftest import JIT
 
@@ -175,3 +176,11 @@ def test_per_network_options_apply_to_every_cell():
                 s = sweep(*XOR, N, epochs=int(g.epochs[-1]), lr=lr, momentum=m, **options)
                 np.testing.assert_array_equal(g.loss[i, k, -1], s.final_loss)
                 np.testing.assert_array_equal(g.epochs_to_tol[i, k], s.epochs_to_tol)
+
+
+@pytest.mark.parametrize("record_at", [(3, 2), (2, 2), (0, 2), (2, 9)])
+def test_recorded_lengths_out_of_order_or_range_are_refused(record_at):
+    """The kernels step through ``record_at`` once, in order, up to ``epochs``: anything else is refused."""
+    with pytest.raises(ValueError, match=r"^record_at must be increasing epoch counts in \[1, 5\]"):
+        check_training(epochs=5, lr=0.5, tol=0.1, dtype="float64", record_at=record_at)
+    check_training(epochs=5, lr=0.5, tol=0.1, dtype="float64", record_at=(1, 5))

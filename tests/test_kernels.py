@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastbackprop import _kernels, _seeding, reference
-from fastbackprop._layout import N_PARAMS
+from fastbackprop._layout import B1, B2, B3, N_PARAMS, W1, W2, W3, W4, W5, W6
 
 from .conftest import PINNED_STARTS
 
@@ -192,13 +192,13 @@ def test_gradient_vs_finite_differences_saturated(rng):
     P, x, y = _points(rng, 400, 6.0)
     sums = np.stack(
         [
-            P[:, 0] * x[:, 0] + P[:, 1] * x[:, 1] + P[:, 6],
-            P[:, 2] * x[:, 0] + P[:, 3] * x[:, 1] + P[:, 7],
+            P[:, W1] * x[:, 0] + P[:, W2] * x[:, 1] + P[:, B1],
+            P[:, W3] * x[:, 0] + P[:, W4] * x[:, 1] + P[:, B2],
         ],
         axis=1,
     )
     h = reference.sigmoid(sums)
-    out = P[:, 4] * h[:, 0] + P[:, 5] * h[:, 1] + P[:, 8]
+    out = P[:, W5] * h[:, 0] + P[:, W6] * h[:, 1] + P[:, B3]
     z = np.column_stack([sums, out])
     keep = (np.abs(z).max(axis=1) > 8) & (z.max(axis=1) < 20) & (z.min(axis=1) > -20)
     assert keep.sum() >= 40

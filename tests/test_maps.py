@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fastbackprop import MapResult, Network, _seeding, datasets, init_map, load_map, load_sweep, lr_map, sweep
+from fastbackprop._layout import B3, W2
 from fastbackprop.cli import main
 from fastbackprop.maps import MAX_SIDE
 from fastbackprop.plot import MAP_WHATS
@@ -100,8 +101,8 @@ def test_a_map_is_the_sweep_of_its_starting_points(dtype):
     base = np.random.default_rng(1).normal(size=9)
     m = init_map(*XOR, base, ("b3", "w2"), ((-1, 3), (0.5, 2.5)), (11, 9), epochs=EPOCHS, lr=0.5, dtype=dtype)
     starts = np.repeat(base[None], 99, axis=0)
-    starts[:, 8] = np.tile(np.linspace(-1, 3, 11), 9)  # b3 = coords0[i], pixel r = j * 11 + i
-    starts[:, 1] = np.repeat(np.linspace(0.5, 2.5, 9), 11)
+    starts[:, B3] = np.tile(np.linspace(-1, 3, 11), 9)  # b3 = coords0[i], pixel r = j * 11 + i
+    starts[:, W2] = np.repeat(np.linspace(0.5, 2.5, 9), 11)
     s = sweep(*XOR, None, epochs=EPOCHS, lr=0.5, dtype=dtype, params0=starts)
     assert m.params.reshape(99, 9).tobytes() == s.params.tobytes()
     assert m.final_loss.ravel().tobytes() == s.final_loss.tobytes()

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastbackprop import Network, datasets, load_sweep, merge_sweeps, sweep
+from fastbackprop._layout import W5
 from fastbackprop.cli import main
 from fastbackprop.merge import missing_seeds
 
@@ -158,14 +159,14 @@ def test_duplicates_are_kept_once_when_identical_and_refused_otherwise():
 def test_runs_that_differ_in_a_signed_zero_are_two_runs_in_any_part_order():
     """+0.0 and -0.0 sort alike but are different starts: a run's copies must still meet."""
     P = Network(seed=3).params
-    P[4] = 0.0
+    P[W5] = 0.0
     Q = P.copy()
-    Q[4] = -0.0
+    Q[W5] = -0.0
     a, b, c = (sweep(*XOR, None, epochs=EPOCHS, lr=0.5, params0=p[None]) for p in (P, Q, P))  # c repeats a
     for parts in ([a, b, c], [a, c, b], [b, a, c]):
         merged = merge_sweeps(parts)
         assert merged.n == 2
-        signs = np.signbit(merged.params0[:, 4])
+        signs = np.signbit(merged.params0[:, W5])
         assert sorted(signs) == [False, True]
         both = sweep(*XOR, None, epochs=EPOCHS, lr=0.5, params0=merged.params0)
         for name in ("params", "final_loss", "epochs_to_tol"):
