@@ -199,11 +199,11 @@ def _per_row_setting(results: Sequence[SweepResult], name: str) -> Any:
     values = [getattr(r, name) for r in results]
     if all(v is None for v in values):
         return None
+    if name == "lr_output":  # None is "the same as lr": a part without it and one with lr's value agree
+        values = [r.lr if v is None else v for r, v in zip(results, values)]
     scalars = [v for v in values if not isinstance(v, np.ndarray)]
     if len(scalars) == len(values) and all(v == scalars[0] for v in scalars):
         return scalars[0]
-    if name == "lr_output":  # None is "the same as lr"
-        values = [r.lr if v is None else v for r, v in zip(results, values)]
     return np.concatenate(
         [
             np.broadcast_to(np.asarray(v, dtype=np.float64), (r.n,)) if np.ndim(v) == 0 else v

@@ -173,6 +173,18 @@ def test_runs_that_differ_in_a_signed_zero_are_two_runs_in_any_part_order():
             np.testing.assert_array_equal(getattr(merged, name), getattr(both, name), err_msg=name)
 
 
+def test_a_part_without_lr_output_and_one_giving_lrs_value_merge_to_one_scalar():
+    """None means "lr": both parts train the output at 0.5, which the merge says once, not per network."""
+    a = sweep(*XOR, range(0, 10, 2), epochs=EPOCHS, lr=0.5)
+    b = sweep(*XOR, range(1, 10, 2), epochs=EPOCHS, lr=0.5, lr_output=0.5)
+    merged = merge_sweeps([a, b])
+    assert merged.lr_output == 0.5 and merged.lr == 0.5
+    _same(merged, sweep(*XOR, 10, epochs=EPOCHS, lr=0.5, lr_output=0.5))
+    c = sweep(*XOR, range(1, 10, 2), epochs=EPOCHS, lr=1.0, lr_output=0.5)
+    mixed = merge_sweeps([a, c])  # lr per network; lr_output 0.5 for all
+    assert mixed.lr_output == 0.5 and mixed.lr.tolist() == [0.5, 1.0] * 5
+
+
 def test_merge_out_inside_a_parts_store_is_refused(tmp_path, capsys):
     sweep(*XOR, range(0, 5), epochs=EPOCHS, lr=0.5, store=tmp_path / "st")
     sweep(*XOR, range(5, 10), epochs=EPOCHS, lr=0.5).save(tmp_path / "a.npz")
