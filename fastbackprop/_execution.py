@@ -27,7 +27,7 @@ from ._jit import compile_while_waiting
 from ._layout import N_PARAMS
 from ._settings import PER_ROW, Execution, PerNetwork, StartGrid, Training
 from ._version import __version__
-from .store import OMITTED_AT_DEFAULT, SweepStore, sha256
+from .store import OMITTED_AT_DEFAULT, SweepStore, canonical_nans, chunk_bounds, n_chunks, sha256
 
 #: Seeds per chunk on the CPU are LANES * BLOCKS_PER_CHUNK (1024): ~10-30 ms
 #: of work each, the unit of progress, of store writes and of load balancing;
@@ -218,11 +218,10 @@ class Plan:
 
     @property
     def n_chunks(self) -> int:
-        return -(-self.seeds.shape[0] // self.chunk_size)
+        return n_chunks(self.seeds.shape[0], self.chunk_size)
 
     def bounds(self, index: int) -> tuple[int, int]:
-        lo = index * self.chunk_size
-        return lo, min(self.seeds.shape[0], lo + self.chunk_size)
+        return chunk_bounds(index, self.chunk_size, self.seeds.shape[0])
 
     def _rows(self, value: Any, unit: Unit) -> Any:
         """The rows of the unit's chunks of a per-network setting (a scalar stays a scalar)."""
@@ -619,6 +618,7 @@ def execute(
                 on_rows(hi - lo)
 
     def finish(unit: Unit, rows: Rows) -> None:
+        rows = Rows(*canonical_nans(rows))
         for i, chunk in plan.split(unit, rows):
             if store is not None:
                 store.write(i, chunk)

@@ -42,7 +42,7 @@ import time
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, cast
 
 import numpy as np
@@ -340,8 +340,35 @@ def check_npz_sizes(path: str | os.PathLike[str], what: str = "sweep file") -> N
         raise ValueError(f"path {os.fspath(path)!r} is not a readable fastbackprop {what}") from None
 
 
+def canonical_nans(arrays: Iterable[npt.NDArray[Any]]) -> tuple[npt.NDArray[Any], ...]:
+    """``arrays`` with every NaN the one quiet NaN of its dtype, ``np.nan``'s (the others as they are).
+
+    Which NaN a run that overflowed ends with depends on the code that ran it
+    (vectorised or not, on a CPU or a GPU), not on its seed: rows must not.
+    """
+    return tuple(_canonical_nans(a) for a in arrays)
+
+
+def _canonical_nans(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    if a.dtype.kind != "f":
+        return a
+    nan = np.isnan(a)
+    return np.where(nan, a.dtype.type(np.nan), a) if nan.any() else a
+
+
+def chunk_bounds(index: int, chunk_size: int, n: int) -> tuple[int, int]:
+    """Rows [lo, hi) of chunk ``index`` when ``n`` rows are cut into chunks of ``chunk_size``."""
+    lo = index * chunk_size
+    return lo, min(n, lo + chunk_size)
+
+
+def n_chunks(n: int, chunk_size: int) -> int:
+    """Chunks of ``n`` rows cut into chunks of ``chunk_size`` (the last may be short)."""
+    return -(-n // chunk_size)
+
+
 class _Chunks:
-    """The chunk files of a store: chunk i holds rows [i * chunk_size, (i + 1) * chunk_size) of n."""
+    """The chunk files of a store: chunk i holds rows ``chunk_bounds(i, chunk_size, n)``."""
 
     def __init__(self, path: str, settings: dict[str, Any]) -> None:
         self.path = path
@@ -359,12 +386,11 @@ class _Chunks:
         return os.path.join(self.path, f"chunk-{index:06d}.npz")
 
     def bounds(self, index: int) -> tuple[int, int]:
-        lo = index * self.chunk_size
-        return lo, min(self.n, lo + self.chunk_size)
+        return chunk_bounds(index, self.chunk_size, self.n)
 
     @property
     def n_chunks(self) -> int:
-        return -(-self.n // self.chunk_size)
+        return n_chunks(self.n, self.chunk_size)
 
     def _spec(self, rows: int) -> dict[str, tuple[tuple[int, ...], Any]]:
         return {
@@ -408,6 +434,7 @@ class _Chunks:
         )
         if not ok:
             return None
+        arrays = canonical_nans(arrays)  # a store written before NaNs were made one
         return arrays if self.n_within else (*arrays, np.empty((hi - lo, 0), np.bool_))
 
 
@@ -425,6 +452,9 @@ class SweepStore(_Chunks):
         ``chunk_size`` once the store is entered).
     X, y, seeds : ndarray
         The data and seeds; compared with the store's by SHA-256.
+    arrays : dict of str to ndarray of float64, optional
+        The per-network settings given as arrays (``PER_ROW``: lr (S,), ...,
+        params0 (S, 9)), kept in the store's inputs and compared the same way.
     """
 
     def __init__(
@@ -480,7 +510,7 @@ class SweepStore(_Chunks):
         inputs = os.path.join(self.path, INPUTS)
         manifest = {"format": _FORMAT, "format_version": _version(self.settings), "settings": self.settings}
         if not os.path.exists(os.path.join(self.path, MANIFEST)):
-            leftovers = sorted(n for n in os.listdir(self.path) if n.startswith("chunk-"))
+            leftovers = sorted(n for n in os.listdir(self.path) if _CHUNK.fullmatch(n))
             if leftovers:
                 raise ValueError(
                     f"store {self.path!r} holds results ({leftovers[0]}, ...) but no manifest, so nothing says "
