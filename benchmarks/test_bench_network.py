@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from fastbackprop import datasets
-from fastbackprop._seeding import init_params
+from fastbackprop._seeding import init_normal
 
 from .registry import IMPLEMENTATIONS
 
 pytestmark = pytest.mark.bench
 
 X, Y = datasets.gender()
-PARAMS = init_params([2])[0]
+PARAMS = init_normal([2])[0]
 NAMES = list(IMPLEMENTATIONS["train"])
 
 

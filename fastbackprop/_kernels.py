@@ -481,13 +481,6 @@ def _momentum_step(p, u, off, stride, u_off, x0, x1, y, lr, lr_out, m, h1, h2, y
 
 
 @jit(**INLINE)
-def _sgd_update(p, x0, x1, y, lr):
-    """One plain SGD step of the single sigmoid network p (9,), in place."""
-    h1, h2, ypred = _activations(p, 0, 1, x0, x1, False)
-    _apply_step(p, 0, 1, x0, x1, y, lr, lr, h1, h2, ypred, False)
-
-
-@jit(**INLINE)
 def _squared_error(p, x0, x1, y, tanh):
     """(y - ypred)**2 of the single network p (9,) on one sample."""
     err = y - _activations(p, 0, 1, x0, x1, tanh)[2]
@@ -525,7 +518,8 @@ def gradient(params, x, y, out, tanh):
 @jit(**OPTS)
 def sgd_step(params, x, y, lr):
     """One in-place SGD step of the sigmoid network params (9,) on sample x (2,), target y."""
-    _sgd_update(params, x[0], x[1], y, lr)
+    h1, h2, ypred = _activations(params, 0, 1, x[0], x[1], False)
+    _apply_step(params, 0, 1, x[0], x[1], y, lr, lr, h1, h2, ypred, False)
 
 
 @jit(**OPTS)

@@ -81,7 +81,7 @@ def _log_unit(s, m, e):
     return e * _LN2_HI + (e * _LN2_LO + 2.0 * t * p)
 
 
-def init_params(seeds):
+def init_normal(seeds):
     """Standard-normal starting parameters for each seed.
 
     Parameters
@@ -132,5 +132,5 @@ def starting_params(seeds, init="normal", init_scale=1.0):
 
     ``init_scale`` is a scalar or one value per seed (S,).
     """
-    base = init_params(seeds) if init == "normal" else init_uniform(seeds)
+    base = init_normal(seeds) if init == "normal" else init_uniform(seeds)
     return np.asarray(init_scale, dtype=np.float64).reshape(-1, 1) * base

@@ -25,6 +25,10 @@ OPTIONS = ("lr_output", "momentum", "activation", "margin", "init", "init_scale"
 #: The starting-point distributions and activations, by name.
 INITS = ("normal", "uniform")
 ACTIVATIONS = ("sigmoid", "tanh")
+#: Where a sweep can run.
+DEVICES = ("cpu", "cuda")
+#: The lowest output (and target) of each activation; the highest is 1.
+OUTPUT_LOW = {"sigmoid": 0.0, "tanh": -1.0}
 
 PerNetwork = float | npt.NDArray[np.float64]  # a scalar, or one float64 per network (S,)
 

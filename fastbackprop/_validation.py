@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, DTYPES, INITS, PER_ROW, Execution, PerNetwork, Training
+from ._settings import ACTIVATIONS, DEVICES, DTYPES, INITS, OUTPUT_LOW, PER_ROW, Execution, PerNetwork, Training
 
 T = TypeVar("T")
 
@@ -156,7 +156,7 @@ def check_dataset(
     y = as_real_array(y, "y")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got shape {y.shape}")
-    lo = -1.0 if activation == "tanh" else 0.0
+    lo = OUTPUT_LOW[activation]
     if np.any((y < lo) | (y > 1.0)):
         bad = y[(y < lo) | (y > 1.0)][0]
         raise ValueError(f"y must lie in [{lo:g}, 1] for {activation} units, got {float(bad)!r} in y")
@@ -220,7 +220,8 @@ def check_momentum_survives(momentum: PerNetwork, name: str, dtype: str) -> None
     """``check_survives`` for momenta, which must also stay below 1 in ``dtype``."""
     check_survives(momentum, name, dtype, zero_ok=True)
     if np.any(DTYPES[dtype](np.asarray(momentum)) >= 1):
-        raise ValueError(f"{name} must stay below 1 in {dtype}; a value rounds to 1")
+        rounded = np.asarray(momentum)[DTYPES[dtype](np.asarray(momentum)) >= 1]
+        raise ValueError(f"{name} must stay below 1 in {dtype}; {float(rounded.flat[0])!r} rounds to 1")
 
 
 def check_params(params: Any) -> npt.NDArray[np.float64]:
@@ -404,8 +405,10 @@ def check_no_init_options(given: str, init: Any, init_scale: Any) -> None:
 
 def check_init_scale(init_scale: PerNetwork, dtype: str) -> None:
     """Refuse scales whose starts would overflow ``dtype`` (deviates are drawn in float64, below 40 in magnitude)."""
-    if np.any(np.asarray(init_scale) > np.finfo(DTYPES[dtype]).max / 64):
-        raise ValueError(f"init_scale is too large for {dtype}: starts would overflow")
+    limit = np.finfo(DTYPES[dtype]).max / 64
+    if np.any(np.asarray(init_scale) > limit):
+        big = float(np.max(init_scale))
+        raise ValueError(f"init_scale is too large for {dtype}: starts would overflow (got {big!r}, most {limit:.3g})")
 
 
 def _is(value: Any, default: str | float) -> bool:
@@ -550,10 +553,7 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
         callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))
     ):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
-    if not isinstance(device, str):
-        raise TypeError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    device = check_choice(device, "device", DEVICES)
     if device == "cuda" and client is None:
         from . import _cuda  # only here: the core package never imports numba-cuda
 

@@ -11,15 +11,18 @@ import re
 import sys
 import threading
 import zipfile
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import datasets
 from ._layout import N_PARAMS
+from ._settings import ACTIVATIONS, DEVICES, DTYPES, INITS
 from ._validation import check_memory, check_momentum, check_positive_float, store_problem
 from ._version import __version__
 from .network import Network
+from .plot import MAP_WHATS
 from .store import cannot_write, not_a_file, write_atomic
 from .sweeps import grid, sweep
 
@@ -74,7 +77,7 @@ def _add_training_options(p, margin=False, momentum_list=False):
         _add_momentum_option(p)
     p.add_argument(
         "--init",
-        choices=["normal", "uniform"],
+        choices=INITS,
         default="normal",
         help="distribution of the starting parameters: N(0, 1) or U[-1, 1) (default normal)",
     )
@@ -97,7 +100,7 @@ def _add_momentum_option(p):
 def _add_activation_option(p):
     p.add_argument(
         "--activation",
-        choices=["sigmoid", "tanh"],
+        choices=ACTIVATIONS,
         default="sigmoid",
         help="of all three neurons (default sigmoid); tanh accepts targets in [-1, 1]",
     )
@@ -155,9 +158,7 @@ def _add_sweep_options(p, seeds_default=1000):
 
 def _add_run_options(p):
     """How a sweep, grid or map runs and reports: dtype, threads, tol, output, store, cluster, device."""
-    p.add_argument(
-        "--dtype", choices=["float64", "float32"], default="float64", help="training precision (default float64)"
-    )
+    p.add_argument("--dtype", choices=list(DTYPES), default="float64", help="training precision (default float64)")
     p.add_argument("--threads", type=int, default=None, metavar="T", help="threads (default: all cores)")
     p.add_argument("--tol", type=float, default=1e-2, help="a seed converged if its final loss < tol (default 0.01)")
     p.add_argument(
@@ -184,7 +185,7 @@ def _add_run_options(p):
     )
     p.add_argument(
         "--device",
-        choices=["cpu", "cuda"],
+        choices=DEVICES,
         default="cpu",
         help="train on the CPU (default) or on an NVIDIA GPU (needs the cuda extra)",
     )
@@ -218,7 +219,7 @@ def _add_map_options(p):
     p.add_argument("--plot", metavar="FILE.png", help="save the map as an image")
     p.add_argument(
         "--what",
-        choices=["epochs_to_tol", "final_loss", "converged"],
+        choices=MAP_WHATS,
         default=None,
         help="what --plot draws (default epochs_to_tol, or converged with --no-epochs-to-tol or --epochs 0)",
     )
@@ -590,7 +591,7 @@ def _data_name(args):
 
 
 def _check_training_options(args):
-    """The new training flags, checked before anything is computed, each error naming its flag."""
+    """The training options' flags, checked before anything is computed, each error naming its flag."""
     if args.lr_output is not None:
         check_positive_float(args.lr_output, "--lr-output")
     momenta = args.momentum if isinstance(args.momentum, list) else [] if args.momentum is None else [args.momentum]
@@ -639,6 +640,22 @@ def _sweep_seeds(args, params0):
     return None if params0 is not None else args.seeds_default
 
 
+def _shared_options(args, client):
+    """The keyword arguments of the flags that sweep, grid and map share."""
+    return dict(
+        activation=args.activation,
+        margin=args.margin,
+        tol=args.tol,
+        dtype=args.dtype,
+        epochs_to_tol=args.epochs_to_tol,
+        threads=args.threads,
+        progress=_progress(args),
+        store=args.store,
+        client=client,
+        device=args.device,
+    )
+
+
 def _run_sweep(args):
     _check_training_options(args)
     _check_outputs(args)
@@ -656,16 +673,7 @@ def _run_sweep(args):
             init=args.init,
             init_scale=args.init_scale,
             params0=params0,
-            activation=args.activation,
-            margin=args.margin,
-            dtype=args.dtype,
-            threads=args.threads,
-            tol=args.tol,
-            epochs_to_tol=args.epochs_to_tol,
-            progress=_progress(args),
-            store=args.store,
-            client=client,
-            device=args.device,
+            **_shared_options(args, client),
         )
     # Files first: a reader that goes away (| head) must not cost the result.
     if args.out:
@@ -699,16 +707,7 @@ def _run_grid(args):
             init=args.init,
             init_scale=args.init_scale,
             params0=params0,
-            activation=args.activation,
-            margin=args.margin,
-            dtype=args.dtype,
-            threads=args.threads,
-            tol=args.tol,
-            epochs_to_tol=args.epochs_to_tol,
-            progress=_progress(args),
-            store=args.store,
-            client=client,
-            device=args.device,
+            **_shared_options(args, client),
         )
     if args.plot:  # before printing: a reader that goes away must not cost the figure
         from . import plot
@@ -749,6 +748,7 @@ def _grid_options(args):
         "init": None if args.init == "normal" else args.init,
         "init_scale": None if args.init_scale == 1.0 else args.init_scale,
         "params0": None if args.params0 is None else "given",
+        "epochs_to_tol": None if args.epochs_to_tol else False,
     }
     return {k: v for k, v in options.items() if v is not None}
 
@@ -828,22 +828,14 @@ def _zoom(extent, zoom):
     return out
 
 
-def _run_map(args):
-    from .maps import init_map, lr_map
-
-    if args.what == "epochs_to_tol" and not args.epochs_to_tol:
-        raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
-    if args.what == "epochs_to_tol" and args.epochs == 0:
-        raise ValueError("--what epochs_to_tol needs epochs to search: --epochs 0 trains none")
-    if args.what is not None and args.plot is None:
-        raise ValueError(f"--what chooses what --plot draws; give --plot FILE too, or drop --what {args.what}")
-    if args.map_kind == "lr" and not args.linear:
+def _lr_map_rates(args):
+    """``map lr``'s two ranges of learning rates (of exponents without --linear), zoomed, checked."""
+    if not args.linear:
         for flag, values in (("--lr", args.lr), ("--lr-output", args.lr_output)):
             if not values[0] < values[1]:  # here, in the exponents typed, not the rates made of them
                 raise ValueError(f"{flag} must have LO < HI, got {values[0]:g} {values[1]:g}")
-    if args.map_kind == "lr":
-        rates = _zoom([tuple(args.lr), tuple(args.lr_output)], args.zoom)
-    if args.map_kind == "lr" and not args.linear:
+    rates = _zoom([tuple(args.lr), tuple(args.lr_output)], args.zoom)
+    if not args.linear:
         # exponents whose rates the dtype holds at full precision (the API would name the rates)
         lo, hi = (-300, 300) if args.dtype == "float64" else (-37, 38)
         zoomed = " (after --zoom)" if args.zoom is not None else ""
@@ -853,6 +845,22 @@ def _run_map(args):
                     f"{flag} takes log10 of the learning rates, in [{lo}, {hi}] in {args.dtype}; "
                     f"got {seen[0]:g} {seen[1]:g}{zoomed}"
                 )
+    return rates
+
+
+def _run_map(args):
+    from .maps import init_map, lr_map
+
+    if args.what == "epochs_to_tol" and not args.epochs_to_tol:
+        raise ValueError("--what epochs_to_tol needs epochs to tol: drop --no-epochs-to-tol")
+    if args.what == "epochs_to_tol" and args.epochs == 0:
+        raise ValueError("--what epochs_to_tol needs epochs to search: --epochs 0 trains none")
+    if args.what is not None and args.plot is None:
+        raise ValueError(f"--what chooses what --plot draws; give --plot FILE too, or drop --what {args.what}")
+    if args.map_kind == "init":
+        ranges = _zoom([tuple(args.extent[:2]), tuple(args.extent[2:])], args.zoom)
+    else:
+        ranges = _lr_map_rates(args)
     _check_outputs(args)
     if args.base_params is not None:
         base = _load_starts(args.base_params, "--base-params", (N_PARAMS,))
@@ -861,33 +869,20 @@ def _run_map(args):
         if base < 0:
             raise ValueError(f"--base must be a seed >= 0, got {base}")
     X, y = _load_data(args)
-    common = dict(
-        epochs=args.epochs,
-        momentum=args.momentum,
-        activation=args.activation,
-        margin=args.margin,
-        tol=args.tol,
-        dtype=args.dtype,
-        epochs_to_tol=args.epochs_to_tol,
-        threads=args.threads,
-        progress=_progress(args),
-        store=args.store,
-        device=args.device,
-    )
     with _client(args) as client:
+        common = dict(epochs=args.epochs, momentum=args.momentum, **_shared_options(args, client))
         if args.map_kind == "init":
-            extent = _zoom([tuple(args.extent[:2]), tuple(args.extent[2:])], args.zoom)
             res = init_map(
-                X, y, base, tuple(args.axes), extent, tuple(args.resolution),
-                lr=args.lr, lr_output=args.lr_output, client=client, **common,
+                X, y, base, tuple(args.axes), ranges, tuple(args.resolution),
+                lr=args.lr, lr_output=args.lr_output, **common,
             )  # fmt: skip
         else:
-            (lo0, hi0), (lo1, hi1) = rates
+            (lo0, hi0), (lo1, hi1) = ranges
             if not args.linear:  # log10 exponents
                 lo0, hi0, lo1, hi1 = (10.0**v for v in (lo0, hi0, lo1, hi1))
             res = lr_map(
                 X, y, base, (lo0, hi0), (lo1, hi1), tuple(args.resolution),
-                log=not args.linear, client=client, **common,
+                log=not args.linear, **common,
             )  # fmt: skip
     if args.out:
         res.save(args.out)
@@ -950,16 +945,16 @@ def _interrupted(exc):
     return False
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fastbackprop`` console script; returns the exit code."""
     args = None
     try:
         parser = _build_parser()
         try:
             args = parser.parse_args(argv)
-        except SystemExit as exc:  # --help, or a bad option already reported
-            return exc.code
-        code = _COMMANDS[args.command](args)
+        except SystemExit as exc:  # --help, or a bad option already reported (argparse exits with an int)
+            return int(exc.code or 0)
+        code: int = _COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so that a closed pipe is reported as one
         return code
     except KeyboardInterrupt:

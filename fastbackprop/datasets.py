@@ -16,6 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from ._settings import ACTIVATIONS, OUTPUT_LOW
+
 
 def gender() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The classic 4-person set: (weight - 135 lb, height - 66 in) -> 1 if female.
@@ -131,9 +133,9 @@ def load_csv(
 
     if not isinstance(path, (str, bytes, os.PathLike)):  # an int would be read, and closed, as a file descriptor
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    if activation not in (None, "sigmoid", "tanh"):
+    if activation is not None and activation not in ACTIVATIONS:
         raise ValueError(f"activation must be 'sigmoid', 'tanh' or None, got {activation!r}")
-    low = 0.0 if activation == "sigmoid" else -1.0
+    low = min(OUTPUT_LOW.values()) if activation is None else OUTPUT_LOW[activation]
     units = "" if activation is None else f" for {activation} units"
     with open(path, "rb") as binary:
         data = binary.read(MAX_CSV_BYTES + 1)  # bounded: --data /dev/zero must not read forever

@@ -54,7 +54,7 @@ MAX_COORDINATE = 1e300
 FORMAT_VERSION = 1
 _FORMAT = "fastbackprop-map"
 
-Rows = tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.int64]]  # params, final_loss, epochs_to_tol
+PixelRows = tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.int64]]  # params, final_loss, epochs_to_tol
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -513,7 +513,7 @@ def _run(
 
 
 def _result(
-    rows: Rows,
+    rows: PixelRows,
     X: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],
     training: Training,
@@ -564,7 +564,7 @@ def _check_base(base: Any) -> tuple[npt.NDArray[np.float64], int | None]:
     """(the starting point (9,) float64, the seed it came from or None)."""
     if is_int(unwrapped(base)):  # a 0-d array too, as every int setting takes it
         seed = check_seed(base, "base")
-        return _seeding.init_params(np.array([seed], dtype=np.int64))[0], seed
+        return _seeding.init_normal(np.array([seed], dtype=np.int64))[0], seed
     if isinstance(base, (bool, np.bool_, str, bytes)) or base is None:
         raise TypeError(f"base must be a seed (int) or an array of {N_PARAMS} parameters, got {base!r}")
     start = as_real_array(base, "base")

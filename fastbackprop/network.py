@@ -1,4 +1,4 @@
-"""The Python face of the compiled kernels: one 2-2-1 sigmoid network."""
+"""The Python face of the compiled kernels: one 2-2-1 network (sigmoid or tanh units)."""
 
 from __future__ import annotations
 

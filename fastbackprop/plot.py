@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ._settings import OUTPUT_LOW
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -106,8 +108,7 @@ def _loss_axes(ax: Axes, history: npt.NDArray[np.float64]) -> None:
 
 def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> None:
     """The decision surface on ``ax``: X (n, 2) and y (n,) checked by ``_surface_inputs``."""
-    # the output's range: [0, 1] for the sigmoid, [-1, 1] for tanh; the boundary at its middle
-    low = -1.0 if net.activation == "tanh" else 0.0
+    low = OUTPUT_LOW[net.activation]  # the output's range is [low, 1]; the boundary at its middle
     middle = (low + 1.0) / 2
     span = np.ptp(X, axis=0)
     pad = np.where(span > 0, 0.15 * span, 1.0)

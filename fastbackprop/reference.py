@@ -174,9 +174,9 @@ def sgd_step(
     return params - gradient(params, x, y, scale=lr, scale_output=lr_output, activation=activation)
 
 
-def _column(value: Any, dt: Any) -> Any:
-    """A per-network setting as a scalar or an (S, 1) column of dtype ``dt``, to broadcast over (S, 9)."""
-    return None if value is None else np.asarray(value, dtype=dt).reshape(-1, 1) if np.ndim(value) else dt(value)
+def _per_network(value: Any, dt: Any) -> Any:
+    """A per-network setting as a scalar or an (S,) array of dtype ``dt`` (None stays None)."""
+    return None if value is None else np.asarray(value, dtype=dt) if np.ndim(value) else dt(value)
 
 
 def train(
@@ -217,9 +217,8 @@ def train(
     """
     dt = params.dtype.type
     X, y = X.astype(params.dtype), y.astype(params.dtype)
-    lr_c, lro_c, m_c = _column(lr, dt), _column(lr_output, dt), _column(momentum, dt)
-    lr_v = lr_c if np.ndim(lr_c) == 0 else lr_c[:, 0]
-    lro_v = None if lro_c is None else lro_c if np.ndim(lro_c) == 0 else lro_c[:, 0]
+    lr_v, lro_v, m = (_per_network(v, dt) for v in (lr, lr_output, momentum))
+    m_c = m[:, None] if np.ndim(m) else m  # to broadcast over (S, 9)
     velocity = np.zeros_like(params)
     measure = mse if margin is None else max_error
     history = np.empty((params.shape[0], epochs), dtype=params.dtype)
@@ -245,8 +244,8 @@ def epochs_to_tol(history: npt.NDArray[np.floating[Any]], tol: float | np.floati
     """First epoch count k >= 1 with ``history[:, k - 1] < tol``, else -1; shape (S,)."""
     below = history < tol
     if below.shape[1] == 0:
-        return np.full(below.shape[0], -1)
-    return np.where(below.any(axis=1), below.argmax(axis=1) + 1, -1)
+        return np.full(below.shape[0], -1, dtype=np.int64)
+    return np.where(below.any(axis=1), below.argmax(axis=1) + 1, -1).astype(np.int64)
 
 
 def sweep(
@@ -297,4 +296,4 @@ def sweep(
     )
     final_loss = mse(params, X.astype(dt), y.astype(dt), activation)
     threshold = dt.type(tol if margin is None else margin)
-    return params, final_loss, epochs_to_tol(history, threshold).astype(np.int64)
+    return params, final_loss, epochs_to_tol(history, threshold)

@@ -360,6 +360,30 @@ MUTANTS = (
         (("fastbackprop/_validation.py", 'y = as_real_array(y, "y")', 'y = as_real_array(y, "X")'),),
         ("tests/test_adversarial.py::test_bad_argument_is_named",),
     ),
+    Mutant(
+        "nans-as-the-code-left-them",
+        ((E, "        rows = Rows(*canonical_nans(rows))\n", "        pass\n"),),
+        (
+            "tests/test_sweep.py::test_runs_that_overflow_end_with_the_one_quiet_nan_whatever_ran_them",
+            "tests/test_cuda.py::test_simulated_kernel_equals_cpu_sweep_for_every_option",
+        ),
+    ),
+    Mutant(
+        "stored-nans-as-written",
+        ((W, "        arrays = canonical_nans(arrays)  # a store written", "        pass  # a store written"),),
+        ("tests/test_sweep.py::test_runs_that_overflow_end_with_the_one_quiet_nan_whatever_ran_them",),
+    ),
+    Mutant(
+        "merge-compares-lr-output-before-reading-none-as-lr",
+        (
+            (
+                "fastbackprop/merge.py",
+                '    if name == "lr_output":  # None is',
+                "    if False:  # None is",
+            ),
+        ),
+        ("tests/test_merge.py::test_a_part_without_lr_output_and_one_giving_lrs_value_merge_to_one_scalar",),
+    ),
 )
 
 

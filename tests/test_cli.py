@@ -723,6 +723,18 @@ def test_grid_margin(capsys):
     assert "margin 0.45" in head and "tol" not in head  # the margin is the criterion
 
 
+def test_grid_says_epochs_to_tol_is_off_as_a_sweep_does(capsys):
+    import json
+
+    common = ["grid", "--dataset", "xor", "--seeds", "8", "--lr", "0.5", "--epochs", "3", "--json"]
+    assert main(common) == 0
+    assert "epochs_to_tol" not in json.loads(capsys.readouterr().out)
+    assert main([*common, "--no-epochs-to-tol"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_to_tol"] is False
+    assert main(["sweep", *common[1:5], "--epochs", "3", "--json", "--no-epochs-to-tol"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_to_tol"] is False
+
+
 def test_grid_params0(tmp_path, capsys):
     import json
 

@@ -24,7 +24,7 @@ LR = 0.2
 
 def _inits(n=N_INITS):
     """50 standard-normal starting points, plus a few wide ones that saturate."""
-    p = _seeding.init_params(np.arange(n))
+    p = _seeding.init_normal(np.arange(n))
     p[-5:] *= 4.0
     return p
 
@@ -334,20 +334,20 @@ def test_compiled_seed_map_is_bit_identical():
     seeds = np.concatenate([np.arange(n), [big, big - 1, 2**32, 2**53 + 1]]).astype(np.int64)
     out = np.empty((seeds.shape[0], N_PARAMS))
     _kernels.init_params(seeds, False, np.ones(seeds.shape[0]), out)
-    np.testing.assert_array_equal(out, _seeding.init_params(seeds))
+    np.testing.assert_array_equal(out, _seeding.init_normal(seeds))
 
 
 def test_seed_map_is_pinned():
     seeds = np.array(list(PINNED_STARTS), dtype=np.int64)
     want = np.array([[float.fromhex(v) for v in row] for row in PINNED_STARTS.values()])
-    np.testing.assert_array_equal(_seeding.init_params(seeds), want)
+    np.testing.assert_array_equal(_seeding.init_normal(seeds), want)
     out = np.empty_like(want)
     _kernels.init_params(seeds, False, np.ones(seeds.shape[0]), out)
     np.testing.assert_array_equal(out, want)
 
 
 def test_seed_map_is_standard_normal():
-    p = _seeding.init_params(np.arange(100_000)).ravel()
+    p = _seeding.init_normal(np.arange(100_000)).ravel()
     assert abs(p.mean()) < 0.01  # 3.3 standard errors
     assert abs(p.std() - 1) < 0.01
     # Quantiles of N(0, 1): Phi(-1) = 0.1587, Phi(-2) = 0.02275

@@ -113,7 +113,7 @@ def test_a_map_is_the_sweep_of_its_starting_points(dtype):
 
 def test_seed_base_threads_progress_and_one_pixel_axes():
     m = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, threads=1)
-    np.testing.assert_array_equal(m.base, _seeding.init_params(np.array([7]))[0])
+    np.testing.assert_array_equal(m.base, _seeding.init_normal(np.array([7]))[0])
     assert m.base_seed == 7 and m.coords0.tolist() == [-4.0]  # one pixel takes lo
     again = init_map(*XOR, 7, ["w3", "b1"], EXTENT, (1, 4), epochs=EPOCHS, threads=2)
     assert again.params.tobytes() == m.params.tobytes()

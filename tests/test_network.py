@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastbackprop import Network, datasets, reference
-from fastbackprop._seeding import init_params
+from fastbackprop._seeding import init_normal
 
 from .conftest import JIT
 
@@ -37,7 +37,7 @@ def test_gender_is_learned_from_any_seed(seed):
 
 
 def test_seed_gives_the_seed_map_and_is_repeatable():
-    assert np.array_equal(Network(seed=7).params, init_params([7])[0])
+    assert np.array_equal(Network(seed=7).params, init_normal([7])[0])
     assert np.array_equal(Network(seed=7).params, Network(seed=7).params)
     assert not np.array_equal(Network(seed=7).params, Network(seed=8).params)
 
