@@ -754,7 +754,7 @@ def _grid_options(args):
 
 
 def _run_merge(args):
-    from .merge import _merge, describe_gaps, missing_seeds
+    from .merge import _merge, describe_gaps
 
     _check_outputs(args, "OUT")
     out = os.path.realpath(args.out)
@@ -763,8 +763,7 @@ def _run_merge(args):
             raise ValueError(f"OUT {args.out!r} is also one of the parts: write the merged result elsewhere")
         if os.path.isdir(part) and out.startswith(os.path.realpath(part) + os.sep):
             raise ValueError(f"OUT {args.out!r} lies inside the store {part!r}, whose files it could replace")
-    res, planned = _merge(args.parts, args.seeds)
-    gaps = missing_seeds(res, planned)
+    res, gaps = _merge(args.parts, args.seeds)
     res.save(args.out)
     print(f"result written to {args.out}", file=sys.stderr)
     if args.json:

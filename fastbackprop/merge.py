@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._settings import PER_ROW
-from ._validation import check_seeds
+from ._validation import check_memory, check_seeds
 from .results import SweepResult, load_sweep, made_with
 from .store import planned_seeds
 
@@ -94,11 +94,15 @@ def merge_sweeps(parts: Iterable[Part], seeds: range | npt.ArrayLike | None = No
     return _merge(parts, seeds)[0]
 
 
-def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, npt.NDArray[np.int64] | None]:
-    """``merge_sweeps(parts, seeds)``, and the seeds the sweep was made for (None if unknown)."""
+def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[tuple[int, int]]]:
+    """``merge_sweeps(parts, seeds)``, and its missing seeds (``missing_seeds``, of the seeds planned if known)."""
     if isinstance(parts, (str, os.PathLike, SweepResult)):
         raise TypeError(f"parts must be a list of sweeps (results or paths), got one: {parts!r:.80}")
-    expected = None if seeds is None else check_seeds(seeds)
+
+    def budget(n: int) -> None:  # the planned seeds' array, and the mask and differences that find those missing
+        check_memory(17 * n, "seeds", f"the {n:,} seeds planned")
+
+    expected = None if seeds is None else check_seeds(seeds, budget)
     loaded = [_load(k, p) for k, p in enumerate(parts)]
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
@@ -184,9 +188,10 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, npt.N
     known = [p.planned for p in loaded if p.planned is not None]
     if expected is not None:  # the whole sweep's: a part of unknown plan was made for some of them
         known.append(expected)
-    planned = np.concatenate(known) if expected is not None or len(known) == len(loaded) else None
-    complete = planned is not None and not missing_seeds(merged, planned)
-    return (merged if complete else dataclasses.replace(merged, complete=False)), planned
+    planned = expected is not None or len(known) == len(loaded)
+    gaps = _gaps(np.unique(merged.seeds), known if planned else [])
+    complete = planned and not gaps
+    return (merged if complete else dataclasses.replace(merged, complete=False)), gaps
 
 
 def _rows(v: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -218,15 +223,29 @@ def missing_seeds(result: SweepResult, planned: npt.ArrayLike | None = None) -> 
     Those between its smallest and its largest seed, and, if given, those of
     ``planned`` (ints: the seeds its parts were made for) outside them.
     """
-    seeds = np.unique(result.seeds)
+    return _gaps(np.unique(result.seeds), [] if planned is None else [np.asarray(planned, dtype=np.int64).ravel()])
+
+
+def _gaps(seeds: npt.NDArray[np.int64], planned: list[npt.NDArray[np.int64]]) -> list[tuple[int, int]]:
+    """The [start, stop) ranges missing between sorted unique ``seeds``, and of each array of
+    ``planned`` outside them. In linear time where a plan is in order (a range), as 10^9 may be."""
     gaps = [(int(seeds[i]) + 1, int(seeds[i + 1])) for i in np.flatnonzero(np.diff(seeds) > 1)]
-    if planned is not None:
-        beyond = np.setdiff1d(np.asarray(planned, dtype=np.int64), seeds)  # sorted, unique
+    for seeds_planned in planned:
+        beyond = seeds_planned
         if seeds.size:
             beyond = beyond[(beyond < seeds[0]) | (beyond > seeds[-1])]
-        runs = np.split(beyond, np.flatnonzero(np.diff(beyond) > 1) + 1) if beyond.size else []
-        gaps = sorted(gaps + [(int(run[0]), int(run[-1]) + 1) for run in runs])
-    return gaps
+        if beyond.size > 1 and not (np.diff(beyond) > 0).all():
+            beyond = np.unique(beyond)
+        if beyond.size:
+            runs = np.split(beyond, np.flatnonzero(np.diff(beyond) != 1) + 1)
+            gaps += [(int(run[0]), int(run[-1]) + 1) for run in runs]
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(gaps):  # one range where those of two plans overlap or touch
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def describe_gaps(gaps: Sequence[tuple[int, int]], limit: int = 5) -> str:

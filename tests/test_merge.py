@@ -268,6 +268,26 @@ def test_the_seeds_planned_find_a_first_or_last_task_that_never_ran(tmp_path, ca
     assert "--seeds: range '5:3': START must be < STOP" in capsys.readouterr().err
 
 
+def test_a_plan_of_many_seeds_is_checked_in_linear_time_and_memory(monkeypatch, capsys):
+    """--seeds 10^8 of two small parts: a set difference sorted the whole range (minutes, 8 GB,
+    deaf to Ctrl-C); the seeds planned outside the parts are found in one pass, or refused up front."""
+    from fastbackprop import _validation
+
+    parts = [sweep(*XOR, r, epochs=EPOCHS, lr=0.5) for r in (range(1000, 1100), range(5000, 5100), range(70, 80))]
+    merged = merge_sweeps(parts, seeds=10**7)
+    assert not merged.complete
+    want = [(0, 70), (80, 1000), (1100, 5000), (5100, 10**7)]
+    assert missing_seeds(merged, range(10**7)) == want
+    # plans out of order and overlapping (a part's store and the whole sweep's) give one set of ranges
+    planned = np.r_[np.arange(20, 0, -1), np.arange(5, 60), 9001, 9000]
+    assert missing_seeds(merged, planned) == [(1, 60), *want[1:3], (9000, 9002)]
+    monkeypatch.setattr(_validation, "available_memory", lambda: 1 << 30)  # a 1 GiB machine
+    with pytest.raises(ValueError, match=r"^seeds: the 100,000,000 seeds planned would take"):
+        merge_sweeps(parts, seeds=10**8)
+    assert main(["merge", "m.npz", "--seeds", "100000000", "whatever.npz"]) == 2
+    assert "the 100,000,000 seeds planned" in capsys.readouterr().err
+
+
 def test_with_a_margin_parts_may_differ_in_tol(tmp_path):
     """A margin decides convergence, so tol decides nothing: such parts were refused."""
     args = dict(X=XOR[0], y=XOR[1], epochs=EPOCHS, lr=0.5, margin=0.4)
