@@ -76,6 +76,8 @@ def _surface_inputs(
 #: A loss curve of more epochs draws, of each of this many runs of epochs, the lowest and the highest
 #: loss: what a screen shows, where every point of 10**9 epochs exhausted memory in matplotlib.
 CURVE_BUCKETS = 20_000
+#: The smallest loss a map's colour scale shows; lower ones, and 0, take its colour.
+LOSS_FLOOR = 1e-250
 
 
 def _thinned(history: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -98,7 +100,8 @@ def _thinned(history: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], n
 def _loss_axes(ax: Axes, history: npt.NDArray[np.float64]) -> None:
     """The loss curve on ``ax``: a history checked by ``_history``."""
     ax.plot(*_thinned(history), color="C0", lw=1.5)
-    ax.set_yscale("log")
+    if np.any(history > 0):  # a loss of exactly 0 all along (saturated units) has no log scale
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("full-dataset MSE")
     ax.set_title("Training loss")
@@ -339,7 +342,9 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     elif what == "final_loss":
         loss = np.ma.masked_invalid(m.final_loss.astype(float))
         positive = loss[loss > 0]
-        lo = float(positive.min()) if positive.size else 1e-300
+        # losses of 0 (saturated units) and below LOSS_FLOOR are drawn at it: matplotlib's colorbar
+        # takes a log range below ~1e-287 for a singular one
+        lo = max(float(positive.min()), LOSS_FLOOR) if positive.size else LOSS_FLOOR
         hi = float(loss.max()) if loss.count() else 1.0
         mesh = ax.pcolormesh(
             e0, e1, np.ma.maximum(loss, lo), cmap="viridis", norm=LogNorm(lo, max(hi, lo * 10)), rasterized=True

@@ -157,6 +157,24 @@ def test_sweep_summary_of_a_sweep_that_diverged_entirely(tmp_path, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)], [str(w.message) for w in recwarn]
 
 
+def test_losses_of_exactly_zero_are_drawn(tmp_path, recwarn):
+    """Saturated units (a start of scale 1e4) give a loss of 0.0: the map's log colour scale failed in
+    matplotlib after training, and the loss curve's log axis warned and drew nothing."""
+    from fastbackprop import init_map
+
+    X, y = datasets.gender()
+    net = Network(seed=1, init_scale=1e4)
+    history = net.train(X, y, epochs=30)
+    assert not history.any()
+    w1, w2 = net.params[:2]
+    m = init_map(X, y, net.params, ("w1", "w2"), ((w1 - 1, w1 + 1), (w2 - 1, w2 + 1)), (3, 3), epochs=30)
+    assert not m.final_loss.any()
+    _render(plot.map_image(m, "final_loss"), tmp_path, "zero_map")
+    assert _render(plot.loss_curve(history), tmp_path, "zero_curve").axes[0].get_yscale() == "linear"
+    assert _render(plot.loss_curve(np.r_[history, 1e-300]), tmp_path, "tiny").axes[0].get_yscale() == "log"
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)], [str(w.message) for w in recwarn]
+
+
 def test_grid_heatmap(tmp_path):
     g = grid(*datasets.xor(), 200, [0.5, 1.0, 2.0], [EPOCHS // 3, EPOCHS])
     fig = _render(plot.grid_heatmap(g), tmp_path, "grid")
