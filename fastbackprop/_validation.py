@@ -26,6 +26,8 @@ _MAX_INT64 = np.iinfo(np.int64).max
 MAX_EPOCHS = 10**9
 MAX_SEEDS = 10**9
 MAX_THREADS = 4096
+#: Most training lengths a grid records (a store's manifest lists them).
+MAX_LENGTHS = 10**6
 
 
 def _show(value: Any, limit: int = 60) -> str:

@@ -51,7 +51,7 @@ import numpy.typing as npt
 from ._errors import StoreLockedError
 from ._layout import N_PARAMS, PARAM_NAMES
 from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK
-from ._validation import MAX_SEEDS, check_memory
+from ._validation import MAX_EPOCHS, MAX_LENGTHS, MAX_SEEDS, check_memory
 
 try:
     import fcntl
@@ -762,16 +762,24 @@ MAX_SAMPLES = 10**8
 
 
 def _sound(settings: Any) -> bool:
-    """Whether a manifest's settings have every key a reader needs, of sane types and sizes."""
+    """Whether a manifest's settings have every key a reader needs, of sane types, sizes and values
+    (what the public functions would accept: a hand-edited manifest is damaged, not believed)."""
 
     def count(key: str, top: int) -> bool:
         return _count(settings.get(key), top)
 
-    def per_network(key: str, default: Any) -> bool:
-        value = settings.get(key, default)
+    def number(value: Any, low: float, high: float = math.inf, low_ok: bool = False) -> bool:
+        real = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return real and (low <= value if low_ok else low < value) and value < high
+
+    def per_network(key: str) -> bool:
+        """A scalar in the setting's range, an array's digest, or (but lr) absent."""
+        value = settings.get(key)
         if isinstance(value, dict):
             return key in ARRAY_SETTINGS and set(value) == {"sha256"} and isinstance(value["sha256"], str)
-        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+        if value is None or key == "params0":
+            return value is None and key != "lr"
+        return number(value, 0.0, 1.0, low_ok=True) if key == "momentum" else number(value, 0.0)
 
     def start_grid() -> bool:
         grid = settings.get("start_grid")
@@ -798,21 +806,23 @@ def _sound(settings: Any) -> bool:
 
     if not isinstance(settings, dict):
         return False
-    record_at = settings.get("record_at")
+    record_at, epochs = settings.get("record_at"), settings.get("epochs")
     return (
         count("chunk_size", MAX_SEEDS)
         and count("n_seeds", MAX_SEEDS)
         and count("n_samples", MAX_SAMPLES)
-        and isinstance(settings.get("epochs"), int)
-        and isinstance(settings.get("tol"), (int, float))
-        and isinstance(settings.get("lr"), (int, float, dict))
-        and all(per_network(k, None) for k in (*ARRAY_SETTINGS, "margin"))
+        and isinstance(epochs, int)
+        and 0 <= epochs <= MAX_EPOCHS
+        and number(settings.get("tol"), 0.0)
+        and all(per_network(k) for k in (*ARRAY_SETTINGS, "margin"))
         and settings.get("activation", "sigmoid") in ACTIVATIONS
         and settings.get("init", "normal") in INITS
         and settings.get("dtype") in DTYPES
         and isinstance(record_at, list)
-        and len(record_at) <= 10**6
-        and all(isinstance(e, int) for e in record_at)
+        and len(record_at) <= MAX_LENGTHS
+        and all(isinstance(e, int) and not isinstance(e, bool) for e in record_at)
+        and record_at == sorted(set(record_at))
+        and all(1 <= e <= epochs for e in record_at)
         and all(isinstance(settings.get(k), str) for k in ("data_sha256", "seeds_sha256"))
         and start_grid()
     )

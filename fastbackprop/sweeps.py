@@ -20,6 +20,7 @@ from ._layout import N_PARAMS
 from ._settings import ACTIVATIONS, PER_ROW, Training
 from ._validation import (
     MAX_EPOCHS,
+    MAX_LENGTHS,
     check_choice,
     check_dataset,
     check_dtype,
@@ -297,6 +298,8 @@ device :
     epochs = np.unique(
         check_list(epochs_list, "epochs_list", lambda v, name: check_int(v, name, minimum=1, maximum=MAX_EPOCHS))
     )
+    if epochs.shape[0] > MAX_LENGTHS:  # (a store lists them in its manifest)
+        raise ValueError(f"epochs_list must hold at most {MAX_LENGTHS:,} lengths, got {epochs.shape[0]:,}")
     options: dict[str, Any] = dict(
         lr_output=lr_output,
         activation=activation,

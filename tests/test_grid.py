@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastbackprop import GridResult, datasets, grid, sweep
-from fastbackprop._validation import check_training
+from fastbackprop._validation import MAX_LENGTHS, check_training
 
 from .conftest import JIT
 
@@ -184,3 +184,15 @@ def test_recorded_lengths_out_of_order_or_range_are_refused(record_at):
     with pytest.raises(ValueError, match=r"^record_at must be increasing epoch counts in \[1, 5\]"):
         check_training(epochs=5, lr=0.5, tol=0.1, dtype="float64", record_at=record_at)
     check_training(epochs=5, lr=0.5, tol=0.1, dtype="float64", record_at=(1, 5))
+
+
+@pytest.mark.skipif(not JIT, reason="10^6 epochs: compiled code only")
+def test_a_grid_of_the_most_lengths_keeps_a_store_it_reads_and_one_more_is_refused(tmp_path):
+    """Grids took any number of lengths, and a store of more than its manifest may list was written, unreadable."""
+    lengths = range(1, MAX_LENGTHS + 1)
+    first = grid(*XOR, 1, [0.5], lengths, store=tmp_path / "s")
+    again = grid(*XOR, 1, [0.5], lengths, store=tmp_path / "s")  # resumed: its manifest read back
+    np.testing.assert_array_equal(again.loss, first.loss)
+    with pytest.raises(ValueError, match="^epochs_list must hold at most 1,000,000 lengths, got 1,000,001"):
+        grid(*XOR, 1, [0.5], range(1, MAX_LENGTHS + 2), store=tmp_path / "t")
+    assert not (tmp_path / "t").exists()

@@ -1,6 +1,7 @@
 """Durable stores: resume after SIGKILL, recompute damaged chunks, refuse other settings."""
 
 import json
+import math
 import os
 import re
 import signal
@@ -743,8 +744,26 @@ def test_members_not_stored_in_clear_are_damage(tmp_path, small_chunks, kernel_c
 
 @pytest.mark.parametrize(
     "edit",
-    [dict(chunk_size=0), dict(dtype="float16"), dict(dtype="V100000000"), dict(n_samples=10**12), dict(epochs=None)],
-    ids=["chunk_size 0", "float16", "huge dtype", "huge data", "no epochs"],
+    [
+        dict(chunk_size=0),
+        dict(dtype="float16"),
+        dict(dtype="V100000000"),
+        dict(n_samples=10**12),
+        dict(epochs=None),
+        # values the public functions refuse: merge --json printed Infinity and NaN, and wrote what no one reads
+        dict(lr=math.inf),
+        dict(lr=None),
+        dict(tol=math.nan),
+        dict(epochs=-5),
+        dict(momentum=2.0),
+        dict(lr_output=0.0),
+        dict(margin=-1.0),
+        dict(init_scale=True),
+        dict(params0=5.0),
+        dict(record_at=[2, 1]),
+        dict(record_at=[10**9]),
+    ],
+    ids=lambda edit: ", ".join(f"{k} {v}" for k, v in edit.items()),
 )
 def test_an_edited_manifest_is_refused_by_readers(tmp_path, edit):
     import json
