@@ -22,8 +22,9 @@ import numpy.typing as npt
 from . import _seeding
 from ._execution import Plan, execute, progress_bar
 from ._layout import N_PARAMS, PARAM_NAMES
-from ._settings import DTYPES, StartGrid, Training
+from ._settings import ACTIVATIONS, DTYPES, OUTPUT_LOW, StartGrid, Training
 from ._validation import (
+    MAX_EPOCHS,
     as_real_array,
     check_bool,
     check_choice,
@@ -277,7 +278,8 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
     with np.load(path, allow_pickle=False) as f:
         if "format" not in f and "format_version" in f and "seeds" in f:
             raise ValueError(f"path {str(path)!r} holds a sweep, not a map; read it with fastbackprop.load_sweep")
-        if "format" not in f or str(f["format"]) != _FORMAT or int(f["format_version"]) != FORMAT_VERSION:
+        version = f["format_version"] if "format_version" in f else np.array([])
+        if "format" not in f or str(f["format"]) != _FORMAT or version.shape != () or version != FORMAT_VERSION:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop map file (version {FORMAT_VERSION})")
         fields: dict[str, Any] = {}
         for field in dataclasses.fields(MapResult):
@@ -304,6 +306,8 @@ def _fits(f: dict[str, Any]) -> bool:
         return False
     shape = (c1.shape[0], c0.shape[0])
     kind, axes = f["kind"], f["axes"]
+    if not (isinstance(kind, str) and isinstance(f["activation"], str)):
+        return False
     names = ("lr", "lr_output") if kind == "lr" else PARAM_NAMES
     F = DTYPES.get(f["dtype"]) if isinstance(f["dtype"], str) else None
     images = ["final_loss", "converged", "diverged", "finished"] + ["epochs_to_tol"] * (f["epochs_to_tol"] is not None)
@@ -323,11 +327,20 @@ def _fits(f: dict[str, Any]) -> bool:
         and f["X"].shape[1:] == (2,)
         and f["y"].shape == f["X"].shape[:1]
         and all(isinstance(f[k], int) and not isinstance(f[k], bool) for k in ("epochs", "computed"))
-        and all(f[k] is None or isinstance(f[k], float) for k in ("lr", "lr_output", "margin"))
+        and 0 <= f["epochs"] <= MAX_EPOCHS
+        and 0 <= f["computed"] <= shape[0] * shape[1]
+        and all(
+            f[k] is None or (isinstance(f[k], float) and 0 < f[k] < math.inf) for k in ("lr", "lr_output", "margin")
+        )
         and all(isinstance(f[k], float) for k in ("momentum", "tol", "wall_seconds"))
+        and 0 <= f["momentum"] < 1
+        and 0 < f["tol"] < math.inf
+        and not (f["wall_seconds"] < 0 or f["wall_seconds"] == math.inf)
         and all(isinstance(f[k], bool) for k in ("log", "complete"))
-        and f["activation"] in ("sigmoid", "tanh")
-        and (f["base_seed"] is None or isinstance(f["base_seed"], int))
+        and f["activation"] in ACTIVATIONS
+        and (f["base_seed"] is None or (isinstance(f["base_seed"], int) and f["base_seed"] >= 0))
+        and bool(np.isfinite(f["base"]).all() and np.isfinite(f["X"]).all())
+        and bool(np.all((f["y"] >= OUTPUT_LOW[f["activation"]]) & (f["y"] <= 1)))
     )
 
 

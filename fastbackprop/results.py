@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from . import _kernels
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
+from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, OUTPUT_LOW, PER_ROW, Training
 from ._validation import check_int, check_positive_float
 from ._version import __version__
 from .store import OMITTED_AT_DEFAULT, check_npz_sizes, existing_path, manifest_settings, read_store, write_atomic
@@ -375,7 +375,8 @@ def made_with(path: str | os.PathLike[str]) -> str | None:
         version = manifest_settings(os.fspath(path)).get("package_version")
     else:
         with np.load(path, allow_pickle=False) as f:
-            version = f["package_version"].item() if "package_version" in f else None
+            version = f["package_version"] if "package_version" in f else None
+            version = version.item() if version is not None and version.shape == () else None
     return version if isinstance(version, str) else None
 
 
@@ -464,7 +465,7 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
         elif value is not None and not isinstance(value, (int, float)):
             types_ok = False
     choices = (("activation", ACTIVATIONS), ("init", INITS))
-    types_ok = types_ok and all(fields.get(name, c[0]) in c for name, c in choices)
+    types_ok = types_ok and all(isinstance(v := fields.get(name, c[0]), str) and v in c for name, c in choices)
     kinds = {"seeds": "i", "epochs_to_tol": "i", "converged": "b", "diverged": "b", "X": "f", "y": "f"}
     types_ok = types_ok and all(
         np.asarray(v).dtype.kind == kinds[k] for k, v in fields.items() if k in kinds and v is not None
@@ -479,6 +480,15 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
     values_ok = values_ok and bool(np.all((momentum >= 0) & (momentum < 1)))
     epochs, complete = fields["epochs"], fields.get("complete", True)
     counts_ok = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0 and isinstance(complete, bool)
+    wall, computed = fields.get("wall_seconds", math.nan), fields.get("computed", 0)
+    counts_ok = counts_ok and isinstance(wall, float) and not wall < 0 and wall != math.inf
+    counts_ok = counts_ok and isinstance(computed, int) and not isinstance(computed, bool) and 0 <= computed <= S
+    # the data and seeds as a sweep takes them
+    if shapes_ok and types_ok:
+        X, y = fields["X"], fields["y"]
+        low = OUTPUT_LOW.get(fields.get("activation", "sigmoid"), 0.0)
+        data_ok = bool(np.isfinite(X).all() and np.all((y >= low) & (y <= 1)) and np.all(fields["seeds"] >= 0))
+        values_ok = values_ok and data_ok
     if not (shapes_ok and values_ok and counts_ok):
         raise ValueError(f"path {str(path)!r} is a damaged sweep file: its fields do not fit together")
 

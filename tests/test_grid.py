@@ -193,6 +193,6 @@ def test_a_grid_of_the_most_lengths_keeps_a_store_it_reads_and_one_more_is_refus
     first = grid(*XOR, 1, [0.5], lengths, store=tmp_path / "s")
     again = grid(*XOR, 1, [0.5], lengths, store=tmp_path / "s")  # resumed: its manifest read back
     np.testing.assert_array_equal(again.loss, first.loss)
-    with pytest.raises(ValueError, match="^epochs_list must hold at most 1,000,000 lengths, got 1,000,001"):
+    with pytest.raises(ValueError, match=r"^epochs_list must hold at most 1,000,000 lengths, got 1,000,001"):
         grid(*XOR, 1, [0.5], range(1, MAX_LENGTHS + 2), store=tmp_path / "t")
     assert not (tmp_path / "t").exists()

@@ -209,10 +209,31 @@ def test_files_of_the_other_kind_and_edited_files_are_refused(tmp_path):
         load_map(tmp_path / "other.npz")
     with np.load(tmp_path / "m.npz") as f:
         fields = dict(f)
-    for name, value in [("kind", "zzz"), ("axes", np.array(["w1", "w9"])), ("dtype", "int8"), ("base", np.zeros(3))]:
+    edits = [
+        ("kind", "zzz"),
+        ("axes", np.array(["w1", "w9"])),
+        ("dtype", "int8"),
+        ("base", np.zeros(3)),
+        # each of these loaded, and report() or a plot failed on it later
+        ("tol", np.nan),
+        ("margin", np.inf),
+        ("lr", -1.0),
+        ("momentum", 5.0),
+        ("epochs", -3),
+        ("computed", 10**6),
+        ("base", np.full(9, np.nan)),
+        ("X", np.full((4, 2), np.inf)),
+        ("y", np.full(4, 3.0)),
+        ("kind", np.array(["init", "lr"])),
+        ("activation", np.array(["sigmoid", "tanh"])),
+    ]
+    for name, value in edits:
         np.savez(tmp_path / "bad.npz", **{**fields, name: value})
         with pytest.raises(ValueError, match="damaged map file: its fields do not fit together"):
             load_map(tmp_path / "bad.npz")
+    np.savez(tmp_path / "bad.npz", **{**fields, "format_version": np.array([1, 1])})
+    with pytest.raises(ValueError, match="not a fastbackprop map file"):
+        load_map(tmp_path / "bad.npz")
 
 
 def test_reports_are_strict_json():

@@ -638,6 +638,14 @@ EDITS = {
     "complete a string": {"complete": "no"},
     "y strings": {"y": np.array(["a"] * 4)},
     "float seeds": {"seeds": np.arange(20.0)},
+    # each of these loaded, and report(), summary() or merge failed on it later
+    "wall_seconds a string": {"wall_seconds": "fast"},
+    "computed a string": {"computed": "all"},
+    "computed more than the rows": {"computed": 21},
+    "activation an array": {"activation": np.array(["sigmoid", "tanh"])},
+    "negative seeds": {"seeds": -np.arange(20)},
+    "NaN in X": {"X": np.array([[np.nan, 0.0], [0, 1], [1, 0], [1, 1]])},
+    "y out of range": {"y": np.array([0.0, 1.0, 1.0, 2.0])},
 }
 
 
@@ -659,6 +667,17 @@ def test_an_edited_sweep_file_is_refused(tmp_path, edit):
     np.savez(tmp_path / "edited.npz", format_version=1, package_version="0.1.0", **fields)
     with pytest.raises(ValueError, match="damaged sweep file"):
         load_sweep(tmp_path / "edited.npz")
+
+
+def test_a_sweep_file_with_an_array_for_its_version_is_of_no_known_version(tmp_path):
+    import dataclasses
+
+    from fastbackprop.results import made_with
+
+    res = sweep(*XOR, 5, epochs=3, lr=0.5)
+    fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res) if getattr(res, f.name) is not None}
+    np.savez(tmp_path / "r.npz", format_version=3, package_version=np.array(["0.1.0", "9"]), **fields)
+    assert made_with(tmp_path / "r.npz") is None
 
 
 @pytest.mark.parametrize("version", ["x", np.array([1, 2]), 99])
