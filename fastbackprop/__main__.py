@@ -16,6 +16,9 @@ def main() -> int:
     except KeyboardInterrupt:
         print("fastbackprop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - NumPy or Numba refusing to load (NUMBA_NUM_THREADS=0): one line
+        print(f"fastbackprop: error: cannot load NumPy and Numba: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     return run()
 
 

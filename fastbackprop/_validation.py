@@ -99,12 +99,19 @@ def check_seed(seed: Any, name: str = "seed") -> int:
 def _real(value: Any, name: str, must: str) -> float:
     """A real ``value`` as a Python float; ``must`` says what it must be, in an error."""
     value = unwrapped(value)
+    _refuse_masked(value, name)
     if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
     try:
         return float(value)
     except OverflowError:  # an int past 1.8e308
         raise ValueError(f"{name} must {must}, got {_show(value)}: too large for a float") from None
+
+
+def _refuse_masked(value: Any, name: str) -> None:
+    """NumPy would take a masked array's hidden values (or 0 for ``np.ma.masked``) without a word."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        raise ValueError(f"{name} has masked values; fill them (np.ma.filled) or leave them out")
 
 
 def check_positive_float(value: Any, name: str) -> float:
@@ -117,6 +124,7 @@ def check_positive_float(value: Any, name: str) -> float:
 
 def as_real_array(value: Any, name: str) -> npt.NDArray[np.float64]:
     """``value`` as a new float64 array (any real dtype, order, strides)."""
+    _refuse_masked(value, name)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
@@ -186,6 +194,7 @@ def check_momentum(value: Any, name: str = "momentum") -> float:
 
 def check_per_network(value: Any, name: str, check: Callable[[Any, str], float]) -> PerNetwork:
     """A scalar passed through ``check``, or a 1-d array of such values (a new float64 array)."""
+    _refuse_masked(value, name)
     try:
         scalar = np.ndim(value) == 0
     except ValueError:  # ragged nesting: as_real_array names the argument
@@ -547,12 +556,14 @@ def check_execution(*, threads: Any, progress: Any, store: Any, client: Any, dev
     progress = check_bool(progress, "progress")
     if store is not None and not isinstance(store, (str, os.PathLike)):
         raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
+    if store is not None and not isinstance(os.fspath(store), str):  # its files' names are joined to it as str
+        raise TypeError(f"store must be a path as str, got one as {type(os.fspath(store)).__name__}")
     if store is not None and not os.fspath(store):
         raise ValueError("store must name a folder, got ''")
     if store is not None and (problem := store_problem(os.fspath(store))):
         raise ValueError(f"store {os.fspath(store)!r} {problem}")
-    if client is not None and not (
-        callable(getattr(client, "map", None)) and callable(getattr(client, "gather", None))
+    if client is not None and not all(
+        callable(getattr(client, name, None)) for name in ("submit", "cancel", "nthreads", "map", "gather")
     ):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
     device = check_choice(device, "device", DEVICES)

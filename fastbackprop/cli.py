@@ -605,6 +605,8 @@ def _check_training_options(args):
 def _load_starts(path, flag, shape):
     """``flag FILE.npy``: a finite real array of ``shape`` ("S" any size >= 1), or a one-line error naming both."""
     where = f"{flag} {path!r}"
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would be waited on (np.load cannot read one)
+        raise ValueError(f"{where}: not a regular file")
     try:
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:

@@ -684,6 +684,6 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
 
 def _check_scalar(value: Any, name: str) -> Any:
     """Maps take one value of each training setting (their axes are the per-network ones)."""
-    if np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a number in a map (its axes vary per pixel), got an array")
+    if isinstance(value, (list, tuple)) or np.ndim(value) != 0:  # (np.ndim fails on ragged lists)
+        raise TypeError(f"{name} must be a number in a map (its axes vary per pixel), got a {type(value).__name__}")
     return value

@@ -274,8 +274,9 @@ class Network:
                 if not (finite.all() and np.isfinite(params).all()):
                     # the recorded loss names the epoch; the parameters are seen only at the slice's end
                     when = f"in epoch {start + int(np.argmin(finite)) + 1}" if not finite.all() else f"by epoch {stop}"
+                    rates = f"lr={lr!r}" + (f", lr_output={lr_out!r}" if lr_output is not None else "")
                     raise FloatingPointError(
-                        f"training diverged: values stopped being finite {when} (lr={lr!r}); the network is unchanged"
+                        f"training diverged: values stopped being finite {when} ({rates}); the network is unchanged"
                     )
             self._params = params
             self.epochs_trained += epochs

@@ -325,8 +325,11 @@ def check_npz_sizes(path: str | os.PathLike[str], what: str = "sweep file") -> N
 
     Files this package writes are stored, not compressed: a member that is
     compressed, or whose header declares more data than the member holds, is
-    refused before ``np.load`` could allocate for it.
+    refused before ``np.load`` could allocate for it. A FIFO or a device, which
+    opening would wait on or read without end, is refused unopened.
     """
+    if not os.path.isfile(path):
+        raise ValueError(f"path {os.fspath(path)!r} is not a readable fastbackprop {what}: not a regular file")
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():

@@ -45,6 +45,7 @@ BAD_X = {
     "bool 0-d": [[np.array(True), 1.0], *X0[1:].tolist()],
     "ragged": [[1.0, 2.0], [3.0]],
     "None": None,
+    "masked": np.ma.array(X0, mask=X0 == 25),  # NumPy would train on the hidden values
 }
 BAD_Y = {
     "nan": np.array([1, 0, np.nan, 1.0]),
@@ -57,6 +58,7 @@ BAD_Y = {
     "bool": Y0 > 0,
     "string": Y0.astype(str),
     "None": None,
+    "masked": np.ma.array(Y0, mask=[0, 0, 1, 0]),
 }
 BAD_COUNT = {
     "bool": True,
@@ -78,6 +80,7 @@ BAD_RATE = {
     "negative": -0.2,
     "complex": 0.2 + 0j,
     "array": np.array([0.2, 0.3]),
+    "masked": np.ma.array(0.2, mask=True),  # was taken as 0.2 (np.ma.masked as 0.0)
 }
 
 CALLS = {
@@ -260,6 +263,36 @@ def test_extreme_input_magnitudes(X_scale):
         res = sweep(X, Y0, 300 if JIT else 4, epochs=epochs)
         assert not res.diverged.any()
         np.testing.assert_array_equal(res.params[3], net.params)
+
+
+def test_odd_stores_clients_and_map_settings_are_named(tmp_path):
+    import os
+
+    from fastbackprop import init_map
+
+    class BytesPath(os.PathLike):
+        def __fspath__(self):
+            return os.fsencode(tmp_path / "s")
+
+    with pytest.raises(TypeError, match=r"^store must be a path as str, got one as bytes"):
+        sweep(X0, Y0, 4, epochs=2, store=BytesPath())
+    assert not (tmp_path / "s").exists()
+
+    class Gatherer:  # what was asked of a client, and no more
+        def map(self, *args):
+            return []
+
+        gather = map
+
+    with pytest.raises(TypeError, match=r"^client must be a dask\.distributed\.Client"):
+        sweep(X0, Y0, 4, epochs=2, client=Gatherer())
+    with pytest.raises(TypeError, match=r"^lr must be a number in a map"):  # NumPy's ragged-array error, unnamed
+        init_map(X0, Y0, 0, ("w1", "w5"), ((-1, 1), (-1, 1)), (2, 2), lr=[[1.0], [1.0, 2.0]])
+
+
+def test_network_blow_up_names_the_output_rate_that_caused_it():
+    with _silent(), pytest.raises(FloatingPointError, match=r"\(lr=0\.2, lr_output=1e\+308\)"):
+        Network(seed=0).train(*datasets.xor(), epochs=5, lr_output=1e308)
 
 
 def test_network_blow_up_raises_and_leaves_the_network_unchanged():

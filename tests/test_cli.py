@@ -136,6 +136,50 @@ def test_main_leaves_the_calling_programs_ctrl_c_alone(monkeypatch, capsys):
     assert signal.getsignal(signal.SIGINT) is handler
 
 
+def test_a_fifo_given_to_read_is_refused_not_waited_on(tmp_path, capsys):
+    """load_sweep, load_map, merge, --params0 and --base-params opened a FIFO and waited for a writer."""
+    import errno
+    import threading
+
+    from fastbackprop import load_map, load_sweep
+
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def writer():  # were the FIFO opened, a writer comes after 5 s: the test fails, not hangs
+        while not done.wait(5):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError as exc:
+                assert exc.errno == errno.ENXIO  # no reader: as it should be
+
+    threading.Thread(target=writer, daemon=True).start()
+    try:
+        for load in (load_sweep, load_map):
+            with pytest.raises(ValueError, match="not a regular file"):
+                load(fifo)
+        commands = [
+            ["merge", str(tmp_path / "m.npz"), fifo],
+            ["sweep", "--params0", fifo],
+            ["map", "init", "--base-params", fifo, "--axes", "w1", "w2", "--extent", "-1", "1", "-1", "1"],
+        ]
+        for argv in commands:
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "not a regular file" in err, err
+    finally:
+        done.set()
+
+
+def test_numba_refusing_to_load_is_one_line_not_a_traceback():
+    env = dict(os.environ, NUMBA_NUM_THREADS="0")
+    res = subprocess.run([sys.executable, "-m", "fastbackprop", "--help"], capture_output=True, text=True, env=env)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("fastbackprop: error: cannot load NumPy and Numba")
+    assert "must be > 0" in res.stderr
+
+
 # ---------------------------------------------------------------------------
 # sweep and grid, through a subprocess as a user runs them
 # ---------------------------------------------------------------------------
