@@ -230,8 +230,8 @@ def _build_parser():
         prog="fastbackprop",
         description="A 2-2-1 sigmoid (or tanh) network trained by hand-derived backprop, and seed sweeps of it.",
         epilog="examples:\n  fastbackprop train\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
-        "  fastbackprop sweep --dataset xor --activation tanh --momentum 0.9 --init uniform --init-scale 0.5 "
-        "--margin 0.4\n"
+        "  fastbackprop sweep --dataset xor-bipolar --activation tanh --lr 0.1 --momentum 0.9 --init uniform "
+        "--init-scale 0.5 --margin 0.2 --epochs 750\n"
         "  fastbackprop grid --dataset xor --lr 0.1 0.5 2 --epochs 500 3000 --seeds 20000\n"
         "  fastbackprop map init --dataset xor --axes w1 w5 --extent -4 4 -6 6 --resolution 512 512 --plot map.png\n"
         "'fastbackprop COMMAND --help' describes each command's options.",
@@ -251,7 +251,7 @@ def _build_parser():
         ),
         epilog="examples:\n  fastbackprop train\n"
         "  fastbackprop train --dataset xor --lr 0.5 --epochs 5000 --log-every 500 --plot xor.png\n"
-        "  fastbackprop train --dataset xor --activation tanh --momentum 0.5 --lr 0.1",
+        "  fastbackprop train --dataset xor-bipolar --activation tanh --momentum 0.5 --lr 0.1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument(
@@ -275,8 +275,8 @@ def _build_parser():
         epilog="examples:\n  fastbackprop sweep --dataset xor --seeds 100000 --lr 0.5\n"
         "  fastbackprop sweep --data points.csv --seeds 10000 --epochs 2000 --json --out run.npz\n"
         "  fastbackprop sweep --dataset xor --seeds 20000 --plot sweep.png\n"
-        "  fastbackprop sweep --dataset xor --activation tanh --momentum 0.9 --init uniform --init-scale 0.5 "
-        "--margin 0.4\n"
+        "  fastbackprop sweep --dataset xor-bipolar --activation tanh --lr 0.1 --momentum 0.9 --init uniform "
+        "--init-scale 0.5 --margin 0.2 --epochs 750\n"
         "  fastbackprop sweep --dataset xor --params0 starts.npy --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -923,10 +923,11 @@ _FLAG_OF = {
     "seeds": "--seeds",
 }
 #: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME is ...",
-#: "NAME=VALUE" -- not a flag already ("--lr must"), nor part of a path or a quoted value
-#: ("runs/lr_output=0.5/xor.csv", "'init_scale=2'").
+#: "NAME=VALUE", "NAME (LO, HI) ..." -- not a flag already ("--lr must"), nor part of a path or a
+#: quoted value ("runs/lr_output=0.5/xor.csv", "'init_scale=2'").
 _API_NAME = re.compile(
-    r"(?<![-\w/\\.'\"])(" + "|".join(_FLAG_OF) + r")(?=( must | holds | is )|=[-+\d\[(][^\s/\\]*(?:[\s,;)]|$))"
+    r"(?<![-\w/\\.'\"])(" + "|".join(_FLAG_OF) + r")"
+    r"(?=( must | holds | is | \([-+\d])|=[-+\d\[(][^\s/\\]*(?:[\s,;)]|$))"
 )
 
 

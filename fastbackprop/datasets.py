@@ -70,12 +70,20 @@ def or_() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     return _truth_table(lambda a, b: a | b)
 
 
+def xor_bipolar() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """XOR as Reed & Marks train tanh units: inputs on {-1, 1}^2, targets [-0.9, 0.9, 0.9, -0.9]
+    (inside tanh's range, which it reaches only in the limit)."""
+    X, y = xor()
+    return 2 * X - 1, np.where(y > 0.5, 0.9, -0.9)
+
+
 #: Name -> loader, as used by the command line's ``--dataset``.
 DATASETS: dict[str, Callable[[], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]] = {
     "gender": gender,
     "xor": xor,
     "and": and_,
     "or": or_,
+    "xor-bipolar": xor_bipolar,
 }
 
 

@@ -349,6 +349,7 @@ def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys
         _in_flags("init_scale=(0.5, 2.0) is wrong, lr_output=0.5")
         == "--init-scale=(0.5, 2.0) is wrong, --lr-output=0.5"
     )
+    assert _in_flags("lr_extent (1.0, 1.5) is too narrow") == "--lr (1.0, 1.5) is too narrow"
     for name in ("momenta run.csv", "init_scale=2/xor.csv", "'lr_output=5'.csv"):  # paths, quoted values
         data = tmp_path / name
         data.parent.mkdir(exist_ok=True)
@@ -931,7 +932,7 @@ def test_help_shows_the_training_options(capsys):
     out = capsys.readouterr().out
     for flag in ("--lr-output", "--momentum", "--init", "--init-scale", "--activation", "--margin", "--params0"):
         assert flag in out
-    assert "[-1, 1]" in out and "--activation tanh --momentum 0.9" in out
+    assert "[-1, 1]" in out and "--dataset xor-bipolar --activation tanh --lr 0.1 --momentum 0.9" in out
 
 
 def test_a_figure_cut_short_leaves_the_old_one(tmp_path):

@@ -24,6 +24,12 @@ def test_boolean_functions(name, expected):
     np.testing.assert_array_equal(y, expected)
 
 
+def test_xor_bipolar_is_reed_and_marks_xor_for_tanh_units():
+    X, y = datasets.load("xor-bipolar")
+    np.testing.assert_array_equal(X, [[-1, -1], [-1, 1], [1, -1], [1, 1]])
+    assert y.tolist() == [-0.9, 0.9, 0.9, -0.9]  # the literals, to the bit
+
+
 def test_fresh_arrays_each_call():
     X, _ = datasets.gender()
     X[0, 0] = 99
