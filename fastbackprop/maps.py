@@ -42,7 +42,7 @@ from ._validation import (
 )
 from ._version import __version__
 from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
-from .store import check_npz_sizes, existing_path, read_store, write_atomic
+from .store import OMITTED_AT_DEFAULT, check_npz_sizes, existing_path, read_store, write_atomic
 from .sweeps import Activation, Device, DTypeName, _check_result_memory
 
 __all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
@@ -256,7 +256,7 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
             momentum=float(settings.get("momentum", 0.0)),
             activation=str(settings.get("activation", "sigmoid")),
             margin=settings.get("margin"),
-            epochs_to_tol=bool(settings.get("epochs_to_tol", True)),
+            epochs_to_tol=bool(settings.get("epochs_to_tol", OMITTED_AT_DEFAULT["epochs_to_tol"])),
             start_grid=grid,
         )
         S = grid.coords0.shape[0] * grid.coords1.shape[0]
