@@ -37,11 +37,24 @@ def _show(value: Any, limit: int = 60) -> str:
 
 def _holds_bool(value: Any) -> bool:
     """Whether a list or tuple, at any depth, holds a bool or a bool array: NumPy would read it as 0 or 1."""
+    return _holds(value, _is_bool)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_)) or (isinstance(value, np.ndarray) and value.dtype == np.bool_)
+
+
+def _is_masked(value: Any) -> bool:
+    return isinstance(value, np.ma.MaskedArray) and bool(np.ma.is_masked(value))
+
+
+def _holds(value: Any, found: Callable[[Any], bool]) -> bool:
+    """Whether a list or tuple, at any depth, holds an item for which ``found`` is true."""
     todo = [value] if isinstance(value, (list, tuple)) else []
     seen = {id(value)}  # a list that holds itself is walked once (NumPy then refuses it)
     while todo:  # not recursive: nesting too deep for NumPy must not overflow Python's stack first
         for v in todo.pop():
-            if isinstance(v, (bool, np.bool_)) or (isinstance(v, np.ndarray) and v.dtype == np.bool_):
+            if found(v):
                 return True
             if isinstance(v, (list, tuple)) and id(v) not in seen:
                 seen.add(id(v))
@@ -109,8 +122,9 @@ def _real(value: Any, name: str, must: str) -> float:
 
 
 def _refuse_masked(value: Any, name: str) -> None:
-    """NumPy would take a masked array's hidden values (or 0 for ``np.ma.masked``) without a word."""
-    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+    """NumPy would take a masked array's hidden values (or 0 for ``np.ma.masked``) without a word,
+    also from masked arrays in a list."""
+    if _is_masked(value) or _holds(value, _is_masked):
         raise ValueError(f"{name} has masked values; fill them (np.ma.filled) or leave them out")
 
 
@@ -257,6 +271,7 @@ def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None) -> npt.
     ``budget(count)``, if given, runs before the array is made: a memory
     check that must refuse before 8 bytes a seed are taken.
     """
+    _refuse_masked(seeds, "seeds")
     seeds = unwrapped(seeds)
     if is_int(seeds):
         count = check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS)

@@ -42,7 +42,7 @@ from ._validation import (
 )
 from ._version import __version__
 from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
-from .store import OMITTED_AT_DEFAULT, check_npz_sizes, existing_path, read_store, write_atomic
+from .store import OMITTED_AT_DEFAULT, canonical_nans, check_npz_sizes, existing_path, read_store, write_atomic
 from .sweeps import Activation, Device, DTypeName, _check_result_memory
 
 __all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
@@ -293,6 +293,7 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
     if not _fits(fields):
         raise ValueError(f"path {str(path)!r} is a damaged map file: its fields do not fit together")
     fields["axes"] = tuple(str(a) for a in fields["axes"])
+    fields["params"], fields["final_loss"] = canonical_nans((fields["params"], fields["final_loss"]))  # older files
     return MapResult(**fields)
 
 
@@ -675,8 +676,9 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
     check_survives(coords, name, dtype, zero_ok=True)
     F = DTYPES[dtype]
     if n > 1 and np.any(np.diff(coords.astype(F)) <= 0):
+        exponents = f"; log10 {math.log10(lo):g} .. {math.log10(hi):g}" if log else ""
         raise ValueError(
-            f"{name} ({lo!r}, {hi!r}) is too narrow for {n} distinct pixels in {dtype}; "
+            f"{name} ({lo!r}, {hi!r}{exponents}) is too narrow for {n} distinct pixels in {dtype}; "
             "widen it or use fewer pixels" + (" or float64" if dtype != "float64" else "")
         )
     return coords

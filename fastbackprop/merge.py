@@ -99,8 +99,8 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
     if isinstance(parts, (str, os.PathLike, SweepResult)):
         raise TypeError(f"parts must be a list of sweeps (results or paths), got one: {parts!r:.80}")
 
-    def budget(n: int) -> None:  # the planned seeds' array, and the mask and differences that find those missing
-        check_memory(17 * n, "seeds", f"the {n:,} seeds planned")
+    def budget(n: int) -> None:  # the planned seeds, and the mask, copy and differences that find those missing
+        check_memory(26 * n, "seeds", f"the {n:,} seeds planned")
 
     expected = None if seeds is None else check_seeds(seeds, budget)
     loaded = [_load(k, p) for k, p in enumerate(parts)]

@@ -279,7 +279,8 @@ device :
         a grid faster and changes none of them.
     lrs : sequence of float > 0
     epochs_list : sequence of int >= 1
-        Sorted and de-duplicated in the result.
+        Sorted and de-duplicated in the result; at most 10**6 distinct lengths
+        (``MAX_LENGTHS``, the most a store's manifest lists).
     momenta : sequence of float in [0, 1), optional
         Momenta to cross with the learning rates: the result then has a
         momentum axis after the learning-rate axis.

@@ -46,6 +46,7 @@ BAD_X = {
     "ragged": [[1.0, 2.0], [3.0]],
     "None": None,
     "masked": np.ma.array(X0, mask=X0 == 25),  # NumPy would train on the hidden values
+    "masked rows": [np.ma.array(row, mask=row == 25) for row in X0],
 }
 BAD_Y = {
     "nan": np.array([1, 0, np.nan, 1.0]),
@@ -142,6 +143,7 @@ def test_bad_argument_is_named(call, arg, case, value):
         range(-3, 2),
         [],
         np.array([], dtype=np.int64),
+        np.ma.array([0, 1, 2], mask=[0, 1, 0]),  # seed 1 was trained
     ],
 )
 def test_bad_seed_arrays_are_named(value):

@@ -194,6 +194,17 @@ def test_a_base_seed_may_be_a_0d_array_as_every_int_setting():
     np.testing.assert_array_equal(a.final_loss, b.final_loss)
 
 
+def test_a_map_file_written_before_nans_were_made_one_loads_with_np_nans(tmp_path):
+    m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (2, 2), epochs=3, lr=1e308)
+    assert np.isnan(m.params).any()
+    m.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        fields = dict(f)
+    np.savez(tmp_path / "old.npz", **dict(fields, params=-fields["params"], final_loss=-fields["final_loss"]))
+    old = load_map(tmp_path / "old.npz")
+    assert old.params.tobytes() == m.params.tobytes() and old.final_loss.tobytes() == m.final_loss.tobytes()
+
+
 def test_files_of_the_other_kind_and_edited_files_are_refused(tmp_path):
     m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (4, 3), epochs=2)
     m.save(tmp_path / "m.npz")

@@ -173,6 +173,18 @@ def test_runs_that_differ_in_a_signed_zero_are_two_runs_in_any_part_order():
             np.testing.assert_array_equal(getattr(merged, name), getattr(both, name), err_msg=name)
 
 
+def test_a_merge_of_overlapping_parts_saved_loads_and_merges_again(tmp_path):
+    """Its computed counts every part's runs, more than its rows: not a sign of a damaged file."""
+    a = sweep(*XOR, range(0, 30), epochs=EPOCHS, lr=0.5)
+    b = sweep(*XOR, range(20, 50), epochs=EPOCHS, lr=0.5)
+    merged = merge_sweeps([a, b])
+    assert merged.n == 50 and merged.computed == 60
+    merged.save(tmp_path / "m.npz")
+    again = merge_sweeps([tmp_path / "m.npz"])
+    _same(again, merged)
+    assert load_sweep(tmp_path / "m.npz").computed == 60
+
+
 def test_a_part_without_lr_output_and_one_giving_lrs_value_merge_to_one_scalar():
     """None means "lr": both parts train the output at 0.5, which the merge says once, not per network."""
     a = sweep(*XOR, range(0, 10, 2), epochs=EPOCHS, lr=0.5)

@@ -266,12 +266,17 @@ def test_runs_that_overflow_end_with_the_one_quiet_nan_whatever_ran_them(dtype, 
             patch.setattr(_execution, "canonical_nans", tuple)
             sweep(*XOR, N, epochs=5, lr=huge, dtype=dtype, store=tmp_path / "old")
         old = load_sweep(tmp_path / "old")
+        res.save(tmp_path / "r.npz")
+        with np.load(tmp_path / "r.npz") as f:
+            fields = dict(f)
+        np.savez(tmp_path / "old.npz", **dict(fields, params=-fields["params"]))  # a file written before: -NaN
+        old_file = load_sweep(tmp_path / "old.npz")
     assert res.diverged.all()
-    for result in (res, stored, resumed, old):
+    for result in (res, stored, resumed, old, old_file):
         for name in ("params", "final_loss"):
             values = getattr(result, name)
             assert np.isnan(values).any() and {v.tobytes() for v in values[np.isnan(values)]} == {canonical}
-    assert len({(r.params.tobytes(), r.final_loss.tobytes()) for r in (res, stored, resumed, old)}) == 1
+    assert len({(r.params.tobytes(), r.final_loss.tobytes()) for r in (res, stored, resumed, old, old_file)}) == 1
 
 
 def test_a_parameter_overflowed_under_a_finite_loss_is_diverged():
@@ -641,7 +646,7 @@ EDITS = {
     # each of these loaded, and report(), summary() or merge failed on it later
     "wall_seconds a string": {"wall_seconds": "fast"},
     "computed a string": {"computed": "all"},
-    "computed more than the rows": {"computed": 21},
+    "computed negative": {"computed": -1},
     "activation an array": {"activation": np.array(["sigmoid", "tanh"])},
     "negative seeds": {"seeds": -np.arange(20)},
     "NaN in X": {"X": np.array([[np.nan, 0.0], [0, 1], [1, 0], [1, 1]])},
