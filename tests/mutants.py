@@ -31,6 +31,15 @@ class Mutant:
 
 K, S, R, C, W, E = (f"fastbackprop/{m}.py" for m in ("_kernels", "sweeps", "reference", "_cuda", "store", "_execution"))
 S_ = "fastbackprop/_seeding.py"
+_LR_OUTPUT_AS_LR = (
+    '    if name == "lr_output":  # None is "the same as lr": a part without it and one with lr\'s value agree\n'
+    "        values = [r.lr if v is None else v for r, v in zip(results, values)]\n"
+)
+_ONE_SCALAR = (
+    "    scalars = [v for v in values if not isinstance(v, np.ndarray)]\n"
+    "    if len(scalars) == len(values) and all(v == scalars[0] for v in scalars):\n"
+    "        return scalars[0]\n"
+)
 _SWITCHES = "    return WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH\n"
 
 MUTANTS = (
@@ -376,13 +385,37 @@ MUTANTS = (
     Mutant(
         "merge-compares-lr-output-before-reading-none-as-lr",
         (
-            (
+            (  # the order before: parts compared as given, then None read as lr
                 "fastbackprop/merge.py",
-                '    if name == "lr_output":  # None is',
-                "    if False:  # None is",
+                _LR_OUTPUT_AS_LR + _ONE_SCALAR,
+                _ONE_SCALAR + _LR_OUTPUT_AS_LR,
             ),
         ),
         ("tests/test_merge.py::test_a_part_without_lr_output_and_one_giving_lrs_value_merge_to_one_scalar",),
+    ),
+    Mutant(
+        "npz-reader-opens-a-fifo",
+        (
+            (
+                W,
+                '    if not os.path.isfile(path):\n        raise ValueError(f"path',
+                '    if False:\n        raise ValueError(f"path',
+            ),
+        ),
+        ("tests/test_cli.py::test_a_fifo_given_to_read_is_refused_not_waited_on",),
+    ),
+    Mutant(
+        "masked-values-taken",
+        (("fastbackprop/_validation.py", "    if _is_masked(value) or _holds(value, _is_masked):", "    if False:"),),
+        (
+            "tests/test_adversarial.py::test_bad_argument_is_named",
+            "tests/test_adversarial.py::test_bad_seed_arrays_are_named",
+        ),
+    ),
+    Mutant(
+        "manifest-tol-believed",
+        ((W, '        and number(settings.get("tol"), 0.0)\n', "        and True\n"),),
+        ("tests/test_store.py::test_an_edited_manifest_is_refused_by_readers",),
     ),
 )
 
