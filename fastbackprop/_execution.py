@@ -56,6 +56,9 @@ CUDA_LAUNCHES_IN_FLIGHT = 2
 
 #: Seconds between a Dask worker process's looks at whether the sweep it trains for was stopped.
 STOP_WATCH_SECONDS = 1.0
+#: Seconds after which an interrupted sweep's stop Event is cleared (and so deleted): ten looks of
+#: every watch, so that none misses it.
+STOP_CLEAR_SECONDS = 10 * STOP_WATCH_SECONDS
 
 Unit = Sequence[int]  # chunk indices trained by one kernel call
 
@@ -488,6 +491,22 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
             with contextlib.suppress(Exception):  # the cluster's trouble is not the error to show
                 client.cancel(list(futures))
                 Event(stop, client=client).set()
+                _clear_later(Event(stop, client=client), client)
+
+
+def _clear_later(event: Any, client: Any) -> None:
+    """Clear a sweep's stop Event once every worker's watch has seen it set, from a daemon thread:
+    a cleared Event that nobody waits on is deleted, so the scheduler keeps nothing of the sweep
+    (unless this process ends first)."""
+
+    def clear() -> None:
+        with contextlib.suppress(Exception):  # a client closed meanwhile: nothing to tidy
+            if client.status == "running":
+                event.clear()
+
+    timer = threading.Timer(STOP_CLEAR_SECONDS, clear)
+    timer.daemon = True
+    timer.start()
 
 
 def train_on_worker(job: Job, stop: str) -> Rows | None:

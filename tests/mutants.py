@@ -413,6 +413,11 @@ MUTANTS = (
         ),
     ),
     Mutant(
+        "dask-stop-event-left-set",
+        ((E, "                _clear_later(Event(stop, client=client), client)\n", "                pass\n"),),
+        ("tests/test_distributed.py::test_ctrl_c_stops_the_workers_too",),
+    ),
+    Mutant(
         "manifest-tol-believed",
         ((W, '        and number(settings.get("tol"), 0.0)\n', "        and True\n"),),
         ("tests/test_store.py::test_an_edited_manifest_is_refused_by_readers",),

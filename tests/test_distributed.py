@@ -172,11 +172,15 @@ def test_cli_scheduler(client, capsys):
 
 
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for minutes")
-def test_ctrl_c_stops_the_workers_too(client):
+def test_ctrl_c_stops_the_workers_too(client, monkeypatch):
     """The client stops at once, and the tasks running on the workers within about a second after
-    (a Dask Event they poll): they went on training cancelled chunks for minutes before."""
+    (a Dask Event they poll): they went on training cancelled chunks for minutes before. The Event
+    is then cleared, which deletes it: the scheduler kept one for every interrupted sweep."""
     import _thread
 
+    from fastbackprop import _execution
+
+    monkeypatch.setattr(_execution, "STOP_CLEAR_SECONDS", 3.0)
     sweep(*XOR, 256, epochs=2, client=client)  # compiled on both workers
     timer = threading.Timer(1.5, _thread.interrupt_main)
     timer.start()
@@ -188,6 +192,14 @@ def test_ctrl_c_stops_the_workers_too(client):
     follow.start()  # needs both workers free
     follow.join(15)  # (not waited for past that: before, the workers were busy for minutes)
     assert not follow.is_alive() and again["res"].n == 256
+
+    def events():
+        return client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.extensions["events"]._events))
+
+    deadline = time.monotonic() + 15
+    while events() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert events() == []
 
 
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
