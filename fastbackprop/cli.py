@@ -251,7 +251,8 @@ def _build_parser():
         ),
         epilog="examples:\n  fastbackprop train\n"
         "  fastbackprop train --dataset xor --lr 0.5 --epochs 5000 --log-every 500 --plot xor.png\n"
-        "  fastbackprop train --dataset xor-bipolar --activation tanh --momentum 0.5 --lr 0.1",
+        "  fastbackprop train --dataset xor-bipolar --activation tanh --lr 0.1 --momentum 0.9 --init uniform "
+        "--init-scale 0.5 --epochs 750 --seed 3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument(

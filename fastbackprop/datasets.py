@@ -1,8 +1,9 @@
 """Small datasets: the classic height/weight set and the Boolean functions.
 
-Each data set function (``gender``, ``xor``, ``and_``, ``or_``, ``load``) returns
-fresh ``(X, y)`` arrays: X float64 of shape (n, 2), y float64 of shape (n,) with
-values in {0, 1}; ``load_csv`` reads yours (y in [-1, 1], or the activation's range).
+Each data set function (``gender``, ``xor``, ``and_``, ``or_``, ``xor_bipolar``,
+``load``) returns fresh ``(X, y)`` arrays: X float64 of shape (n, 2), y float64 of
+shape (n,) with values in {0, 1} (``xor_bipolar``, for tanh units: X in {-1, 1}^2,
+y in {-0.9, 0.9}); ``load_csv`` reads yours (y in [-1, 1], or the activation's range).
 """
 
 from __future__ import annotations

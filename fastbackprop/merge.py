@@ -87,7 +87,9 @@ def merge_sweeps(parts: Iterable[Part], seeds: range | npt.ArrayLike | None = No
         the parts), if one run (a seed with the same settings) has different rows in two parts
         (bit-identical duplicates are kept once), if files or stores among
         the parts were written by different fastbackprop versions (as a store
-        made by another version is not resumed), or if there are no parts.
+        made by another version is not resumed), if there are no parts, or
+        if ``seeds`` are too many to hold in memory (about 26 bytes a seed;
+        refused before any part is read).
     TypeError
         If a part is neither a SweepResult nor a path.
     """

@@ -149,7 +149,7 @@ def _surface_axes(fig: Figure, ax: Axes, net: Network, X: npt.NDArray[np.float64
 
 
 def loss_curve(history: npt.ArrayLike) -> Figure:
-    """Loss history (shape (epochs,)) against epoch, log scale."""
+    """Loss history (shape (epochs,)) against epoch, log scale (linear when every loss is 0)."""
     history = _history(history)
     fig, ax = _figure(5.0, 3.5)
     _loss_axes(ax, history)
