@@ -81,8 +81,8 @@ def compile_times():
 
 def kernels():
     """Registers and local memory of every variant the run compiled, and their SASS in OUT/sass."""
-    for (variant, *switches), kernel in _cuda._KERNELS.items():
-        if tuple(switches) != _cuda._switches():  # compiled for a side-by-side run of another switch
+    for (variant, *compiled_in), kernel in _cuda._KERNELS.items():
+        if tuple(compiled_in) != _cuda._compiled_in(variant):  # for a side-by-side run of another setting
             continue
         name = "_".join(
             [str(variant.dtype), "tanh" if variant.tanh else "sigmoid"]

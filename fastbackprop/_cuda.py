@@ -130,8 +130,8 @@ UNROLLED_SAMPLES = 16
 #: False: always the full loss.
 WORST_SAMPLE_FIRST = True
 
-#: The compiled kernels, by variant and ``_switches()``.
-_KERNELS: dict[tuple[Variant, bool, bool], Any] = {}
+#: The compiled kernels, by variant and what else is compiled into them (``_compiled_in``).
+_KERNELS: dict[tuple[Variant, int, bool, bool], Any] = {}
 
 
 def _missing():
@@ -451,7 +451,7 @@ def compile_kernel(variant):
     kernel without checking argument types: ``train_chunk`` passes those of
     ``_signature``.
     """
-    key = (variant, *_switches())
+    key = (variant, *_compiled_in(variant))
     if key not in _KERNELS:
         body = _make_kernel(variant)
         if config.ENABLE_CUDASIM:
@@ -463,9 +463,10 @@ def compile_kernel(variant):
     return _KERNELS[key]
 
 
-def _switches() -> tuple[bool, bool]:
-    """The module switches compiled into a kernel besides its variant (a benchmark flips them)."""
-    return WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH
+def _compiled_in(variant: Variant) -> tuple[int, bool, bool]:
+    """What is compiled into ``variant``'s kernel besides the variant: module settings a benchmark
+    changes (its register cap, the switches)."""
+    return variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH
 
 
 def _compiled(body, variant):
@@ -493,7 +494,7 @@ def _cached_dispatcher(body, variant):
     pickles with their code and options (the variant is in them).
     ``_jit.harden_cache`` adds the sources and ``settings``, read while compiling.
     """
-    settings = (variant.max_registers, *_switches())
+    settings = _compiled_in(variant)
     # lto=False: the cubin is linked from the PTX compiled here, not from
     # LTO-IR that NVVM would compile again, at launch, with -fma=1.
     # (given with the function: cuda.jit(lto=False) without it drops lto)

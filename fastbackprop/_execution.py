@@ -40,8 +40,8 @@ STORE_CHUNK_GROWTH = 8
 #: Seeds per chunk on a GPU (2**16): a launch's rows reach a store as a few
 #: large files, which one writer manages at ~10^7 rows/s, not 1.5*10^6.
 CUDA_BLOCKS_PER_CHUNK = 512
-#: Networks per GPU launch on a Dask worker: a few waves of an H100 (132 SMs
-#: x up to 2048 threads), 0.1-0.5 s of 3000 epochs on 4 samples.
+#: Networks per GPU launch on a Dask worker (within CUDA_LAUNCH_BYTES): a few waves of
+#: an H100 (132 SMs x up to 2048 threads), 0.1-0.5 s of 3000 epochs on 4 samples.
 CUDA_NETWORKS_PER_LAUNCH = 2**20
 #: A local GPU sweep's launches are sized by the speed measured so far to
 #: about this long, so that progress and Ctrl-C stay prompt however long each
@@ -579,6 +579,13 @@ _WATCHES: dict[str, _StopWatch] = {}  # a sweep's stop Event's name: its watch i
 _WATCHES_LOCK = threading.Lock()
 
 
+def dask_chunks_per_unit(plan: Plan) -> int:
+    """Chunks a Dask worker's GPU trains in one launch: CUDA_NETWORKS_PER_LAUNCH networks, within
+    CUDA_LAUNCH_BYTES of device memory as a local launch (a grid recording thousands of lengths)."""
+    networks = min(CUDA_NETWORKS_PER_LAUNCH, CUDA_LAUNCH_BYTES // _device_bytes(plan.training))
+    return max(1, networks // plan.chunk_size)
+
+
 def chunk_size(n_seeds: int, execution: Execution, training: Training) -> int:
     """Seeds per chunk of a new sweep of ``n_seeds``: the device's (on a GPU, fewer where
     a chunk would not fit CUDA_LAUNCH_BYTES; on the CPU, smaller where threads, local or
@@ -661,7 +668,7 @@ def execute(
         if execution.client is not None:
             # A unit is one chunk on the CPU and many on the GPU, which needs ~10^5
             # networks in flight; stores and progress still see chunks.
-            per_unit = max(1, CUDA_NETWORKS_PER_LAUNCH // plan.chunk_size) if device == "cuda" else 1
+            per_unit = dask_chunks_per_unit(plan) if device == "cuda" else 1
             units = [todo[k : k + per_unit] for k in range(0, len(todo), per_unit)]
             run_dask(plan, units, execution.client, device, finish)
         elif device == "cuda":

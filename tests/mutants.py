@@ -40,7 +40,7 @@ _ONE_SCALAR = (
     "    if len(scalars) == len(values) and all(v == scalars[0] for v in scalars):\n"
     "        return scalars[0]\n"
 )
-_SWITCHES = "    return WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH\n"
+_COMPILED_IN = "    return variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH\n"
 
 MUTANTS = (
     Mutant(
@@ -110,23 +110,26 @@ MUTANTS = (
     ),
     Mutant(
         "gpu-cache-key-without-register-cap",
-        ((C, "    settings = (variant.max_registers, *_switches())\n", "    settings = _switches()\n"),),
-        ("tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",),
+        ((C, _COMPILED_IN, "    return 64, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH\n"),),
+        (
+            "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
+            "tests/test_cuda.py::test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after",
+        ),
     ),
     Mutant(
         "gpu-cache-key-without-worst-sample-first",
-        ((C, _SWITCHES, "    return True, _kernels.GPU_RECIPROCAL_FAST_PATH\n"),),
+        ((C, _COMPILED_IN, "    return variant.max_registers, True, _kernels.GPU_RECIPROCAL_FAST_PATH\n"),),
         (
             "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
-            "tests/test_cuda.py::test_a_kernel_compiled_before_a_switch_flipped_is_not_handed_out_after",
+            "tests/test_cuda.py::test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after",
         ),
     ),
     Mutant(
         "gpu-cache-key-without-reciprocal",
-        ((C, _SWITCHES, "    return WORST_SAMPLE_FIRST, True\n"),),
+        ((C, _COMPILED_IN, "    return variant.max_registers, WORST_SAMPLE_FIRST, True\n"),),
         (
             "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
-            "tests/test_cuda.py::test_a_kernel_compiled_before_a_switch_flipped_is_not_handed_out_after",
+            "tests/test_cuda.py::test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after",
         ),
     ),
     Mutant(
@@ -416,6 +419,17 @@ MUTANTS = (
         "dask-stop-event-left-set",
         ((E, "                _clear_later(Event(stop, client=client), client)\n", "                pass\n"),),
         ("tests/test_distributed.py::test_ctrl_c_stops_the_workers_too",),
+    ),
+    Mutant(
+        "dask-gpu-launch-unbounded",
+        (
+            (
+                E,
+                "    networks = min(CUDA_NETWORKS_PER_LAUNCH, CUDA_LAUNCH_BYTES // _device_bytes(plan.training))\n",
+                "    networks = CUDA_NETWORKS_PER_LAUNCH\n",
+            ),
+        ),
+        ("tests/test_cuda.py::test_a_dask_workers_gpu_launch_keeps_within_the_launch_bytes",),
     ),
     Mutant(
         "manifest-tol-believed",

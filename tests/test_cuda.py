@@ -287,7 +287,7 @@ SIMULATED = """
     # the most samples the kernel writes out
     Xw, yw = Xb[: _cuda.UNROLLED_SAMPLES], yb[: _cuda.UNROLLED_SAMPLES]
     check("16 samples written out", lambda d: fb.sweep(Xw, yw, few, epochs=6, lr=1.0, momentum=0.5, device=d))
-    ran = [variant.samples for variant, *_ in _cuda._KERNELS]
+    ran = [variant.samples for variant, *_ in _cuda._KERNELS]  # (keyed by what is compiled in too)
     same["16 samples written out: that kernel ran"] = _cuda.UNROLLED_SAMPLES in ran
     check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
     grid_fields = ("loss", "epochs_to_tol")
@@ -472,9 +472,10 @@ def test_gpu_cache_key_changes_with_each_setting_compiled_in(monkeypatch, module
 
 
 @needs_numba_cuda
-def test_a_kernel_compiled_before_a_switch_flipped_is_not_handed_out_after(monkeypatch):
-    """The switches are compiled in (a benchmark flips them between sweeps): the kernel compiled
-    under the old value must not be returned under the new one, nor compiled twice for one value."""
+def test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after(monkeypatch):
+    """The register cap and the switches are compiled in (a benchmark changes them between sweeps):
+    the kernel compiled under the old value must not be returned under the new one, nor compiled
+    twice for one value."""
     from fastbackprop import _cuda, _kernels
 
     monkeypatch.setattr(_cuda, "_KERNELS", {})
@@ -485,11 +486,32 @@ def test_a_kernel_compiled_before_a_switch_flipped_is_not_handed_out_after(monke
     variant = _cuda.Variant(np.dtype("float32"), False, False, False, 4)
     seen = [_cuda.compile_kernel(variant)]
     assert _cuda.compile_kernel(variant) is seen[0]
-    for module, setting in ((_cuda, "WORST_SAMPLE_FIRST"), (_kernels, "GPU_RECIPROCAL_FAST_PATH")):
-        monkeypatch.setattr(module, setting, False)
+    changes = ((_cuda, "MAX_REGISTERS", 56), (_cuda, "WORST_SAMPLE_FIRST", False))
+    for module, setting, value in (*changes, (_kernels, "GPU_RECIPROCAL_FAST_PATH", False)):
+        monkeypatch.setattr(module, setting, value)
         seen.append(_cuda.compile_kernel(variant))
         assert _cuda.compile_kernel(variant) is seen[-1]
-    assert len({id(kernel) for kernel in seen}) == 3
+    assert len({id(kernel) for kernel in seen}) == 4
+
+
+def test_a_dask_workers_gpu_launch_keeps_within_the_launch_bytes():
+    """A worker launched 2^20 networks whatever each records: 23 GiB for a float64 grid of 3000
+    lengths with a margin, where a local launch keeps within CUDA_LAUNCH_BYTES."""
+    from fastbackprop import _execution
+    from fastbackprop._settings import Execution
+    from fastbackprop._validation import check_training
+
+    X, y = fb.datasets.xor()
+    execution = Execution(threads=1, progress=False, store=None, client=None, device="cuda")
+    sweep_ = check_training(epochs=3000, lr=0.5, tol=0.01, dtype="float32")
+    grid_ = check_training(epochs=3000, lr=0.5, tol=0.01, dtype="float64", record_at=range(1, 3001), margin=0.4)
+    launched = {}
+    for name, training in (("sweep", sweep_), ("grid", grid_)):
+        size = _execution.chunk_size(10**7, execution, training)
+        plan = _execution.Plan(X, y, np.arange(10**7), training, chunk_size=size)
+        launched[name] = _execution.dask_chunks_per_unit(plan) * size
+        assert launched[name] * _execution._device_bytes(training) <= _execution.CUDA_LAUNCH_BYTES
+    assert launched["sweep"] == _execution.CUDA_NETWORKS_PER_LAUNCH and launched["grid"] < 2**16
 
 
 @needs_numba_cuda
