@@ -172,6 +172,24 @@ def test_a_fifo_given_to_read_is_refused_not_waited_on(tmp_path, capsys):
         done.set()
 
 
+def test_any_failure_to_load_the_command_line_is_one_line(monkeypatch, capsys):
+    import importlib.abc
+
+    from fastbackprop.__main__ import main as program
+
+    class Broken(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname == "fastbackprop.cli":
+                raise OSError("libtbb.so.12: cannot open shared object file")
+            return None
+
+    monkeypatch.delitem(sys.modules, "fastbackprop.cli")
+    monkeypatch.setattr(sys, "meta_path", [Broken(), *sys.meta_path])
+    assert program() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot load NumPy and Numba: OSError: libtbb" in err
+
+
 def test_numba_refusing_to_load_is_one_line_not_a_traceback():
     env = dict(os.environ, NUMBA_NUM_THREADS="0")
     res = subprocess.run([sys.executable, "-m", "fastbackprop", "--help"], capture_output=True, text=True, env=env)
@@ -350,7 +368,8 @@ def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys
         == "--init-scale=(0.5, 2.0) is wrong, --lr-output=0.5"
     )
     assert _in_flags("lr_extent (1.0, 1.5) is too narrow") == "--lr (1.0, 1.5) is too narrow"
-    for name in ("momenta run.csv", "init_scale=2/xor.csv", "'lr_output=5'.csv"):  # paths, quoted values
+    names = ("momenta run.csv", "init_scale=2/xor.csv", "'lr_output=5'.csv", "seeds (1).csv", "seeds (copy).csv")
+    for name in names:  # paths, quoted values
         data = tmp_path / name
         data.parent.mkdir(exist_ok=True)
         data.write_text("x0,x1,y\n")

@@ -171,6 +171,12 @@ def test_cli_scheduler(client, capsys):
     assert report["success_rate"] == sweep(*XOR, 300, epochs=EPOCHS, lr=0.5).success_rate
 
 
+def test_the_stop_event_is_cleared_only_after_several_looks_of_every_watch():
+    from fastbackprop import _execution
+
+    assert _execution.STOP_CLEAR_SECONDS >= 5 * _execution.STOP_WATCH_SECONDS
+
+
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for minutes")
 def test_ctrl_c_stops_the_workers_too(client, monkeypatch):
     """The client stops at once, and the tasks running on the workers within about a second after

@@ -186,6 +186,25 @@ def test_recorded_lengths_out_of_order_or_range_are_refused(record_at):
     check_training(epochs=5, lr=0.5, tol=0.1, dtype="float64", record_at=(1, 5))
 
 
+def test_a_grids_losses_that_overflow_are_the_one_quiet_nan():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = grid(*XOR, 20, [3e38, 0.5], [1, 3, 5], dtype="float32")
+    canonical = np.array(np.nan, np.float32).tobytes()
+    assert np.isnan(g.loss).any() and {v.tobytes() for v in g.loss[np.isnan(g.loss)]} == {canonical}
+
+
+def test_a_grid_store_of_the_most_lengths_is_read_by_load_sweep(tmp_path, monkeypatch):
+    from fastbackprop import load_sweep, store, sweeps
+
+    monkeypatch.setattr(store, "MAX_LENGTHS", 50)
+    monkeypatch.setattr(sweeps, "MAX_LENGTHS", 50)
+    grid(*XOR, 1, [0.5], range(1, 51), store=tmp_path / "s")
+    assert load_sweep(tmp_path / "s").n == 1
+
+
 @pytest.mark.skipif(not JIT, reason="10^6 epochs: compiled code only")
 def test_a_grid_of_the_most_lengths_keeps_a_store_it_reads_and_one_more_is_refused(tmp_path):
     """Grids took any number of lengths, and a store of more than its manifest may list was written, unreadable."""

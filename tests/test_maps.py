@@ -194,6 +194,11 @@ def test_a_base_seed_may_be_a_0d_array_as_every_int_setting():
     np.testing.assert_array_equal(a.final_loss, b.final_loss)
 
 
+def test_a_map_from_seed_0_loads(tmp_path):
+    init_map(*XOR, 0, ("w1", "w5"), EXTENT, (2, 2), epochs=2).save(tmp_path / "m.npz")
+    assert load_map(tmp_path / "m.npz").base_seed == 0
+
+
 def test_a_map_file_written_before_nans_were_made_one_loads_with_np_nans(tmp_path):
     m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (2, 2), epochs=3, lr=1e308)
     assert np.isnan(m.params).any()
@@ -237,6 +242,14 @@ def test_files_of_the_other_kind_and_edited_files_are_refused(tmp_path):
         ("y", np.full(4, 3.0)),
         ("kind", np.array(["init", "lr"])),
         ("activation", np.array(["sigmoid", "tanh"])),
+        ("momentum", 1.0),
+        ("base", np.r_[np.nan, fields["base"][1:]]),
+        ("X", np.r_[[[np.inf, 0.0]], fields["X"][1:]]),
+        ("y", np.array([0.0, 1.0, 1.0, -0.5])),
+        ("tol", 0.0),
+        ("lr", 0.0),
+        ("wall_seconds", np.inf),
+        ("computed", 13),  # of 12 pixels
     ]
     for name, value in edits:
         np.savez(tmp_path / "bad.npz", **{**fields, name: value})

@@ -300,6 +300,30 @@ def test_a_plan_of_many_seeds_is_checked_in_linear_time_and_memory(monkeypatch, 
     assert "the 100,000,000 seeds planned" in capsys.readouterr().err
 
 
+def test_the_gaps_of_a_plan_inside_another_are_the_larger_ones():
+    from fastbackprop.merge import _gaps
+
+    assert _gaps(np.array([50, 51]), [np.arange(100), np.arange(10, 20)]) == [(0, 50), (52, 100)]
+
+
+def test_a_plan_too_large_is_refused_at_its_measured_cost_before_it_is_made(monkeypatch):
+    """25 bytes a seed were measured (the plan, a mask, the copy beyond the parts, their differences)."""
+    import tracemalloc
+
+    from fastbackprop import _validation
+
+    parts = [sweep(*XOR, 10, epochs=EPOCHS, lr=0.5)]
+    monkeypatch.setattr(_validation, "available_memory", lambda: 2 << 30)  # 16 bytes a seed fit, 25 do not
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="the 100,000,000 seeds planned"):
+            merge_sweeps(parts, seeds=10**8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, peak  # refused before the 800 MB plan was made
+
+
 def test_with_a_margin_parts_may_differ_in_tol(tmp_path):
     """A margin decides convergence, so tol decides nothing: such parts were refused."""
     args = dict(X=XOR[0], y=XOR[1], epochs=EPOCHS, lr=0.5, margin=0.4)

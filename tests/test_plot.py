@@ -157,6 +157,15 @@ def test_sweep_summary_of_a_sweep_that_diverged_entirely(tmp_path, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)], [str(w.message) for w in recwarn]
 
 
+def test_a_final_loss_maps_colour_scale_starts_at_its_least_loss_and_a_curve_reaching_0_is_log():
+    from fastbackprop import init_map
+
+    m = init_map(*datasets.xor(), 3, ("w1", "w5"), ((-4, 4), (-6, 6)), (3, 3), epochs=20)
+    norm = plot.map_image(m, "final_loss").axes[0].collections[0].norm
+    assert norm.vmin == pytest.approx(float(m.final_loss[m.final_loss > 0].min()))
+    assert plot.loss_curve(np.array([1.0, 0.5, 0.0])).axes[0].get_yscale() == "log"
+
+
 def test_losses_of_exactly_zero_are_drawn(tmp_path, recwarn):
     """Saturated units (a start of scale 1e4) give a loss of 0.0: the map's log colour scale failed in
     matplotlib after training, and the loss curve's log axis warned and drew nothing."""

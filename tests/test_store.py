@@ -762,6 +762,9 @@ def test_members_not_stored_in_clear_are_damage(tmp_path, small_chunks, kernel_c
         dict(params0=5.0),
         dict(record_at=[2, 1]),
         dict(record_at=[10**9]),
+        dict(momentum=1.0),
+        dict(record_at=[1, 1]),
+        dict(record_at=[0]),
     ],
     ids=lambda edit: ", ".join(f"{k} {v}" for k, v in edit.items()),
 )

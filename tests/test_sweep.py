@@ -269,7 +269,8 @@ def test_runs_that_overflow_end_with_the_one_quiet_nan_whatever_ran_them(dtype, 
         res.save(tmp_path / "r.npz")
         with np.load(tmp_path / "r.npz") as f:
             fields = dict(f)
-        np.savez(tmp_path / "old.npz", **dict(fields, params=-fields["params"]))  # a file written before: -NaN
+        old_fields = dict(fields, params=-fields["params"], final_loss=-fields["final_loss"])
+        np.savez(tmp_path / "old.npz", **old_fields)  # a file written before: -NaN
         old_file = load_sweep(tmp_path / "old.npz")
     assert res.diverged.all()
     for result in (res, stored, resumed, old, old_file):
@@ -277,6 +278,19 @@ def test_runs_that_overflow_end_with_the_one_quiet_nan_whatever_ran_them(dtype, 
             values = getattr(result, name)
             assert np.isnan(values).any() and {v.tobytes() for v in values[np.isnan(values)]} == {canonical}
     assert len({(r.params.tobytes(), r.final_loss.tobytes()) for r in (res, stored, resumed, old, old_file)}) == 1
+
+
+@pytest.mark.parametrize("dtype, huge", [("float64", 1e308), ("float32", 3e38)])
+def test_rows_that_overflow_beside_rows_that_do_not_end_with_the_one_quiet_nan(dtype, huge):
+    import warnings
+
+    canonical = np.array(np.nan, dtype).tobytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep(*XOR, 64, epochs=5, lr=np.where(np.arange(64) % 2, huge, 0.5), dtype=dtype)
+    assert np.isnan(res.params).any() and not np.isnan(res.params).all()
+    for values in (res.params, res.final_loss):
+        assert {v.tobytes() for v in values[np.isnan(values)]} == {canonical}
 
 
 def test_a_parameter_overflowed_under_a_finite_loss_is_diverged():
@@ -651,6 +665,8 @@ EDITS = {
     "negative seeds": {"seeds": -np.arange(20)},
     "NaN in X": {"X": np.array([[np.nan, 0.0], [0, 1], [1, 0], [1, 1]])},
     "y out of range": {"y": np.array([0.0, 1.0, 1.0, 2.0])},
+    "y below 0 for sigmoid units": {"y": np.array([0.0, 1.0, 1.0, -0.5])},
+    "wall_seconds infinite": {"wall_seconds": np.inf},
 }
 
 
