@@ -196,8 +196,7 @@ class MapResult:
         base = f"seed {self.base_seed}" if self.base_seed is not None else "given parameters"
         lines = [
             f"{self.kind} map {self.axes[0]} x {self.axes[1]}: {n0} x {n1} {spacing}pixels, "
-            f"{self.axes[0]} {self.coords0[0]:g} .. {self.coords0[-1]:g}, "
-            f"{self.axes[1]} {self.coords1[0]:g} .. {self.coords1[-1]:g}; base {base}",
+            f"{self.axes[0]} {_span(self.coords0)}, {self.axes[1]} {_span(self.coords1)}; base {base}",
             f"{self.epochs} epochs"
             + ("" if self.lr is None else f", lr {self.lr:g}")
             + ("" if self.lr_output is None else f", lr_output {self.lr_output:g}")
@@ -682,6 +681,15 @@ def _coordinates(lo: float, hi: float, n: int, log: bool, name: str, dtype: str)
             "widen it or use fewer pixels" + (" or float64" if dtype != "float64" else "")
         )
     return coords
+
+
+def _span(coords: npt.NDArray[np.float64]) -> str:
+    """An axis's first and last coordinates, with the digits that tell them apart (a deep zoom's)."""
+    lo, hi = float(coords[0]), float(coords[-1])
+    if lo == hi:
+        return f"{lo:g} .. {hi:g}"
+    digits = max(6, math.ceil(math.log10(max(abs(lo), abs(hi)) / (hi - lo))) + 2)
+    return f"{lo:.{digits}g} .. {hi:.{digits}g}"
 
 
 def _check_scalar(value: Any, name: str) -> Any:

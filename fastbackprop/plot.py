@@ -278,6 +278,7 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
 
 #: Colours of a map's pixels that have no value on the colour scale.
 NEVER_COLOUR = "#3a3a3a"  # trained, never met the criterion
+DIVERGED_COLOUR = "#d62728"  # trained, overflowed
 MAP_WHATS = ("epochs_to_tol", "final_loss", "converged")
 
 
@@ -299,9 +300,10 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     """A trainability map: one pixel per network, axes labelled with the map's coordinates.
 
     what : {"epochs_to_tol", "final_loss", "converged"}
-        Epochs to meet the criterion (viridis; pixels that never did in dark
-        grey), the final loss (log scale), or converged / not.
-    Pixels a partial store has not finished are left blank.
+        The first epoch meeting the criterion (viridis; pixels that never did
+        in dark grey), the final loss (log scale), or converged / not.
+    Pixels that diverged are red whatever is drawn; those a partial store
+    has not finished are left blank.
     """
     from .maps import MapResult
 
@@ -309,7 +311,7 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     try:
         from matplotlib.colors import ListedColormap, LogNorm
         from matplotlib.patches import Patch
-        from matplotlib.ticker import FormatStrFormatter
+        from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
     except ImportError:
         raise ImportError(_NEEDS_MATPLOTLIB) from None
 
@@ -327,6 +329,7 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
     if m.log and not exponents:
         e0, e1 = 10.0**e0, 10.0**e1
     handles = []
+    criterion = f"every |y - ypred| < {m.margin:g}" if m.margin is not None else f"loss < {m.tol:g}"
     if what == "epochs_to_tol":
         assert m.epochs_to_tol is not None
         etl = m.epochs_to_tol
@@ -336,8 +339,7 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         # log scale: a cliff is a pixel converging in tens of epochs beside one that never does
         norm = LogNorm(1, max(2, m.epochs))
         mesh = ax.pcolormesh(e0, e1, values, cmap="viridis", norm=norm, rasterized=True)
-        criterion = "every |y - ypred| < margin" if m.margin is not None else f"loss < {m.tol:g}"
-        fig.colorbar(mesh, ax=ax, label=f"epochs until {criterion} (log scale)")
+        fig.colorbar(mesh, ax=ax, label=f"first epoch with {criterion} (log scale)")
         handles.append(Patch(color=NEVER_COLOUR, label=f"not within {m.epochs:,} epochs"))
     elif what == "final_loss":
         loss = np.ma.masked_invalid(m.final_loss.astype(float))
@@ -346,14 +348,21 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         # takes a log range below ~1e-287 for a singular one
         lo = max(float(positive.min()), LOSS_FLOOR) if positive.size else LOSS_FLOOR
         hi = float(loss.max()) if loss.count() else 1.0
-        mesh = ax.pcolormesh(
-            e0, e1, np.ma.maximum(loss, lo), cmap="viridis", norm=LogNorm(lo, max(hi, lo * 10)), rasterized=True
-        )
+        norm = LogNorm(lo, hi if hi > lo else lo * 10)  # (a decade only where every loss is one)
+        mesh = ax.pcolormesh(e0, e1, np.ma.maximum(loss, lo), cmap="viridis", norm=norm, rasterized=True)
         fig.colorbar(mesh, ax=ax, label=f"final full-dataset MSE after {m.epochs:,} epochs")
     else:
         values = np.ma.masked_where(~m.finished, m.converged.astype(float))
         ax.pcolormesh(e0, e1, values, cmap=ListedColormap([NEVER_COLOUR, "#fde725"]), vmin=0, vmax=1, rasterized=True)
-        handles += [Patch(color="#fde725", label="converged"), Patch(color=NEVER_COLOUR, label="not converged")]
+        handles += [
+            Patch(color="#fde725", label=f"{criterion} after {m.epochs:,} epochs"),
+            Patch(color=NEVER_COLOUR, label="not"),
+        ]
+    diverged = m.finished & m.diverged
+    if diverged.any():  # else blank (a NaN loss) or among those that never met the criterion
+        layer = np.ma.masked_where(~diverged, np.ones(diverged.shape))
+        ax.pcolormesh(e0, e1, layer, cmap=ListedColormap([DIVERGED_COLOUR]), rasterized=True)
+        handles.append(Patch(color=DIVERGED_COLOUR, label="diverged"))
     if not m.complete:
         handles.append(Patch(facecolor="white", edgecolor="0.5", label="not trained yet"))
     if handles:
@@ -366,8 +375,14 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         # (the pixels keep their geometric edges)
         if m.log and not exponents and coords[-1] / coords[0] >= 10:
             set_scale("log")
+            if coords[-1] / coords[0] < 100:  # about a decade: labelled minor ticks run into each other
+                axis.set_minor_formatter(NullFormatter())
         else:
-            axis.set_major_formatter(FormatStrFormatter(f"%.{_digits(edges)}g"))
+            form = f"%.{_digits(edges)}g"
+            axis.set_major_formatter(FormatStrFormatter(form))
+            if axis is ax.xaxis:  # as many labels as fit side by side
+                chars = max(len(form % v) for v in (edges[0], edges[-1], (edges[0] + edges[-1]) / 2))
+                axis.set_major_locator(MaxNLocator(nbins=max(2, min(9, 48 // (chars + 2)))))
     if m.kind == "init":
         ax.set_xlabel(f"initial {m.axes[0]}")
         ax.set_ylabel(f"initial {m.axes[1]}")
@@ -378,7 +393,10 @@ def map_image(result: MapResult, what: str = "epochs_to_tol") -> Figure:
         ax.set_ylabel(f"{of}learning rate of the output neuron (lr_output)")
         settings = "start " + (f"seed {m.base_seed}" if m.base_seed is not None else "given")
     momentum = f", momentum {m.momentum:g}" if m.momentum else ""
-    outcome = f"converged: {m.success_rate:.1%} of {m.n:,}" if m.n else "no network finished yet"
+    outcome = "no network finished yet"
+    if m.n:
+        outcome = f"converged after {m.epochs:,} epochs: {m.success_rate:.1%} of {m.n:,}"
+        outcome += f", diverged: {int(diverged.sum()):,}" if diverged.any() else ""
     ax.set_title(f"{n0} x {n1} networks, {m.activation}, {settings}{momentum}, {m.dtype}\n{outcome}", fontsize=10)
     return fig
 

@@ -335,6 +335,41 @@ def test_bad_lr_map_input_is_named_before_anything_runs(tmp_path, kwargs, exc, m
     assert not (tmp_path / "s").exists()
 
 
+def test_map_images_show_diverged_pixels_the_criterion_and_readable_ticks(tmp_path):
+    """Diverged pixels were blank (and, in a partial map, read as "not trained yet"); a margin's
+    value, and converged's criterion, were nowhere; a deep zoom's x labels ran into each other;
+    a final-loss scale spanned at least a decade; the summary printed a deep zoom's ends alike."""
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from matplotlib.colors import to_hex
+
+    from fastbackprop import plot
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pure-Python pass's NumPy scalars warn of the overflow
+        div = init_map(*XOR, 3, ("b1", "b3"), ((-40, 40), (-40, 40)), (4, 3), epochs=EPOCHS, lr=1e308, margin=0.45)
+    assert div.diverged.all()
+    for what in ("epochs_to_tol", "final_loss", "converged"):
+        fig = plot.map_image(div, what)
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert "diverged" in labels and "diverged: 12" in fig.axes[0].get_title()
+        colours = [to_hex(h.get_facecolor()) for h in fig.legends[0].legend_handles]
+        assert plot.DIVERGED_COLOUR in colours
+    assert "every |y - ypred| < 0.45" in plot.map_image(div, "epochs_to_tol").axes[1].get_ylabel()
+    converged = plot.map_image(div, "converged").legends[0].get_texts()[0].get_text()
+    assert converged.startswith("every |y - ypred| < 0.45 after")
+    deep = init_map(*XOR, 3, ("w1", "w5"), ((1.499995, 1.499996), (0, 1)), (40, 3), epochs=EPOCHS)
+    fig = plot.map_image(deep, "final_loss")
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert len(set(ticks)) == len(ticks) and sum(map(len, ticks)) <= 56, ticks
+    loss = deep.final_loss
+    assert fig.axes[0].collections[0].norm.vmax == pytest.approx(float(loss.max()))  # not lo * 10
+    assert "w1 1.499995 .. 1.499996" in deep.summary()
+    fig.savefig(tmp_path / "deep.png")
+
+
 def test_map_images(tmp_path):
     pytest.importorskip("matplotlib")
     from fastbackprop import plot
