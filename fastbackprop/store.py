@@ -485,6 +485,9 @@ class SweepStore(_Chunks):
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise ValueError(f"store {self.path!r} exists and is not a directory")
         os.makedirs(self.path, exist_ok=True)
+        # The folder locked is the one written to: a relative name or a link, taken again for
+        # each chunk, would follow a chdir or a link repointed mid-sweep into another store.
+        self.path = os.path.realpath(self.path)
         self._lock = _Lock(os.path.join(self.path, LOCK))
         try:
             self._open()

@@ -190,6 +190,31 @@ def test_any_failure_to_load_the_command_line_is_one_line(monkeypatch, capsys):
     assert err.count("\n") == 1 and "cannot load NumPy and Numba: OSError: libtbb" in err
 
 
+def test_ctrl_c_that_numpys_import_turns_into_an_import_error_is_an_interruption(monkeypatch, capsys):
+    """NumPy's compiled import can catch the KeyboardInterrupt and raise ImportError ("bad install"):
+    that was exit 2 and 24 lines instead of 130 and one."""
+    import importlib.abc
+    import signal
+
+    from fastbackprop.__main__ import main as program
+
+    class Interrupted(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname == "fastbackprop.cli":
+                try:
+                    signal.raise_signal(signal.SIGINT)
+                except KeyboardInterrupt:
+                    raise ImportError("Error importing numpy: bad install?") from None
+            return None
+
+    handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.delitem(sys.modules, "fastbackprop.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
+    assert program() == 130
+    assert capsys.readouterr().err == "fastbackprop: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is handler  # the caller's, put back
+
+
 def test_numba_refusing_to_load_is_one_line_not_a_traceback():
     env = dict(os.environ, NUMBA_NUM_THREADS="0")
     res = subprocess.run([sys.executable, "-m", "fastbackprop", "--help"], capture_output=True, text=True, env=env)

@@ -968,3 +968,38 @@ def test_an_output_is_tried_under_the_name_it_is_written_under_and_leaves_nothin
     assert cannot_write(str(tmp_path / "q.npz")) == "cannot be written (Disk quota exceeded)"
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no probe left behind
+
+
+@pytest.mark.parametrize("move", ["link repointed", "working directory changed"])
+def test_a_sweep_writes_into_the_folder_it_locked_whatever_its_name_comes_to_mean(tmp_path, monkeypatch, move):
+    """The store's name was resolved again for each chunk: a link repointed (ln -sfn) or a chdir
+    mid-sweep sent the remaining chunks into another, finished store, replacing its rows."""
+    from fastbackprop import store as store_module
+
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)
+    monkeypatch.setattr(_execution, "STORE_CHUNK_GROWTH", 1)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    other = sweep(*XOR, 300, epochs=EPOCHS, lr=2.0, store=tmp_path / "b" / "s")  # another store, finished
+    if move == "link repointed":
+        (tmp_path / "a" / "s").mkdir()
+        (tmp_path / "current").symlink_to(tmp_path / "a" / "s")
+        name = str(tmp_path / "current")
+    else:
+        monkeypatch.chdir(tmp_path / "a")
+        name = "s"
+    write = store_module.SweepStore.write
+
+    def moved_after_the_first_chunk(self, index, rows):
+        write(self, index, rows)
+        if move == "link repointed":
+            (tmp_path / "current").unlink()
+            (tmp_path / "current").symlink_to(tmp_path / "b" / "s")
+        else:
+            os.chdir(tmp_path / "b")
+
+    monkeypatch.setattr(store_module.SweepStore, "write", moved_after_the_first_chunk)
+    res = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=name)
+    monkeypatch.undo()
+    _same(load_sweep(tmp_path / "a" / "s"), res)
+    _same(load_sweep(tmp_path / "b" / "s"), other)
