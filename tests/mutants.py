@@ -432,6 +432,16 @@ MUTANTS = (
         ("tests/test_cuda.py::test_a_dask_workers_gpu_launch_keeps_within_the_launch_bytes",),
     ),
     Mutant(
+        "store-name-resolved-per-chunk",
+        ((W, "        self.path = os.path.realpath(self.path)\n", "        pass\n"),),
+        ("tests/test_store.py::test_a_sweep_writes_into_the_folder_it_locked_whatever_its_name_comes_to_mean",),
+    ),
+    Mutant(
+        "ctrl-c-in-numpys-import-an-error",
+        (("fastbackprop/__main__.py", "        if pressed:\n", "        if False:\n"),),
+        ("tests/test_cli.py::test_ctrl_c_that_numpys_import_turns_into_an_import_error_is_an_interruption",),
+    ),
+    Mutant(
         "manifest-tol-believed",
         ((W, '        and number(settings.get("tol"), 0.0)\n', "        and True\n"),),
         ("tests/test_store.py::test_an_edited_manifest_is_refused_by_readers",),

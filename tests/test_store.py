@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -988,15 +989,20 @@ def test_a_sweep_writes_into_the_folder_it_locked_whatever_its_name_comes_to_mea
     else:
         monkeypatch.chdir(tmp_path / "a")
         name = "s"
-    write = store_module.SweepStore.write
+    write, moved = store_module.SweepStore.write, threading.Event()
 
     def moved_after_the_first_chunk(self, index, rows):
         write(self, index, rows)
-        if move == "link repointed":
-            (tmp_path / "current").unlink()
-            (tmp_path / "current").symlink_to(tmp_path / "b" / "s")
-        else:
-            os.chdir(tmp_path / "b")
+        with lock:  # (chunks are written from every thread)
+            if not moved.is_set():
+                moved.set()
+                if move == "link repointed":
+                    (tmp_path / "current").unlink()
+                    (tmp_path / "current").symlink_to(tmp_path / "b" / "s")
+                else:
+                    os.chdir(tmp_path / "b")
+
+    lock = threading.Lock()
 
     monkeypatch.setattr(store_module.SweepStore, "write", moved_after_the_first_chunk)
     res = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=name)
