@@ -421,6 +421,43 @@ def check_training(
     return training
 
 
+def _positive_per_network(value: Any, name: str) -> PerNetwork:
+    return check_per_network(value, name, check_positive_float)
+
+
+#: The checks a sweep makes of each setting that files and stores record.
+_RECORDED_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "epochs": lambda value, name: check_int(value, name, maximum=MAX_EPOCHS),
+    "tol": check_positive_float,
+    "margin": check_positive_float,
+    "lr": _positive_per_network,
+    "lr_output": _positive_per_network,
+    "init_scale": _positive_per_network,
+    "momentum": lambda value, name: check_per_network(value, name, check_momentum),
+}
+
+
+def recorded_settings_ok(settings: Mapping[str, Any]) -> bool:
+    """Whether settings read from a file or store (names of ``_RECORDED_CHECKS``; None: not
+    recorded) pass the checks a sweep makes of them: a reader calls one that fails damaged."""
+    try:
+        for name, value in settings.items():
+            if value is not None:
+                _RECORDED_CHECKS[name](value, name)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def recorded_data_ok(X: Any, y: Any, activation: str) -> bool:
+    """Whether data read from a file passes ``check_dataset`` (``activation`` one of ACTIVATIONS)."""
+    try:
+        check_dataset(X, y, activation)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def check_no_init_options(given: str, init: Any, init_scale: Any) -> None:
     """Refuse init options beside explicit starting points (argument ``given``: params or params0)."""
     contradicting = {n: v for n, v, d in (("init", init, "normal"), ("init_scale", init_scale, 1.0)) if not _is(v, d)}

@@ -22,9 +22,8 @@ import numpy.typing as npt
 from . import _seeding
 from ._execution import Plan, execute, progress_bar
 from ._layout import N_PARAMS, PARAM_NAMES
-from ._settings import ACTIVATIONS, DTYPES, OUTPUT_LOW, StartGrid, Training
+from ._settings import ACTIVATIONS, DTYPES, StartGrid, Training
 from ._validation import (
-    MAX_EPOCHS,
     as_real_array,
     check_bool,
     check_choice,
@@ -38,6 +37,8 @@ from ._validation import (
     check_training,
     is_int,
     is_real,
+    recorded_data_ok,
+    recorded_settings_ok,
     unwrapped,
 )
 from ._version import __version__
@@ -326,21 +327,18 @@ def _fits(f: dict[str, Any]) -> bool:
         and f["X"].ndim == 2
         and f["X"].shape[1:] == (2,)
         and f["y"].shape == f["X"].shape[:1]
-        and all(isinstance(f[k], int) and not isinstance(f[k], bool) for k in ("epochs", "computed"))
-        and 0 <= f["epochs"] <= MAX_EPOCHS
+        and isinstance(f["computed"], int)
+        and not isinstance(f["computed"], bool)
         and 0 <= f["computed"] <= shape[0] * shape[1]
-        and all(
-            f[k] is None or (isinstance(f[k], float) and 0 < f[k] < math.inf) for k in ("lr", "lr_output", "margin")
-        )
-        and all(isinstance(f[k], float) for k in ("momentum", "tol", "wall_seconds"))
-        and 0 <= f["momentum"] < 1
-        and 0 < f["tol"] < math.inf
+        and all(f[k] is not None for k in ("epochs", "momentum", "tol"))
+        and recorded_settings_ok({k: f[k] for k in ("epochs", "lr", "lr_output", "margin", "momentum", "tol")})
+        and isinstance(f["wall_seconds"], float)
         and not (f["wall_seconds"] < 0 or f["wall_seconds"] == math.inf)
         and all(isinstance(f[k], bool) for k in ("log", "complete"))
         and f["activation"] in ACTIVATIONS
         and (f["base_seed"] is None or (isinstance(f["base_seed"], int) and f["base_seed"] >= 0))
-        and bool(np.isfinite(f["base"]).all() and np.isfinite(f["X"]).all())
-        and bool(np.all((f["y"] >= OUTPUT_LOW[f["activation"]]) & (f["y"] <= 1)))
+        and bool(np.isfinite(f["base"]).all())
+        and recorded_data_ok(f["X"], f["y"], f["activation"])
     )
 
 

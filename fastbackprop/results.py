@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 from . import _kernels
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, OUTPUT_LOW, PER_ROW, Training
-from ._validation import check_int, check_positive_float
+from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
+from ._validation import check_int, check_positive_float, recorded_data_ok, recorded_settings_ok
 from ._version import __version__
 from .store import (
     OMITTED_AT_DEFAULT,
@@ -480,26 +480,18 @@ def _check_loaded(fields: dict[str, Any], path: str | os.PathLike[str]) -> None:
     types_ok = types_ok and all(
         np.asarray(v).dtype.kind == kinds[k] for k, v in fields.items() if k in kinds and v is not None
     )
-    # the settings as training takes them (a hand-edited file could hold anything)
-    settings = {k: fields.get(k) for k in ("lr", "tol", "lr_output", "margin", "init_scale", "momentum")}
-    values = {k: np.asarray(v) for k, v in settings.items() if v is not None and not isinstance(v, bool)}
-    values_ok = types_ok and len(values) == sum(v is not None for v in settings.values())
-    values_ok = values_ok and all(v.dtype.kind in "iuf" and np.all(np.isfinite(v)) for v in values.values())
-    values_ok = values_ok and all(np.all(v > 0) for k, v in values.items() if k != "momentum")
-    momentum = values.get("momentum", np.zeros(()))
-    values_ok = values_ok and bool(np.all((momentum >= 0) & (momentum < 1)))
-    epochs, complete = fields["epochs"], fields.get("complete", True)
-    counts_ok = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0 and isinstance(complete, bool)
+    # the settings, data and seeds as a sweep takes them (a hand-edited file could hold anything)
+    recorded = ("epochs", "lr", "tol", "lr_output", "margin", "init_scale", "momentum")
+    values_ok = types_ok and recorded_settings_ok({k: fields.get(k) for k in recorded})
+    if shapes_ok and values_ok:
+        values_ok = recorded_data_ok(fields["X"], fields["y"], fields.get("activation", "sigmoid"))
+        values_ok = values_ok and bool(np.all(fields["seeds"] >= 0))
+    complete = fields.get("complete", True)
+    counts_ok = fields["epochs"] is not None and isinstance(complete, bool)
     wall, computed = fields.get("wall_seconds", math.nan), fields.get("computed", 0)
     counts_ok = counts_ok and isinstance(wall, float) and not wall < 0 and wall != math.inf
     # (computed may exceed the rows: a merge of overlapping parts counts every part's)
     counts_ok = counts_ok and isinstance(computed, int) and not isinstance(computed, bool) and computed >= 0
-    # the data and seeds as a sweep takes them
-    if shapes_ok and types_ok:
-        X, y = fields["X"], fields["y"]
-        low = OUTPUT_LOW.get(fields.get("activation", "sigmoid"), 0.0)
-        data_ok = bool(np.isfinite(X).all() and np.all((y >= low) & (y <= 1)) and np.all(fields["seeds"] >= 0))
-        values_ok = values_ok and data_ok
     if not (shapes_ok and values_ok and counts_ok):
         raise ValueError(f"path {str(path)!r} is a damaged sweep file: its fields do not fit together")
 

@@ -51,7 +51,7 @@ import numpy.typing as npt
 from ._errors import StoreLockedError
 from ._layout import N_PARAMS, PARAM_NAMES
 from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK
-from ._validation import MAX_EPOCHS, MAX_LENGTHS, MAX_SEEDS, check_memory
+from ._validation import MAX_LENGTHS, MAX_SEEDS, check_memory, recorded_settings_ok
 
 try:
     import fcntl
@@ -774,18 +774,14 @@ def _sound(settings: Any) -> bool:
     def count(key: str, top: int) -> bool:
         return _count(settings.get(key), top)
 
-    def number(value: Any, low: float, high: float = math.inf, low_ok: bool = False) -> bool:
-        real = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        return real and (low <= value if low_ok else low < value) and value < high
+    def digest(value: Any) -> bool:  # a per-network array's, kept in the inputs
+        return isinstance(value, dict) and set(value) == {"sha256"} and isinstance(value["sha256"], str)
 
-    def per_network(key: str) -> bool:
-        """A scalar in the setting's range, an array's digest, or (but lr) absent."""
-        value = settings.get(key)
-        if isinstance(value, dict):
-            return key in ARRAY_SETTINGS and set(value) == {"sha256"} and isinstance(value["sha256"], str)
-        if value is None or key == "params0":
-            return value is None and key != "lr"
-        return number(value, 0.0, 1.0, low_ok=True) if key == "momentum" else number(value, 0.0)
+    def scalars_ok() -> bool:
+        """The settings a sweep checks, as it checks them: each a number or an array's digest."""
+        names = ("epochs", "tol", "margin", "lr", "lr_output", "init_scale", "momentum")
+        values = {k: settings.get(k) for k in names}
+        return recorded_settings_ok({k: v for k, v in values.items() if not (k in ARRAY_SETTINGS and digest(v))})
 
     def start_grid() -> bool:
         grid = settings.get("start_grid")
@@ -812,15 +808,14 @@ def _sound(settings: Any) -> bool:
 
     if not isinstance(settings, dict):
         return False
-    record_at, epochs = settings.get("record_at"), settings.get("epochs")
+    record_at, epochs = settings.get("record_at"), settings.get("epochs")  # (epochs: an int, once scalars_ok)
     return (
         count("chunk_size", MAX_SEEDS)
         and count("n_seeds", MAX_SEEDS)
         and count("n_samples", MAX_SAMPLES)
-        and isinstance(epochs, int)
-        and 0 <= epochs <= MAX_EPOCHS
-        and number(settings.get("tol"), 0.0)
-        and all(per_network(k) for k in (*ARRAY_SETTINGS, "margin"))
+        and all(settings.get(k) is not None for k in ("epochs", "tol", "lr"))
+        and (settings.get("params0") is None or digest(settings.get("params0")))
+        and scalars_ok()
         and settings.get("activation", "sigmoid") in ACTIVATIONS
         and settings.get("init", "normal") in INITS
         and settings.get("dtype") in DTYPES

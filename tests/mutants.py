@@ -443,7 +443,7 @@ MUTANTS = (
     ),
     Mutant(
         "manifest-tol-believed",
-        ((W, '        and number(settings.get("tol"), 0.0)\n', "        and True\n"),),
+        (("fastbackprop/_validation.py", '    "tol": check_positive_float,\n', '    "tol": lambda v, n: None,\n'),),
         ("tests/test_store.py::test_an_edited_manifest_is_refused_by_readers",),
     ),
 )
