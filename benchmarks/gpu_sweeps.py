@@ -350,11 +350,11 @@ def grid_speed(n):
     X, y = fb.datasets.xor()
     lrs, momenta = np.geomspace(0.1, 10, 20), [0.0, 0.5, 0.8, 0.9, 0.95]
     kw = dict(dtype="float32", device="cuda")
-    fb.grid(X, y, 100, lrs[:2], [10], momenta=momenta[:2], **kw)  # warm
+    fb.grid(X, y, 100, lrs=lrs[:2], epochs_list=[10], momenta=momenta[:2], **kw)  # warm
     for m in (0.0, momenta[1]):  # the cells' two kernels (plain, momentum), compiled outside the timing
         fb.sweep(X, y, 100, epochs=10, lr=1.0, momentum=m, **kw)
     start = time.perf_counter()
-    g = fb.grid(X, y, n, lrs, [EPOCHS], momenta=momenta, **kw)
+    g = fb.grid(X, y, n, lrs=lrs, epochs_list=[EPOCHS], momenta=momenta, **kw)
     whole = time.perf_counter() - start
     start = time.perf_counter()
     cells = [fb.sweep(X, y, n, epochs=EPOCHS, lr=lr, momentum=m, **kw).final_loss for lr in lrs for m in momenta]

@@ -167,12 +167,12 @@ def test_grid_of_small_cells(benchmark):
     benchmark.group = "grid, 20 lrs x 1000 seeds, 1000 epochs"
     benchmark.extra_info["label"] = "one sweep of every cell vs cells one at a time (min of 3 alternating)"
     lrs, n = np.linspace(0.1, 4, 20), seeds(1000)
-    grid(X, Y, 256, lrs[:2], [2])
+    grid(X, Y, 256, lrs=lrs[:2], epochs_list=[2])
     whole, cells = [], []
 
     def each():
         start = time.perf_counter()
-        grid(X, Y, n, lrs, [1000])
+        grid(X, Y, n, lrs=lrs, epochs_list=[1000])
         whole.append(time.perf_counter() - start)
         start = time.perf_counter()
         for lr in lrs:

@@ -183,7 +183,8 @@ def check_dataset(
     lo = OUTPUT_LOW[activation]
     if np.any((y < lo) | (y > 1.0)):
         bad = y[(y < lo) | (y > 1.0)][0]
-        raise ValueError(f"y must lie in [{lo:g}, 1] for {activation} units, got {float(bad)!r} in y")
+        hint = "; tanh units take targets in [-1, 1]" if activation == "sigmoid" and np.all(y >= -1.0) else ""
+        raise ValueError(f"y must lie in [{lo:g}, 1] for {activation} units, got {float(bad)!r} in y{hint}")
     return X, y
 
 

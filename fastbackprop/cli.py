@@ -703,8 +703,8 @@ def _run_grid(args):
             X,
             y,
             _sweep_seeds(args, params0),
-            args.lr,
-            args.epochs,
+            lrs=args.lr,
+            epochs_list=args.epochs,
             momenta=args.momentum,
             lr_output=args.lr_output,
             init=args.init,
@@ -717,43 +717,10 @@ def _run_grid(args):
 
         _save_figure(plot.grid_heatmap(res), args.plot)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "data": _data_name(args),
-                    "seeds": res.n,
-                    "dtype": res.dtype,
-                    "tol": res.tol,
-                    **_grid_options(args),
-                    "lrs": res.lrs.tolist(),
-                    **({} if res.momenta is None else {"momenta": res.momenta.tolist()}),
-                    "epochs": res.epochs.tolist(),
-                    "cells": res.cells(),
-                    "wall_seconds": res.wall_seconds,
-                }
-            )
-        )
+        print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
-        options = "".join(f", {k} {v}" for k, v in _grid_options(args).items())
-        tol = "" if res.margin is not None else f", tol {res.tol:g}"  # a margin replaces it
-        print(f"data {_data_name(args)}: {res.n} seeds per cell, {res.dtype}{tol}{options}; success rate [95% CI]")
-        print(res.table())
-        print(f"wall time {res.wall_seconds:.3g} s")
+        print(f"data {_data_name(args)}: {res.summary()}")
     return 0
-
-
-def _grid_options(args):
-    """The grid's training options not at their defaults, as in ``SweepResult.report``."""
-    options = {
-        "lr_output": args.lr_output,
-        "activation": None if args.activation == "sigmoid" else args.activation,
-        "margin": args.margin,
-        "init": None if args.init == "normal" else args.init,
-        "init_scale": None if args.init_scale == 1.0 else args.init_scale,
-        "params0": None if args.params0 is None else "given",
-        "epochs_to_tol": None if args.epochs_to_tol else False,
-    }
-    return {k: v for k, v in options.items() if v is not None}
 
 
 def _run_merge(args):
@@ -771,7 +738,7 @@ def _run_merge(args):
     print(f"result written to {args.out}", file=sys.stderr)
     if args.json:
         # as the summary: a merge trains nothing, so no speed; wall_seconds and computed are the parts' sums
-        merged = {"parts": len(args.parts), "complete": res.complete, "missing": [list(g) for g in gaps]}
+        merged = {"parts": len(args.parts), "missing": [list(g) for g in gaps]}
         trained = {"runs_per_second": None} | ({} if math.isfinite(res.wall_seconds) else {"computed": None})
         print(json.dumps({**merged, **res.report(), **trained}))
     else:
@@ -799,6 +766,9 @@ def _run_info(args):
         print(json.dumps(report))
     else:
         extras, gpu = report.pop("extras"), report.pop("gpu")
+        report["fma"] = {True: "yes", None: "not known (NUMBA_CPU_NAME's own features)"}.get(
+            report["fma"], "no: each FMA of the kernels is a library call, a sweep 25-35x slower (the same bits)"
+        )
         for key, value in report.items():
             print(f"{key}: {value}")
         print("extras: " + ", ".join(f"{k} {'installed' if v else 'missing'}" for k, v in extras.items()))
@@ -911,17 +881,31 @@ _COMMANDS = {
 }
 
 
-#: The API's argument names that the command line spells otherwise.
+#: The API's argument names as the command line spells them (longest first: a name may begin another).
 _FLAG_OF = {
     "lr_output_extent": "--lr-output",
     "lr_extent": "--lr",
     "lr_output": "--lr-output",
     "init_scale": "--init-scale",
     "epochs_list": "--epochs",
+    "resolution": "--resolution",
+    "activation": "--activation",
+    "momentum": "--momentum",
     "momenta": "--momentum",
-    "lrs": "--lr",
+    "threads": "--threads",
     "params0": "--params0",
+    "extent": "--extent",
+    "margin": "--margin",
+    "device": "--device",
+    "epochs": "--epochs",
     "seeds": "--seeds",
+    "dtype": "--dtype",
+    "axes": "--axes",
+    "init": "--init",
+    "seed": "--seed",
+    "lrs": "--lr",
+    "tol": "--tol",
+    "lr": "--lr",
 }
 #: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME is ...",
 #: "NAME=VALUE", "NAME (LO, HI) ..." -- not a flag already ("--lr must"), nor part of a path or a

@@ -192,7 +192,8 @@ def load_csv(
         if not all(np.isfinite([x0, x1, yv])):
             raise ValueError(f"{where}: values must be finite, got {fields}")
         if not low <= yv <= 1.0:
-            raise ValueError(f"{where}: y must lie in [{low:g}, 1]{units}, got {yv!r}")
+            hint = "; tanh units take targets in [-1, 1]" if activation == "sigmoid" and yv >= -1.0 else ""
+            raise ValueError(f"{where}: y must lie in [{low:g}, 1]{units}, got {yv!r}{hint}")
         rows.extend((x0, x1, yv))
     if not rows:
         raise ValueError(f"{path}: no data rows")

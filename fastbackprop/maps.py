@@ -153,10 +153,16 @@ class MapResult:
         return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
 
     def pixel(self, j: int, i: int) -> dict[str, Any]:
-        """Pixel (j, i)'s starting point ``params0`` (9,) float64 and learning rates ``lr``, ``lr_output``.
+        """What pixel (j, i) trains: its start and its settings.
 
-        ``Network(params=p["params0"]).train(X, y, epochs, p["lr"], lr_output=p["lr_output"],
-        momentum=...)`` reproduces the pixel (bit for bit in float64).
+        Returns
+        -------
+        dict
+            ``params0`` (9,) float64, and ``lr``, ``lr_output``, ``momentum``,
+            ``epochs``, ``activation``:
+            ``net = Network(params=p["params0"], activation=p["activation"])`` and
+            ``net.train(X, y, p["epochs"], p["lr"], lr_output=p["lr_output"], momentum=p["momentum"])``
+            reproduce the pixel (bit for bit in float64).
         """
         n1, n0 = self.shape
         j, i = check_int(j, "j", maximum=n1 - 1), check_int(i, "i", maximum=n0 - 1)
@@ -164,8 +170,16 @@ class MapResult:
         if self.kind == "init":
             params0[PARAM_NAMES.index(self.axes[0])] = self.coords0[i]
             params0[PARAM_NAMES.index(self.axes[1])] = self.coords1[j]
-            return {"params0": params0, "lr": self.lr, "lr_output": self.lr_output}
-        return {"params0": params0, "lr": float(self.coords0[i]), "lr_output": float(self.coords1[j])}
+            rates = {"lr": self.lr, "lr_output": self.lr_output}
+        else:
+            rates = {"lr": float(self.coords0[i]), "lr_output": float(self.coords1[j])}
+        return {
+            "params0": params0,
+            **rates,
+            "momentum": self.momentum,
+            "epochs": self.epochs,
+            "activation": self.activation,
+        }
 
     def report(self) -> dict[str, Any]:
         """The headline numbers as a strict-JSON dict (what ``fastbackprop map ... --json`` prints)."""

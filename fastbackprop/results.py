@@ -61,7 +61,7 @@ def _show_setting(value: Any) -> str:
         if value.size == 0:
             return "(per network, no rows)"
         lo, hi = float(value.min()), float(value.max())
-        return f"{lo:g}" if lo == hi else f"{lo:g} .. {hi:g} (per network)"
+        return f"{lo:g} (per network)" if lo == hi else f"{lo:g} .. {hi:g} (per network)"
     return f"{value:g}"
 
 
@@ -162,7 +162,14 @@ def outcomes(
     else:
         converged = np.empty(params.shape[0], dtype=np.bool_)
         _kernels.within_margin(params, X.astype(F), y.astype(F), F(training.margin), training.tanh, converged)
-    return converged, ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))
+    return converged, diverged_rows(params, final_loss)
+
+
+def diverged_rows(
+    params: npt.NDArray[np.floating[Any]], final_loss: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.bool_]:
+    """Rows (S,) whose parameters (S, 9) or final loss (S,) are not all finite."""
+    return ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -294,7 +301,8 @@ class SweepResult:
     def report(self) -> dict[str, Any]:
         """The headline numbers as a strict-JSON dict (what ``fastbackprop sweep --json`` prints).
 
-        Keys: seeds, epochs, lr, dtype, tol, then the options not at their
+        Keys: seeds, complete (False for a partial store's rows), epochs, lr,
+        dtype, tol, then the options not at their
         defaults (lr_output, momentum, activation, margin, init, init_scale,
         params0, epochs_to_tol (False when not tracked); a per-network array as
         its min and max), converged, diverged, success_rate,
@@ -313,6 +321,7 @@ class SweepResult:
             options["params0"] = "given"
         return {
             "seeds": self.n,
+            "complete": self.complete,
             "epochs": self.epochs,
             "lr": _json_setting(self.lr),
             "dtype": self.dtype,
@@ -360,7 +369,9 @@ class SweepResult:
         options = "".join(f"{n}={_show_setting(getattr(t, n))}, " for n in self._changed_options())
         return (
             f"SweepResult(n={self.n}, epochs={self.epochs}, lr={_show_setting(self.lr)}, dtype={self.dtype!r}, "
-            f"tol={self.tol:g}, {options}success_rate={self.success_rate:.4g})"
+            f"tol={self.tol:g}, {options}success_rate={self.success_rate:.4g}"
+            + ("" if self.complete else ", complete=False")
+            + ")"
         )
 
     def _changed_options(self) -> list[str]:
@@ -513,6 +524,10 @@ class GridResult:
         for the longest length.
     epochs_to_tol : ndarray of int64, shape (L, S), or (L, M, S) with momenta, or None
         As in ``SweepResult``, for the longest run; None when not tracked.
+    diverged : ndarray of bool, shape (L, S), or (L, M, S) with momenta
+        As in ``SweepResult``, at the end of the longest run: a final parameter
+        or the final loss is not finite (in a ``GridResult`` made without it,
+        the final loss alone).
     tol, dtype, X, y, wall_seconds, activation, lr_output, init, init_scale, params0, margin :
         As in ``SweepResult``.
     momenta : ndarray of float64, shape (M,), or None
@@ -521,6 +536,9 @@ class GridResult:
         With a ``margin``: whether every sample's ``|y - ypred|`` was below it
         after ``epochs[j]`` epochs (the cells' criterion, as ``converged`` is
         ``sweep``'s); None without one.
+    computed : int
+        Networks trained by this call, over all cells; the others were read
+        from a store.
     """
 
     lrs: npt.NDArray[np.float64]
@@ -541,10 +559,14 @@ class GridResult:
     params0: npt.NDArray[np.float64] | None = None
     margin: float | None = None
     within_margin: npt.NDArray[np.bool_] | None = None
+    diverged: npt.NDArray[np.bool_] | None = None
+    computed: int = 0
 
     def __post_init__(self) -> None:
         if (self.margin is None) != (self.within_margin is None):
             raise ValueError("within_margin must be given with a margin, and only then")
+        if self.diverged is None:  # a grid made by hand from losses alone: what they show
+            object.__setattr__(self, "diverged", ~np.isfinite(self.loss[..., -1, :]))
 
     @property
     def n(self) -> int:
@@ -562,6 +584,11 @@ class GridResult:
     def success_rate(self) -> npt.NDArray[np.float64]:
         """Fraction converged per cell, shape (L, E), or (L, M, E) with momenta."""
         return self.successes / self.n
+
+    @property
+    def runs_per_second(self) -> float:
+        """Networks trained by this call per second of ``wall_seconds`` (NaN when unknown)."""
+        return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
 
     @property
     def success_ci95(self) -> npt.NDArray[np.float64]:
@@ -606,6 +633,77 @@ class GridResult:
             del r["success_ci95"]
         axes = ["lr"] if self.momenta is None else ["lr", "momentum"]
         return pd.DataFrame(rows, columns=[*axes, "epochs", "successes", "n", "success_rate", "ci_lo", "ci_hi"])
+
+    def _changed_options(self) -> dict[str, Any]:
+        """The training options not at their defaults, strict JSON (as in ``SweepResult.report``)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(Training)}
+        options = {
+            name: _json_setting(getattr(self, name))
+            for name in ("lr_output", "activation", "margin", "init", "init_scale")
+            if isinstance(getattr(self, name), np.ndarray) or getattr(self, name) != defaults[name]
+        }
+        if self.params0 is not None:
+            options["params0"] = "given"
+        if self.epochs_to_tol is None:
+            options["epochs_to_tol"] = False
+        return options
+
+    def _diverged_counts(self) -> npt.NDArray[np.intp]:
+        """Networks diverged per learning rate (and momentum), shape (L,) or (L, M)."""
+        assert self.diverged is not None  # (set in __post_init__)
+        return np.count_nonzero(self.diverged, axis=-1)
+
+    def report(self) -> dict[str, Any]:
+        """The grid as a strict-JSON dict (what ``fastbackprop grid --json`` prints).
+
+        Keys: seeds (per cell), dtype, tol, the options not at their defaults
+        (as in ``SweepResult.report``), lrs, momenta (only with a momentum
+        axis), epochs, cells (``cells()``), diverged (networks diverged by the
+        end of the longest run, per learning rate, or per learning rate and
+        momentum: nested lists of shape (L,) or (L, M)), wall_seconds,
+        computed (networks trained by this call, all cells), runs_per_second.
+        A value that does not exist is None, never NaN.
+        """
+        return {
+            "seeds": self.n,
+            "dtype": self.dtype,
+            "tol": self.tol,
+            **self._changed_options(),
+            "lrs": self.lrs.tolist(),
+            **({} if self.momenta is None else {"momenta": self.momenta.tolist()}),
+            "epochs": self.epochs.tolist(),
+            "cells": self.cells(),
+            "diverged": self._diverged_counts().tolist(),
+            "wall_seconds": _number(self.wall_seconds),
+            "computed": self.computed,
+            "runs_per_second": _number(self.runs_per_second),
+        }
+
+    def summary(self) -> str:
+        """A short human-readable report: the settings, ``table()``, the networks trained."""
+        options = "".join(
+            f", {name.replace('_', ' ')} {_show_setting(getattr(self, name))}"
+            for name in self._changed_options()
+            if name not in ("params0", "epochs_to_tol")
+        )
+        options += ", explicit starts" if self.params0 is not None else ""
+        criterion = f", tol {self.tol:g}" if self.margin is None else ""  # a margin replaces it
+        lines = [f"{self.n} seeds per cell, {self.dtype}{criterion}{options}; success rate [95% CI]", self.table()]
+        cells = self.lrs.shape[0] * (1 if self.momenta is None else self.momenta.shape[0])
+        diverged = self._diverged_counts()
+        if diverged.any():
+            where = "; ".join(
+                f"{diverged[at]} at " + ", ".join(f"{name} {v:g}" for name, v in w.items())
+                for w, at in self._cells()
+                if diverged[at]
+            )
+            lines.append(f"diverged by epoch {self.epochs[-1]}: {where}")
+        if math.isfinite(self.wall_seconds):
+            speed = f" ({self.runs_per_second:,.0f} runs/s)" if self.computed else ""
+            read = cells * self.n - self.computed
+            stored = f", {read} read from the store" if read else ""
+            lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} networks trained{speed}{stored}")
+        return "\n".join(lines)
 
     def table(self) -> str:
         """Success rates as a text table: one row per lr (and momentum), one column per epochs value."""

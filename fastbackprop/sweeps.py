@@ -36,7 +36,7 @@ from ._validation import (
     check_sweep_seeds,
     check_training,
 )
-from .results import GridResult, SweepResult, load_sweep, wilson_interval
+from .results import GridResult, SweepResult, diverged_rows, load_sweep, wilson_interval
 from .store import MANIFEST
 
 __all__ = ["GridResult", "SweepResult", "grid", "load_sweep", "sweep", "wilson_interval"]
@@ -241,9 +241,9 @@ def grid(
     X: npt.ArrayLike,
     y: npt.ArrayLike,
     seeds: int | range | npt.ArrayLike | None,
+    *,
     lrs: Sequence[float] | npt.NDArray[Any] | Iterator[float],
     epochs_list: Sequence[int] | npt.NDArray[Any] | Iterator[int],
-    *,
     momenta: Sequence[float] | npt.NDArray[Any] | Iterator[float] | None = None,
     lr_output: float | npt.ArrayLike | None = None,
     init: Init = "normal",
@@ -346,6 +346,7 @@ device :
     loss = np.empty((K, epochs.shape[0], S), dtype=training.float_type)
     within = np.empty((K, training.n_within, S), dtype=np.bool_)
     etl = np.empty((K, S) if training.epochs_to_tol else 0, dtype=np.int64)
+    diverged = np.empty((K, S), dtype=np.bool_)
 
     def put(lo: int, hi: int, rows: Rows) -> None:
         """Rows [lo, hi) of the sweep into their cells: row i is seed i % S of cell i // S."""
@@ -358,6 +359,7 @@ device :
             within[k, :, s : s + n] = rows.within_at[part].T
             if training.epochs_to_tol:
                 etl[k, s : s + n] = rows.epochs_to_tol[part]
+            diverged[k, s : s + n] = diverged_rows(rows.params[part], rows.final_loss[part])
             at += n
 
     grid_cells = {"lrs": lr_array.tolist(), "momenta": None if m_array is None else m_array.tolist(), "seeds": S}
@@ -369,6 +371,7 @@ device :
         loss = loss.reshape(L, M, epochs.shape[0], S)
         within = within.reshape(L, M, -1, S)
         etl = etl.reshape(L, M, S) if training.epochs_to_tol else etl
+        diverged = diverged.reshape(L, M, S)
     return GridResult(
         lrs=lr_array,
         epochs=epochs,
@@ -388,4 +391,6 @@ device :
         params0=training.params0,
         margin=training.margin,
         within_margin=within if training.margin is not None else None,
+        diverged=diverged,
+        computed=trained.computed,
     )

@@ -288,8 +288,8 @@ MUTANTS = (
         (
             (
                 "fastbackprop/results.py",
-                "return converged, ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))",
-                "return converged, ~np.isfinite(final_loss)",
+                "return ~(np.isfinite(params).all(axis=1) & np.isfinite(final_loss))",
+                "return ~np.isfinite(final_loss)",
             ),
         ),
         ("tests/test_sweep.py::test_a_parameter_overflowed_under_a_finite_loss_is_diverged",),
@@ -445,6 +445,21 @@ MUTANTS = (
         "manifest-tol-believed",
         (("fastbackprop/_validation.py", '    "tol": check_positive_float,\n', '    "tol": lambda v, n: None,\n'),),
         ("tests/test_store.py::test_an_edited_manifest_is_refused_by_readers",),
+    ),
+    Mutant(
+        "grid-divergence-not-recorded",
+        ((S, "diverged[k, s : s + n] = diverged_rows(rows.params[part], rows.final_loss[part])", "pass"),),
+        ("tests/test_grid.py::test_report_summary_diverged_and_computed",),
+    ),
+    Mutant(
+        "partial-sweep-reported-complete",
+        (("fastbackprop/results.py", '            "complete": self.complete,\n', '            "complete": True,\n'),),
+        ("tests/test_store.py::test_missing_truncated_and_corrupt_chunks_are_recomputed",),
+    ),
+    Mutant(
+        "cli-names-lr-as-in-python",
+        (("fastbackprop/cli.py", '    "lr": "--lr",\n', ""),),
+        ("tests/test_cli.py::test_bad_training_options_one_line_exit_2",),
     ),
 )
 

@@ -151,12 +151,18 @@ def test_bad_seed_arrays_are_named(value):
         sweep(X0, Y0, value, epochs=2)
 
 
+def test_grid_takes_its_axes_by_name_only():
+    # grid(X, y, seeds, [500, 3000], [1, 2]) would train at learning rates 500 and 3000
+    with pytest.raises(TypeError, match="positional argument"):
+        grid(X0, Y0, 4, [0.2], [5])
+
+
 @pytest.mark.parametrize("value", [True, 1.0, "a", [1.0, -1.0], [np.nan], [[0.1, 0.2]], []])
 def test_bad_grid_lists_are_named(value):
     with pytest.raises((ValueError, TypeError), match="lrs"):
-        grid(X0, Y0, 4, value, [5])
+        grid(X0, Y0, 4, lrs=value, epochs_list=[5])
     with pytest.raises((ValueError, TypeError), match="epochs_list"):
-        grid(X0, Y0, 4, [0.2], value)
+        grid(X0, Y0, 4, lrs=[0.2], epochs_list=value)
 
 
 @pytest.mark.parametrize("value", [np.ones(9, dtype=np.float16), np.ones(9).astype(">f8"), list(range(9))])
@@ -401,7 +407,7 @@ def test_sizes_that_cannot_fit_are_refused_up_front(monkeypatch):
     with pytest.raises(ValueError, match=r"^seeds: the results of 1,000,000,000 seeds would take .* GiB"):
         sweep(X0, Y0, 10**9, epochs=2)
     with pytest.raises(ValueError, match=r"^seeds: the results of 10,000,000 seeds x 3 grid cells would take"):
-        grid(X0, Y0, 10**7, [0.1, 0.2, 0.3], [1, 2, 3])
+        grid(X0, Y0, 10**7, lrs=[0.1, 0.2, 0.3], epochs_list=[1, 2, 3])
 
 
 def test_history_false_trains_the_same_network():
@@ -431,7 +437,7 @@ def test_long_runs_are_sliced_without_changing_a_bit(monkeypatch):
     [
         (lambda: sweep(X0, Y0, 4, epochs=10**9 + 1), "epochs must be <= 1000000000, got 1000000001"),
         (lambda: Network(seed=0).train(X0, Y0, epochs=10**9 + 1), "epochs must be <= 1000000000"),
-        (lambda: grid(X0, Y0, 4, [0.5], [10**9 + 1]), "epochs_list must be <= 1000000000"),
+        (lambda: grid(X0, Y0, 4, lrs=[0.5], epochs_list=[10**9 + 1]), "epochs_list must be <= 1000000000"),
         (lambda: sweep(X0, Y0, 10**9 + 1, epochs=1), "seeds must be <= 1000000000"),
         (lambda: sweep(X0, Y0, range(10**9 + 1), epochs=1), "seeds must hold at most 1000000000 seeds"),
     ],

@@ -45,7 +45,7 @@ def test_console_script_is_installed():
 def test_bad_option_in_a_subprocess_is_one_line_without_traceback():
     res = run("train", "--lr", "-1")
     assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr == "fastbackprop: error: lr must be finite and > 0, got -1.0\n"
+    assert res.stderr == "fastbackprop: error: --lr must be finite and > 0, got -1.0\n"
 
 
 @pytest.mark.parametrize(
@@ -776,8 +776,8 @@ def test_grid_momentum_cells(tmp_path, capsys):
     api = grid(
         *datasets.xor(),
         30,
-        [0.5, 2],
-        [int(e) for e in epochs],
+        lrs=[0.5, 2],
+        epochs_list=[int(e) for e in epochs],
         momenta=[0, 0.9],
         activation="tanh",
         init="uniform",
@@ -805,8 +805,13 @@ def test_grid_margin(capsys):
     common = ["grid", "--dataset", "xor", "--seeds", "40", "--lr", "0.5", "4", "--epochs", *epochs, "--margin", "0.45"]
     assert main([*common, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    api = grid(*datasets.xor(), 40, [0.5, 4], [int(e) for e in epochs], margin=0.45)
+    api = grid(*datasets.xor(), 40, lrs=[0.5, 4], epochs_list=[int(e) for e in epochs], margin=0.45)
     assert report["margin"] == 0.45 and report["cells"] == api.cells()
+    timing = ("wall_seconds", "runs_per_second")
+    assert {k: v for k, v in report.items() if k not in timing} == {
+        "data": "xor",
+        **{k: v for k, v in api.report().items() if k not in timing},
+    }
     assert main(common) == 0
     head = capsys.readouterr().out.splitlines()[0]
     assert "margin 0.45" in head and "tol" not in head  # the margin is the criterion
@@ -842,8 +847,10 @@ def test_grid_params0(tmp_path, capsys):
     assert report["seeds"] == 4 and report["params0"] == "given" and report["cells"][0]["n"] == 4
     # each row trained from its own start (statistics alone passed a permutation of them): the store the
     # command wrote is this grid's, row for row, so resuming it trains nothing and gives its rows
-    want = grid(*datasets.xor(), None, [0.5, 2.0], [int(e) for e in epochs], params0=starts)
-    stored = grid(*datasets.xor(), None, [0.5, 2.0], [int(e) for e in epochs], params0=starts, store=store)
+    want = grid(*datasets.xor(), None, lrs=[0.5, 2.0], epochs_list=[int(e) for e in epochs], params0=starts)
+    stored = grid(
+        *datasets.xor(), None, lrs=[0.5, 2.0], epochs_list=[int(e) for e in epochs], params0=starts, store=store
+    )
     np.testing.assert_array_equal(stored.loss, want.loss)
 
 
@@ -888,6 +895,19 @@ def test_train_tanh_momentum_prints_the_log(capsys):
         (["grid", "--lr", "0.5", "--epochs", "2", "--momentum"], "argument --momentum: expected at least one"),
         (["grid", "--lr", "0.5", "--epochs", "2", "--init-scale", "0"], "--init-scale must be finite and > 0"),
         (["grid", "--lr", "0.5", "--epochs", "2", "--margin", "0"], "--margin must be finite and > 0"),
+        # the API's names spelled as the flags are: named as flags too
+        (["sweep", "--seeds", "3", "--lr", "0"], "error: --lr must be finite and > 0, got 0.0"),
+        (["sweep", "--seeds", "3", "--epochs", "-1"], "error: --epochs must be >= 0, got -1"),
+        (["sweep", "--seeds", "3", "--tol", "0"], "error: --tol must be finite and > 0, got 0.0"),
+        (["sweep", "--seeds", "3", "--threads", "0"], "error: --threads must be >= 1, got 0"),
+        (["train", "--seed", "-1"], "error: --seed must be >= 0, got -1"),
+        (["map", "init", "--axes", "w1", "w1", "--extent", "-1", "1", "-1", "1"], "error: --axes must name two"),
+        (
+            ["map", "init", "--axes", "w1", "w5", "--extent", "-1", "1", "-1", "1", "--resolution", "0", "3"],
+            "error: --resolution must",
+        ),
+        # data for tanh units given to sigmoid ones: which units take them
+        (["sweep", "--seeds", "3", "--dataset", "xor-bipolar"], "got -0.9 in y; tanh units take targets in [-1, 1]"),
     ],
 )
 def test_bad_training_options_one_line_exit_2(args, message, capsys):
@@ -1069,3 +1089,10 @@ def test_map_summary_counts_the_diverged(capsys):
     args += ["--resolution", "4", "4"]
     assert main([*args, "--lr", "1e308"]) == 0
     assert "; diverged: 16" in capsys.readouterr().out  # as --json's "diverged" and sweep's summary
+
+
+def test_info_warns_of_a_target_without_fma():
+    env = {**os.environ, "NUMBA_CPU_NAME": "generic"}  # what Numba compiles for: no FMA, no SIMD
+    res = subprocess.run([sys.executable, "-m", "fastbackprop", "info"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and "cpu: generic\n" in res.stdout and "vector_bits: 128\n" in res.stdout
+    assert "fma: no: each FMA of the kernels is a library call, a sweep 25-35x slower" in res.stdout

@@ -71,7 +71,7 @@ def test_bad_device_is_refused_naming_the_argument(device, error):
     with pytest.raises(error, match="device"):
         fb.sweep(X, y, 4, epochs=1, device=device)
     with pytest.raises(error, match="device"):
-        fb.grid(X, y, 4, [0.5], [1], device=device)
+        fb.grid(X, y, 4, lrs=[0.5], epochs_list=[1], device=device)
     with pytest.raises(error, match="device"):
         fb.init_map(X, y, 1, ("w1", "w2"), ((-1, 1), (-1, 1)), (2, 2), epochs=1, device=device)
     with pytest.raises(error, match="device"):
@@ -88,7 +88,7 @@ def test_cuda_without_a_gpu_says_what_is_missing(capsys):
     )
     for run in (
         lambda: fb.sweep(X, y, 4, epochs=1, device="cuda"),
-        lambda: fb.grid(X, y, 4, [0.5], [1], momenta=[0.5], device="cuda"),
+        lambda: fb.grid(X, y, 4, lrs=[0.5], epochs_list=[1], momenta=[0.5], device="cuda"),
         lambda: fb.init_map(X, y, 1, ("w1", "w2"), ((-1, 1), (-1, 1)), (2, 2), epochs=1, device="cuda"),
         lambda: fb.lr_map(X, y, 1, (0.1, 1), (0.1, 1), (2, 2), epochs=1, activation="tanh", device="cuda"),
     ):
@@ -163,7 +163,7 @@ def test_core_package_never_imports_numba_cuda():
         import json, sys, fastbackprop as fb
         X, y = fb.datasets.xor()
         fb.sweep(X, y, 4, epochs=2, lr=0.5)
-        fb.grid(X, y, 4, [0.5], [1, 2])
+        fb.grid(X, y, 4, lrs=[0.5], epochs_list=[1, 2])
         print(json.dumps(sorted(m for m in sys.modules if m.startswith(("numba.cuda", "numba_cuda", "cuda")))))
     """)
     assert out == []  # (numba-cuda's own .pth loads a tiny _numba_cuda_redirector at start-up)
@@ -291,17 +291,17 @@ SIMULATED = """
     same["16 samples written out: that kernel ran"] = _cuda.UNROLLED_SAMPLES in ran
     check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
     grid_fields = ("loss", "epochs_to_tol")
-    g = check("grid", lambda d: fb.grid(X, y, 40, [0.5, 3], [1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
+    g = check("grid", lambda d: fb.grid(X, y, 40, lrs=[0.5, 3], epochs_list=[1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
     # the criterion was met by some networks and not by others
     same["epochs to tol reached and not"] = bool((g.epochs_to_tol >= 1).any() and (g.epochs_to_tol == -1).any())
     check(
         "grid with momenta, lr_output, tanh",
-        lambda d: fb.grid(X, 2 * y - 1, 10, [0.5, 2.0], [2, 6], momenta=[0.0, 0.9], lr_output=1.5, activation="tanh",
+        lambda d: fb.grid(X, 2 * y - 1, 10, lrs=[0.5, 2.0], epochs_list=[2, 6], momenta=[0.0, 0.9], lr_output=1.5, activation="tanh",
                           tol=0.3, device=d),
         grid_fields,
     )
     X4, y4 = fb.datasets.load("and")  # four distinct samples: one alone can be outside the margin
-    g = check("grid with a margin", lambda d: fb.grid(X4, y4, 40, [2, 3], [3, 6, 12], margin=0.45, momenta=[0.0, 0.5],
+    g = check("grid with a margin", lambda d: fb.grid(X4, y4, 40, lrs=[2, 3], epochs_list=[3, 6, 12], margin=0.45, momenta=[0.0, 0.5],
                                                       dtype="float32", device=d), (*grid_fields, "within_margin"))
     same["grid with a margin: met and not"] = bool(g.within_margin.any() and not g.within_margin.all())
     map_fields = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
@@ -605,8 +605,8 @@ def test_gpu_kernel_is_loaded_from_the_disk_cache_in_a_new_process(tmp_path):
 @needs_gpu
 def test_gpu_grid_is_bit_identical_to_cpu():
     X, y = fb.datasets.xor()
-    gpu = fb.grid(X, y, 5000, [0.1, 1.0, 8.0], [10, 300, 2000], device="cuda")
-    cpu = fb.grid(X, y, 5000, [0.1, 1.0, 8.0], [10, 300, 2000])
+    gpu = fb.grid(X, y, 5000, lrs=[0.1, 1.0, 8.0], epochs_list=[10, 300, 2000], device="cuda")
+    cpu = fb.grid(X, y, 5000, lrs=[0.1, 1.0, 8.0], epochs_list=[10, 300, 2000])
     np.testing.assert_array_equal(gpu.loss, cpu.loss)
     np.testing.assert_array_equal(gpu.epochs_to_tol, cpu.epochs_to_tol)
 
@@ -639,12 +639,12 @@ def test_gpu_options_are_bit_identical_to_cpu(dtype):
 def test_gpu_grid_with_options_is_bit_identical_to_cpu():
     X, y = fb.datasets.xor()
     kw = dict(momenta=[0.0, 0.9], lr_output=2.0, activation="tanh", dtype="float32")
-    gpu = fb.grid(X, 2 * y - 1, 3000, [0.05, 0.5], [100, 2000], device="cuda", **kw)
-    cpu = fb.grid(X, 2 * y - 1, 3000, [0.05, 0.5], [100, 2000], **kw)
+    gpu = fb.grid(X, 2 * y - 1, 3000, lrs=[0.05, 0.5], epochs_list=[100, 2000], device="cuda", **kw)
+    cpu = fb.grid(X, 2 * y - 1, 3000, lrs=[0.05, 0.5], epochs_list=[100, 2000], **kw)
     np.testing.assert_array_equal(gpu.loss, cpu.loss)
     np.testing.assert_array_equal(gpu.epochs_to_tol, cpu.epochs_to_tol)
-    gpu = fb.grid(X, y, 3000, [0.5, 4.0], [100, 2000], margin=0.4, momenta=[0.0, 0.9], device="cuda")
-    cpu = fb.grid(X, y, 3000, [0.5, 4.0], [100, 2000], margin=0.4, momenta=[0.0, 0.9])
+    gpu = fb.grid(X, y, 3000, lrs=[0.5, 4.0], epochs_list=[100, 2000], margin=0.4, momenta=[0.0, 0.9], device="cuda")
+    cpu = fb.grid(X, y, 3000, lrs=[0.5, 4.0], epochs_list=[100, 2000], margin=0.4, momenta=[0.0, 0.9])
     np.testing.assert_array_equal(gpu.within_margin, cpu.within_margin)
     np.testing.assert_array_equal(gpu.loss, cpu.loss)
 

@@ -52,7 +52,7 @@ GRID_DIGESTS = {
 
 @pytest.mark.parametrize("dtype", sorted(GRID_DIGESTS))
 def test_grid_digest(dtype):
-    res = fb.grid(*fb.datasets.xor(), 300, [0.1, 0.5, 2.0], [50, 200, 400], dtype=dtype)
+    res = fb.grid(*fb.datasets.xor(), 300, lrs=[0.1, 0.5, 2.0], epochs_list=[50, 200, 400], dtype=dtype)
     assert _digest(res.loss, res.epochs_to_tol) == GRID_DIGESTS[dtype]
 
 

@@ -42,13 +42,13 @@ def test_cluster_sweep_is_bit_identical(client):
 
 
 def test_cluster_grid_and_store(client, tmp_path):
-    g_local = grid(*XOR, 300, [0.5, 2.0], [EPOCHS // 2, EPOCHS])
-    g_remote = grid(*XOR, 300, [0.5, 2.0], [EPOCHS // 2, EPOCHS], client=client, store=tmp_path / "g")
+    g_local = grid(*XOR, 300, lrs=[0.5, 2.0], epochs_list=[EPOCHS // 2, EPOCHS])
+    g_remote = grid(*XOR, 300, lrs=[0.5, 2.0], epochs_list=[EPOCHS // 2, EPOCHS], client=client, store=tmp_path / "g")
     np.testing.assert_array_equal(g_remote.loss, g_local.loss)
     kw = dict(margin=0.4, momenta=[0.0, 0.9])
     g_local, g_remote = (
-        grid(*XOR, 300, [2.0], [10, EPOCHS], **kw),
-        grid(*XOR, 300, [2.0], [10, EPOCHS], client=client, **kw),
+        grid(*XOR, 300, lrs=[2.0], epochs_list=[10, EPOCHS], **kw),
+        grid(*XOR, 300, lrs=[2.0], epochs_list=[10, EPOCHS], client=client, **kw),
     )
     np.testing.assert_array_equal(g_remote.within_margin, g_local.within_margin)
     res = sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, client=client, store=tmp_path / "s")

@@ -48,9 +48,9 @@ def test_untracked_sweeps_are_the_tracked_sweeps_without_epochs_to_tol(options, 
 
 
 def test_untracked_grids_have_the_same_cells():
-    args = (*XOR, 200, [0.5, 2.0], [EPOCHS // 4 or 1, EPOCHS])
-    tracked = grid(*args, momenta=[0.0, 0.9])
-    untracked = grid(*args, momenta=[0.0, 0.9], epochs_to_tol=False)
+    kw = dict(lrs=[0.5, 2.0], epochs_list=[EPOCHS // 4 or 1, EPOCHS], momenta=[0.0, 0.9])
+    tracked = grid(*XOR, 200, **kw)
+    untracked = grid(*XOR, 200, **kw, epochs_to_tol=False)
     assert untracked.loss.tobytes() == tracked.loss.tobytes()
     assert untracked.epochs_to_tol is None and tracked.epochs_to_tol.shape == (2, 2, 200)
     assert untracked.table() == tracked.table()
@@ -94,7 +94,7 @@ def test_bad_values_are_refused(tmp_path):
         with pytest.raises(TypeError, match=r"^epochs_to_tol must be a bool"):
             sweep(*XOR, 4, epochs=2, epochs_to_tol=bad, store=tmp_path / "s")
     with pytest.raises(TypeError, match=r"^epochs_to_tol must be a bool"):
-        grid(*XOR, 4, [0.5], [2], epochs_to_tol=1)
+        grid(*XOR, 4, lrs=[0.5], epochs_list=[2], epochs_to_tol=1)
     assert not (tmp_path / "s").exists()
 
 

@@ -80,7 +80,7 @@ CATCH = """
         "fb.sweep(X, y, 1000, epochs=2 * 10**6, threads=1)",  # one chunk, one thread
         "fb.sweep(X, y, 1000, epochs=10**9)",  # one chunk, all threads
         "fb.sweep(X, y, 100 * 1024, epochs=10**6, threads=2)",  # many chunks in flight
-        "fb.grid(X, y, 3000, [0.5, 1.0], [10**6, 10**9], threads=2)",
+        "fb.grid(X, y, 3000, lrs=[0.5, 1.0], epochs_list=[10**6, 10**9], threads=2)",
     ],
     ids=["Network.train", "sweep, 1 chunk, 1 thread", "sweep, 1 chunk", "sweep, 2 threads", "grid"],
 )

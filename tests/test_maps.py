@@ -23,9 +23,9 @@ EXTENT = ((-4.0, 4.0), (-6.0, 6.0))
 
 def _network_pixel(m: MapResult, j: int, i: int, X, y):
     """Pixel (j, i) of a map, retrained by Network: (final params, history)."""
-    p = m.pixel(j, i)
-    net = Network(params=p["params0"], activation=m.activation)
-    history = net.train(X, y, m.epochs, p["lr"], lr_output=p["lr_output"], momentum=m.momentum)
+    p = m.pixel(j, i)  # as its docstring says
+    net = Network(params=p["params0"], activation=p["activation"])
+    history = net.train(X, y, p["epochs"], p["lr"], lr_output=p["lr_output"], momentum=p["momentum"])
     return net.params, history
 
 

@@ -432,7 +432,7 @@ def test_merging_parts_of_different_learning_rates_keeps_one_per_row():
 
 def test_grid_momentum_axis_cells_equal_separate_sweeps():
     seeds, lrs, momenta, lengths = np.arange(60), [0.2, 1.0], [0.0, 0.9], [EPOCHS // 2, EPOCHS]
-    g = grid(*XOR, seeds, lrs, lengths, momenta=momenta)
+    g = grid(*XOR, seeds, lrs=lrs, epochs_list=lengths, momenta=momenta)
     assert g.loss.shape == (2, 2, 2, 60) and g.success_rate.shape == (2, 2, 2)
     for i, lr in enumerate(lrs):
         for k, m in enumerate(momenta):
@@ -442,10 +442,19 @@ def test_grid_momentum_axis_cells_equal_separate_sweeps():
     cells = g.cells()
     assert len(cells) == 8 and {c["momentum"] for c in cells} == {0.0, 0.9}
     assert len(g.table().splitlines()) == 1 + 4
-    kept = grid(*TANH_XOR, 20, [0.2], [2], activation="tanh", lr_output=0.3, init="uniform", init_scale=np.ones(20))
+    kept = grid(
+        *TANH_XOR,
+        20,
+        lrs=[0.2],
+        epochs_list=[2],
+        activation="tanh",
+        lr_output=0.3,
+        init="uniform",
+        init_scale=np.ones(20),
+    )
     assert (kept.activation, kept.lr_output, kept.init) == ("tanh", 0.3, "uniform")
     np.testing.assert_array_equal(kept.init_scale, np.ones(20))
-    plain = grid(*XOR, seeds, lrs, lengths)
+    plain = grid(*XOR, seeds, lrs=lrs, epochs_list=lengths)
     assert plain.loss.shape == (2, 2, 60) and plain.momenta is None
     np.testing.assert_array_equal(plain.loss, g.loss[:, 0])
 
@@ -459,6 +468,13 @@ def test_a_partial_store_with_no_finished_rows_still_reports(tmp_path):
     report = json.loads(json.dumps(empty.report(), allow_nan=False))
     assert report["lr"] == {"per_network": True, "min": None, "max": None}
     assert "no rows" in empty.summary() and "no rows" in repr(empty)
+
+
+def test_per_network_settings_are_shown_as_such_even_when_equal():
+    same = sweep(*XOR, 4, epochs=2, lr=[0.3] * 4)
+    assert "lr=0.3 (per network)" in repr(same) and "lr 0.3 (per network)" in same.summary()
+    assert same.report()["lr"] == {"per_network": True, "min": 0.3, "max": 0.3}
+    assert "lr=0.3," in repr(sweep(*XOR, 4, epochs=2, lr=0.3))
 
 
 def test_sweep_summary_plot_takes_per_network_settings_and_margins(tmp_path):

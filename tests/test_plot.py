@@ -185,7 +185,7 @@ def test_losses_of_exactly_zero_are_drawn(tmp_path, recwarn):
 
 
 def test_grid_heatmap(tmp_path):
-    g = grid(*datasets.xor(), 200, [0.5, 1.0, 2.0], [EPOCHS // 3, EPOCHS])
+    g = grid(*datasets.xor(), 200, lrs=[0.5, 1.0, 2.0], epochs_list=[EPOCHS // 3, EPOCHS])
     fig = _render(plot.grid_heatmap(g), tmp_path, "grid")
     ax = fig.axes[0]
     assert len(ax.texts) == 6
@@ -193,7 +193,7 @@ def test_grid_heatmap(tmp_path):
 
 
 def test_grid_heatmap_with_momenta_shows_lr_by_momentum_at_one_length(tmp_path):
-    g = grid(*datasets.xor(), 100, [0.5, 2.0], [EPOCHS // 3, EPOCHS], momenta=[0.0, 0.5, 0.9])
+    g = grid(*datasets.xor(), 100, lrs=[0.5, 2.0], epochs_list=[EPOCHS // 3, EPOCHS], momenta=[0.0, 0.5, 0.9])
     ax = _render(plot.grid_heatmap(g), tmp_path, "grid_m").axes[0]
     assert len(ax.texts) == 6 and ax.get_xlabel() == "momentum" and f"{EPOCHS:,} epochs" in ax.get_title()
     first = f"{g.success_rate[0, 0, -1]:.0%}"
@@ -203,8 +203,8 @@ def test_grid_heatmap_with_momenta_shows_lr_by_momentum_at_one_length(tmp_path):
     with pytest.raises(ValueError, match=r"^epochs must be one of the grid's lengths"):
         plot.grid_heatmap(g, epochs=7)
     with pytest.raises(ValueError, match=r"^epochs picks the length shown of a grid with momenta"):
-        plot.grid_heatmap(grid(*datasets.xor(), 10, [0.5], [2, 3]), epochs=3)
-    by_margin = grid(*datasets.xor(), 100, [0.5, 2.0], [EPOCHS // 3, EPOCHS], margin=0.4)
+        plot.grid_heatmap(grid(*datasets.xor(), 10, lrs=[0.5], epochs_list=[2, 3]), epochs=3)
+    by_margin = grid(*datasets.xor(), 100, lrs=[0.5, 2.0], epochs_list=[EPOCHS // 3, EPOCHS], margin=0.4)
     assert "every |y - ypred| < 0.4" in plot.grid_heatmap(by_margin).axes[0].get_title()
 
 

@@ -85,6 +85,7 @@ def test_missing_truncated_and_corrupt_chunks_are_recomputed(tmp_path, small_chu
     np.savez(path / "chunk-000002.npz", **fields)
     partial = load_sweep(path)
     assert not partial.complete and partial.n == N - 3 * _kernels.LANES
+    assert partial.report()["complete"] is False and repr(partial).endswith(", complete=False)")
     np.testing.assert_array_equal(partial.seeds, plain.seeds[3 * _kernels.LANES :])
     kernel_calls.clear()
     resumed = sweep(*XOR, N, epochs=EPOCHS, lr=0.5, store=path)
@@ -98,7 +99,7 @@ def test_damage_to_any_stored_array_is_caught(tmp_path, small_chunks, kernel_cal
     """The checksum covers every array of a chunk, not only the parameters."""
     path = tmp_path / "g"
     # loss_at and (with a margin) within_at have columns in a grid
-    first = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], margin=0.4, store=path)
+    first = grid(*XOR, 300, lrs=[0.5], epochs_list=[EPOCHS // 2, EPOCHS], margin=0.4, store=path)
     chunk = path / "chunk-000001.npz"
     with np.load(chunk) as f:
         fields = dict(f)
@@ -109,7 +110,7 @@ def test_damage_to_any_stored_array_is_caught(tmp_path, small_chunks, kernel_cal
     )
     np.savez(chunk, **fields)
     kernel_calls.clear()
-    again = grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], margin=0.4, store=path)
+    again = grid(*XOR, 300, lrs=[0.5], epochs_list=[EPOCHS // 2, EPOCHS], margin=0.4, store=path)
     assert kernel_calls == [_kernels.LANES]  # that chunk, recomputed
     np.testing.assert_array_equal(again.loss, first.loss)
     np.testing.assert_array_equal(again.within_margin, first.within_margin)
@@ -275,7 +276,7 @@ def test_store_validation(tmp_path):
         sweep(*XOR, 10, epochs=2, store=tmp_path / "file")
     # named as given, before anything runs: a grid's store too, and paths that cannot be made
     with pytest.raises(ValueError, match=r"^store '.*file' exists and is not a directory$"):
-        grid(*XOR, 10, [0.5], [2], store=tmp_path / "file")
+        grid(*XOR, 10, lrs=[0.5], epochs_list=[2], store=tmp_path / "file")
     with pytest.raises(ValueError, match=r"^store '.*file/sub' cannot be made: '.*file' is not a directory$"):
         sweep(*XOR, 10, epochs=2, store=tmp_path / "file" / "sub")
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
@@ -301,11 +302,11 @@ def test_store_validation(tmp_path):
 
 def test_grid_store_is_one_sweep_store_of_every_cell(tmp_path, small_chunks, kernel_calls):
     epochs = [EPOCHS // 2, EPOCHS]
-    first = grid(*XOR, 300, [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    first = grid(*XOR, 300, lrs=[0.5, 1.0], epochs_list=epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
     assert len(_chunk_files(tmp_path / "g")) == -(-4 * 300 // _kernels.LANES)  # 4 cells of 300 seeds
     os.remove(tmp_path / "g" / "chunk-000004.npz")  # rows 512..639: cells 1 (lr 0.5, m 0.9) and 2
     kernel_calls.clear()
-    again = grid(*XOR, 300, [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    again = grid(*XOR, 300, lrs=[0.5, 1.0], epochs_list=epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
     assert kernel_calls == [_kernels.LANES]
     np.testing.assert_array_equal(again.loss, first.loss)
     np.testing.assert_array_equal(again.epochs_to_tol, first.epochs_to_tol)
@@ -324,55 +325,55 @@ def test_grid_store_is_one_sweep_store_of_every_cell(tmp_path, small_chunks, ker
         ((600, [0.5, 1.0], epochs, None), r"a grid of lrs \[0\.5, 1\.0\] x 600 seeds"),
     ]:
         with pytest.raises(ValueError, match=rf"holds {ours}, this run is {theirs}; use another store$"):
-            grid(*XOR, *args[:3], momenta=args[3], store=tmp_path / "g")
+            grid(*XOR, args[0], lrs=args[1], epochs_list=args[2], momenta=args[3], store=tmp_path / "g")
     many = list(np.linspace(0.1, 1, 7))
     with pytest.raises(ValueError, match=r"this run is a grid of lrs \[0\.1, 0\.25, \.\.\., 1\.0\] \(7 values\)"):
-        grid(*XOR, 300, many, epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
-    grid(*XOR, 300, [*many[:3], 0.5, *many[4:]], epochs, store=tmp_path / "g7")
+        grid(*XOR, 300, lrs=many, epochs_list=epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+    grid(*XOR, 300, lrs=[*many[:3], 0.5, *many[4:]], epochs_list=epochs, store=tmp_path / "g7")
     with pytest.raises(ValueError, match=r"holds a grid of other lrs or momenta"):  # differing where the text elides
-        grid(*XOR, 300, many, epochs, store=tmp_path / "g7")
+        grid(*XOR, 300, lrs=many, epochs_list=epochs, store=tmp_path / "g7")
     with pytest.raises(ValueError, match=r"made for other seeds"):
-        grid(*XOR, range(1, 301), [0.5, 1.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+        grid(*XOR, range(1, 301), lrs=[0.5, 1.0], epochs_list=epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
     with pytest.raises(ValueError, match=rf"holds {ours}, this run is a sweep, not a grid; use another store$"):
         sweep(*XOR, 1200, epochs=EPOCHS, lr=0.5, store=tmp_path / "g")
     sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
     with pytest.raises(ValueError, match=r"holds a sweep, not a grid, this run is a grid of lrs \[0\.5\] x 300"):
-        grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "s")
+        grid(*XOR, 300, lrs=[0.5], epochs_list=[EPOCHS], store=tmp_path / "s")
     # a hand-edited manifest's grid is named as well as it can be, never a crash
     manifest = _manifest(tmp_path / "g")
     for edited in ("x", [1], {"lrs": [0.5]}, {"lrs": [0.5], "momenta": None, "seeds": 1e308}, {"lrs": "a"}):
         manifest["settings"]["grid"] = edited
         (tmp_path / "g" / "manifest.json").write_text(json.dumps(manifest))
         with pytest.raises(ValueError, match=r"holds a grid, this run is a grid of lrs"):
-            grid(*XOR, 300, [0.5, 2.0], epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
+            grid(*XOR, 300, lrs=[0.5, 2.0], epochs_list=epochs, momenta=[0.0, 0.9], store=tmp_path / "g")
 
 
 def test_a_grid_refuses_a_store_of_the_earlier_per_cell_layout(tmp_path, kernel_calls):
     sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, threads=1, store=tmp_path / "g" / "lr-000")  # as grids kept them
     with pytest.raises(ValueError, match=r"an earlier layout, one per cell \(lr-000, \.\.\.\)"):
-        grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "g")
+        grid(*XOR, 300, lrs=[0.5], epochs_list=[EPOCHS], store=tmp_path / "g")
     assert kernel_calls == [300]  # nothing trained
     assert sorted(os.listdir(tmp_path / "g")) == ["lr-000"]  # nothing written
     # a folder with such names that are not stores is a new store's
     (tmp_path / "h" / "lr-001").mkdir(parents=True)
     (tmp_path / "h" / "lr-000").write_text("notes")
-    assert grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "h").n == 300
+    assert grid(*XOR, 300, lrs=[0.5], epochs_list=[EPOCHS], store=tmp_path / "h").n == 300
 
 
 def test_a_margin_grid_store_keeps_within_margin_and_resumes(tmp_path, small_chunks, kernel_calls):
     epochs = [EPOCHS // 2, EPOCHS]
-    first = grid(*XOR, 300, [0.5, 2.0], epochs, margin=0.4, store=tmp_path / "g")
+    first = grid(*XOR, 300, lrs=[0.5, 2.0], epochs_list=epochs, margin=0.4, store=tmp_path / "g")
     chunk = tmp_path / "g" / "chunk-000003.npz"  # rows 384..511: the second cell's
     with np.load(chunk) as z:
         assert z["within_at"].shape == (128, 2)
     chunk.unlink()
     kernel_calls.clear()
-    again = grid(*XOR, 300, [0.5, 2.0], epochs, margin=0.4, store=tmp_path / "g")
+    again = grid(*XOR, 300, lrs=[0.5, 2.0], epochs_list=epochs, margin=0.4, store=tmp_path / "g")
     assert kernel_calls == [128]  # only the missing chunk
     np.testing.assert_array_equal(again.within_margin, first.within_margin)
     np.testing.assert_array_equal(again.loss, first.loss)
     with pytest.raises(ValueError, match=r"made with margin=0\.4, this run has margin=None"):
-        grid(*XOR, 300, [0.5, 2.0], epochs, store=tmp_path / "g")
+        grid(*XOR, 300, lrs=[0.5, 2.0], epochs_list=epochs, store=tmp_path / "g")
     # a sweep keeps no within_at (no lengths recorded): its chunks and its version are as they always were
     sweep(*XOR, 10, epochs=EPOCHS, margin=0.4, store=tmp_path / "s")
     with np.load(tmp_path / "s" / "chunk-000000.npz") as z:
@@ -400,8 +401,12 @@ def test_with_a_margin_tol_may_differ_on_resume(tmp_path, small_chunks, kernel_c
     assert kernel_calls == [128]  # only the missing chunk
     _same(again, first)
     assert again.tol == load_sweep(tmp_path / "s").tol == 0.01  # the store's own, as its chunk size
-    g = grid(*XOR, 100, [0.5], [EPOCHS], margin=0.4, tol=0.01, store=tmp_path / "g")
-    assert grid(*XOR, 100, [0.5], [EPOCHS], margin=0.4, tol=0.05, store=tmp_path / "g").tol == g.tol == 0.01
+    g = grid(*XOR, 100, lrs=[0.5], epochs_list=[EPOCHS], margin=0.4, tol=0.01, store=tmp_path / "g")
+    assert (
+        grid(*XOR, 100, lrs=[0.5], epochs_list=[EPOCHS], margin=0.4, tol=0.05, store=tmp_path / "g").tol
+        == g.tol
+        == 0.01
+    )
     with pytest.raises(ValueError, match=r"made with margin=0\.4, this run has margin=None"):
         sweep(*XOR, 300, epochs=EPOCHS, tol=0.05, store=tmp_path / "s")
     sweep(*XOR, 300, epochs=EPOCHS, tol=0.01, store=tmp_path / "t")
@@ -682,9 +687,9 @@ def test_a_store_of_an_older_format_is_refused(tmp_path):
 
 
 def test_grid_store_with_other_lengths_names_epochs_list(tmp_path):
-    grid(*XOR, 300, [0.5], [EPOCHS // 2, EPOCHS], store=tmp_path / "g")
+    grid(*XOR, 300, lrs=[0.5], epochs_list=[EPOCHS // 2, EPOCHS], store=tmp_path / "g")
     with pytest.raises(ValueError, match=r"made with epochs_list=\["):
-        grid(*XOR, 300, [0.5], [EPOCHS], store=tmp_path / "g")
+        grid(*XOR, 300, lrs=[0.5], epochs_list=[EPOCHS], store=tmp_path / "g")
 
 
 def test_resume_and_load_hold_each_result_once(tmp_path):
@@ -904,9 +909,9 @@ def test_a_manifest_nested_too_deep_is_not_a_readable_store(tmp_path):
 def test_a_refusal_shows_a_long_setting_by_its_first_values(tmp_path):
     X, y = datasets.xor()
     path = tmp_path / "s"
-    grid(X, y, 4, [0.5], list(range(1, 201)), store=path)
+    grid(X, y, 4, lrs=[0.5], epochs_list=list(range(1, 201)), store=path)
     with pytest.raises(ValueError) as refused:
-        grid(X, y, 4, [0.5], list(range(2, 201)), store=path)  # the same longest length
+        grid(X, y, 4, lrs=[0.5], epochs_list=list(range(2, 201)), store=path)  # the same longest length
     message = str(refused.value)
     assert "[1, 2, 3, 4, 5, 6, 7, 8, ...]" in message and len(message) < 400, message
 
@@ -945,9 +950,9 @@ def test_links_and_fifos_where_a_stores_files_belong(tmp_path, small_chunks):
 def test_a_refusal_whose_shortened_values_look_alike_says_they_differ(tmp_path):
     X, y = datasets.xor()
     path = tmp_path / "s"
-    grid(X, y, 4, [0.5], list(range(1, 201)), store=path)
+    grid(X, y, 4, lrs=[0.5], epochs_list=list(range(1, 201)), store=path)
     with pytest.raises(ValueError, match=r"was made with other values of epochs_list; use another store$"):
-        grid(X, y, 4, [0.5], [e for e in range(1, 201) if e != 150], store=path)
+        grid(X, y, 4, lrs=[0.5], epochs_list=[e for e in range(1, 201) if e != 150], store=path)
 
 
 def test_an_output_is_tried_under_the_name_it_is_written_under_and_leaves_nothing(tmp_path, monkeypatch):
