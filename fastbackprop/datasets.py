@@ -89,7 +89,11 @@ DATASETS: dict[str, Callable[[], tuple[npt.NDArray[np.float64], npt.NDArray[np.f
 
 
 def load(name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """``(X, y)`` of a dataset by name: one of ``DATASETS``."""
+    """``(X, y)`` of a dataset by name: one of ``DATASETS``, as the command line's ``--dataset`` names them.
+
+    ``load("and")`` is ``and_()``, ``load("xor-bipolar")`` is ``xor_bipolar()``;
+    X (n, 2) and y (n,) are new float64 arrays.
+    """
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a str, one of {sorted(DATASETS)}, got {type(name).__name__}")
     if name not in DATASETS:

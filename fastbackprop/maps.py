@@ -150,6 +150,7 @@ class MapResult:
 
     @property
     def runs_per_second(self) -> float:
+        """Pixels trained by this call per second of ``wall_seconds`` (NaN when unknown)."""
         return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
 
     def pixel(self, j: int, i: int) -> dict[str, Any]:
@@ -253,7 +254,29 @@ class MapResult:
 
 
 def load_map(path: str | os.PathLike[str]) -> MapResult:
-    """Read a ``MapResult`` from a file written by ``MapResult.save`` or from a map's store (maybe partial)."""
+    """Read a ``MapResult`` from a file written by ``MapResult.save`` or from a map's store.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A map file (.npz, as written by ``save`` or ``fastbackprop map ...
+        --out``), or a map's store (``init_map(..., store=PATH)``), which may
+        be partial: then ``complete`` is False, ``finished`` marks the pixels
+        with results, and the others are NaN (``epochs_to_tol`` -1).
+
+    Returns
+    -------
+    MapResult
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    ValueError
+        A sweep's file or store (read it with ``load_sweep``), a file that is
+        not a map file of this format version, a damaged file or manifest, or
+        one too large to read.
+    """
     path = existing_path(path, "map file or store")
     if os.path.isdir(path):
         settings, inputs, rows, (params, final_loss, etl, _) = read_store(path, "map store")

@@ -402,8 +402,29 @@ def made_with(path: str | os.PathLike[str]) -> str | None:
 def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     """Read a ``SweepResult`` from a file written by ``SweepResult.save`` or from a store.
 
-    A store (the directory given as ``sweep(..., store=PATH)``) may be partial:
-    then ``complete`` is False and only the finished chunks' rows are present.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A sweep file (.npz, as written by ``save`` or ``fastbackprop sweep
+        --out``), or a store (the folder given as ``sweep(..., store=PATH)``),
+        which may be partial: then ``complete`` is False and only the finished
+        chunks' rows are present.
+
+    Returns
+    -------
+    SweepResult
+        Bit for bit what was saved; ``wall_seconds`` NaN and ``computed`` 0
+        for a store.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    ValueError
+        A map's file or store (read it with ``load_map``), a file that is not a
+        sweep file or of a format version this release does not read, a damaged
+        file or manifest, values that a sweep cannot hold, or a file too large
+        to read.
     """
     path = existing_path(path, "sweep file or store")
     if os.path.isdir(path):

@@ -38,7 +38,18 @@ def test_train_prints_the_classic_log():
 
 
 def test_console_script_is_installed():
-    res = subprocess.run(["fastbackprop", "train", "--epochs", "10"], capture_output=True, text=True)
+    import importlib.metadata
+    import shutil
+    import sysconfig
+
+    try:
+        importlib.metadata.distribution("fastbackprop")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("fastbackprop is not installed in this environment (tests run from a source tree)")
+    # this environment's script, not whichever comes first on PATH
+    script = shutil.which("fastbackprop", path=sysconfig.get_path("scripts"))
+    assert script is not None, f"no fastbackprop script in {sysconfig.get_path('scripts')}"
+    res = subprocess.run([script, "train", "--epochs", "10"], capture_output=True, text=True)
     assert res.returncode == 0 and "Epoch 10:" in res.stdout
 
 
@@ -293,10 +304,19 @@ def test_grid_table_json_and_heatmap(tmp_path):
     assert len(report["cells"]) == 4 and report["epochs"] == [int(e) for e in epochs]
 
 
-def test_train_plot(tmp_path):
+def test_train_plot(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from fastbackprop import Network, plot
+
+    drawn, summary = [], plot.train_summary
+    monkeypatch.setattr(plot, "train_summary", lambda *a: drawn.append(a) or summary(*a))
     png = tmp_path / "train.png"
     assert main(["train", "--epochs", "20", "--plot", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+    ((net, history, X, y),) = drawn  # the loss curve and the surface of the network trained
+    want = Network(seed=2)
+    np.testing.assert_array_equal(history, want.train(X, y, epochs=20))
+    np.testing.assert_array_equal(net.params, want.params)
 
 
 # ---------------------------------------------------------------------------
@@ -580,9 +600,12 @@ def test_unwritable_outputs_are_refused_before_computing(tmp_path, monkeypatch, 
     ],
 )
 def test_two_outputs_on_one_path_are_refused_before_computing(tmp_path, monkeypatch, capsys, args, message):
-    from fastbackprop import _execution
+    from fastbackprop import maps, sweeps
 
-    monkeypatch.setattr(_execution, "execute", lambda *a, **k: pytest.fail("computed before checking the outputs"))
+    # where the commands look it up (patching _execution.execute alone would reach neither, and would stay
+    # in the maps module that a first import during the patch made)
+    for module in (sweeps, maps):
+        monkeypatch.setattr(module, "execute", lambda *a, **k: pytest.fail("computed before checking the outputs"))
     starts = np.zeros((5, 9)) if "--params0" in args else np.zeros(9)
     if any("in.npy" in a for a in args):
         np.save(tmp_path / "in.npy", starts)
@@ -601,13 +624,13 @@ def test_two_outputs_on_one_path_are_refused_before_computing(tmp_path, monkeypa
 
 
 def test_an_output_inside_the_store_is_refused_before_computing(tmp_path, monkeypatch, capsys):
-    from fastbackprop import _execution
+    from fastbackprop import sweeps
 
     store = tmp_path / "s"
     assert main(["sweep", "--seeds", "5", "--epochs", "2", "--store", str(store)]) == 0
     capsys.readouterr()
     files = sorted(p.name for p in store.iterdir())
-    monkeypatch.setattr(_execution, "execute", lambda *a, **k: pytest.fail("computed before checking the outputs"))
+    monkeypatch.setattr(sweeps, "execute", lambda *a, **k: pytest.fail("computed before checking the outputs"))
     for flag, path in (("--out", store / "manifest.json"), ("--out", store / "new.npz"), ("--plot", store / "f.png")):
         assert main(["sweep", "--seeds", "5", "--epochs", "2", "--store", str(store), flag, str(path)]) == 2
         err = capsys.readouterr().err

@@ -291,18 +291,20 @@ SIMULATED = """
     same["16 samples written out: that kernel ran"] = _cuda.UNROLLED_SAMPLES in ran
     check("epochs=0", lambda d: fb.sweep(X, y, 5, epochs=0, init="uniform", device=d))
     grid_fields = ("loss", "epochs_to_tol")
-    g = check("grid", lambda d: fb.grid(X, y, 40, lrs=[0.5, 3], epochs_list=[1, 3, 5], dtype="float32", tol=0.3, device=d), grid_fields)
+    g = check("grid", lambda d: fb.grid(X, y, 40, lrs=[0.5, 3], epochs_list=[1, 3, 5], dtype="float32",
+                                         tol=0.3, device=d), grid_fields)
     # the criterion was met by some networks and not by others
     same["epochs to tol reached and not"] = bool((g.epochs_to_tol >= 1).any() and (g.epochs_to_tol == -1).any())
     check(
         "grid with momenta, lr_output, tanh",
-        lambda d: fb.grid(X, 2 * y - 1, 10, lrs=[0.5, 2.0], epochs_list=[2, 6], momenta=[0.0, 0.9], lr_output=1.5, activation="tanh",
-                          tol=0.3, device=d),
+        lambda d: fb.grid(X, 2 * y - 1, 10, lrs=[0.5, 2.0], epochs_list=[2, 6], momenta=[0.0, 0.9], lr_output=1.5,
+                          activation="tanh", tol=0.3, device=d),
         grid_fields,
     )
     X4, y4 = fb.datasets.load("and")  # four distinct samples: one alone can be outside the margin
-    g = check("grid with a margin", lambda d: fb.grid(X4, y4, 40, lrs=[2, 3], epochs_list=[3, 6, 12], margin=0.45, momenta=[0.0, 0.5],
-                                                      dtype="float32", device=d), (*grid_fields, "within_margin"))
+    g = check("grid with a margin", lambda d: fb.grid(X4, y4, 40, lrs=[2, 3], epochs_list=[3, 6, 12], margin=0.45,
+                                                      momenta=[0.0, 0.5], dtype="float32", device=d),
+              (*grid_fields, "within_margin"))
     same["grid with a margin: met and not"] = bool(g.within_margin.any() and not g.within_margin.all())
     map_fields = ("params", "final_loss", "epochs_to_tol", "converged", "diverged")
     check("init map", lambda d: fb.init_map(X, y, 3, ("w1", "b3"), ((-4, 4), (-2, 2)), (3, 2), epochs=10, lr=1.0,

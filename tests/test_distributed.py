@@ -177,18 +177,27 @@ def test_the_stop_event_is_cleared_only_after_several_looks_of_every_watch():
     assert _execution.STOP_CLEAR_SECONDS >= 5 * _execution.STOP_WATCH_SECONDS
 
 
+@pytest.fixture
+def ctrl_c():
+    """``_thread.interrupt_main``, which does nothing where SIGINT is ignored (a background job, some CI):
+    Python's own handler for the test, so that the sweeps it interrupts do not run for hours."""
+    import _thread
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield _thread.interrupt_main
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for minutes")
-def test_ctrl_c_stops_the_workers_too(client, monkeypatch):
+def test_ctrl_c_stops_the_workers_too(client, monkeypatch, ctrl_c):
     """The client stops at once, and the tasks running on the workers within about a second after
     (a Dask Event they poll): they went on training cancelled chunks for minutes before. The Event
     is then cleared, which deletes it: the scheduler kept one for every interrupted sweep."""
-    import _thread
-
     from fastbackprop import _execution
 
     monkeypatch.setattr(_execution, "STOP_CLEAR_SECONDS", 3.0)
     sweep(*XOR, 256, epochs=2, client=client)  # compiled on both workers
-    timer = threading.Timer(1.5, _thread.interrupt_main)
+    timer = threading.Timer(1.5, ctrl_c)
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         sweep(*XOR, 4 * 128, epochs=10**8, client=client)  # each chunk: over a minute
@@ -209,11 +218,9 @@ def test_ctrl_c_stops_the_workers_too(client, monkeypatch):
 
 
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
-def test_a_worker_process_asks_once_a_second_for_all_its_tasks(monkeypatch):
+def test_a_worker_process_asks_once_a_second_for_all_its_tasks(monkeypatch, ctrl_c):
     """Each running task asked the scheduler once a second whether to stop: 30,000 requests a second
     at 30,000 worker threads. One look a second a worker process now serves all its tasks."""
-    import _thread
-
     from fastbackprop import _execution
 
     monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-seed chunks: 4, one a thread
@@ -232,7 +239,7 @@ def test_a_worker_process_asks_once_a_second_for_all_its_tasks(monkeypatch):
         distributed.Client(cluster) as c,
     ):
         sweep(*XOR, 4 * 128, epochs=2, client=c)  # compiled
-        timer = threading.Timer(4.0, _thread.interrupt_main)
+        timer = threading.Timer(4.0, ctrl_c)
         timer.start()
         with pytest.raises(KeyboardInterrupt):
             sweep(*XOR, 4 * 128, epochs=10**8, client=c)  # each chunk: over a minute

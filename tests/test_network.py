@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fastbackprop import Network, datasets, reference
+from fastbackprop._layout import PARAM_NAMES
 from fastbackprop._seeding import init_normal
 
 from .conftest import JIT
@@ -46,6 +47,7 @@ def test_random_seed_is_recorded():
     a = Network()
     assert isinstance(a.seed, int) and 0 <= a.seed < 2**63
     assert np.array_equal(Network(seed=a.seed).params, a.params)
+    assert len({Network().seed for _ in range(4)} | {a.seed}) == 5  # drawn afresh (2^-61 to fail by chance)
 
 
 def test_params_are_copied_in_and_out():
@@ -99,9 +101,10 @@ def test_predict_feedforward_loss_agree_with_reference():
 
 
 def test_repr_names_seed_and_parameters():
-    text = repr(Network(seed=11))
+    net = Network(seed=11)
+    text = repr(net)
     assert text.startswith("Network(seed=11, epochs_trained=0, w1=")
-    assert "b3=" in text
+    assert text.endswith(", ".join(f"{n}={v:.4g}" for n, v in zip(PARAM_NAMES, net.params)) + ")")
 
 
 # ---------------------------------------------------------------------------

@@ -49,11 +49,27 @@ def test_decision_surface(trained, tmp_path):
     ax = fig.axes[0]
     assert ax.get_xlabel() == "x0" and ax.get_ylabel() == "x1"
     assert len(ax.get_legend().get_texts()) == 2
+    _check_shading(ax, net, X)
+
+
+def _check_shading(ax, net, X):
+    """Each sample lies in the band of the filled contours that holds the network's output there."""
+    from matplotlib.path import Path
+
+    (filled,) = [c for c in ax.collections if getattr(c, "filled", False)]
+    levels = np.asarray(filled.levels)
+    for x in X:
+        out = net.feedforward(x)
+        band = int(np.searchsorted(levels, out)) - 1
+        if np.min(np.abs(levels - out)) < 1e-3:
+            continue  # on a band's edge: either band
+        assert any(Path(seg).contains_point(x) for seg in filled.allsegs[band]), (x, out)
 
 
 def test_train_summary(trained, tmp_path):
     fig = _render(plot.train_summary(*trained), tmp_path, "train")
     assert len(fig.axes) == 3  # loss, surface, colour bar
+    _check_shading(fig.axes[1], trained[0], trained[2])
 
 
 def test_bad_arguments_are_named(trained):

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numba
 import numpy as np
@@ -205,6 +207,24 @@ def test_threads_leave_no_global_state_also_on_error(monkeypatch, small_chunks):
             sweep(*GENDER, 50_000, epochs=5, threads=threads)
     assert numba.get_num_threads() == before
     assert len(calls) < 10  # the chunks after the failure were not run
+
+
+def test_threads_train_chunks_at_once(monkeypatch, small_chunks):
+    """threads=2 runs two chunks at the same time, on two threads (the bits above do not show it)."""
+    spans, train_job = [], _execution.train_job
+
+    def timed(job, cancel=None):
+        start = time.monotonic()
+        time.sleep(0.2)  # (a chunk of a few epochs is over before another thread starts)
+        rows = train_job(job, cancel)
+        if rows.params.shape[0]:  # (not the warm-up's compile, which trains no network)
+            spans.append((start, time.monotonic(), threading.get_ident()))
+        return rows
+
+    monkeypatch.setattr(_execution, "train_job", timed)
+    sweep(*XOR, 2 * _kernels.LANES, epochs=2, threads=2)
+    (_, a1, ta), (b0, _, tb) = sorted(spans)
+    assert ta != tb and b0 < a1  # two threads, the second chunk started before the first ended
 
 
 def test_more_threads_than_cores_is_fine(small_chunks):
