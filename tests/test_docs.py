@@ -26,10 +26,28 @@ def test_make_figures_runs_every_study_at_a_tiny_size(tmp_path):
     record = json.loads((tmp_path / "trainability.json").read_text())
     assert set(record) == {"kp", "rm", "skb", "lr"}
     made = {p.name for p in tmp_path.iterdir()}
-    for name in ("kp_map_2.png", "lr_map_2.png", "reed_marks_p.png", "reed_marks_epochs.png", "skb_precision.png"):
+    for name in (
+        "kp_map_2.png",
+        "kp_budget.png",
+        "kp_bases.png",
+        "lr_map_2.png",
+        "lr_precision.png",
+        "lr_budget.png",
+        "lr_bases.png",
+        "reed_marks_p.png",
+        "reed_marks_p_met.png",
+        "reed_marks_epochs.png",
+        "skb_precision.png",
+    ):
         assert name in made
-    assert len((tmp_path / "reed_marks.csv").read_text().splitlines()) == 1 + 50 * 14
-    assert len(record["kp"]["maps"]) == 3 and len(record["skb"]["rows"]) == 6
+    table = (tmp_path / "reed_marks.csv").read_text().splitlines()
+    assert len(table) == 1 + 50 * 14 and "p_met_within" in table[0].split(",")
+    assert len(record["kp"]["maps"]) == 3 and len(record["skb"]["rows"]) == 6 and len(record["skb"]["long"]) == 6
+    # the controls: every map at the longer budget and in the other precision, and the base starts
+    assert len(record["kp"]["budget"]["maps"]) == len(record["lr"]["budget"]["maps"]) == 3
+    assert len(record["kp"]["precision"]) == 3
+    assert all("other_precision" in m for m in record["lr"]["maps"])
+    assert len(record["kp"]["bases"]["success_rate"]) == len(record["lr"]["bases"]["success_rate"]) == 8
 
 
 def test_every_figure_the_docs_show_is_in_the_repository():
