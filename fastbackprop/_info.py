@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import re
 import sys
 from typing import Any
 
@@ -27,9 +28,7 @@ def info() -> dict[str, Any]:
     from . import _kernels
     from ._version import __version__
 
-    cpu, features, fma = _target(numba.config, llvm)
-    # The widest registers LLVM may use for the kernels' lane loops on this CPU.
-    width = 512 if features.get("avx512f") else 256 if features.get("avx2") or features.get("avx") else 128
+    cpu, width, fma = _target(numba.config.CPU_NAME, numba.config.CPU_FEATURES)
     cache = getattr(_kernels.train_blocks, "_cache", None)
     cache_dir = getattr(cache, "_cache_path", None)
     index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
@@ -54,21 +53,42 @@ def info() -> dict[str, Any]:
     }
 
 
-def _target(config: Any, llvm: Any) -> tuple[str, dict[str, bool], bool | None]:
-    """The CPU the kernels compile for: its name, its features, and whether it has FMA (None: not known).
+#: An FMA and a 512-bit addition, compiled for the kernels' target to see what it makes of them.
+_PROBE = """
+define double @f(double %a, double %b, double %c) {
+  %r = call double @llvm.fma.f64(double %a, double %b, double %c)
+  ret double %r
+}
+define <16 x float> @g(<16 x float> %a, <16 x float> %b) {
+  %r = fadd <16 x float> %a, %b
+  ret <16 x float> %r
+}
+declare double @llvm.fma.f64(double, double, double)
+"""
 
-    This CPU, or the one NUMBA_CPU_NAME and NUMBA_CPU_FEATURES name (a kernel
-    cache shared by machines; "generic" has no features at all). Without FMA
-    the kernels' explicit FMAs become a C library call per lane, which also
-    stops their vectorisation: the same bits, a sweep 25-35 times slower.
+
+def _target(cpu_name: str | None, cpu_features: str | None) -> tuple[str, int, bool]:
+    """The CPU the kernels compile for, the widest vector registers it has (bits) and whether it has FMA.
+
+    This CPU, or NUMBA_CPU_NAME / NUMBA_CPU_FEATURES (a kernel cache shared by
+    machines; "generic" has no features), by Numba's rules (NUMBA_ENABLE_AVX
+    included), read from the code LLVM makes for it: feature strings apply in
+    order and imply one another ("-avx" takes FMA with it), and some targets
+    have FMA without naming it (every 64-bit ARM). Without FMA the kernels'
+    explicit FMAs become a C library call per lane, which also stops their
+    vectorisation: the same bits, a sweep 20-35 times slower.
     """
-    name = config.CPU_NAME or llvm.get_host_cpu_name()
-    if config.CPU_FEATURES is None:  # (Numba's own rule: the host's features)
-        features = {k: bool(v) for k, v in llvm.get_host_cpu_features().items()}
-        return name, features, features.get("fma", False)
-    features = {f[1:]: f[0] == "+" for f in config.CPU_FEATURES.split(",") if f[:1] in ("+", "-")}
-    # beyond the listed features, a named CPU has its own, which LLVM knows and this does not
-    return name, features, features.get("fma", False if name == "generic" else None)
+    import llvmlite.binding as llvm
+    from numba.core import codegen
+
+    name = cpu_name or llvm.get_host_cpu_name()
+    features = cpu_features if cpu_features is not None else codegen.get_host_cpu_features()
+    codegen.initialize_llvm()
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    machine = target.create_target_machine(cpu=name, features=features, opt=2)
+    asm = machine.emit_assembly(llvm.parse_assembly(_PROBE))
+    width = 512 if "zmm" in asm else 256 if "ymm" in asm else 128
+    return name, width, re.search(r"(?<![\w.])fma(?!\w)", asm) is None  # no call to libm's fma
 
 
 def _gpu() -> dict[str, Any] | None:

@@ -15,7 +15,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, DEVICES, DTYPES, INITS, OUTPUT_LOW, PER_ROW, Execution, PerNetwork, Training
+from ._settings import (
+    ACTIVATIONS,
+    DEVICES,
+    DTYPES,
+    INITS,
+    OUTPUT_LOW,
+    PER_ROW,
+    TANH_HINT,
+    Execution,
+    PerNetwork,
+    Training,
+)
 
 T = TypeVar("T")
 
@@ -183,7 +194,7 @@ def check_dataset(
     lo = OUTPUT_LOW[activation]
     if np.any((y < lo) | (y > 1.0)):
         bad = y[(y < lo) | (y > 1.0)][0]
-        hint = "; tanh units take targets in [-1, 1]" if activation == "sigmoid" and np.all(y >= -1.0) else ""
+        hint = TANH_HINT if activation == "sigmoid" and np.all((y >= -1.0) & (y <= 1.0)) else ""
         raise ValueError(f"y must lie in [{lo:g}, 1] for {activation} units, got {float(bad)!r} in y{hint}")
     return X, y
 

@@ -559,7 +559,7 @@ def _run_train(args):
         if args.epochs == 0:
             raise ValueError("--plot draws the loss of each epoch: --epochs 0 trains none")
         hint = "; without --plot only the losses logged are kept"
-        check_memory(8 * args.epochs, "--epochs", f"the loss of each of {args.epochs:,} epochs (--plot)", hint)
+        check_memory(8 * args.epochs, "--epochs", f"the loss of each of {args.epochs:,} epochs, for --plot", hint)
         try:
             plot._surface_inputs(net, X, y)
         except ValueError as exc:
@@ -766,8 +766,10 @@ def _run_info(args):
         print(json.dumps(report))
     else:
         extras, gpu = report.pop("extras"), report.pop("gpu")
-        report["fma"] = {True: "yes", None: "not known (NUMBA_CPU_NAME's own features)"}.get(
-            report["fma"], "no: each FMA of the kernels is a library call, a sweep 25-35x slower (the same bits)"
+        report["fma"] = (
+            "yes"
+            if report["fma"]
+            else "no: each FMA of the kernels is a library call, a sweep 20-35x slower (the same bits)"
         )
         for key, value in report.items():
             print(f"{key}: {value}")
@@ -792,7 +794,7 @@ def _zoom(extent, zoom):
     out = []
     for (lo, hi), c in zip(extent, (c0, c1)):
         if not lo <= c <= hi:
-            raise ValueError(f"--zoom: the centre {c!r} lies outside the extent ({lo!r}, {hi!r})")
+            raise ValueError(f"--zoom: the centre {c!r} lies outside the map's span, from {lo!r} to {hi!r}")
         half = (hi - lo) / (2 * factor)
         if not c - half < c + half:
             raise ValueError(f"--zoom: a factor of {factor!r} leaves nothing of ({lo!r}, {hi!r}) around {c!r}")
@@ -881,44 +883,48 @@ _COMMANDS = {
 }
 
 
-#: The API's argument names as the command line spells them (longest first: a name may begin another).
+#: The API's argument names as the command line spells them: these with dashes for underscores,
+#: and the five after them otherwise.
+_SPELLED_ALIKE = (
+    "lr lr_output epochs seeds seed tol threads dtype device momentum margin activation init init_scale params0 "
+    "axes extent resolution"
+)
 _FLAG_OF = {
+    **{name: "--" + name.replace("_", "-") for name in _SPELLED_ALIKE.split()},
     "lr_output_extent": "--lr-output",
     "lr_extent": "--lr",
-    "lr_output": "--lr-output",
-    "init_scale": "--init-scale",
     "epochs_list": "--epochs",
-    "resolution": "--resolution",
-    "activation": "--activation",
-    "momentum": "--momentum",
     "momenta": "--momentum",
-    "threads": "--threads",
-    "params0": "--params0",
-    "extent": "--extent",
-    "margin": "--margin",
-    "device": "--device",
-    "epochs": "--epochs",
-    "seeds": "--seeds",
-    "dtype": "--dtype",
-    "axes": "--axes",
-    "init": "--init",
-    "seed": "--seed",
     "lrs": "--lr",
-    "tol": "--tol",
-    "lr": "--lr",
 }
 #: One of them as an error message uses it: "NAME must ...", "NAME holds ...", "NAME is ...",
-#: "NAME=VALUE", "NAME (LO, HI) ..." -- not a flag already ("--lr must"), nor part of a path or a
-#: quoted value ("runs/lr_output=0.5/xor.csv", "'init_scale=2'").
+#: "NAME=VALUE" (a number, a list, None, True, False or a quoted string), "NAME (LO, HI) ..." --
+#: not a flag already ("--lr must"), nor part of a path or a quoted value
+#: ("runs/lr_output=0.5/xor.csv", "'init_scale=2'"); the command's own paths are kept apart first.
 _API_NAME = re.compile(
-    r"(?<![-\w/\\.'\"])(" + "|".join(_FLAG_OF) + r")"
-    r"(?=( must | holds | is | \([-+\d])|=[-+\d\[(][^\s/\\]*(?:[\s,;)]|$))"
+    r"(?<![-\w/\\.'\"])(" + "|".join(sorted(_FLAG_OF, key=len, reverse=True)) + r")"  # a name may begin another
+    r"(?=( must | holds | is | \([-+\d])|=(?:[-+\d\[(]|None\b|True\b|False\b|')[^\s/\\]*(?:[\s,;)]|$))"
 )
+#: The arguments that name files and folders: their text in a message is left as it is.
+_PATHS = ("data", "out", "plot", "store", "params0", "base_params", "parts")
 
 
-def _in_flags(message):
-    """An API error message, each argument named by the flag that set it."""
-    return _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
+def _in_flags(message, paths=()):
+    """An API error message, each argument named by the flag that set it; ``paths`` (the command's
+    files, which a message may quote unquoted: "lr=0.5.csv, line 3: ...") are left as they are."""
+    kept = sorted({p for p in paths if p}, key=len, reverse=True)
+    for k, path in enumerate(kept):
+        message = message.replace(path, f"\0{k}\0")
+    message = _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
+    for k, path in enumerate(kept):
+        message = message.replace(f"\0{k}\0", path)
+    return message
+
+
+def _paths_of(args):
+    """The files and folders ``args`` names (``_PATHS``), as given."""
+    values = [getattr(args, name, None) for name in _PATHS] if args is not None else []
+    return [str(p) for v in values for p in (v if isinstance(v, list) else [v]) if isinstance(p, str)]
 
 
 def _interrupted(exc):
@@ -963,7 +969,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as exc:
         if _interrupted(exc):  # an import Ctrl-C cut short: ImportError("initialization failed") from it
             return _report_interrupt(args)
-        print(f"fastbackprop: error: {_in_flags(str(exc))}", file=sys.stderr)
+        print(f"fastbackprop: error: {_in_flags(str(exc), _paths_of(args))}", file=sys.stderr)
         return 2
 
 

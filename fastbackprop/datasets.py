@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from ._settings import ACTIVATIONS, OUTPUT_LOW
+from ._settings import ACTIVATIONS, OUTPUT_LOW, TANH_HINT
 
 
 def gender() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -196,7 +196,7 @@ def load_csv(
         if not all(np.isfinite([x0, x1, yv])):
             raise ValueError(f"{where}: values must be finite, got {fields}")
         if not low <= yv <= 1.0:
-            hint = "; tanh units take targets in [-1, 1]" if activation == "sigmoid" and yv >= -1.0 else ""
+            hint = TANH_HINT if activation == "sigmoid" and -1.0 <= yv < 0.0 else ""
             raise ValueError(f"{where}: y must lie in [{low:g}, 1]{units}, got {yv!r}{hint}")
         rows.extend((x0, x1, yv))
     if not rows:

@@ -458,7 +458,7 @@ MUTANTS = (
     ),
     Mutant(
         "cli-names-lr-as-in-python",
-        (("fastbackprop/cli.py", '    "lr": "--lr",\n', ""),),
+        (("fastbackprop/cli.py", '    "lr lr_output epochs', '    "lr_output epochs'),),
         ("tests/test_cli.py::test_bad_training_options_one_line_exit_2",),
     ),
 )

@@ -399,7 +399,9 @@ def test_bad_sweep_and_grid_options(args, message, capsys):
     assert out == "" and len(err.strip().splitlines()) == 1 and message in err
 
 
-def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys):
+def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys, monkeypatch):
+    from fastbackprop import datasets, sweep
+    from fastbackprop._settings import TANH_HINT
     from fastbackprop.cli import _in_flags
 
     assert _in_flags("store 's' was made with epochs_list=[1, 2], this run has epochs_list=[2]; use another store") == (
@@ -420,6 +422,37 @@ def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys
         data.write_text("x0,x1,y\n")
         assert main(["sweep", "--data", str(data), "--seeds", "2", "--epochs", "1"]) == 2
         assert f"{data}: no data rows" in capsys.readouterr().err
+    # a relative name starts the message, where an API name would
+    monkeypatch.chdir(tmp_path)
+    for name in ("lr=0.5.csv", "tol=0.01,epochs=300.csv", "epochs (1).csv", "momentum is.csv"):
+        (tmp_path / name).write_text("x0,x1,y\n0,0,2\n")
+        assert main(["sweep", "--data", name, "--seeds", "2", "--epochs", "1"]) == 2
+        err = f"fastbackprop: error: {name}, line 2: y must lie in [0, 1] for sigmoid units, got 2.0\n"
+        assert capsys.readouterr().err == err  # (and no hint of tanh units, which do not take 2 either)
+    (tmp_path / "t.csv").write_text("x0,x1,y\n0,0,0\n0,1,-0.5\n")
+    assert main(["train", "--data", "t.csv"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "line 3: y must lie in [0, 1] for sigmoid units, got -0.5" + TANH_HINT + "\n"
+    )
+    X, y = datasets.xor()
+    for targets, hint in (
+        (2 * y - 1, True),
+        (np.array([0.0, 1.0, 1.0, 2.0]), False),
+        (np.array([0, 1, 1, -2.0]), False),
+    ):
+        with pytest.raises(ValueError, match="y must lie in") as caught:
+            sweep(X, targets, 2, epochs=1)
+        assert str(caught.value).endswith(TANH_HINT) is hint
+    # values that are not numbers are renamed with their names: a message in one spelling
+    assert _in_flags("store 's' was made with margin=0.4, this run has margin=None; use another store") == (
+        "store 's' was made with --margin=0.4, this run has --margin=None; use another store"
+    )
+    assert _in_flags("made with init='normal', this run has activation='tanh', epochs_to_tol=True") == (
+        "made with --init='normal', this run has --activation='tanh', epochs_to_tol=True"  # (a Python-only name)
+    )
+    # the command's own messages name no option the command lacks
+    assert main(["map", "lr", "--lr", "-1", "0", "--lr-output", "-1", "0", "--zoom", "5", "5", "2"]) == 2
+    assert "--extent" not in capsys.readouterr().err
 
 
 def test_top_level_help(capsys):
@@ -1114,8 +1147,50 @@ def test_map_summary_counts_the_diverged(capsys):
     assert "; diverged: 16" in capsys.readouterr().out  # as --json's "diverged" and sweep's summary
 
 
-def test_info_warns_of_a_target_without_fma():
-    env = {**os.environ, "NUMBA_CPU_NAME": "generic"}  # what Numba compiles for: no FMA, no SIMD
-    res = subprocess.run([sys.executable, "-m", "fastbackprop", "info"], capture_output=True, text=True, env=env)
-    assert res.returncode == 0 and "cpu: generic\n" in res.stdout and "vector_bits: 128\n" in res.stdout
-    assert "fma: no: each FMA of the kernels is a library call, a sweep 25-35x slower" in res.stdout
+@pytest.mark.parametrize(
+    "env, cpu",
+    [
+        ({}, None),  # this CPU
+        ({"NUMBA_CPU_NAME": "generic"}, "generic"),  # no features: no FMA, no SIMD beyond SSE2
+        ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx2,+fma,-avx"}, "haswell"),  # -avx takes FMA along
+        ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}, "haswell"),  # its own features: AVX2 and FMA
+        ({"NUMBA_ENABLE_AVX": "0"}, None),  # Numba drops this CPU's avx* features (FMA brings AVX back)
+    ],
+)
+def test_info_says_what_the_kernels_target_has_as_numba_compiles_them(env, cpu):
+    """``info``'s fma and vector width against the code Numba makes for the package's own FMA."""
+    import json
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64") and env:
+        pytest.skip("the CPU names and features are x86's")
+    script = """if True:
+        import json, re, sys
+        import numba
+        from fastbackprop import _kernels
+        from fastbackprop._info import info
+
+        @numba.njit
+        def f(a, b, c):
+            return _kernels._fma(a, b, c)
+
+        f(1.0, 2.0, 3.0)
+        asm = f.inspect_asm(f.signatures[0])
+        print(json.dumps([info(), re.search(r"(?<![\\w.])fma(?!\\w)", asm) is None]))
+    """
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **env})
+    assert res.returncode == 0, res.stderr
+    report, kernel_fma = json.loads(res.stdout)
+    assert report["fma"] is kernel_fma and report["cpu"] == (cpu or report["cpu"])
+    if cpu == "generic":
+        assert not kernel_fma and report["vector_bits"] == 128
+    if "NUMBA_CPU_FEATURES" in env:
+        own = env["NUMBA_CPU_FEATURES"] == ""  # haswell's own: AVX2 and FMA
+        assert kernel_fma is own and report["vector_bits"] == (256 if own else 128)
+    if "NUMBA_ENABLE_AVX" in env:
+        assert report["vector_bits"] <= 256  # no AVX-512
+    text = subprocess.run(
+        [sys.executable, "-m", "fastbackprop", "info"], capture_output=True, text=True, env={**os.environ, **env}
+    ).stdout
+    no_fma = "fma: no: each FMA of the kernels is a library call, a sweep 20-35x slower (the same bits)\n"
+    assert ("fma: yes\n" in text) is kernel_fma and (no_fma in text) is not kernel_fma

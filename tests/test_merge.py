@@ -464,30 +464,3 @@ def test_out_is_written_even_when_the_reader_goes_away(tmp_path):
     )
     assert res.stdout.startswith("141 ") and "Broken pipe" not in res.stdout, res
     assert load_sweep(out).n == 5
-
-
-@pytest.mark.parametrize(
-    "name, features, expected",
-    [
-        (None, None, ("host", "host")),  # this CPU: its own features
-        ("generic", "", ("generic", False)),  # Numba's rule for generic: no features, no FMA
-        ("haswell", "+avx2,+fma", ("haswell", True)),
-        ("sandybridge", "+avx,-fma", ("sandybridge", False)),
-        ("haswell", "", ("haswell", None)),  # a named CPU's own features are not known here
-    ],
-)
-def test_info_says_whether_the_kernels_target_has_fma(name, features, expected):
-    import types
-
-    import llvmlite.binding as llvm
-
-    from fastbackprop._info import _target
-
-    cpu, found, fma = _target(types.SimpleNamespace(CPU_NAME=name, CPU_FEATURES=features), llvm)
-    if expected[0] == "host":
-        host = llvm.get_host_cpu_features()
-        assert cpu == llvm.get_host_cpu_name() and fma == bool(host.get("fma", False))
-        assert found == {k: bool(v) for k, v in host.items()}
-    else:
-        assert (cpu, fma) == expected
-        assert found.get("avx2", False) == ("+avx2" in features)
