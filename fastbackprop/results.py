@@ -720,7 +720,7 @@ class GridResult:
             )
             lines.append(f"diverged by epoch {self.epochs[-1]}: {where}")
         if math.isfinite(self.wall_seconds):
-            speed = f" ({self.runs_per_second:,.0f} runs/s)" if self.computed else ""
+            speed = f" ({self.runs_per_second:,.0f} runs/s)" if math.isfinite(self.runs_per_second) else ""
             read = cells * self.n - self.computed
             stored = f", {read} read from the store" if read else ""
             lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} networks trained{speed}{stored}")
