@@ -1157,6 +1157,7 @@ def test_map_summary_counts_the_diverged(capsys):
         ({"NUMBA_ENABLE_AVX": "0"}, None),  # Numba drops this CPU's avx* features (FMA brings AVX back)
     ],
 )
+@pytest.mark.skipif(not JIT, reason="reads the code Numba compiles")
 def test_info_says_what_the_kernels_target_has_as_numba_compiles_them(env, cpu):
     """``info``'s fma and vector width against the code Numba makes for the package's own FMA."""
     import json
