@@ -461,6 +461,21 @@ MUTANTS = (
         (("fastbackprop/cli.py", '    "lr lr_output epochs', '    "lr_output epochs'),),
         ("tests/test_cli.py::test_bad_training_options_one_line_exit_2",),
     ),
+    Mutant(
+        "info-fma-read-backwards",
+        (("fastbackprop/_info.py", "asm) is None  # no call", "asm) is not None  # no call"),),
+        ("tests/test_cli.py::test_info_says_what_the_kernels_target_has_as_numba_compiles_them",),
+    ),
+    Mutant(
+        "threads-take-turns",
+        ((E, "    workers = min(threads, len(units))\n", "    workers = 1\n"),),
+        ("tests/test_sweep.py::test_threads_train_chunks_at_once",),
+    ),
+    Mutant(
+        "decision-surface-inverted",
+        (("fastbackprop/plot.py", "    z = net.predict(np.column_stack", "    z = 1 - net.predict(np.column_stack"),),
+        ("tests/test_plot.py::test_decision_surface", "tests/test_plot.py::test_train_summary"),
+    ),
 )
 
 
