@@ -14,7 +14,7 @@ EXTRAS = {"progress": "tqdm", "plot": "matplotlib", "distributed": "distributed"
 
 
 def info() -> dict[str, Any]:
-    """The environment as a JSON-ready dict; compiles nothing.
+    """The environment as a JSON-ready dict; compiles no kernel (``_target``'s probe only).
 
     ``gpu`` is None without the cuda extra, else ``_cuda.describe()``: the
     device numba-cuda would use, or why there is none (this starts the CUDA
@@ -67,8 +67,9 @@ declare double @llvm.fma.f64(double, double, double)
 """
 
 
-def _target(cpu_name: str | None, cpu_features: str | None) -> tuple[str, int, bool]:
-    """The CPU the kernels compile for, the widest vector registers it has (bits) and whether it has FMA.
+def _target(cpu_name: str | None, cpu_features: str | None) -> tuple[str, int | None, bool | None]:
+    """The CPU the kernels compile for, the widest vector registers it has (bits) and whether it has FMA
+    (None, None where LLVM cannot be asked: a bug report must not fail for it).
 
     This CPU, or NUMBA_CPU_NAME / NUMBA_CPU_FEATURES (a kernel cache shared by
     machines; "generic" has no features), by Numba's rules (NUMBA_ENABLE_AVX
@@ -83,10 +84,13 @@ def _target(cpu_name: str | None, cpu_features: str | None) -> tuple[str, int, b
 
     name = cpu_name or llvm.get_host_cpu_name()
     features = cpu_features if cpu_features is not None else codegen.get_host_cpu_features()
-    codegen.initialize_llvm()
-    target = llvm.Target.from_triple(llvm.get_process_triple())
-    machine = target.create_target_machine(cpu=name, features=features, opt=2)
-    asm = machine.emit_assembly(llvm.parse_assembly(_PROBE))
+    try:
+        codegen.initialize_llvm()
+        target = llvm.Target.from_triple(llvm.get_process_triple())
+        machine = target.create_target_machine(cpu=name, features=features, opt=2)
+        asm = machine.emit_assembly(llvm.parse_assembly(_PROBE))
+    except Exception:  # noqa: BLE001 - Numba's and llvmlite's internals move between releases
+        return name, None, None
     width = 512 if "zmm" in asm else 256 if "ymm" in asm else 128
     return name, width, re.search(r"(?<![\w.])fma(?!\w)", asm) is None  # no call to libm's fma
 

@@ -766,10 +766,8 @@ def _run_info(args):
         print(json.dumps(report))
     else:
         extras, gpu = report.pop("extras"), report.pop("gpu")
-        report["fma"] = (
-            "yes"
-            if report["fma"]
-            else "no: each FMA of the kernels is a library call, a sweep 20-35x slower (the same bits)"
+        report["fma"] = {True: "yes", None: "not known"}.get(
+            report["fma"], "no: each FMA of the kernels is a library call, a sweep 20-35x slower (the same bits)"
         )
         for key, value in report.items():
             print(f"{key}: {value}")

@@ -464,3 +464,17 @@ def test_out_is_written_even_when_the_reader_goes_away(tmp_path):
     )
     assert res.stdout.startswith("141 ") and "Broken pipe" not in res.stdout, res
     assert load_sweep(out).n == 5
+
+
+def test_info_does_not_fail_where_llvm_cannot_be_asked(monkeypatch, capsys):
+    import llvmlite.binding as llvm
+
+    from fastbackprop.cli import main
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no target")
+
+    monkeypatch.setattr(llvm.Target, "from_triple", refuse)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "fma: not known\n" in out and "vector_bits: None\n" in out
