@@ -181,11 +181,15 @@ class Training:
 
     def is_default(self, name: str) -> bool:
         """Whether option ``name`` has its default value (so a sweep computes what it always did)."""
-        default = {f.name: f.default for f in dataclasses.fields(self)}[name]
-        value = getattr(self, name)
-        if isinstance(value, np.ndarray) or default is None or value is None:
-            return value is None and default is None
-        return bool(value == default)
+        return is_default(name, getattr(self, name))
+
+
+def is_default(name: str, value: Any) -> bool:
+    """Whether ``value`` is ``Training``'s default for option ``name`` (a per-network array never is)."""
+    default = {f.name: f.default for f in dataclasses.fields(Training)}[name]
+    if isinstance(value, np.ndarray) or default is None or value is None:
+        return value is None and default is None
+    return bool(value == default)
 
 
 @dataclasses.dataclass(frozen=True)

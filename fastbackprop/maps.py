@@ -42,7 +42,7 @@ from ._validation import (
     unwrapped,
 )
 from ._version import __version__
-from .results import epochs_to_tol_text, outcome_report, outcomes, wilson_interval
+from .results import epochs_to_tol_text, outcome_report, outcomes, per_second, wilson_interval
 from .store import OMITTED_AT_DEFAULT, canonical_nans, check_npz_sizes, existing_path, read_store, write_atomic
 from .sweeps import Activation, Device, DTypeName, _check_result_memory
 
@@ -151,7 +151,7 @@ class MapResult:
     @property
     def runs_per_second(self) -> float:
         """Pixels trained by this call per second of ``wall_seconds`` (NaN when unknown)."""
-        return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
+        return per_second(self.computed, self.wall_seconds)
 
     def pixel(self, j: int, i: int) -> dict[str, Any]:
         """What pixel (j, i) trains: its start and its settings.

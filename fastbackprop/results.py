@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from . import _kernels
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training
+from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training, is_default
 from ._validation import check_int, check_positive_float, recorded_data_ok, recorded_settings_ok
 from ._version import __version__
 from .store import (
@@ -104,6 +104,11 @@ def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, flo
     lo = 0.0 if successes == 0 else max(0.0, centre - half)
     hi = 1.0 if successes == n else min(1.0, centre + half)
     return (lo, hi)
+
+
+def per_second(computed: int, wall_seconds: float) -> float:
+    """Runs trained per second of wall time, NaN when there were none or the time is unknown."""
+    return computed / wall_seconds if computed and wall_seconds > 0 else math.nan
 
 
 def outcome_report(result: Any, **after_interval: Any) -> dict[str, Any]:
@@ -296,7 +301,7 @@ class SweepResult:
     @property
     def runs_per_second(self) -> float:
         """Seeds trained by this call per second of ``wall_seconds`` (NaN when unknown)."""
-        return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
+        return per_second(self.computed, self.wall_seconds)
 
     def report(self) -> dict[str, Any]:
         """The headline numbers as a strict-JSON dict (what ``fastbackprop sweep --json`` prints).
@@ -609,7 +614,7 @@ class GridResult:
     @property
     def runs_per_second(self) -> float:
         """Networks trained by this call per second of ``wall_seconds`` (NaN when unknown)."""
-        return self.computed / self.wall_seconds if self.computed and self.wall_seconds > 0 else math.nan
+        return per_second(self.computed, self.wall_seconds)
 
     @property
     def success_ci95(self) -> npt.NDArray[np.float64]:
@@ -657,11 +662,10 @@ class GridResult:
 
     def _changed_options(self) -> dict[str, Any]:
         """The training options not at their defaults, strict JSON (as in ``SweepResult.report``)."""
-        defaults = {f.name: f.default for f in dataclasses.fields(Training)}
         options = {
             name: _json_setting(getattr(self, name))
             for name in ("lr_output", "activation", "margin", "init", "init_scale")
-            if isinstance(getattr(self, name), np.ndarray) or getattr(self, name) != defaults[name]
+            if not is_default(name, getattr(self, name))
         }
         if self.params0 is not None:
             options["params0"] = "given"
