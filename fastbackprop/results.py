@@ -106,6 +106,35 @@ def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, flo
     return (lo, hi)
 
 
+def _changed(settings: dict[str, Any]) -> dict[str, Any]:
+    """The options in ``settings`` (name: value, in the order given) not at their defaults."""
+    return {name: value for name, value in settings.items() if not is_default(name, value)}
+
+
+def _options_json(settings: dict[str, Any]) -> dict[str, Any]:
+    """``_changed(settings)`` for strict JSON: a per-network array as its range, explicit starts as "given"."""
+    return {name: "given" if name == "params0" else _json_setting(v) for name, v in _changed(settings).items()}
+
+
+def _options_text(settings: dict[str, Any]) -> str:
+    """``_changed(settings)`` as a summary's first line shows them: ", init scale 0.5, explicit starts"."""
+    changed = _changed(settings)
+    text = "".join(
+        f", {name.replace('_', ' ')} {_show_setting(v)}"
+        for name, v in changed.items()
+        if name not in ("params0", "epochs_to_tol")
+    )
+    return text + (", explicit starts" if "params0" in changed else "")
+
+
+def _trained_text(wall_seconds: float, computed: int, planned: int, rows: str) -> str:
+    """A summary's last line: "wall time 1.2 s: 900 seeds trained (750 runs/s), 100 read from the store"."""
+    rate = per_second(computed, wall_seconds)
+    speed = f" ({rate:,.0f} runs/s)" if math.isfinite(rate) else ""
+    stored = f", {planned - computed} read from the store" if computed < planned else ""
+    return f"wall time {wall_seconds:.3g} s: {computed} {rows} trained{speed}{stored}"
+
+
 def per_second(computed: int, wall_seconds: float) -> float:
     """Runs trained per second of wall time, NaN when there were none or the time is unknown."""
     return computed / wall_seconds if computed and wall_seconds > 0 else math.nan
@@ -320,10 +349,6 @@ class SweepResult:
         """
         finite = self.final_loss[np.isfinite(self.final_loss)].astype(np.float64)
         q = np.quantile(finite, QUANTILES) if finite.size else [None] * len(QUANTILES)
-        t = self.training()
-        options = {n: _json_setting(getattr(t, n)) for n in self._changed_options()}
-        if self.params0 is not None:
-            options["params0"] = "given"
         return {
             "seeds": self.n,
             "complete": self.complete,
@@ -331,7 +356,7 @@ class SweepResult:
             "lr": _json_setting(self.lr),
             "dtype": self.dtype,
             "tol": self.tol,
-            **options,
+            **_options_json(self._options()),
             **outcome_report(
                 self,
                 final_loss_quantiles={f"{p:g}": None if v is None else float(v) for p, v in zip(QUANTILES, q)},
@@ -344,34 +369,25 @@ class SweepResult:
         lo, hi = r["success_ci95"]
         quantiles = ", ".join(f"{float(k):.0%} {v:.3g}" for k, v in r["final_loss_quantiles"].items() if v is not None)
         rate = "no seeds" if r["success_rate"] is None else f"{r['success_rate']:.2%} (95% CI {lo:.2%} .. {hi:.2%})"
-        t = self.training()
-        options = "".join(
-            f", {n.replace('_', ' ')} {_show_setting(getattr(t, n))}"
-            for n in self._changed_options()
-            if n != "epochs_to_tol"
-        )
-        options += ", explicit starts" if self.params0 is not None else ""
         criterion = "final loss < tol" if self.margin is None else "every final |y - ypred| < margin"
         partial = "" if self.complete else " (incomplete: not every seed planned has finished)"
         judged = f", tol {self.tol:g}" if self.margin is None else ""  # with a margin, tol decides nothing
         lines = [
             f"{self.n} seeds{partial}, {self.epochs} epochs, lr {_show_setting(self.lr)}, {self.dtype}"
-            f"{judged}{options}",
+            f"{judged}{_options_text(self._options())}",
             f"converged ({criterion}): {r['converged']}/{self.n} = {rate}"
             + (f"; diverged: {r['diverged']}" if r["diverged"] else ""),
             "final loss quantiles: " + (quantiles or "none finite"),
             ("epochs to tol: " if self.margin is None else "epochs to margin: ")
             + epochs_to_tol_text(r, self.epochs_to_tol is not None, "seeds", self.epochs),
         ]
-        if r["wall_seconds"] is not None:
-            speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
-            stored = f", {self.n - self.computed} read from the store" if self.computed < self.n else ""
-            lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} seeds trained{speed}{stored}")
+        if math.isfinite(self.wall_seconds):
+            lines.append(_trained_text(self.wall_seconds, self.computed, self.n, "seeds"))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        t = self.training()
-        options = "".join(f"{n}={_show_setting(getattr(t, n))}, " for n in self._changed_options())
+        changed = _changed(self._options())
+        options = "".join(f"{n}={_show_setting(v)}, " for n, v in changed.items() if n != "params0")
         return (
             f"SweepResult(n={self.n}, epochs={self.epochs}, lr={_show_setting(self.lr)}, dtype={self.dtype!r}, "
             f"tol={self.tol:g}, {options}success_rate={self.success_rate:.4g}"
@@ -379,9 +395,10 @@ class SweepResult:
             + ")"
         )
 
-    def _changed_options(self) -> list[str]:
-        """The options (other than params0) not at their defaults."""
-        return [n for n in _OPTIONS if not self.training().is_default(n)]
+    def _options(self) -> dict[str, Any]:
+        """The options as ``Training`` has them, params0 last."""
+        t = self.training()
+        return {**{n: getattr(t, n) for n in _OPTIONS}, "params0": self.params0}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write to exactly ``path`` (no suffix added) as a NumPy .npz file, atomically.
@@ -660,18 +677,10 @@ class GridResult:
         axes = ["lr"] if self.momenta is None else ["lr", "momentum"]
         return pd.DataFrame(rows, columns=[*axes, "epochs", "successes", "n", "success_rate", "ci_lo", "ci_hi"])
 
-    def _changed_options(self) -> dict[str, Any]:
-        """The training options not at their defaults, strict JSON (as in ``SweepResult.report``)."""
-        options = {
-            name: _json_setting(getattr(self, name))
-            for name in ("lr_output", "activation", "margin", "init", "init_scale")
-            if not is_default(name, getattr(self, name))
-        }
-        if self.params0 is not None:
-            options["params0"] = "given"
-        if self.epochs_to_tol is None:
-            options["epochs_to_tol"] = False
-        return options
+    def _options(self) -> dict[str, Any]:
+        """The training options a grid has (its momenta are an axis)."""
+        names = ("lr_output", "activation", "margin", "init", "init_scale", "params0")
+        return {**{n: getattr(self, n) for n in names}, "epochs_to_tol": self.epochs_to_tol is not None}
 
     def _diverged_counts(self) -> npt.NDArray[np.intp]:
         """Networks diverged per learning rate (and momentum), shape (L,) or (L, M)."""
@@ -693,7 +702,7 @@ class GridResult:
             "seeds": self.n,
             "dtype": self.dtype,
             "tol": self.tol,
-            **self._changed_options(),
+            **_options_json(self._options()),
             "lrs": self.lrs.tolist(),
             **({} if self.momenta is None else {"momenta": self.momenta.tolist()}),
             "epochs": self.epochs.tolist(),
@@ -706,13 +715,8 @@ class GridResult:
 
     def summary(self) -> str:
         """A short human-readable report: the settings, ``table()``, the networks trained."""
-        options = "".join(
-            f", {name.replace('_', ' ')} {_show_setting(getattr(self, name))}"
-            for name in self._changed_options()
-            if name not in ("params0", "epochs_to_tol")
-        )
-        options += ", explicit starts" if self.params0 is not None else ""
         criterion = f", tol {self.tol:g}" if self.margin is None else ""  # a margin replaces it
+        options = _options_text(self._options())
         lines = [f"{self.n} seeds per cell, {self.dtype}{criterion}{options}; success rate [95% CI]", self.table()]
         cells = self.lrs.shape[0] * (1 if self.momenta is None else self.momenta.shape[0])
         diverged = self._diverged_counts()
@@ -724,10 +728,7 @@ class GridResult:
             )
             lines.append(f"diverged by epoch {self.epochs[-1]}: {where}")
         if math.isfinite(self.wall_seconds):
-            speed = f" ({self.runs_per_second:,.0f} runs/s)" if math.isfinite(self.runs_per_second) else ""
-            read = cells * self.n - self.computed
-            stored = f", {read} read from the store" if read else ""
-            lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} networks trained{speed}{stored}")
+            lines.append(_trained_text(self.wall_seconds, self.computed, cells * self.n, "networks"))
         return "\n".join(lines)
 
     def table(self) -> str:
