@@ -3,7 +3,7 @@
 Public API: ``Network`` (one network), ``sweep`` / ``SweepResult`` /
 ``load_sweep`` (many seeds, on the CPU or with ``device="cuda"`` on a GPU),
 ``merge_sweeps`` (sweeps run in pieces, as one),
-``grid`` / ``GridResult`` (learning rates x training lengths),
+``grid`` / ``GridResult`` / ``load_grid`` (learning rates x training lengths),
 ``init_map`` / ``lr_map`` / ``MapResult`` / ``load_map`` (one network per
 pixel of a slice of starting points or learning rates), ``plot``
 (figures, optional matplotlib), ``datasets``, and ``reference`` (the
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .maps import MapResult, init_map, load_map, lr_map
     from .merge import merge_sweeps
     from .network import Network
-    from .sweeps import GridResult, SweepResult, grid, load_sweep, sweep, wilson_interval
+    from .sweeps import GridResult, SweepResult, grid, load_grid, load_sweep, sweep, wilson_interval
 
 #: Each public name, and the module that defines it.
 _HOMES = {
@@ -37,6 +37,7 @@ _HOMES = {
     "SweepResult": "sweeps",
     "grid": "sweeps",
     "init_map": "maps",
+    "load_grid": "sweeps",
     "load_map": "maps",
     "load_sweep": "sweeps",
     "lr_map": "maps",
@@ -56,6 +57,7 @@ __all__ = [
     "datasets",
     "grid",
     "init_map",
+    "load_grid",
     "load_map",
     "load_sweep",
     "lr_map",

@@ -306,6 +306,7 @@ def _build_parser():
     _add_training_options(gr, margin=True, momentum_list=True)
     _add_params0_option(gr)
     _add_sweep_options(gr)
+    gr.add_argument("--out", metavar="FILE.npz", help="save the GridResult (read it with fastbackprop.load_grid)")
     gr.add_argument(
         "--plot",
         metavar="FILE.png",
@@ -712,7 +713,11 @@ def _run_grid(args):
             params0=params0,
             **_shared_options(args, client),
         )
-    if args.plot:  # before printing: a reader that goes away must not cost the figure
+    # Files first: a reader that goes away (| head) must not cost the result.
+    if args.out:
+        res.save(args.out)
+        print(f"result written to {args.out}", file=sys.stderr)
+    if args.plot:
         from . import plot
 
         _save_figure(plot.grid_heatmap(res), args.plot)

@@ -43,7 +43,18 @@ from ._validation import (
 )
 from ._version import __version__
 from .results import epochs_to_tol_text, outcome_report, outcomes, per_second, wilson_interval
-from .store import OMITTED_AT_DEFAULT, canonical_nans, check_npz_sizes, existing_path, read_store, write_atomic
+from .store import (
+    NPZ_FORMATS,
+    OMITTED_AT_DEFAULT,
+    canonical_nans,
+    check_kind,
+    check_npz_sizes,
+    existing_path,
+    npz_kind,
+    read_store,
+    store_kind,
+    write_atomic,
+)
 from .sweeps import Activation, Device, DTypeName, _check_result_memory
 
 __all__ = ["MAX_SIDE", "MapResult", "init_map", "load_map", "lr_map"]
@@ -54,7 +65,6 @@ MAX_SIDE = 16_384
 MAX_COORDINATE = 1e300
 #: The map file format written by ``MapResult.save``.
 FORMAT_VERSION = 1
-_FORMAT = "fastbackprop-map"
 
 PixelRows = tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.int64]]  # params, final_loss, epochs_to_tol
 
@@ -249,7 +259,9 @@ class MapResult:
         fields["axes"] = np.array(self.axes)
         write_atomic(
             path,
-            lambda f: np.savez(f, format=_FORMAT, format_version=FORMAT_VERSION, package_version=__version__, **fields),
+            lambda f: np.savez(
+                f, format=NPZ_FORMATS["map"], format_version=FORMAT_VERSION, package_version=__version__, **fields
+            ),
         )
 
 
@@ -279,9 +291,8 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
     """
     path = existing_path(path, "map file or store")
     if os.path.isdir(path):
-        settings, inputs, rows, (params, final_loss, etl, _) = read_store(path, "map store")
-        if settings.get("start_grid") is None:
-            raise ValueError(f"store {str(path)!r} holds a sweep, not a map; read it with fastbackprop.load_sweep")
+        settings, inputs, rows, (params, final_loss, etl, _, _) = read_store(path, "map store")
+        check_kind(store_kind(settings), "map", f"store {path!r}")
         grid = StartGrid.from_settings(settings["start_grid"])
         lr_map = grid.kind == "lr"  # its learning rates are the coordinates
         training = Training(
@@ -313,10 +324,9 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
         return _result(full, inputs["X"], inputs["y"], training, math.nan, 0, finished)
     check_npz_sizes(path, "map file")
     with np.load(path, allow_pickle=False) as f:
-        if "format" not in f and "format_version" in f and "seeds" in f:
-            raise ValueError(f"path {str(path)!r} holds a sweep, not a map; read it with fastbackprop.load_sweep")
+        check_kind(npz_kind(f), "map", f"path {path!r}")
         version = f["format_version"] if "format_version" in f else np.array([])
-        if "format" not in f or str(f["format"]) != _FORMAT or version.shape != () or version != FORMAT_VERSION:
+        if npz_kind(f) != "map" or version.shape != () or version != FORMAT_VERSION:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop map file (version {FORMAT_VERSION})")
         fields: dict[str, Any] = {}
         for field in dataclasses.fields(MapResult):

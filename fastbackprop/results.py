@@ -13,19 +13,30 @@ import numpy.typing as npt
 from . import _kernels
 from ._layout import N_PARAMS
 from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training, is_default
-from ._validation import check_int, check_positive_float, recorded_data_ok, recorded_settings_ok
+from ._validation import (
+    MAX_EPOCHS,
+    MAX_LENGTHS,
+    check_int,
+    check_positive_float,
+    recorded_data_ok,
+    recorded_settings_ok,
+)
 from ._version import __version__
 from .store import (
+    NPZ_FORMATS,
     OMITTED_AT_DEFAULT,
     canonical_nans,
+    check_kind,
     check_npz_sizes,
     existing_path,
     manifest_settings,
+    npz_kind,
     read_store,
+    store_kind,
     write_atomic,
 )
 
-__all__ = ["QUANTILES", "GridResult", "SweepResult", "load_sweep", "wilson_interval"]
+__all__ = ["QUANTILES", "GridResult", "SweepResult", "load_grid", "load_sweep", "wilson_interval"]
 
 _Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
 #: Final-loss quantiles in ``SweepResult.report``.
@@ -34,6 +45,8 @@ QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 #: per-network options; a version-1 file is read with every option at its default.
 FORMAT_VERSION = 3  # 3: epochs_to_tol may be absent (not tracked)
 _READABLE = (1, 2, 3)
+#: Version of the ``GridResult.save`` file format (see CHANGELOG.md).
+GRID_FORMAT_VERSION = 1
 
 
 def _number(value: float) -> float | None:
@@ -450,9 +463,9 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     """
     path = existing_path(path, "sweep file or store")
     if os.path.isdir(path):
-        settings, inputs, rows, (params, final_loss, etl, _) = read_store(path)
-        if settings.get("start_grid") is not None:
-            raise ValueError(f"store {str(path)!r} holds a map; read it with fastbackprop.load_map")
+        settings, inputs, rows, (params, final_loss, etl, _, _) = read_store(path)
+        kind = store_kind(settings)  # a grid's store is a sweep too: every cell's networks, each with its lr
+        check_kind(None if kind == "grid" else kind, "sweep", f"store {path!r}")
         seeds = inputs["seeds"]
 
         def setting(name: str, default: Any) -> Any:
@@ -482,9 +495,8 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         )
     check_npz_sizes(path)  # a damaged or hostile file is refused before anything is allocated
     with np.load(path, allow_pickle=False) as f:
-        if "format" in f and str(f["format"]) == "fastbackprop-map":
-            raise ValueError(f"path {str(path)!r} holds a map; read it with fastbackprop.load_map")
-        version = f["format_version"] if "format_version" in f else None
+        check_kind(npz_kind(f), "sweep", f"path {path!r}")
+        version = f["format_version"] if "format_version" in f and "format" not in f else None
         if version is None or version.shape != () or version.dtype.kind not in "iu" or version.item() not in _READABLE:
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (versions {_READABLE})")
         # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back
@@ -748,6 +760,19 @@ class GridResult:
             lines.append(f"{name:<{first}}{cells}")
         return "\n".join(lines)
 
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write to exactly ``path`` (no suffix added) as a NumPy .npz file, atomically.
+
+        ``load_grid(path)`` reads it back bit for bit.
+        """
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+        write_atomic(
+            path,
+            lambda f: np.savez(
+                f, format=NPZ_FORMATS["grid"], format_version=GRID_FORMAT_VERSION, package_version=__version__, **fields
+            ),
+        )
+
     def __repr__(self) -> str:
         momenta = "" if self.momenta is None else f"momenta={self.momenta.tolist()}, "
         act = "" if self.activation == "sigmoid" else f"activation={self.activation!r}, "
@@ -756,3 +781,194 @@ class GridResult:
             f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, {momenta}epochs={self.epochs.tolist()}, "
             f"{act}dtype={self.dtype!r}, {criterion})"
         )
+
+
+def load_grid(path: str | os.PathLike[str]) -> GridResult:
+    """Read a ``GridResult`` from a file written by ``GridResult.save`` or from a grid's store.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A grid file (.npz, as written by ``save`` or ``fastbackprop grid
+        --out``), or a grid's store (``grid(..., store=PATH)``) in which every
+        network has finished.
+
+    Returns
+    -------
+    GridResult
+        Bit for bit what was saved, or what the grid returned; ``wall_seconds``
+        NaN and ``computed`` 0 for a store.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    ValueError
+        A sweep's or a map's file or store (read it with ``load_sweep`` or
+        ``load_map``), a grid's store with networks still to train (rerun the
+        grid with it to finish them), a file that is not a grid file of this
+        format version, a damaged file or store, or one too large to read.
+    """
+    path = existing_path(path, "grid file or store")
+    if os.path.isdir(path):
+        return _grid_from_store(path)
+    check_npz_sizes(path, "grid file")
+    with np.load(path, allow_pickle=False) as f:
+        check_kind(npz_kind(f), "grid", f"path {path!r}")
+        version = f["format_version"] if "format_version" in f else np.array([])
+        if npz_kind(f) != "grid" or version.shape != () or version != GRID_FORMAT_VERSION:
+            raise ValueError(f"path {path!r} is not a fastbackprop grid file (version {GRID_FORMAT_VERSION})")
+        fields: dict[str, Any] = {}
+        for field in dataclasses.fields(GridResult):
+            if field.name in f:
+                value = f[field.name]
+                fields[field.name] = value.item() if value.ndim == 0 else value
+            elif field.name == "epochs_to_tol" or field.default is not dataclasses.MISSING:
+                fields[field.name] = None if field.name == "epochs_to_tol" else field.default  # None: not saved
+            else:
+                raise ValueError(f"path {path!r} is a damaged grid file: {field.name} is missing")
+    if not _grid_fits(fields):
+        raise ValueError(f"path {path!r} is a damaged grid file: its fields do not fit together")
+    return GridResult(**fields)
+
+
+def _grid_from_store(path: str) -> GridResult:
+    """The ``GridResult`` of a finished grid's store: bit for bit what the grid returned."""
+    settings, inputs, rows, (params, final_loss, etl, loss_at, within_at) = read_store(path, "grid store")
+    check_kind(store_kind(settings), "grid", f"store {path!r}")
+    n = inputs["seeds"].shape[0]
+    if rows.shape[0] < n:
+        raise ValueError(
+            f"store {path!r} holds a grid with {n - rows.shape[0]:,} of its {n:,} networks still to train: "
+            "run the same grid with this store to finish them (load_sweep reads those finished)"
+        )
+    cells = settings["grid"]  # (checked by read_store: as many rows as cells x seeds)
+    lrs = np.array(cells["lrs"], dtype=np.float64)
+    momenta = None if cells["momenta"] is None else np.array(cells["momenta"], dtype=np.float64)
+    S, L = cells["seeds"], lrs.shape[0]
+    M = 1 if momenta is None else momenta.shape[0]
+    axes = (L,) if momenta is None else (L, M)
+    epochs = np.array(settings["record_at"], dtype=np.int64)
+    E = epochs.shape[0]
+    if not _rows_are_cells(settings, inputs, lrs, momenta, S) or not (E and epochs[-1] == settings["epochs"]):
+        raise ValueError(f"store {path!r} is a damaged grid store: its rows are not its grid's cells")
+
+    def per_seed(name: str, default: Any) -> Any:
+        """A setting of the grid's seeds: one row each (every cell's the same), or one value."""
+        if name in inputs:
+            return inputs[name][:S]
+        value = settings.get(name, default)
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    def by_cell(rows: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Rows (L*M*S, E), seed after seed of cell after cell, as the grid's (L, [M,] E, S)."""
+        return np.ascontiguousarray(rows.reshape(L * M, S, E).transpose(0, 2, 1)).reshape(*axes, E, S)
+
+    margin = settings.get("margin")
+    tracked = settings.get("epochs_to_tol", OMITTED_AT_DEFAULT["epochs_to_tol"])
+    return GridResult(
+        lrs=lrs,
+        epochs=epochs,
+        seeds=inputs["seeds"][:S],
+        loss=by_cell(loss_at),
+        epochs_to_tol=etl.reshape(*axes, S) if tracked else None,
+        X=inputs["X"],
+        y=inputs["y"],
+        tol=float(settings["tol"]),
+        dtype=str(settings["dtype"]),
+        momenta=momenta,
+        activation=str(settings.get("activation", "sigmoid")),
+        lr_output=per_seed("lr_output", None),
+        init=str(settings.get("init", "normal")),
+        init_scale=per_seed("init_scale", 1.0),
+        params0=per_seed("params0", None),
+        margin=None if margin is None else float(margin),
+        within_margin=None if margin is None else by_cell(within_at),
+        diverged=diverged_rows(params, final_loss).reshape(*axes, S),
+    )
+
+
+def _rows_are_cells(
+    settings: dict[str, Any],
+    inputs: dict[str, npt.NDArray[Any]],
+    lrs: npt.NDArray[np.float64],
+    momenta: npt.NDArray[np.float64] | None,
+    S: int,
+) -> bool:
+    """Whether a store's rows are its grid's: the first S seeds once per cell, each cell's learning rate
+    and momentum (lr outer) theirs, every other per-network setting the same in every cell."""
+    M = 1 if momenta is None else momenta.shape[0]
+    K = lrs.shape[0] * M
+
+    def tiled(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return np.tile(a[:S], (K,) + (1,) * (a.ndim - 1))
+
+    per_cell = {"lr": np.repeat(np.repeat(lrs, M), S)}
+    if momenta is not None:
+        per_cell["momentum"] = np.repeat(np.tile(momenta, lrs.shape[0]), S)
+    elif settings.get("momentum", 0.0) != 0.0 or "momentum" in inputs:
+        return False
+    return all(name in inputs and np.array_equal(inputs[name], v) for name, v in per_cell.items()) and all(
+        np.array_equal(inputs[name], tiled(inputs[name]))
+        for name in ("seeds", "lr_output", "init_scale", "params0")
+        if name in inputs
+    )
+
+
+def _grid_fits(f: dict[str, Any]) -> bool:
+    """Whether the fields read from a grid file make a GridResult as a grid makes them (an edited file may not)."""
+    arrays = ("lrs", "epochs", "seeds", "loss", "X", "y", "diverged")
+    if not all(isinstance(f[k], np.ndarray) for k in arrays) or not isinstance(f["dtype"], str):
+        return False
+    lrs, momenta, epochs, seeds = f["lrs"], f["momenta"], f["epochs"], f["seeds"]
+    if not (lrs.ndim == epochs.ndim == seeds.ndim == 1 and (momenta is None or isinstance(momenta, np.ndarray))):
+        return False
+    cells = lrs.shape if momenta is None else (*lrs.shape, *momenta.shape)
+    E, S = epochs.shape[0], seeds.shape[0]
+    F = DTYPES.get(f["dtype"])
+    per_seed = {"lr_output": (), "init_scale": (), "params0": (N_PARAMS,)}
+    etl, within, margin = f["epochs_to_tol"], f["within_margin"], f["margin"]
+    shapes_ok = (
+        lrs.dtype == np.float64
+        and (momenta is None or (momenta.ndim == 1 and momenta.dtype == np.float64))
+        and epochs.dtype == np.int64
+        and seeds.dtype == np.int64
+        and 0 < E <= MAX_LENGTHS
+        and F is not None
+        and f["loss"].dtype == F
+        and f["loss"].shape == (*cells, E, S)
+        and f["diverged"].dtype == np.bool_
+        and f["diverged"].shape == (*cells, S)
+        and (etl is None or (isinstance(etl, np.ndarray) and etl.dtype == np.int64 and etl.shape == (*cells, S)))
+        and (margin is None) == (within is None)
+        and (
+            within is None
+            or (isinstance(within, np.ndarray) and within.dtype == np.bool_ and within.shape == f["loss"].shape)
+        )
+        and all(
+            not isinstance(f[k], np.ndarray) or (f[k].dtype == np.float64 and f[k].shape == (S, *row))
+            for k, row in per_seed.items()
+        )
+    )
+    if not shapes_ok:
+        return False
+    computed, wall = f["computed"], f["wall_seconds"]
+    return (
+        bool(np.all(epochs[1:] > epochs[:-1]))  # sorted, distinct
+        and recorded_settings_ok({"epochs": int(epochs[0]), "lr": lrs, "momentum": momenta, "tol": f["tol"]})
+        and 0 < int(epochs[0])
+        and int(epochs[-1]) <= MAX_EPOCHS
+        and recorded_settings_ok({k: f[k] for k in ("lr_output", "init_scale", "margin")})
+        and (f["params0"] is None or (isinstance(f["params0"], np.ndarray) and bool(np.isfinite(f["params0"]).all())))
+        and bool(np.all(seeds >= 0))
+        and (etl is None or bool(np.all((etl == -1) | ((etl >= 1) & (etl <= epochs[-1])))))
+        and all(
+            isinstance(f[k], str) and f[k] in choices for k, choices in (("activation", ACTIVATIONS), ("init", INITS))
+        )
+        and isinstance(computed, int)
+        and not isinstance(computed, bool)
+        and 0 <= computed <= math.prod(cells) * S
+        and isinstance(wall, float)
+        and not (wall < 0 or wall == math.inf)
+        and recorded_data_ok(f["X"], f["y"], f["activation"])
+    )

@@ -307,6 +307,34 @@ def read_npz(path: str, spec: dict[str, tuple[tuple[int, ...], Any]]) -> dict[st
     return out
 
 
+#: The reader of each kind of result.
+READERS = {"sweep": "load_sweep", "map": "load_map", "grid": "load_grid"}
+#: The ``format`` entry of a map's or a grid's .npz file (a sweep's file, the first format, has none).
+NPZ_FORMATS = {"map": "fastbackprop-map", "grid": "fastbackprop-grid"}
+
+
+def npz_kind(f: Any) -> str | None:
+    """What the open .npz file ``f`` (``np.load``'s) holds by its entries: "sweep", "map", "grid", or None."""
+    if "format" in f:
+        value = f["format"]
+        kinds = {text: kind for kind, text in NPZ_FORMATS.items()}
+        return kinds.get(str(value)) if value.shape == () and value.dtype.kind == "U" else None
+    return "sweep" if "format_version" in f else None
+
+
+def store_kind(settings: dict[str, Any]) -> str:
+    """What a store holds by its manifest's settings: "map", "grid" or "sweep"."""
+    if settings.get("start_grid") is not None:
+        return "map"
+    return "grid" if settings.get("grid") is not None else "sweep"
+
+
+def check_kind(found: str | None, wanted: str, where: str) -> None:
+    """ValueError if ``where`` ("path 'x'") holds another kind of result than ``wanted``, naming its reader."""
+    if found is not None and found != wanted:
+        raise ValueError(f"{where} holds a {found}, not a {wanted}; read it with fastbackprop.{READERS[found]}")
+
+
 def existing_path(path: Any, what: str) -> str:
     """``path`` as a str, if it names something that exists: else TypeError (not a path; an int
     would name a file descriptor to ``os.path``) or FileNotFoundError, saying ``what`` was looked for."""
@@ -783,14 +811,30 @@ def _sound(settings: Any) -> bool:
         values = {k: settings.get(k) for k in names}
         return recorded_settings_ok({k: v for k, v in values.items() if not (k in ARRAY_SETTINGS and digest(v))})
 
+    def numbers(v: Any) -> bool:
+        return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+    def grid_cells() -> bool:
+        """A grid's cells: its learning rates (and momenta) as a grid takes them, times its seeds, are the rows."""
+        grid = settings.get("grid")
+        if grid is None:
+            return True
+        if not (isinstance(grid, dict) and set(grid) == {"lrs", "momenta", "seeds"}):
+            return False
+        lrs, momenta = grid["lrs"], grid["momenta"]
+        return (
+            numbers(lrs)
+            and len(lrs) > 0
+            and (momenta is None or (numbers(momenta) and len(momenta) > 0))
+            and _count(grid["seeds"], MAX_SEEDS)
+            and len(lrs) * (1 if momenta is None else len(momenta)) * grid["seeds"] == settings.get("n_seeds")
+            and recorded_settings_ok({"lr": lrs, "momentum": momenta or 0.0})
+        )
+
     def start_grid() -> bool:
         grid = settings.get("start_grid")
         if grid is None:
             return True
-
-        def numbers(v: Any) -> bool:
-            return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-
         return (
             isinstance(grid, dict)
             and numbers(grid.get("base"))
@@ -826,6 +870,7 @@ def _sound(settings: Any) -> bool:
         and all(1 <= e <= epochs for e in record_at)
         and all(isinstance(settings.get(k), str) for k in ("data_sha256", "seeds_sha256"))
         and start_grid()
+        and grid_cells()
     )
 
 
@@ -845,21 +890,24 @@ def read_store(
         X, y, seeds, and the per-network settings that are arrays (one row per seed).
     rows : ndarray of int64
         Row indices (into ``seeds``) that have results, increasing.
-    arrays : tuple of 4 ndarray
-        params, final_loss, epochs_to_tol, loss_at for those rows.
+    arrays : tuple of 5 ndarray
+        params, final_loss, epochs_to_tol, loss_at, within_at for those rows
+        (within_at with no columns unless the store keeps it: a grid's with a margin).
     """
     path = os.fspath(path)
     settings, inputs = _stored_inputs(path, what)
     chunks = _Chunks(path, settings)
     R = chunks.n_record
     F = chunks.dtype.itemsize
-    check_memory(chunks.n * (F * (N_PARAMS + 1 + R) + 16), "path", f"the {chunks.n:,} rows of store {path!r}")
+    W = chunks.n_within
+    check_memory(chunks.n * (F * (N_PARAMS + 1 + R) + W + 16), "path", f"the {chunks.n:,} rows of store {path!r}")
     # Untouched rows of np.empty cost no memory; the valid chunks are packed in order.
     out = (
         np.empty((chunks.n, N_PARAMS), chunks.dtype),
         np.empty(chunks.n, chunks.dtype),
         np.empty(chunks.n, np.int64),
         np.empty((chunks.n, R), chunks.dtype),
+        np.empty((chunks.n, W), np.bool_),
     )
     rows = np.empty(chunks.n, np.int64)
     filled = 0
@@ -867,7 +915,7 @@ def read_store(
         arrays = chunks.read(index)
         if arrays is not None:
             lo, hi = chunks.bounds(index)
-            for dst, src in zip(out, arrays[: len(out)], strict=True):  # within_at is a grid's
+            for dst, src in zip(out, arrays, strict=True):
                 dst[filled : filled + hi - lo] = src
             rows[filled : filled + hi - lo] = np.arange(lo, hi)
             filled += hi - lo

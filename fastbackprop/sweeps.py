@@ -36,10 +36,10 @@ from ._validation import (
     check_sweep_seeds,
     check_training,
 )
-from .results import GridResult, SweepResult, diverged_rows, load_sweep, wilson_interval
+from .results import GridResult, SweepResult, diverged_rows, load_grid, load_sweep, wilson_interval
 from .store import MANIFEST
 
-__all__ = ["GridResult", "SweepResult", "grid", "load_sweep", "sweep", "wilson_interval"]
+__all__ = ["GridResult", "SweepResult", "grid", "load_grid", "load_sweep", "sweep", "wilson_interval"]
 
 DTypeName = Literal["float64", "float32"]
 #: A grid's per-seed settings, repeated for every cell (its lr and momentum are the cells').

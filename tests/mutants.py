@@ -476,6 +476,38 @@ MUTANTS = (
         (("fastbackprop/plot.py", "    z = net.predict(np.column_stack", "    z = 1 - net.predict(np.column_stack"),),
         ("tests/test_plot.py::test_decision_surface", "tests/test_plot.py::test_train_summary"),
     ),
+    Mutant(
+        "grid-store-read-seed-major",
+        (
+            (
+                "fastbackprop/results.py",
+                "np.ascontiguousarray(rows.reshape(L * M, S, E).transpose(0, 2, 1)).reshape(*axes, E, S)",
+                "rows.reshape(*axes, E, S)",
+            ),
+        ),
+        ("tests/test_grid.py::test_a_grid_reads_back_from_its_file_and_its_store_bit_for_bit",),
+    ),
+    Mutant(
+        "grid-file-loss-shape-believed",
+        (("fastbackprop/results.py", '        and f["loss"].shape == (*cells, E, S)\n', ""),),
+        ("tests/test_grid.py::test_an_edited_grid_file_is_refused",),
+    ),
+    Mutant(
+        "grid-store-rows-believed",
+        (
+            (
+                "fastbackprop/results.py",
+                "np.array_equal(inputs[name], v) for name, v in per_cell.items())",
+                "True for name, v in per_cell.items())",
+            ),
+        ),
+        ("tests/test_grid.py::test_a_grid_store_whose_rows_are_not_its_cells_is_damaged",),
+    ),
+    Mutant(
+        "grid-manifest-cells-believed",
+        ((W, "        and grid_cells()\n", ""),),
+        ("tests/test_grid.py::test_a_grid_store_with_an_edited_cell_list_is_damaged",),
+    ),
 )
 
 

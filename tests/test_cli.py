@@ -873,6 +873,21 @@ def test_grid_margin(capsys):
     assert "margin 0.45" in head and "tol" not in head  # the margin is the criterion
 
 
+def test_grid_out_writes_the_grid_for_load_grid(tmp_path, capsys):
+    import json
+
+    from fastbackprop import load_grid
+
+    out = tmp_path / "g.npz"
+    args = ["grid", "--dataset", "xor", "--seeds", "20", "--lr", "0.5", "2", "--momentum", "0", "0.9", "--epochs", "2"]
+    assert main([*args, "3", "--margin", "0.4", "--json", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"result written to {out}" in captured.err
+    assert load_grid(out).report() == {k: v for k, v in json.loads(captured.out).items() if k != "data"}
+    assert main([*args, "--out", str(tmp_path), "--json"]) == 2  # refused before training
+    assert f"--out {str(tmp_path)!r} is a directory" in capsys.readouterr().err
+
+
 def test_grid_says_epochs_to_tol_is_off_as_a_sweep_does(capsys):
     import json
 

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fastbackprop import GridResult, datasets, grid, sweep
+from fastbackprop import GridResult, datasets, grid, load_grid, load_sweep, sweep
 from fastbackprop._validation import MAX_LENGTHS, check_training
 
 from .conftest import JIT
@@ -260,3 +260,243 @@ def test_a_grid_of_the_most_lengths_keeps_a_store_it_reads_and_one_more_is_refus
     with pytest.raises(ValueError, match=r"^epochs_list must hold at most 1,000,000 lengths, got 1,000,001"):
         grid(*XOR, 1, lrs=[0.5], epochs_list=range(1, MAX_LENGTHS + 2), store=tmp_path / "t")
     assert not (tmp_path / "t").exists()
+
+
+# ---------------------------------------------------------------------------
+# Files and stores: GridResult.save, load_grid
+# ---------------------------------------------------------------------------
+def _assert_identical(a, b):
+    """Every field of two GridResults the same, bit for bit and of one type (timing aside)."""
+    for field in dataclasses.fields(GridResult):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        if field.name in ("wall_seconds", "computed"):
+            continue
+        assert type(x) is type(y), field.name
+        if isinstance(x, np.ndarray):
+            assert (x.dtype, x.shape) == (y.dtype, y.shape), field.name
+            assert x.tobytes() == y.tobytes(), field.name
+        else:
+            assert x == y, field.name
+    assert a.table() == b.table() and a.cells() == b.cells()
+
+
+RNG_STARTS = np.random.default_rng(5).normal(size=(N, 9))
+ROUND_TRIPS = {
+    "defaults": {},
+    "momenta": {"momenta": [0.0, 0.5, 0.9]},
+    "margin float32": {"margin": 0.4, "dtype": "float32"},
+    "untracked, lr_output per seed": {"epochs_to_tol": False, "lr_output": np.linspace(0.1, 2.0, N)},
+    "params0 and one momentum": {"params0": RNG_STARTS, "momenta": [0.9]},
+    "tanh uniform, scale per seed": {"activation": "tanh", "init": "uniform", "init_scale": np.linspace(0.2, 2, N)},
+}
+
+
+@pytest.mark.parametrize("options", list(ROUND_TRIPS))
+def test_a_grid_reads_back_from_its_file_and_its_store_bit_for_bit(tmp_path, options):
+    kwargs = ROUND_TRIPS[options]
+    X, y = datasets.xor_bipolar() if kwargs.get("activation") == "tanh" else XOR
+    g = grid(X, y, N, lrs=[0.5, 2.0, 1e3], epochs_list=EPOCHS, store=tmp_path / "s", **kwargs)
+    g.save(tmp_path / "g.npz")
+    from_file, from_store = load_grid(tmp_path / "g.npz"), load_grid(tmp_path / "s")
+    _assert_identical(from_file, g)
+    _assert_identical(from_store, g)
+    assert (from_file.wall_seconds, from_file.computed) == (g.wall_seconds, g.computed)
+    assert np.isnan(from_store.wall_seconds) and from_store.computed == 0
+    assert from_store.summary() == g.summary().rsplit("\n", 1)[0]  # all but the timing line
+
+
+def test_a_grid_store_with_networks_to_train_is_refused_until_a_rerun_finishes_it(tmp_path, monkeypatch):
+    from fastbackprop import _execution
+
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-network chunks
+    monkeypatch.setattr(_execution, "STORE_CHUNK_GROWTH", 1)
+    whole = grid(*XOR, N, lrs=[0.5, 2.0], epochs_list=EPOCHS, store=tmp_path / "s")
+    chunks = sorted((tmp_path / "s").glob("chunk-*.npz"))
+    assert len(chunks) > 1
+    chunks[1].unlink()
+    with pytest.raises(ValueError, match=r"holds a grid with 128 of its 600 networks still to train: run the same"):
+        load_grid(tmp_path / "s")
+    assert load_sweep(tmp_path / "s").n == 2 * N - 128  # the finished ones
+    grid(*XOR, N, lrs=[0.5, 2.0], epochs_list=EPOCHS, store=tmp_path / "s")
+    _assert_identical(load_grid(tmp_path / "s"), whole)
+
+
+def test_files_and_stores_of_other_kinds_name_their_reader(tmp_path):
+    from fastbackprop import init_map, load_map
+
+    g = grid(*XOR, 4, lrs=[0.5], epochs_list=[2], store=tmp_path / "gs")
+    g.save(tmp_path / "g.npz")
+    sweep(*XOR, 4, epochs=2, store=tmp_path / "ss").save(tmp_path / "s.npz")
+    init_map(*XOR, 3, ("w1", "w5"), [(-1, 1), (-1, 1)], (2, 2), epochs=2, store=tmp_path / "ms").save(
+        tmp_path / "m.npz"
+    )
+    for path, kind, reader in [
+        ("s.npz", "sweep", "load_sweep"),
+        ("ss", "sweep", "load_sweep"),
+        ("m.npz", "map", "load_map"),
+        ("ms", "map", "load_map"),
+    ]:
+        with pytest.raises(ValueError, match=rf"holds a {kind}, not a grid; read it with fastbackprop\.{reader}$"):
+            load_grid(tmp_path / path)
+    for path in ("g.npz", "gs"):
+        with pytest.raises(ValueError, match=r"holds a grid, not a map; read it with fastbackprop\.load_grid$"):
+            load_map(tmp_path / path)
+    with pytest.raises(ValueError, match=r"holds a grid, not a sweep; read it with fastbackprop\.load_grid$"):
+        load_sweep(tmp_path / "g.npz")
+    assert load_sweep(tmp_path / "gs").n == 4  # a grid's store is a sweep of its cells' networks
+    np.savez(tmp_path / "other.npz", a=np.arange(3))
+    with pytest.raises(ValueError, match=r"is not a fastbackprop grid file \(version 1\)"):
+        load_grid(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="is not a readable fastbackprop grid store"):
+        load_grid(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such grid file or store"):
+        load_grid(tmp_path / "missing.npz")
+    with pytest.raises(TypeError, match=r"path must be a str or os\.PathLike"):
+        load_grid(3)
+
+
+def _grid_fields(g):
+    return {f.name: getattr(g, f.name) for f in dataclasses.fields(g) if getattr(g, f.name) is not None}
+
+
+GRID_EDITS = {
+    "loss missing": {"loss": None},
+    "diverged missing": {"diverged": None},
+    "loss float16": {"loss": "float16"},
+    "loss one seed short": {"loss": "one short"},
+    "dtype unknown": {"dtype": "int8"},
+    "dtype an array": {"dtype": np.array(["float64", "float32"])},
+    "lrs negative": {"lrs": np.array([-0.5, 2.0])},
+    "lrs 2-d": {"lrs": np.array([[0.5, 2.0]])},
+    "lrs int": {"lrs": np.array([1, 2])},
+    "momenta 1": {"momenta": np.array([1.0])},
+    "momenta without their axis": {"momenta": np.array([0.0, 0.5])},
+    "epochs unsorted": {"epochs": "reversed"},
+    "epochs 0": {"epochs": "zero first"},
+    "epochs float": {"epochs": "float"},
+    "seeds negative": {"seeds": "negative"},
+    "epochs_to_tol past the longest run": {"epochs_to_tol": "past"},
+    "epochs_to_tol 0": {"epochs_to_tol": "zero"},
+    "diverged int": {"diverged": "int"},
+    "within_margin without a margin": {"within_margin": "ones"},
+    "margin without within_margin": {"margin": 0.3},
+    "tol NaN": {"tol": np.nan},
+    "lr_output 0": {"lr_output": 0.0},
+    "init_scale one seed short": {"init_scale": "short scales"},
+    "params0 NaN": {"params0": "nan starts"},
+    "activation unknown": {"activation": "relu"},
+    "activation an array": {"activation": np.array(["sigmoid", "tanh"])},
+    "init unknown": {"init": "zeros"},
+    "computed too many": {"computed": 10**9},
+    "computed a bool": {"computed": True},
+    "wall_seconds infinite": {"wall_seconds": np.inf},
+    "wall_seconds a string": {"wall_seconds": "fast"},
+    "y out of range": {"y": np.array([0.0, 1.0, 1.0, 2.0])},
+    "X with NaN": {"X": np.array([[np.nan, 0.0], [0, 1], [1, 0], [1, 1]])},
+}
+
+
+@pytest.mark.parametrize("edit", list(GRID_EDITS))
+def test_an_edited_grid_file_is_refused(tmp_path, edit):
+    g = grid(*XOR, 6, lrs=[0.5, 2.0], epochs_list=[2, 3])
+    fields = _grid_fields(g)
+    for name, value in GRID_EDITS[edit].items():
+        changed = {
+            "float16": lambda: g.loss.astype(np.float16),
+            "one short": lambda: g.loss[..., :-1],
+            "reversed": lambda: g.epochs[::-1].copy(),
+            "zero first": lambda: np.array([0, 3]),
+            "float": lambda: g.epochs.astype(np.float64),
+            "negative": lambda: -g.seeds - 1,
+            "past": lambda: np.full_like(g.epochs_to_tol, 4),
+            "zero": lambda: np.zeros_like(g.epochs_to_tol),
+            "int": lambda: g.diverged.astype(np.int64),
+            "ones": lambda: np.ones(g.loss.shape, np.bool_),
+            "short scales": lambda: np.ones(5),
+            "nan starts": lambda: np.full((6, 9), np.nan),
+        }
+        if value is None:
+            del fields[name]
+        elif isinstance(value, str) and value in changed:
+            fields[name] = changed[value]()
+        else:
+            fields[name] = value
+    np.savez(tmp_path / "edited.npz", format="fastbackprop-grid", format_version=1, **fields)
+    with pytest.raises(ValueError, match=r"is a damaged grid file: (its fields do not fit together|\w+ is missing)$"):
+        load_grid(tmp_path / "edited.npz")
+
+
+def test_the_unedited_grid_file_of_the_edit_tests_loads(tmp_path):
+    """The edits above are refused for what they change: the same file unedited loads."""
+    g = grid(*XOR, 6, lrs=[0.5, 2.0], epochs_list=[2, 3])
+    np.savez(tmp_path / "unedited.npz", format="fastbackprop-grid", format_version=1, **_grid_fields(g))
+    _assert_identical(load_grid(tmp_path / "unedited.npz"), g)
+
+
+@pytest.mark.parametrize("version", [2, "1", np.array([1, 1])])
+def test_a_grid_file_of_another_format_version_is_refused(tmp_path, version):
+    grid(*XOR, 4, lrs=[0.5], epochs_list=[2]).save(tmp_path / "g.npz")
+    with np.load(tmp_path / "g.npz") as f:
+        fields = dict(f)
+    np.savez(tmp_path / "g.npz", **dict(fields, format_version=version))
+    with pytest.raises(ValueError, match=r"is not a fastbackprop grid file \(version 1\)"):
+        load_grid(tmp_path / "g.npz")
+
+
+def test_a_hostile_or_truncated_grid_file_is_refused_before_allocating(tmp_path):
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+    with zipfile.ZipFile(tmp_path / "hostile.npz", "w") as z:  # a few hundred bytes claiming 7 TiB
+        z.writestr("loss.npy", np.lib.format.magic(1, 0) + header.getvalue())
+    grid(*XOR, 20, lrs=[0.5], epochs_list=[2]).save(tmp_path / "good.npz")
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
+    for name in ("hostile.npz", "truncated.npz"):
+        with pytest.raises(ValueError, match="not a readable fastbackprop grid file"):
+            load_grid(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"lrs": [0.5, -1.0]},
+        {"lrs": []},
+        {"momenta": [1.5]},
+        {"seeds": 7},
+        {"seeds": True},
+        {"extra": 1},
+        "not a dict",
+    ],
+    ids=str,
+)
+def test_a_grid_store_with_an_edited_cell_list_is_damaged(tmp_path, edit):
+    import json
+
+    grid(*XOR, 6, lrs=[0.5, 2.0], epochs_list=[2], store=tmp_path / "s")
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    if isinstance(edit, dict):
+        manifest["settings"]["grid"].update(edit)
+    else:
+        manifest["settings"]["grid"] = edit
+    (tmp_path / "s" / "manifest.json").write_text(json.dumps(manifest))
+    for read in (load_grid, load_sweep):
+        with pytest.raises(ValueError, match="damaged manifest"):
+            read(tmp_path / "s")
+
+
+def test_a_grid_store_whose_rows_are_not_its_cells_is_damaged(tmp_path):
+    """A manifest that names a grid its rows are not (written so; the chunks' digests agree with it)."""
+    from fastbackprop import _execution
+    from fastbackprop._validation import check_execution
+
+    S = 5
+    training = check_training(epochs=3, lr=0.5, tol=1e-2, dtype="float64", record_at=np.array([2, 3]))
+    rows = dataclasses.replace(training, lr=np.repeat([2.0, 0.5], S))  # the cells in the other order
+    plan = _execution.Plan(*XOR, np.tile(np.arange(S), 2), rows, grid={"lrs": [0.5, 2.0], "momenta": None, "seeds": S})
+    execution = check_execution(threads=None, progress=False, store=tmp_path / "s", client=None, device="cpu")
+    _execution.execute(plan, execution, lambda n: None, lambda lo, hi, r: None)
+    with pytest.raises(ValueError, match="is a damaged grid store: its rows are not its grid's cells"):
+        load_grid(tmp_path / "s")

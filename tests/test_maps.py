@@ -152,7 +152,7 @@ def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
             other(tmp_path / "s")
     with pytest.raises(ValueError, match="made for other starting points"):  # the same pixels from another base
         init_map(*XOR, 4, ("w1", "w5"), EXTENT, (64, 40), epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
-    with pytest.raises(ValueError, match=r"holds a map; read it with fastbackprop\.load_map"):
+    with pytest.raises(ValueError, match=r"holds a map, not a sweep; read it with fastbackprop\.load_map"):
         load_sweep(tmp_path / "s")
     sweep(*XOR, 10, epochs=2, store=tmp_path / "sweep")
     with pytest.raises(ValueError, match="holds a sweep, not a map"):
@@ -213,7 +213,7 @@ def test_a_map_file_written_before_nans_were_made_one_loads_with_np_nans(tmp_pat
 def test_files_of_the_other_kind_and_edited_files_are_refused(tmp_path):
     m = init_map(*XOR, 3, ("w1", "w5"), EXTENT, (4, 3), epochs=2)
     m.save(tmp_path / "m.npz")
-    with pytest.raises(ValueError, match=r"holds a map; read it with fastbackprop\.load_map"):
+    with pytest.raises(ValueError, match=r"holds a map, not a sweep; read it with fastbackprop\.load_map"):
         load_sweep(tmp_path / "m.npz")
     sweep(*XOR, 4, epochs=2).save(tmp_path / "s.npz")
     with pytest.raises(ValueError, match=r"holds a sweep, not a map; read it with fastbackprop\.load_sweep"):
