@@ -42,7 +42,7 @@ from ._validation import (
     unwrapped,
 )
 from ._version import __version__
-from .results import epochs_to_tol_text, outcome_report, outcomes, per_second, wilson_interval
+from .results import epochs_to_tol_text, outcome_report, outcomes, per_second, trained_text, wilson_interval
 from .store import (
     NPZ_FORMATS,
     OMITTED_AT_DEFAULT,
@@ -241,9 +241,8 @@ class MapResult:
             )
             criterion = "epochs to tol: " if self.margin is None else "epochs to margin: "
             lines.append(criterion + epochs_to_tol_text(r, self.epochs_to_tol is not None, "pixels", self.epochs))
-        if r["wall_seconds"] is not None:
-            speed = f" ({r['runs_per_second']:,.0f} runs/s)" if r["runs_per_second"] is not None else ""
-            lines.append(f"wall time {self.wall_seconds:.3g} s: {self.computed} pixels trained{speed}")
+        if math.isfinite(self.wall_seconds):
+            lines.append(trained_text(self.wall_seconds, self.computed, self.n, "pixels"))
         return "\n".join(lines)
 
     def __repr__(self) -> str:

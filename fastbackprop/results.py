@@ -140,7 +140,7 @@ def _options_text(settings: dict[str, Any]) -> str:
     return text + (", explicit starts" if "params0" in changed else "")
 
 
-def _trained_text(wall_seconds: float, computed: int, planned: int, rows: str) -> str:
+def trained_text(wall_seconds: float, computed: int, planned: int, rows: str) -> str:
     """A summary's last line: "wall time 1.2 s: 900 seeds trained (750 runs/s), 100 read from the store"."""
     rate = per_second(computed, wall_seconds)
     speed = f" ({rate:,.0f} runs/s)" if math.isfinite(rate) else ""
@@ -395,7 +395,7 @@ class SweepResult:
             + epochs_to_tol_text(r, self.epochs_to_tol is not None, "seeds", self.epochs),
         ]
         if math.isfinite(self.wall_seconds):
-            lines.append(_trained_text(self.wall_seconds, self.computed, self.n, "seeds"))
+            lines.append(trained_text(self.wall_seconds, self.computed, self.n, "seeds"))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -740,7 +740,7 @@ class GridResult:
             )
             lines.append(f"diverged by epoch {self.epochs[-1]}: {where}")
         if math.isfinite(self.wall_seconds):
-            lines.append(_trained_text(self.wall_seconds, self.computed, cells * self.n, "networks"))
+            lines.append(trained_text(self.wall_seconds, self.computed, cells * self.n, "networks"))
         return "\n".join(lines)
 
     def table(self) -> str:

@@ -134,6 +134,8 @@ def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
         assert loaded.axes == m.axes and loaded.kind == "init" and loaded.base_seed == 3 and loaded.complete
     again = init_map(*args, epochs=EPOCHS, lr=0.5, store=tmp_path / "s")
     assert again.computed == 0 and again.params.tobytes() == m.params.tobytes()
+    assert again.summary().splitlines()[-1].endswith(": 0 pixels trained, 2560 read from the store")
+    assert m.summary().splitlines()[-1].endswith(f": 2560 pixels trained ({m.runs_per_second:,.0f} runs/s)")
     # another map is named as a map, not as n_seeds or per-network lrs (what differs with it)
     held = r"holds an init map of w1 x w5, \[-4.0, 4.0\] x \[-6.0, 6.0\], 64 x 40 pixels, this run is "
     for other, this in [
