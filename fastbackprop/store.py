@@ -528,6 +528,12 @@ class SweepStore(_Chunks):
         if self._lock is not None:
             self._lock.release()
 
+    def write(self, index: int, arrays: tuple[npt.NDArray[Any], ...]) -> None:
+        """Write chunk ``index`` atomically, if this store's lock is still the one on its folder."""
+        assert self._lock is not None, "a SweepStore writes only once entered"
+        self._lock.check()
+        super().write(index, arrays)
+
     def _open(self) -> None:
         """Create the manifest and inputs, or check that an existing store is this sweep's."""
         for name in sorted(os.listdir(self.path)):
@@ -736,6 +742,21 @@ class _Lock:
             f"store {os.path.dirname(self.path)!r} is being written by {who}; "
             "one writer at a time: wait for it, or use another store"
         )
+
+    def check(self) -> None:
+        """StoreLockedError unless ``path`` is still the file this lock holds: a lock file removed
+        (or replaced) by hand no longer keeps a second writer out, and this one must stop."""
+        try:
+            at_path, held = os.lstat(self.path), os.fstat(self._file.fileno())
+            ours = (at_path.st_dev, at_path.st_ino) == (held.st_dev, held.st_ino)
+        except FileNotFoundError:
+            ours = False
+        if not ours:
+            raise StoreLockedError(
+                f"store {os.path.dirname(self.path)!r}: its lock file was removed or replaced while this sweep "
+                "held it, so another writer may be in the store; stopped (the finished chunks are kept: run "
+                "again to resume)"
+            )
 
     def release(self) -> None:
         if self._file.closed:

@@ -477,6 +477,11 @@ MUTANTS = (
         ("tests/test_plot.py::test_decision_surface", "tests/test_plot.py::test_train_summary"),
     ),
     Mutant(
+        "lock-file-removed-unnoticed",
+        ((W, "        self._lock.check()\n", ""),),
+        ("tests/test_store.py::test_a_writer_whose_lock_file_is_removed_stops_before_its_next_chunk",),
+    ),
+    Mutant(
         "grid-store-read-seed-major",
         (
             (

@@ -481,6 +481,29 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
     sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path)  # released: usable again
 
 
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_a_writer_whose_lock_file_is_removed_stops_before_its_next_chunk(tmp_path, small_chunks, monkeypatch, how):
+    """Removing DIR/lock let a second writer take a new one while the first went on writing."""
+    from fastbackprop import StoreLockedError, store
+
+    path, n = tmp_path / "s", 3 * _kernels.LANES
+    real_write = store._Chunks.write
+
+    def write_then_lose_the_lock(self, index, arrays):
+        real_write(self, index, arrays)
+        if index == 0:
+            os.remove(path / "lock")
+            if how == "replaced":  # as a second writer would: a new file, locked
+                (path / "lock").write_text("{}")
+
+    monkeypatch.setattr(store._Chunks, "write", write_then_lose_the_lock)
+    with pytest.raises(StoreLockedError, match=r"its lock file was removed or replaced while this sweep held it"):
+        sweep(*XOR, n, epochs=EPOCHS, lr=0.5, store=path, threads=1)
+    assert sorted(f for f in os.listdir(path) if f.startswith("chunk-")) == ["chunk-000000.npz"]  # kept
+    monkeypatch.undo()
+    _same(sweep(*XOR, n, epochs=EPOCHS, lr=0.5, store=path), sweep(*XOR, n, epochs=EPOCHS, lr=0.5))
+
+
 def test_two_threads_on_one_store_one_wins_cleanly(tmp_path, small_chunks):
     import threading
 
