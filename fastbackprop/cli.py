@@ -1,4 +1,4 @@
-"""Command line: ``fastbackprop train | sweep | grid | map | merge | info`` (also ``python -m fastbackprop``)."""
+"""Command line: ``fastbackprop train | sweep | grid | map | merge | show | info`` (also ``python -m fastbackprop``)."""
 
 import argparse
 import contextlib
@@ -376,6 +376,19 @@ def _build_parser():
     )
     merge.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
 
+    show = sub.add_parser(
+        "show",
+        help="report a saved sweep, grid or map: a file written by --out or merge, or a store",
+        description="Read a sweep's, grid's or map's result file (.npz, as --out or merge writes it) or store "
+        "(--store DIR, finished or not) and print its report as the command that made it does, training nothing.",
+        epilog="examples:\n  fastbackprop show run.npz\n  fastbackprop show xor-store --json\n"
+        "  fastbackprop show grid.npz --plot grid.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("path", metavar="PATH", help="a result file (.npz) or a store directory")
+    show.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
+    show.add_argument("--plot", metavar="FILE.png", help="save the figure the command that made it saves with --plot")
+
     info = sub.add_parser(
         "info",
         help="what a bug report needs: versions, CPU, threads, kernel cache, extras",
@@ -511,7 +524,7 @@ def _check_outputs(args, out_flag="--out"):
     for (flag, path), (other, other_path) in itertools.combinations(given, 2):
         if os.path.realpath(path) == os.path.realpath(other_path):
             raise ValueError(f"{flag} and {other} name the same path {path!r}: one would overwrite the other")
-    read = {"--data": "data", "--params0": "params0", "--base-params": "base_params"}
+    read = {"--data": "data", "--params0": "params0", "--base-params": "base_params", "PATH": "path"}
     for flag, path in given:
         for source, read_path in ((f, getattr(args, a, None)) for f, a in read.items()):
             if read_path and _same_file(path, read_path):
@@ -763,6 +776,54 @@ def _run_merge(args):
     return 0
 
 
+def _run_show(args):
+    from .maps import load_map
+    from .results import load_grid, load_sweep
+    from .store import planned_seeds, result_kind
+
+    _check_outputs(args)
+    kind = result_kind(args.path)
+    readers: dict[str, Any] = {"sweep": load_sweep, "grid": load_grid, "map": load_map}
+    try:
+        res = readers[kind](args.path)
+    except ValueError:
+        # a grid's store with networks still to train (its cells need every one): how far it got
+        finished = load_sweep(args.path) if kind == "grid" and os.path.isdir(args.path) else None
+        if finished is None or finished.complete:
+            raise
+        planned = planned_seeds(args.path).shape[0]
+        if args.json:
+            print(
+                json.dumps(
+                    {"path": args.path, "kind": kind, "complete": False, "networks": planned, "finished": finished.n}
+                )
+            )
+        else:
+            print(
+                f"grid store {args.path}: {finished.n} of {planned} networks finished, {planned - finished.n} still to "
+                f"train (incomplete: run the grid again with --store {args.path} to finish it)"
+            )
+        return 0
+    if args.plot:
+        from . import plot
+
+        figures = {"sweep": plot.sweep_summary, "grid": plot.grid_heatmap, "map": _map_figure}
+        _save_figure(figures[kind](res), args.plot)
+    if args.json:
+        print(json.dumps({"path": args.path, "kind": kind, **res.report()}))
+    else:
+        print(f"{kind} {args.path}: {res.summary()}")
+    return 0
+
+
+def _map_figure(res, what=None):
+    """A map's figure: ``what`` (see ``plot.map_image``), by default epochs to tol where tracked."""
+    from . import plot
+
+    what = what or ("epochs_to_tol" if res.epochs_to_tol is not None and res.epochs else "converged")
+    return plot.map_image(res, what)
+
+
 def _run_info(args):
     from ._info import info
 
@@ -865,10 +926,7 @@ def _run_map(args):
         res.save(args.out)
         print(f"result written to {args.out}", file=sys.stderr)
     if args.plot:
-        from . import plot
-
-        what = args.what or ("epochs_to_tol" if res.epochs_to_tol is not None and res.epochs else "converged")
-        _save_figure(plot.map_image(res, what), args.plot)
+        _save_figure(_map_figure(res, args.what), args.plot)
     if args.json:
         print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
@@ -882,6 +940,7 @@ _COMMANDS = {
     "grid": _run_grid,
     "map": _run_map,
     "merge": _run_merge,
+    "show": _run_show,
     "info": _run_info,
 }
 
@@ -909,7 +968,7 @@ _API_NAME = re.compile(
     r"(?=( must | holds | is | \([-+\d])|=(?:[-+\d\[(]|None\b|True\b|False\b|')[^\s/\\]*(?:[\s,;)]|$))"
 )
 #: The arguments that name files and folders: their text in a message is left as it is.
-_PATHS = ("data", "out", "plot", "store", "params0", "base_params", "parts")
+_PATHS = ("data", "out", "plot", "store", "params0", "base_params", "parts", "path")
 
 
 def _in_flags(message, paths=()):

@@ -329,6 +329,28 @@ def store_kind(settings: dict[str, Any]) -> str:
     return "grid" if settings.get("grid") is not None else "sweep"
 
 
+def result_kind(path: str | os.PathLike[str]) -> str:
+    """What the result file or store at ``path`` holds, "sweep", "grid" or "map", for its reader (``READERS``).
+
+    FileNotFoundError if nothing is there; ValueError naming the path if it is neither.
+    """
+    path = existing_path(path, "result file or store")
+    if os.path.isdir(path):
+        manifest = _read_manifest(path)
+        if manifest is None:
+            raise ValueError(f"path {path!r} is not a readable fastbackprop store")
+        return store_kind(manifest["settings"])
+    check_npz_sizes(path, "result file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            kind = npz_kind(f)
+    except _UNREADABLE:
+        kind = None
+    if kind is None:
+        raise ValueError(f"path {path!r} is not a fastbackprop result file (a sweep's, a grid's or a map's)")
+    return kind
+
+
 def check_kind(found: str | None, wanted: str, where: str) -> None:
     """ValueError if ``where`` ("path 'x'") holds another kind of result than ``wanted``, naming its reader."""
     if found is not None and found != wanted:

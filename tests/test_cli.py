@@ -888,6 +888,71 @@ def test_grid_out_writes_the_grid_for_load_grid(tmp_path, capsys):
     assert f"--out {str(tmp_path)!r} is a directory" in capsys.readouterr().err
 
 
+def test_show_reports_every_kind_of_file_and_store_as_its_loader_reads_it(tmp_path, capsys, monkeypatch):
+    import json
+
+    from fastbackprop import load_grid, load_map, load_sweep
+
+    monkeypatch.chdir(tmp_path)
+    common = ["--dataset", "xor", "--epochs", "3"]
+    assert main(["sweep", *common, "--seeds", "40", "--out", "s.npz", "--store", "ss"]) == 0
+    assert main(["grid", *common, "5", "--seeds", "30", "--lr", "0.5", "2", "--out", "g.npz", "--store", "gs"]) == 0
+    ranges = ["--axes", "w1", "w5", "--extent", "-4", "4", "-6", "6", "--resolution", "4", "3"]
+    assert main(["map", "init", *common, *ranges, "--out", "m.npz", "--store", "ms"]) == 0
+    capsys.readouterr()
+    readers = {"sweep": load_sweep, "grid": load_grid, "map": load_map}
+    for path, kind in [("s.npz", "sweep"), ("ss", "sweep"), ("g.npz", "grid"), ("gs", "grid"), ("m.npz", "map")]:
+        loaded = readers[kind](path)
+        assert main(["show", path, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"path": path, "kind": kind, **loaded.report()}
+        assert main(["show", path]) == 0
+        assert capsys.readouterr().out == f"{kind} {path}: {loaded.summary()}\n"
+    assert "wall time" in load_grid("g.npz").summary() and "wall time" not in load_grid("gs").summary()
+    pytest.importorskip("matplotlib")
+    for path in ("ss", "g.npz", "ms"):
+        assert main(["show", path, "--plot", f"{path}.png"]) == 0
+        assert (tmp_path / f"{path}.png").stat().st_size > 1000
+
+
+def test_show_says_how_far_a_grid_store_got_and_refuses_what_it_cannot_read(tmp_path, capsys, monkeypatch):
+    import json
+
+    from fastbackprop import _execution
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_execution, "BLOCKS_PER_CHUNK", 1)  # 128-network chunks
+    monkeypatch.setattr(_execution, "STORE_CHUNK_GROWTH", 1)
+    args = ["grid", "--dataset", "xor", "--epochs", "3", "--seeds", "200", "--lr", "0.5", "2", "--store", "gs"]
+    assert main(args) == 0
+    os.remove(tmp_path / "gs" / "chunk-000001.npz")
+    capsys.readouterr()
+    assert main(["show", "gs"]) == 0
+    assert capsys.readouterr().out == (
+        "grid store gs: 272 of 400 networks finished, 128 still to train "
+        "(incomplete: run the grid again with --store gs to finish it)\n"
+    )
+    assert main(["show", "gs", "--json"]) == 0
+    status = {"path": "gs", "kind": "grid", "complete": False, "networks": 400, "finished": 272}
+    assert json.loads(capsys.readouterr().out) == status
+    (tmp_path / "t.txt").write_text("x")
+    np.savez(tmp_path / "other.npz", a=np.arange(3))
+    for argv, message in [
+        (["show", "missing.npz"], "no such result file or store: 'missing.npz'"),
+        (["show", "t.txt"], "path 't.txt' is not a readable fastbackprop result file"),
+        (["show", "other.npz"], "path 'other.npz' is not a fastbackprop result file (a sweep's, a grid's or a map's)"),
+        (["show", "."], "path '.' is not a readable fastbackprop store"),
+    ]:
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err, argv
+    pytest.importorskip("matplotlib")
+    assert main(["show", "t.txt", "--plot", "t.txt.png"]) == 2
+    assert "is not a readable fastbackprop result file" in capsys.readouterr().err
+    assert not (tmp_path / "t.txt.png").exists()
+    (tmp_path / "t.png").write_text("x")
+    assert main(["show", "t.png", "--plot", "t.png"]) == 2
+    assert "--plot and PATH name the same file 't.png'" in capsys.readouterr().err
+
+
 def test_grid_says_epochs_to_tol_is_off_as_a_sweep_does(capsys):
     import json
 
