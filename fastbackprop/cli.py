@@ -807,7 +807,7 @@ def _run_show(args):
     if args.plot:
         from . import plot
 
-        figures = {"sweep": plot.sweep_summary, "grid": plot.grid_heatmap, "map": _map_figure}
+        figures: dict[str, Any] = {"sweep": plot.sweep_summary, "grid": plot.grid_heatmap, "map": _map_figure}
         _save_figure(figures[kind](res), args.plot)
     if args.json:
         print(json.dumps({"path": args.path, "kind": kind, **res.report()}))
