@@ -520,6 +520,25 @@ def check_sweep_seeds(
     return seed_array
 
 
+def check_grid_training(
+    lrs: npt.NDArray[np.float64],
+    momenta: npt.NDArray[np.float64] | None,
+    epochs: npt.NDArray[np.int64],
+    *,
+    dtype: Any,
+    tol: Any,
+    **options: Any,
+) -> Training:
+    """A grid's settings, validated: every learning rate and momentum (arrays, as ``check_list``
+    gives them) must survive ``dtype``; the ``Training`` of the longest run (``epochs``: the
+    lengths, increasing), with the first learning rate (each cell's is set per network)."""
+    dtype_name = check_dtype(dtype)
+    check_survives(lrs, "lrs", dtype_name)  # before the first is checked as the run's lr
+    if momenta is not None:
+        check_momentum_survives(momenta, "momenta", dtype_name)
+    return check_training(epochs=int(epochs[-1]), lr=lrs[0], tol=tol, dtype=dtype_name, record_at=epochs, **options)
+
+
 def check_representable(X: npt.NDArray[np.float64], y: npt.NDArray[np.float64], training: Training) -> None:
     """X and y survive conversion to the sweep's dtype: no value becomes inf, or 0 from nonzero."""
     if training.dtype == "float64":

@@ -50,6 +50,8 @@ from .store import (
     check_kind,
     check_npz_sizes,
     existing_path,
+    is_version,
+    manifest_settings,
     npz_kind,
     read_store,
     store_kind,
@@ -290,8 +292,9 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
     """
     path = existing_path(path, "map file or store")
     if os.path.isdir(path):
+        if settings := manifest_settings(path):  # (unreadable: read_store says so)
+            check_kind(store_kind(settings), "map", f"store {path!r}")  # before reading its rows
         settings, inputs, rows, (params, final_loss, etl, _, _) = read_store(path, "map store")
-        check_kind(store_kind(settings), "map", f"store {path!r}")
         grid = StartGrid.from_settings(settings["start_grid"])
         lr_map = grid.kind == "lr"  # its learning rates are the coordinates
         training = Training(
@@ -324,8 +327,8 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
     check_npz_sizes(path, "map file")
     with np.load(path, allow_pickle=False) as f:
         check_kind(npz_kind(f), "map", f"path {path!r}")
-        version = f["format_version"] if "format_version" in f else np.array([])
-        if npz_kind(f) != "map" or version.shape != () or version != FORMAT_VERSION:
+        version = f["format_version"] if "format_version" in f else None
+        if not (npz_kind(f) == "map" and is_version(version, (FORMAT_VERSION,))):
             raise ValueError(f"path {str(path)!r} is not a fastbackprop map file (version {FORMAT_VERSION})")
         fields: dict[str, Any] = {}
         for field in dataclasses.fields(MapResult):

@@ -16,8 +16,11 @@ from ._settings import ACTIVATIONS, DTYPES, INITS, OPTIONS, PER_ROW, Training, i
 from ._validation import (
     MAX_EPOCHS,
     MAX_LENGTHS,
+    check_dataset,
+    check_grid_training,
     check_int,
     check_positive_float,
+    check_representable,
     recorded_data_ok,
     recorded_settings_ok,
 )
@@ -29,6 +32,7 @@ from .store import (
     check_kind,
     check_npz_sizes,
     existing_path,
+    is_version,
     manifest_settings,
     npz_kind,
     read_store,
@@ -149,8 +153,10 @@ def trained_text(wall_seconds: float, computed: int, planned: int, rows: str) ->
 
 
 def per_second(computed: int, wall_seconds: float) -> float:
-    """Runs trained per second of wall time, NaN when there were none or the time is unknown."""
-    return computed / wall_seconds if computed and wall_seconds > 0 else math.nan
+    """Runs trained per second of wall time, NaN when there were none or the time is unknown
+    (or so short that the rate would overflow: a hand-made file's subnormal time)."""
+    rate = computed / wall_seconds if computed and wall_seconds > 0 else math.nan
+    return rate if math.isfinite(rate) else math.nan
 
 
 def outcome_report(result: Any, **after_interval: Any) -> dict[str, Any]:
@@ -463,9 +469,9 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     """
     path = existing_path(path, "sweep file or store")
     if os.path.isdir(path):
+        kind = store_kind(manifest_settings(path))  # a grid's store is a sweep too: its cells' networks
+        check_kind(None if kind == "grid" else kind, "sweep", f"store {path!r}")  # before reading its rows
         settings, inputs, rows, (params, final_loss, etl, _, _) = read_store(path)
-        kind = store_kind(settings)  # a grid's store is a sweep too: every cell's networks, each with its lr
-        check_kind(None if kind == "grid" else kind, "sweep", f"store {path!r}")
         seeds = inputs["seeds"]
 
         def setting(name: str, default: Any) -> Any:
@@ -497,7 +503,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     with np.load(path, allow_pickle=False) as f:
         check_kind(npz_kind(f), "sweep", f"path {path!r}")
         version = f["format_version"] if "format_version" in f and "format" not in f else None
-        if version is None or version.shape != () or version.dtype.kind not in "iu" or version.item() not in _READABLE:
+        if not is_version(version, _READABLE):
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (versions {_READABLE})")
         # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back
         # the Python int, float, str or bool (whatever the annotations say).
@@ -505,7 +511,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         for field in dataclasses.fields(SweepResult):
             if field.name not in f and field.default is not dataclasses.MISSING:
                 continue  # a field added since the file was written: its default
-            if field.name == "epochs_to_tol" and field.name not in f and version.item() >= 3:
+            if field.name == "epochs_to_tol" and field.name not in f and version is not None and version.item() >= 3:
                 fields[field.name] = None  # not tracked (save leaves a None out)
                 continue
             if field.name not in f:
@@ -815,14 +821,14 @@ def load_grid(path: str | os.PathLike[str]) -> GridResult:
     check_npz_sizes(path, "grid file")
     with np.load(path, allow_pickle=False) as f:
         check_kind(npz_kind(f), "grid", f"path {path!r}")
-        version = f["format_version"] if "format_version" in f else np.array([])
-        if npz_kind(f) != "grid" or version.shape != () or version != GRID_FORMAT_VERSION:
+        version = f["format_version"] if "format_version" in f else None
+        if not (npz_kind(f) == "grid" and is_version(version, (GRID_FORMAT_VERSION,))):
             raise ValueError(f"path {path!r} is not a fastbackprop grid file (version {GRID_FORMAT_VERSION})")
         fields: dict[str, Any] = {}
         for field in dataclasses.fields(GridResult):
             if field.name in f:
-                value = f[field.name]
-                fields[field.name] = value.item() if value.ndim == 0 else value
+                value = f[field.name]  # (C order, as a grid's: np.save keeps a Fortran-ordered array's)
+                fields[field.name] = value.item() if value.ndim == 0 else np.ascontiguousarray(value)
             elif field.name == "epochs_to_tol" or field.default is not dataclasses.MISSING:
                 fields[field.name] = None if field.name == "epochs_to_tol" else field.default  # None: not saved
             else:
@@ -834,13 +840,15 @@ def load_grid(path: str | os.PathLike[str]) -> GridResult:
 
 def _grid_from_store(path: str) -> GridResult:
     """The ``GridResult`` of a finished grid's store: bit for bit what the grid returned."""
+    if settings := manifest_settings(path):  # (unreadable: read_store says so)
+        check_kind(store_kind(settings), "grid", f"store {path!r}")  # before reading its rows
     settings, inputs, rows, (params, final_loss, etl, loss_at, within_at) = read_store(path, "grid store")
-    check_kind(store_kind(settings), "grid", f"store {path!r}")
     n = inputs["seeds"].shape[0]
     if rows.shape[0] < n:
         raise ValueError(
-            f"store {path!r} holds a grid with {n - rows.shape[0]:,} of its {n:,} networks still to train: "
-            "run the same grid with this store to finish them (load_sweep reads those finished)"
+            f"store {path!r} holds a grid with {n - rows.shape[0]:,} of its {n:,} networks without results "
+            "(not trained yet, or their chunks damaged): run the same grid with this store to train them "
+            "(load_sweep reads those finished)"
         )
     cells = settings["grid"]  # (checked by read_store: as many rows as cells x seeds)
     lrs = np.array(cells["lrs"], dtype=np.float64)
@@ -856,7 +864,7 @@ def _grid_from_store(path: str) -> GridResult:
     def per_seed(name: str, default: Any) -> Any:
         """A setting of the grid's seeds: one row each (every cell's the same), or one value."""
         if name in inputs:
-            return inputs[name][:S]
+            return inputs[name][:S].copy()  # not a view keeping every cell's rows
         value = settings.get(name, default)
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
@@ -869,7 +877,7 @@ def _grid_from_store(path: str) -> GridResult:
     return GridResult(
         lrs=lrs,
         epochs=epochs,
-        seeds=inputs["seeds"][:S],
+        seeds=inputs["seeds"][:S].copy(),
         loss=by_cell(loss_at),
         epochs_to_tol=etl.reshape(*axes, S) if tracked else None,
         X=inputs["X"],
@@ -916,16 +924,17 @@ def _rows_are_cells(
 
 
 def _grid_fits(f: dict[str, Any]) -> bool:
-    """Whether the fields read from a grid file make a GridResult as a grid makes them (an edited file may not)."""
+    """Whether the fields read from a grid file make a GridResult that ``grid`` could have returned
+    (an edited or hand-made file may not): shapes, dtypes, settings as ``grid`` validates them,
+    and outcomes that agree with the losses."""
     arrays = ("lrs", "epochs", "seeds", "loss", "X", "y", "diverged")
     if not all(isinstance(f[k], np.ndarray) for k in arrays) or not isinstance(f["dtype"], str):
         return False
-    lrs, momenta, epochs, seeds = f["lrs"], f["momenta"], f["epochs"], f["seeds"]
+    lrs, momenta, epochs, seeds, loss = f["lrs"], f["momenta"], f["epochs"], f["seeds"], f["loss"]
     if not (lrs.ndim == epochs.ndim == seeds.ndim == 1 and (momenta is None or isinstance(momenta, np.ndarray))):
         return False
     cells = lrs.shape if momenta is None else (*lrs.shape, *momenta.shape)
     E, S = epochs.shape[0], seeds.shape[0]
-    F = DTYPES.get(f["dtype"])
     per_seed = {"lr_output": (), "init_scale": (), "params0": (N_PARAMS,)}
     etl, within, margin = f["epochs_to_tol"], f["within_margin"], f["margin"]
     shapes_ok = (
@@ -933,17 +942,18 @@ def _grid_fits(f: dict[str, Any]) -> bool:
         and (momenta is None or (momenta.ndim == 1 and momenta.dtype == np.float64))
         and epochs.dtype == np.int64
         and seeds.dtype == np.int64
+        and f["X"].dtype == f["y"].dtype == np.float64
         and 0 < E <= MAX_LENGTHS
-        and F is not None
-        and f["loss"].dtype == F
-        and f["loss"].shape == (*cells, E, S)
+        and 0 < S  # (no seeds: cells of nothing, as many as the file likes)
+        and loss.dtype == DTYPES.get(f["dtype"])
+        and loss.shape == (*cells, E, S)
         and f["diverged"].dtype == np.bool_
         and f["diverged"].shape == (*cells, S)
         and (etl is None or (isinstance(etl, np.ndarray) and etl.dtype == np.int64 and etl.shape == (*cells, S)))
         and (margin is None) == (within is None)
         and (
             within is None
-            or (isinstance(within, np.ndarray) and within.dtype == np.bool_ and within.shape == f["loss"].shape)
+            or (isinstance(within, np.ndarray) and within.dtype == np.bool_ and within.shape == loss.shape)
         )
         and all(
             not isinstance(f[k], np.ndarray) or (f[k].dtype == np.float64 and f[k].shape == (S, *row))
@@ -953,22 +963,31 @@ def _grid_fits(f: dict[str, Any]) -> bool:
     if not shapes_ok:
         return False
     computed, wall = f["computed"], f["wall_seconds"]
-    return (
-        bool(np.all(epochs[1:] > epochs[:-1]))  # sorted, distinct
-        and recorded_settings_ok({"epochs": int(epochs[0]), "lr": lrs, "momentum": momenta, "tol": f["tol"]})
-        and 0 < int(epochs[0])
-        and int(epochs[-1]) <= MAX_EPOCHS
-        and recorded_settings_ok({k: f[k] for k in ("lr_output", "init_scale", "margin")})
-        and (f["params0"] is None or (isinstance(f["params0"], np.ndarray) and bool(np.isfinite(f["params0"]).all())))
-        and bool(np.all(seeds >= 0))
-        and (etl is None or bool(np.all((etl == -1) | ((etl >= 1) & (etl <= epochs[-1])))))
-        and all(
-            isinstance(f[k], str) and f[k] in choices for k, choices in (("activation", ACTIVATIONS), ("init", INITS))
+    options = {k: f[k] for k in ("lr_output", "activation", "margin", "init", "init_scale", "params0")}
+    try:  # what grid refuses, a file may not hold
+        if not np.all(epochs[1:] > epochs[:-1]) or epochs[0] < 1 or epochs[-1] > MAX_EPOCHS:
+            raise ValueError("lengths not increasing in [1, MAX_EPOCHS]")
+        training = check_grid_training(
+            lrs, momenta, epochs, dtype=f["dtype"], tol=f["tol"], epochs_to_tol=etl is not None, **options
         )
+        X, y = check_dataset(f["X"], f["y"], training.activation)
+        check_representable(X, y, training)
+    except (ValueError, TypeError):
+        return False
+    with np.errstate(invalid="ignore"):
+        outcomes_ok = (
+            not np.any(loss < 0)
+            and not np.any(np.isnan(loss[..., -1, :]) & ~f["diverged"])  # a NaN final loss is divergence
+            and (within is None or not np.any(within & np.isnan(loss)))  # a NaN error is never within a margin
+            and (etl is None or bool(np.all((etl == -1) | ((etl >= 1) & (etl <= epochs[-1])))))
+        )
+    return (
+        outcomes_ok
+        and bool(np.all(seeds >= 0))
+        and all(isinstance(f[k], float) for k in ("tol", "wall_seconds"))
+        and all(f[k] is None or isinstance(f[k], (float, np.ndarray)) for k in ("lr_output", "init_scale", "margin"))
         and isinstance(computed, int)
         and not isinstance(computed, bool)
         and 0 <= computed <= math.prod(cells) * S
-        and isinstance(wall, float)
         and not (wall < 0 or wall == math.inf)
-        and recorded_data_ok(f["X"], f["y"], f["activation"])
     )

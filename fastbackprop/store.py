@@ -51,7 +51,7 @@ import numpy.typing as npt
 from ._errors import StoreLockedError
 from ._layout import N_PARAMS, PARAM_NAMES
 from ._settings import ACTIVATIONS, DTYPES, INITS, PER_NETWORK
-from ._validation import MAX_LENGTHS, MAX_SEEDS, check_memory, recorded_settings_ok
+from ._validation import MAX_LENGTHS, MAX_SEEDS, check_memory, recorded_data_ok, recorded_settings_ok
 
 try:
     import fcntl
@@ -319,7 +319,12 @@ def npz_kind(f: Any) -> str | None:
         value = f["format"]
         kinds = {text: kind for kind, text in NPZ_FORMATS.items()}
         return kinds.get(str(value)) if value.shape == () and value.dtype.kind == "U" else None
-    return "sweep" if "format_version" in f else None
+    return "sweep" if all(k in f for k in ("format_version", "seeds", "params")) else None
+
+
+def is_version(value: npt.NDArray[Any] | None, readable: tuple[int, ...]) -> bool:
+    """Whether a file's ``format_version`` entry (None: it has none) is one of ``readable``: a 0-d integer."""
+    return value is not None and value.shape == () and value.dtype.kind in "iu" and value.item() in readable
 
 
 def store_kind(settings: dict[str, Any]) -> str:
@@ -375,7 +380,8 @@ def check_npz_sizes(path: str | os.PathLike[str], what: str = "sweep file") -> N
 
     Files this package writes are stored, not compressed: a member that is
     compressed, or whose header declares more data than the member holds, is
-    refused before ``np.load`` could allocate for it. A FIFO or a device, which
+    refused before ``np.load`` could allocate for it, as is one of objects or
+    of a structured dtype, which this package never writes. A FIFO or a device, which
     opening would wait on or read without end, is refused unopened.
     """
     if not os.path.isfile(path):
@@ -389,6 +395,8 @@ def check_npz_sizes(path: str | os.PathLike[str], what: str = "sweep file") -> N
                     shape, _, dtype = _read_header(f)
                     if info.file_size != f.tell() + math.prod(shape) * dtype.itemsize:
                         raise ValueError
+                    if dtype.hasobject or dtype.fields is not None or dtype.kind == "V":
+                        raise ValueError  # never written by this package; np.load refuses or compares them oddly
     except _UNREADABLE:
         raise ValueError(f"path {os.fspath(path)!r} is not a readable fastbackprop {what}") from None
 
@@ -480,10 +488,12 @@ class _Chunks:
         if got is None:
             return None
         arrays = tuple(got[k] for k in self.fields)
+        etl = got["epochs_to_tol"]
         ok = (
             (int(got["lo"]), int(got["hi"])) == (lo, hi)
             and str(got["store_sha256"]) == self.digest
             and str(got["sha256"]) == sha256(*arrays)
+            and bool(np.all((etl == -1) | ((etl >= 1) & (etl <= self.settings["epochs"]))))  # -1: never, or untracked
         )
         if not ok:
             return None
@@ -818,9 +828,21 @@ def _stored_inputs(path: str, what: str = "sweep store") -> tuple[dict[str, Any]
         )
     settings = manifest["settings"]
     inputs = read_inputs(path, settings) if _sound(settings) else None
-    if inputs is None:
+    if inputs is None or not _inputs_sound(inputs, settings):
         raise ValueError(f"store {path!r} has a damaged manifest or inputs.npz")
     return settings, inputs
+
+
+def _inputs_sound(inputs: dict[str, npt.NDArray[Any]], settings: dict[str, Any]) -> bool:
+    """Whether a store's inputs are what a sweep takes (its digests say only that they are the ones
+    written): the data for its activation, seeds >= 0, per-network settings as a sweep checks them."""
+    per_network = {k: v for k, v in inputs.items() if k in PER_NETWORK}
+    return (
+        recorded_data_ok(inputs["X"], inputs["y"], settings.get("activation", "sigmoid"))
+        and bool(np.all(inputs["seeds"] >= 0))
+        and (inputs["seeds"].shape[0] == 0 or recorded_settings_ok(per_network))
+        and ("params0" not in inputs or bool(np.isfinite(inputs["params0"]).all()))
+    )
 
 
 def manifest_settings(path: str) -> dict[str, Any]:
@@ -899,6 +921,7 @@ def _sound(settings: Any) -> bool:
     return (
         count("chunk_size", MAX_SEEDS)
         and count("n_seeds", MAX_SEEDS)
+        and isinstance(settings.get("epochs_to_tol", True), bool)
         and count("n_samples", MAX_SAMPLES)
         and all(settings.get(k) is not None for k in ("epochs", "tol", "lr"))
         and (settings.get("params0") is None or digest(settings.get("params0")))

@@ -23,16 +23,14 @@ from ._validation import (
     MAX_LENGTHS,
     check_choice,
     check_dataset,
-    check_dtype,
     check_execution,
+    check_grid_training,
     check_int,
     check_list,
     check_memory,
     check_momentum,
-    check_momentum_survives,
     check_positive_float,
     check_representable,
-    check_survives,
     check_sweep_seeds,
     check_training,
 )
@@ -310,12 +308,8 @@ device :
         margin=margin,
         epochs_to_tol=epochs_to_tol,
     )
-    dtype_name = check_dtype(dtype)
-    check_survives(lr_array, "lrs", dtype_name)  # before the first is checked as the run's lr
-    if m_array is not None:
-        check_momentum_survives(m_array, "momenta", dtype_name)
     # One run per (lr, momentum) for the longest length; the shorter ones are recorded on the way.
-    training = check_training(epochs=int(epochs[-1]), lr=lr_array[0], tol=tol, dtype=dtype, record_at=epochs, **options)
+    training = check_grid_training(lr_array, m_array, epochs, dtype=dtype, tol=tol, **options)
     check_representable(X64, y64, training)
     pairs = [
         (float(lr), 0.0 if m_array is None else float(m))

@@ -314,7 +314,9 @@ def test_a_grid_store_with_networks_to_train_is_refused_until_a_rerun_finishes_i
     chunks = sorted((tmp_path / "s").glob("chunk-*.npz"))
     assert len(chunks) > 1
     chunks[1].unlink()
-    with pytest.raises(ValueError, match=r"holds a grid with 128 of its 600 networks still to train: run the same"):
+    with pytest.raises(
+        ValueError, match=rf"holds a grid with 128 of its {2 * N} networks without results \(not trained yet"
+    ):
         load_grid(tmp_path / "s")
     assert load_sweep(tmp_path / "s").n == 2 * N - 128  # the finished ones
     grid(*XOR, N, lrs=[0.5, 2.0], epochs_list=EPOCHS, store=tmp_path / "s")
@@ -359,66 +361,89 @@ def _grid_fields(g):
     return {f.name: getattr(g, f.name) for f in dataclasses.fields(g) if getattr(g, f.name) is not None}
 
 
+def _nan_at(a, where):
+    a = a.copy()
+    a[where] = np.nan
+    return a
+
+
+#: Each edit of a grid file (float64, lrs [0.5, 2], 6 seeds, lengths [2, 3]; with a margin where it
+#: says so) that must be refused: the fields it replaces (None: removed), from the grid.
 GRID_EDITS = {
-    "loss missing": {"loss": None},
-    "diverged missing": {"diverged": None},
-    "loss float16": {"loss": "float16"},
-    "loss one seed short": {"loss": "one short"},
-    "dtype unknown": {"dtype": "int8"},
-    "dtype an array": {"dtype": np.array(["float64", "float32"])},
-    "lrs negative": {"lrs": np.array([-0.5, 2.0])},
-    "lrs 2-d": {"lrs": np.array([[0.5, 2.0]])},
-    "lrs int": {"lrs": np.array([1, 2])},
-    "momenta 1": {"momenta": np.array([1.0])},
-    "momenta without their axis": {"momenta": np.array([0.0, 0.5])},
-    "epochs unsorted": {"epochs": "reversed"},
-    "epochs 0": {"epochs": "zero first"},
-    "epochs float": {"epochs": "float"},
-    "seeds negative": {"seeds": "negative"},
-    "epochs_to_tol past the longest run": {"epochs_to_tol": "past"},
-    "epochs_to_tol 0": {"epochs_to_tol": "zero"},
-    "diverged int": {"diverged": "int"},
-    "within_margin without a margin": {"within_margin": "ones"},
-    "margin without within_margin": {"margin": 0.3},
-    "tol NaN": {"tol": np.nan},
-    "lr_output 0": {"lr_output": 0.0},
-    "init_scale one seed short": {"init_scale": "short scales"},
-    "params0 NaN": {"params0": "nan starts"},
-    "activation unknown": {"activation": "relu"},
-    "activation an array": {"activation": np.array(["sigmoid", "tanh"])},
-    "init unknown": {"init": "zeros"},
-    "computed too many": {"computed": 10**9},
-    "computed a bool": {"computed": True},
-    "wall_seconds infinite": {"wall_seconds": np.inf},
-    "wall_seconds a string": {"wall_seconds": "fast"},
-    "y out of range": {"y": np.array([0.0, 1.0, 1.0, 2.0])},
-    "X with NaN": {"X": np.array([[np.nan, 0.0], [0, 1], [1, 0], [1, 1]])},
+    "loss missing": lambda g: {"loss": None},
+    "diverged missing": lambda g: {"diverged": None},
+    "loss float16": lambda g: {"loss": g.loss.astype(np.float16)},
+    "loss one seed short": lambda g: {"loss": g.loss[..., :-1]},
+    "dtype unknown": lambda g: {"dtype": "int8"},
+    "dtype an array": lambda g: {"dtype": np.array(["float64", "float32"])},
+    "lrs negative": lambda g: {"lrs": np.array([-0.5, 2.0])},
+    "lrs 2-d": lambda g: {"lrs": np.array([[0.5, 2.0]])},
+    "lrs int": lambda g: {"lrs": np.array([1, 2])},
+    "momenta 1": lambda g: {"momenta": np.array([1.0])},
+    "momenta without their axis": lambda g: {"momenta": np.array([0.0, 0.5])},
+    "epochs unsorted": lambda g: {"epochs": g.epochs[::-1].copy()},
+    "epochs 0": lambda g: {"epochs": np.array([0, 3])},
+    "epochs float": lambda g: {"epochs": g.epochs.astype(np.float64)},
+    "seeds negative": lambda g: {"seeds": -g.seeds - 1},
+    "no seeds": lambda g: {
+        "seeds": g.seeds[:0],
+        "loss": g.loss[..., :0],
+        "diverged": g.diverged[..., :0],
+        "epochs_to_tol": g.epochs_to_tol[..., :0],
+        "computed": 0,
+    },
+    "epochs_to_tol past the longest run": lambda g: {"epochs_to_tol": np.full_like(g.epochs_to_tol, 4)},
+    "epochs_to_tol 0": lambda g: {"epochs_to_tol": np.zeros_like(g.epochs_to_tol)},
+    "diverged int": lambda g: {"diverged": g.diverged.astype(np.int64)},
+    "within_margin without a margin": lambda g: {"within_margin": np.ones(g.loss.shape, np.bool_)},
+    "margin without within_margin": lambda g: {"margin": 0.3},
+    "tol NaN": lambda g: {"tol": np.nan},
+    "tol an int": lambda g: {"tol": np.array(3)},
+    "lr_output 0": lambda g: {"lr_output": 0.0},
+    "lr_output an int": lambda g: {"lr_output": np.array(1)},
+    "init_scale one seed short": lambda g: {"init_scale": np.ones(5)},
+    "params0 NaN": lambda g: {"params0": np.full((6, 9), np.nan)},
+    "params0 with init options": lambda g: {"params0": np.zeros((6, 9)), "init": "uniform", "init_scale": 3.0},
+    "activation unknown": lambda g: {"activation": "relu"},
+    "activation an array": lambda g: {"activation": np.array(["sigmoid", "tanh"])},
+    "init unknown": lambda g: {"init": "zeros"},
+    "computed too many": lambda g: {"computed": 10**9},
+    "computed a bool": lambda g: {"computed": True},
+    "wall_seconds infinite": lambda g: {"wall_seconds": np.inf},
+    "wall_seconds a string": lambda g: {"wall_seconds": "fast"},
+    "y out of range": lambda g: {"y": np.array([0.0, 1.0, 1.0, 2.0])},
+    "X with NaN": lambda g: {"X": np.array([[np.nan, 0.0], [0, 1], [1, 0], [1, 1]])},
+    "X uint8": lambda g: {"X": g.X.astype(np.uint8)},
+    "y float32": lambda g: {"y": g.y.astype(np.float32)},
+    # each of these contradicts the losses, or is a setting grid refuses
+    "a negative loss": lambda g: {"loss": -g.loss},
+    "a NaN final loss not diverged": lambda g: {"loss": _nan_at(g.loss, (0, -1, 0))},
+    "within a margin with a NaN error (margin)": lambda g: {
+        "loss": _nan_at(g.loss, (0, -1, 0)),
+        "diverged": np.ones_like(g.diverged),  # (diverged may hold where the loss is finite)
+        "within_margin": np.ones_like(g.within_margin),
+    },
+    "float32 lrs that round to 0 or inf": lambda g: {
+        "dtype": "float32",
+        "loss": g.loss.astype(np.float32),
+        "lrs": np.array([1e-60, 1e300]),
+    },
+    "float32 init_scale past float32's range": lambda g: {
+        "dtype": "float32",
+        "loss": g.loss.astype(np.float32),
+        "init_scale": 1e38,
+    },
 }
 
 
 @pytest.mark.parametrize("edit", list(GRID_EDITS))
 def test_an_edited_grid_file_is_refused(tmp_path, edit):
-    g = grid(*XOR, 6, lrs=[0.5, 2.0], epochs_list=[2, 3])
+    with_margin = {"margin": 0.45} if "(margin)" in edit else {}
+    g = grid(*XOR, 6, lrs=[0.5, 2.0], epochs_list=[2, 3], **with_margin)
     fields = _grid_fields(g)
-    for name, value in GRID_EDITS[edit].items():
-        changed = {
-            "float16": lambda: g.loss.astype(np.float16),
-            "one short": lambda: g.loss[..., :-1],
-            "reversed": lambda: g.epochs[::-1].copy(),
-            "zero first": lambda: np.array([0, 3]),
-            "float": lambda: g.epochs.astype(np.float64),
-            "negative": lambda: -g.seeds - 1,
-            "past": lambda: np.full_like(g.epochs_to_tol, 4),
-            "zero": lambda: np.zeros_like(g.epochs_to_tol),
-            "int": lambda: g.diverged.astype(np.int64),
-            "ones": lambda: np.ones(g.loss.shape, np.bool_),
-            "short scales": lambda: np.ones(5),
-            "nan starts": lambda: np.full((6, 9), np.nan),
-        }
+    for name, value in GRID_EDITS[edit](g).items():
         if value is None:
             del fields[name]
-        elif isinstance(value, str) and value in changed:
-            fields[name] = changed[value]()
         else:
             fields[name] = value
     np.savez(tmp_path / "edited.npz", format="fastbackprop-grid", format_version=1, **fields)
@@ -433,13 +458,13 @@ def test_the_unedited_grid_file_of_the_edit_tests_loads(tmp_path):
     _assert_identical(load_grid(tmp_path / "unedited.npz"), g)
 
 
-@pytest.mark.parametrize("version", [2, "1", np.array([1, 1])])
+@pytest.mark.parametrize("version", [2, "1", np.array([1, 1]), True, 1.0, np.zeros((), dtype=[("a", "<i8")])])
 def test_a_grid_file_of_another_format_version_is_refused(tmp_path, version):
     grid(*XOR, 4, lrs=[0.5], epochs_list=[2]).save(tmp_path / "g.npz")
     with np.load(tmp_path / "g.npz") as f:
         fields = dict(f)
     np.savez(tmp_path / "g.npz", **dict(fields, format_version=version))
-    with pytest.raises(ValueError, match=r"is not a fastbackprop grid file \(version 1\)"):
+    with pytest.raises(ValueError, match=r"is not a (readable )?fastbackprop grid file"):
         load_grid(tmp_path / "g.npz")
 
 
@@ -450,7 +475,7 @@ def test_a_hostile_or_truncated_grid_file_is_refused_before_allocating(tmp_path)
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
     with zipfile.ZipFile(tmp_path / "hostile.npz", "w") as z:  # a few hundred bytes claiming 7 TiB
-        z.writestr("loss.npy", np.lib.format.magic(1, 0) + header.getvalue())
+        z.writestr("loss.npy", header.getvalue())  # (the header comes with its magic string)
     grid(*XOR, 20, lrs=[0.5], epochs_list=[2]).save(tmp_path / "good.npz")
     data = (tmp_path / "good.npz").read_bytes()
     (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
@@ -500,3 +525,71 @@ def test_a_grid_store_whose_rows_are_not_its_cells_is_damaged(tmp_path):
     _execution.execute(plan, execution, lambda n: None, lambda lo, hi, r: None)
     with pytest.raises(ValueError, match="is a damaged grid store: its rows are not its grid's cells"):
         load_grid(tmp_path / "s")
+
+
+def _with_member(path, name, header, data):
+    """``path`` (an .npz file) with member ``name`` replaced by a raw .npy of ``header`` and ``data``."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist() if n != f"{name}.npy"}
+    raw = io.BytesIO()
+    np.lib.format.write_array_header_1_0(raw, header)
+    members[f"{name}.npy"] = raw.getvalue() + data  # (the header written with its magic string)
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+
+
+@pytest.mark.parametrize("member", ["format", "lrs", "format_version"])
+def test_a_member_of_objects_or_records_is_refused_by_every_loader_naming_the_path(tmp_path, member):
+    """np.load raised its own ValueError (no path) for objects, and a TypeError comparing a record."""
+    from fastbackprop import load_map
+
+    grid(*XOR, 4, lrs=[0.5], epochs_list=[2]).save(tmp_path / "g.npz")
+    for header in (
+        {"descr": "|O", "fortran_order": False, "shape": (2,)},
+        {"descr": [("a", "<i8")], "fortran_order": False, "shape": ()},
+    ):
+        _with_member(tmp_path / "g.npz", member, header, bytes(16 if header["descr"] == "|O" else 8))
+        for read in (load_grid, load_sweep, load_map):
+            with pytest.raises(ValueError, match=rf"path '{tmp_path}/g.npz' is not a readable fastbackprop"):
+                read(tmp_path / "g.npz")
+
+
+def test_a_fortran_ordered_array_loads_in_c_order(tmp_path):
+    g = grid(*XOR, 6, lrs=[0.5, 2.0], epochs_list=[2, 3])
+    np.savez(
+        tmp_path / "f.npz",
+        format="fastbackprop-grid",
+        format_version=1,
+        **{**_grid_fields(g), "loss": np.asfortranarray(g.loss)},
+    )
+    loaded = load_grid(tmp_path / "f.npz")
+    assert loaded.loss.flags.c_contiguous
+    _assert_identical(loaded, g)
+
+
+def test_a_store_of_another_kind_is_named_before_its_rows_are_read(tmp_path, monkeypatch):
+    from fastbackprop import init_map, load_map, results, store
+
+    sweep(*XOR, 4, epochs=2, store=tmp_path / "s")
+    init_map(*XOR, 3, ("w1", "w5"), [(-1, 1), (-1, 1)], (2, 2), epochs=2, store=tmp_path / "m")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("read every row first")
+
+    monkeypatch.setattr(results, "read_store", no_reading)
+    monkeypatch.setattr(store, "read_store", no_reading)
+    import fastbackprop.maps as maps
+
+    monkeypatch.setattr(maps, "read_store", no_reading)
+    with pytest.raises(ValueError, match="holds a sweep, not a grid"):
+        load_grid(tmp_path / "s")
+    with pytest.raises(ValueError, match="holds a map, not a grid"):
+        load_grid(tmp_path / "m")
+    with pytest.raises(ValueError, match="holds a map, not a sweep"):
+        load_sweep(tmp_path / "m")
+    with pytest.raises(ValueError, match="holds a sweep, not a map"):
+        load_map(tmp_path / "s")

@@ -671,7 +671,7 @@ def test_a_hostile_header_is_a_damaged_chunk_not_an_allocation(tmp_path, small_c
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 9)})
     with zipfile.ZipFile(path / "chunk-000002.npz", "w") as z:  # ~200 bytes claiming 6.5 TiB
-        z.writestr("params.npy", np.lib.format.magic(1, 0) + header.getvalue())
+        z.writestr("params.npy", header.getvalue())  # (the header comes with its magic string)
     assert os.path.getsize(path / "chunk-000002.npz") < 400
     assert load_sweep(path).n == 2 * _kernels.LANES
     _same(sweep(*XOR, 300, epochs=EPOCHS, lr=0.5, store=path), plain)
@@ -794,6 +794,7 @@ def test_members_not_stored_in_clear_are_damage(tmp_path, small_chunks, kernel_c
         dict(momentum=1.0),
         dict(record_at=[1, 1]),
         dict(record_at=[0]),
+        dict(epochs_to_tol="no"),
     ],
     ids=lambda edit: ", ".join(f"{k} {v}" for k, v in edit.items()),
 )
@@ -809,6 +810,45 @@ def test_an_edited_manifest_is_refused_by_readers(tmp_path, edit):
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="damaged manifest"):
         load_sweep(path)
+
+
+def test_inputs_and_chunks_whose_digests_were_recomputed_are_still_checked(tmp_path, small_chunks):
+    """A digest says a file is the one written, not that what was written is sound: an edit with
+    recomputed digests is refused for what a sweep would refuse (data, seeds, per-network values)
+    or, in a chunk, for epochs to tol outside the run."""
+    import json
+
+    from fastbackprop.store import _store_digest, sha256
+
+    path = tmp_path / "s"
+    sweep(*XOR, 300, epochs=EPOCHS, lr=np.linspace(0.1, 1, 300), store=path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    with np.load(path / "inputs.npz") as f:
+        inputs = dict(f)
+    chunk = path / "chunk-000000.npz"
+    with np.load(chunk) as f:
+        rows = dict(f)
+    for name, value in [("X", np.r_[[[np.nan, 0.0]], inputs["X"][1:]]), ("seeds", inputs["seeds"] - 1)]:
+        forged = dict(inputs, **{name: value})
+        np.savez(path / "inputs.npz", **forged)
+        settings = dict(manifest["settings"], data_sha256=sha256(forged["X"], forged["y"]))
+        settings["seeds_sha256"] = sha256(forged["seeds"])
+        (path / "manifest.json").write_text(json.dumps(dict(manifest, settings=settings)))
+        with pytest.raises(ValueError, match=r"has a damaged manifest or inputs\.npz"):
+            load_sweep(path)
+    np.savez(path / "inputs.npz", **dict(inputs, lr=-inputs["lr"]))
+    settings = dict(manifest["settings"], lr={"sha256": sha256(-inputs["lr"])})
+    (path / "manifest.json").write_text(json.dumps(dict(manifest, settings=settings)))
+    with pytest.raises(ValueError, match=r"has a damaged manifest or inputs\.npz"):
+        load_sweep(path)
+    np.savez(path / "inputs.npz", **inputs)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert load_sweep(path).complete
+    etl = np.full_like(rows["epochs_to_tol"], EPOCHS + 1)
+    arrays = [rows[k] for k in ("params", "final_loss")] + [etl, rows["loss_at"]]
+    np.savez(chunk, **dict(rows, epochs_to_tol=etl, sha256=np.str_(sha256(*arrays))))
+    assert str(np.load(chunk)["store_sha256"]) == _store_digest(manifest["settings"])
+    assert not load_sweep(path).complete  # the forged chunk is not used (and a rerun recomputes it)
 
 
 def test_a_filesystem_without_locks_or_hard_links(tmp_path, monkeypatch):

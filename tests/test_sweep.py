@@ -440,7 +440,7 @@ def test_load_refuses_hostile_and_truncated_files_before_allocating(tmp_path):
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 9)})
     with zipfile.ZipFile(tmp_path / "hostile.npz", "w") as z:  # a few hundred bytes claiming 6.5 TiB
-        z.writestr("params.npy", np.lib.format.magic(1, 0) + header.getvalue())
+        z.writestr("params.npy", header.getvalue())  # (the header comes with its magic string)
     sweep(*XOR, 20, epochs=3, lr=0.5).save(tmp_path / "good.npz")
     data = (tmp_path / "good.npz").read_bytes()
     (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
@@ -738,3 +738,19 @@ def test_huge_seed_ranges_are_refused_without_iterating():
     res = sweep(*XOR, range(2**63 - 3, 2**63), epochs=2)
     np.testing.assert_array_equal(res.seeds, [2**63 - 3, 2**63 - 2, 2**63 - 1])
     np.testing.assert_array_equal(sweep(*XOR, range(10, 0, -3), epochs=2).seeds, [10, 7, 4, 1])
+
+
+def test_a_rate_past_float_range_is_unknown_not_infinite(tmp_path):
+    """A hand-made file's subnormal wall time gave runs_per_second inf, and report() was not strict JSON."""
+    import json
+    import math
+
+    from fastbackprop.results import per_second
+
+    assert per_second(3, 1.5) == 2.0 and math.isnan(per_second(1, 5e-324)) and math.isnan(per_second(0, 1.0))
+    import dataclasses
+
+    res = sweep(*XOR, 4, epochs=2)
+    fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res) if getattr(res, f.name) is not None}
+    np.savez(tmp_path / "r.npz", format_version=3, **{**fields, "wall_seconds": 5e-324, "computed": 4})
+    json.dumps(load_sweep(tmp_path / "r.npz").report(), allow_nan=False)
