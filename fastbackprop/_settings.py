@@ -30,7 +30,7 @@ DEVICES = ("cpu", "cuda")
 #: The lowest output (and target) of each activation; the highest is 1.
 OUTPUT_LOW = {"sigmoid": 0.0, "tanh": -1.0}
 #: What an error about targets below 0 for sigmoid units adds when they would do for tanh ones.
-TANH_HINT = "; tanh units take targets in [-1, 1]"
+TANH_HINT = "; tanh units (activation='tanh') take targets in [-1, 1]"
 
 PerNetwork = float | npt.NDArray[np.float64]  # a scalar, or one float64 per network (S,)
 

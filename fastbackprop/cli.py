@@ -388,13 +388,19 @@ def _build_parser():
     show.add_argument("path", metavar="PATH", help="a result file (.npz) or a store directory")
     show.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     show.add_argument("--plot", metavar="FILE.png", help="save the figure the command that made it saves with --plot")
+    show.add_argument(
+        "--what",
+        choices=MAP_WHATS,
+        default=None,
+        help="for a map: what --plot draws (default epochs_to_tol, or converged where it was not tracked)",
+    )
 
     info = sub.add_parser(
         "info",
         help="what a bug report needs: versions, CPU, threads, kernel cache, extras",
         description="Print the package, Python, NumPy, Numba and LLVM versions, the CPU and the vector width the "
-        "kernels compile for, the thread count, where the kernel cache lives and whether it is warm, which "
-        "optional extras are installed, and the GPU (or why device='cuda' cannot run here).",
+        "kernels compile for, the thread count, where the kernel cache lives and whether the sweep kernel is in "
+        "it, which optional extras are installed, and the GPU (or why device='cuda' cannot run here).",
         epilog="examples:\n  fastbackprop info\n  fastbackprop info --json > info.json   # attach to a bug report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -781,8 +787,12 @@ def _run_show(args):
     from .results import load_grid, load_sweep
     from .store import planned_seeds, result_kind
 
+    if args.what is not None and args.plot is None:
+        raise ValueError(f"--what chooses what --plot draws; give --plot FILE too, or drop --what {args.what}")
     _check_outputs(args)
     kind = result_kind(args.path)
+    if args.what is not None and kind != "map":
+        raise ValueError(f"--what chooses what a map's --plot draws; PATH {args.path!r} holds a {kind}")
     readers: dict[str, Any] = {"sweep": load_sweep, "grid": load_grid, "map": load_map}
     try:
         res = readers[kind](args.path)
@@ -807,7 +817,11 @@ def _run_show(args):
     if args.plot:
         from . import plot
 
-        figures: dict[str, Any] = {"sweep": plot.sweep_summary, "grid": plot.grid_heatmap, "map": _map_figure}
+        figures: dict[str, Any] = {
+            "sweep": plot.sweep_summary,
+            "grid": plot.grid_heatmap,
+            "map": lambda m: _map_figure(m, args.what),
+        }
         _save_figure(figures[kind](res), args.plot)
     if args.json:
         print(json.dumps({"path": args.path, "kind": kind, **res.report()}))
@@ -967,6 +981,8 @@ _API_NAME = re.compile(
     r"(?<![-\w/\\.'\"])(" + "|".join(sorted(_FLAG_OF, key=len, reverse=True)) + r")"  # a name may begin another
     r"(?=( must | holds | is | \([-+\d])|=(?:[-+\d\[(]|None\b|True\b|False\b|')[^\s/\\]*(?:[\s,;)]|$))"
 )
+#: A flag given a quoted word, as a renamed message has it ("--activation='tanh'").
+_QUOTED_VALUE = re.compile(r"(?<![\w-])(--[a-z][\w-]*)='([\w.-]+)'")
 #: The arguments that name files and folders: their text in a message is left as it is.
 _PATHS = ("data", "out", "plot", "store", "params0", "base_params", "parts", "path")
 
@@ -978,6 +994,7 @@ def _in_flags(message, paths=()):
     for k, path in enumerate(kept):
         message = message.replace(path, f"\0{k}\0")
     message = _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
+    message = _QUOTED_VALUE.sub(r"\1 \2", message)  # --device='cuda' as it is typed: --device cuda
     for k, path in enumerate(kept):
         message = message.replace(f"\0{k}\0", path)
     return message

@@ -190,7 +190,8 @@ def load_csv(
         values: list[float] = []
         for v in fields:
             if not _NUMBER.fullmatch(v):
-                raise ValueError(f"{where}: {v!r} is not a number")
+                header = " (a header row must name the columns x0, x1 and y)" if first else ""
+                raise ValueError(f"{where}: {v!r} is not a number{header}")
             values.append(float(v))
         x0, x1, yv = (values[k] for k in order)
         if not all(np.isfinite([x0, x1, yv])):

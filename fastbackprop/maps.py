@@ -211,6 +211,7 @@ class MapResult:
             "margin": self.margin,
             "tol": self.tol,
             "dtype": self.dtype,
+            **({} if self.epochs_to_tol is not None else {"epochs_to_tol": False}),  # as a sweep's report says it
             "pixels": self.n,
             "complete": self.complete,
             **outcome_report(self),  # unfinished pixels: not converged, epochs to tol -1
@@ -251,7 +252,9 @@ class MapResult:
         n1, n0 = self.shape
         return (
             f"MapResult(kind={self.kind!r}, axes={self.axes}, resolution=({n0}, {n1}), epochs={self.epochs}, "
-            f"dtype={self.dtype!r}, success_rate={self.success_rate:.4g})"
+            f"dtype={self.dtype!r}, success_rate={self.success_rate:.4g}"
+            + ("" if self.complete else ", complete=False")
+            + ")"
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -640,7 +643,7 @@ def _check_axes(axes: Any) -> tuple[str, str]:
         if not isinstance(a, str):
             raise TypeError(f"axes must be parameter names (str), got {a!r}")
         if a not in PARAM_NAMES:
-            raise ValueError(f"axes: unknown parameter {a!r}; the parameters are {', '.join(PARAM_NAMES)}")
+            raise ValueError(f"axes holds an unknown parameter {a!r}; the parameters are {', '.join(PARAM_NAMES)}")
     if axes[0] == axes[1]:
         raise ValueError(f"axes must name two different parameters, got {axes[0]!r} twice")
     return (axes[0], axes[1])

@@ -494,7 +494,7 @@ MUTANTS = (
     ),
     Mutant(
         "grid-file-loss-shape-believed",
-        (("fastbackprop/results.py", '        and f["loss"].shape == (*cells, E, S)\n', ""),),
+        (("fastbackprop/results.py", "        and loss.shape == (*cells, E, S)\n", ""),),
         ("tests/test_grid.py::test_an_edited_grid_file_is_refused",),
     ),
     Mutant(

@@ -432,7 +432,8 @@ def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys
     (tmp_path / "t.csv").write_text("x0,x1,y\n0,0,0\n0,1,-0.5\n")
     assert main(["train", "--data", "t.csv"]) == 2
     assert capsys.readouterr().err.endswith(
-        "line 3: y must lie in [0, 1] for sigmoid units, got -0.5" + TANH_HINT + "\n"
+        "line 3: y must lie in [0, 1] for sigmoid units, got -0.5; tanh units (--activation tanh) take targets in "
+        "[-1, 1]\n"
     )
     X, y = datasets.xor()
     for targets, hint in (
@@ -448,7 +449,7 @@ def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys
         "store 's' was made with --margin=0.4, this run has --margin=None; use another store"
     )
     assert _in_flags("made with init='normal', this run has activation='tanh', epochs_to_tol=True") == (
-        "made with --init='normal', this run has --activation='tanh', epochs_to_tol=True"  # (a Python-only name)
+        "made with --init normal, this run has --activation tanh, epochs_to_tol=True"  # (a Python-only name)
     )
     # the command's own messages name no option the command lacks
     assert main(["map", "lr", "--lr", "-1", "0", "--lr-output", "-1", "0", "--zoom", "5", "5", "2"]) == 2
@@ -912,6 +913,17 @@ def test_show_reports_every_kind_of_file_and_store_as_its_loader_reads_it(tmp_pa
     for path in ("ss", "g.npz", "ms"):
         assert main(["show", path, "--plot", f"{path}.png"]) == 0
         assert (tmp_path / f"{path}.png").stat().st_size > 1000
+    assert main(["show", "m.npz", "--plot", "loss.png", "--what", "final_loss"]) == 0
+    assert (tmp_path / "loss.png").read_bytes() != (tmp_path / "ms.png").read_bytes()
+    for argv, message in [
+        (["show", "m.npz", "--what", "final_loss"], "--what chooses what --plot draws; give --plot FILE too"),
+        (
+            ["show", "g.npz", "--plot", "x.png", "--what", "converged"],
+            "a map's --plot draws; PATH 'g.npz' holds a grid",
+        ),
+    ]:
+        capsys.readouterr()
+        assert main(argv) == 2 and message in capsys.readouterr().err
 
 
 def test_show_says_how_far_a_grid_store_got_and_refuses_what_it_cannot_read(tmp_path, capsys, monkeypatch):
@@ -1038,12 +1050,16 @@ def test_train_tanh_momentum_prints_the_log(capsys):
         (["sweep", "--seeds", "3", "--threads", "0"], "error: --threads must be >= 1, got 0"),
         (["train", "--seed", "-1"], "error: --seed must be >= 0, got -1"),
         (["map", "init", "--axes", "w1", "w1", "--extent", "-1", "1", "-1", "1"], "error: --axes must name two"),
+        (["map", "init", "--axes", "w1", "w9", "--extent", "-1", "1", "-1", "1"], "error: --axes holds an unknown"),
         (
             ["map", "init", "--axes", "w1", "w5", "--extent", "-1", "1", "-1", "1", "--resolution", "0", "3"],
             "error: --resolution must",
         ),
         # data for tanh units given to sigmoid ones: which units take them
-        (["sweep", "--seeds", "3", "--dataset", "xor-bipolar"], "got -0.9 in y; tanh units take targets in [-1, 1]"),
+        (
+            ["sweep", "--seeds", "3", "--dataset", "xor-bipolar"],
+            "got -0.9 in y; tanh units (--activation tanh) take targets in [-1, 1]",
+        ),
     ],
 )
 def test_bad_training_options_one_line_exit_2(args, message, capsys):

@@ -102,7 +102,7 @@ def test_cuda_without_a_gpu_says_what_is_missing(capsys):
     ):
         assert main([*command, "--device", "cuda"]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("fastbackprop: error: --device='cuda'") and err.count("\n") == 1, command
+        assert err.startswith("fastbackprop: error: --device cuda: ") and err.count("\n") == 1, command
 
 
 @needs_numba_cuda

@@ -55,6 +55,7 @@ def test_load_csv(tmp_path):
     [
         ("0,0,0\n0,1\n", "line 2: expected 3 columns"),
         ("x0,x1,y\n1,abc,1\n", "line 2: 'abc' is not a number"),
+        ("a,b,c\n0,0,0\n", "line 1: 'a' is not a number (a header row must name the columns x0, x1 and y)"),
         ("0,0,0\n0,1,1.5\n", "line 2: y must lie in [-1, 1], got 1.5"),
         ("0,0,0\n0,inf,1\n", "line 2: values must be finite"),
         ("0,0,0\n0,-Infinity,1\n", "line 2: values must be finite"),

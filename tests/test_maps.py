@@ -167,9 +167,11 @@ def test_maps_round_trip_through_files_and_resumable_stores(tmp_path):
     assert np.isnan(partial.final_loss.ravel()[:1024]).all() and not partial.converged.ravel()[:1024].any()
     assert partial.final_loss.ravel()[1024:].tobytes() == m.final_loss.ravel()[1024:].tobytes()
     assert "finished" in partial.summary()
+    assert repr(partial).endswith(", complete=False)") and "complete" not in repr(m)
     lr = lr_map(*XOR, 3, (0.1, 10), (0.1, 10), (8, 6), epochs=EPOCHS, epochs_to_tol=False, store=tmp_path / "lr")
     back = load_map(tmp_path / "lr")
     assert back.kind == "lr" and back.log and back.epochs_to_tol is None
+    assert back.report()["epochs_to_tol"] is False and "epochs_to_tol" not in m.report()  # as a sweep's says it
     assert back.params.tobytes() == lr.params.tobytes()
     lr.save(tmp_path / "lr.npz")
     assert load_map(tmp_path / "lr.npz").epochs_to_tol is None
@@ -274,7 +276,7 @@ def test_reports_are_strict_json():
 
 
 _BAD = [
-    (dict(axes=("w1", "w9")), ValueError, r"^axes: unknown parameter 'w9'"),
+    (dict(axes=("w1", "w9")), ValueError, r"^axes holds an unknown parameter 'w9'"),
     (dict(axes=("w1", "w1")), ValueError, r"^axes must name two different parameters"),
     (dict(axes="w1"), TypeError, r"^axes must be two parameter names"),
     (dict(axes=("w1", 5)), TypeError, r"^axes must be parameter names"),
