@@ -357,14 +357,19 @@ def _build_parser():
 
     merge = sub.add_parser(
         "merge",
-        help="merge sweeps run in pieces (a job array's tasks) into one result",
+        help="merge sweeps or grids run in pieces (a job array's tasks) into one result",
         description="Combine sweep result files and stores (complete or partial) of the same data and "
         "shared settings (per-network ones, such as lr, may differ from part to part) into one result, rows in "
-        "seed order, and report missing seeds (the result is then incomplete; the exit code is still 0).",
-        epilog="example:\n  fastbackprop merge xor.npz part-0 part-1 part-2",
+        "seed order, and report missing seeds (the result is then incomplete; the exit code is still 0). Parts "
+        "that are grids (files written by grid --out, or finished grids' stores) of the same cells on other "
+        "seeds are combined into one grid, seeds in order.",
+        epilog="examples:\n  fastbackprop merge xor.npz part-0 part-1 part-2\n"
+        "  fastbackprop merge grid.npz grid-0.npz grid-1.npz --seeds 20000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    merge.add_argument("out", metavar="OUT.npz", help="the merged result (read it with fastbackprop.load_sweep)")
+    merge.add_argument(
+        "out", metavar="OUT.npz", help="the merged result (read it with fastbackprop.load_sweep, or load_grid)"
+    )
     merge.add_argument("parts", metavar="PART", nargs="+", help="result files (.npz) or store directories")
     merge.add_argument(
         "--seeds",
@@ -748,7 +753,8 @@ def _run_grid(args):
 
 
 def _run_merge(args):
-    from .merge import _merge, describe_gaps
+    from .merge import _merge, _merge_grids, describe_gaps
+    from .store import result_kind
 
     _check_outputs(args, "OUT")
     out = os.path.realpath(args.out)
@@ -757,7 +763,19 @@ def _run_merge(args):
             raise ValueError(f"OUT {args.out!r} is also one of the parts: write the merged result elsewhere")
         if os.path.isdir(part) and out.startswith(os.path.realpath(part) + os.sep):
             raise ValueError(f"OUT {args.out!r} lies inside the store {part!r}, whose files it could replace")
-    res, gaps = _merge(args.parts, args.seeds)
+    kinds = {}
+    for part in args.parts:
+        with contextlib.suppress(OSError, ValueError):  # what it is not, the merge says
+            kinds[part] = result_kind(part)
+    grids = [part for part in args.parts if kinds.get(part) == "grid"]
+    if grids and len(grids) < len(args.parts):
+        other = next(part for part in args.parts if kinds.get(part) != "grid")
+        raise ValueError(
+            f"PART {grids[0]!r} holds a grid and PART {other!r} does not: merge joins the parts of one sweep or "
+            "of one grid"
+        )
+    res, gaps = (_merge_grids if grids else _merge)(args.parts, args.seeds)
+    rows = "networks" if grids else "seeds"
     res.save(args.out)
     print(f"result written to {args.out}", file=sys.stderr)
     if args.json:
@@ -771,13 +789,13 @@ def _run_merge(args):
         lines = [line for line in res.summary().splitlines() if not line.startswith("wall time ")]
         if math.isfinite(res.wall_seconds):
             lines.append(
-                f"the parts' wall time {res.wall_seconds:.3g} s and {res.computed} seeds trained, "
+                f"the parts' wall time {res.wall_seconds:.3g} s and {res.computed} {rows} trained, "
                 "summed over the result files (stores keep neither)"
             )
         print(f"merged {len(args.parts)} part{'s' * (len(args.parts) != 1)}: " + "\n".join(lines))
         if gaps:
             print(f"missing seeds: {describe_gaps(gaps)}")
-        if not res.complete and not gaps:
+        if not getattr(res, "complete", True) and not gaps:  # (a grid is made of finished grids only)
             print("incomplete: a part is a partial result, which does not say which seeds it was made for")
     return 0
 

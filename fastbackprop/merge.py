@@ -1,4 +1,4 @@
-"""Merging sweeps run in pieces (a job array's tasks) into the one big sweep."""
+"""Merging sweeps and grids run in pieces (a job array's tasks) into the one big sweep or grid."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from ._layout import N_PARAMS
 from ._settings import PER_ROW
 from ._validation import check_memory, check_seeds
-from .results import SweepResult, load_sweep, made_with
+from .results import GridResult, SweepResult, load_grid, load_sweep, made_with
 from .store import planned_seeds
 
-__all__ = ["merge_sweeps", "missing_seeds"]
+__all__ = ["merge_grids", "merge_sweeps", "missing_seeds"]
 
 #: Settings every part must share; those of PER_ROW may differ row by row and are merged as columns.
 #: tol after margin: with a margin, tol decides nothing and may differ.
@@ -109,13 +110,7 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
     first_name, first = loaded[0].name, loaded[0].result
-    versions = [(p.name, p.version) for p in loaded if p.version is not None]
-    for name, version in versions[1:]:
-        if version != versions[0][1]:  # as a store resumed or a Dask worker's rows
-            raise ValueError(
-                f"parts were made by different fastbackprop versions, which may compute other numbers: "
-                f"{versions[0][0]} by {versions[0][1]}, {name} by {version}"
-            )
+    _check_versions([(p.name, p.version) for p in loaded])
     for name, part, _, _ in loaded[1:]:
         for setting in _AGREE:
             if setting == "tol" and first.margin is not None:
@@ -196,6 +191,169 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
     return (merged if complete else dataclasses.replace(merged, complete=False)), gaps
 
 
+def _check_versions(named: Sequence[tuple[str, str | None]]) -> None:
+    """ValueError if parts (name, the fastbackprop that made it, None if unknown) were made by two versions."""
+    versions = [(name, version) for name, version in named if version is not None]
+    for name, version in versions[1:]:
+        if version != versions[0][1]:  # as a store resumed or a Dask worker's rows
+            raise ValueError(
+                f"parts were made by different fastbackprop versions, which may compute other numbers: "
+                f"{versions[0][0]} by {versions[0][1]}, {name} by {version}"
+            )
+
+
+GridPart = GridResult | str | os.PathLike[str]
+#: Settings every part of a grid must share, besides its cells (lrs, momenta, lengths) and data.
+_GRID_AGREE = ("dtype", "activation", "margin", "tol", "init")
+#: A grid's per-seed settings, and the shape of one seed's value.
+_GRID_PER_SEED = {"lr_output": (), "init_scale": (), "params0": (N_PARAMS,)}
+#: A grid's results, seed on the last axis.
+_GRID_ROWS = ("loss", "diverged", "epochs_to_tol", "within_margin")
+
+
+def merge_grids(parts: Iterable[GridPart], seeds: range | npt.ArrayLike | None = None) -> GridResult:
+    """One ``GridResult`` from grids of the same cells run on different seeds (a job array's tasks,
+    each ``grid(..., seeds=range(start, stop))``), seeds in increasing order.
+
+    Parameters
+    ----------
+    parts : iterable of GridResult, or paths of grid files or finished grids' stores
+    seeds : int, range or array of ints, optional
+        The seeds the whole grid was meant to cover: ``missing_seeds(result,
+        seeds)`` then lists those in no part (without them, only the gaps
+        between the seeds present are seen).
+
+    Returns
+    -------
+    GridResult
+        Equal, bit for bit, to one grid of all the parts' seeds in increasing
+        order (a seed in several parts once); per-seed settings that differ
+        between parts (``lr_output``, ``init_scale``) become one value per
+        seed; ``wall_seconds`` and ``computed`` are the parts' totals.
+
+    Raises
+    ------
+    ValueError
+        If the parts disagree on the cells (learning rates, momenta, lengths),
+        the data, dtype, activation, margin, tol (unless a margin decides:
+        then the first part's is kept), init, on whether ``lr_output`` is set,
+        whether starts are explicit or whether epochs to tol were tracked
+        (naming the setting and the parts); if a seed has different results or
+        settings in two parts; if the parts were written by different
+        fastbackprop versions; or if there are none, or a path does not hold a
+        finished grid.
+    TypeError
+        If a part is neither a GridResult nor a path.
+    """
+    return _merge_grids(parts, seeds)[0]
+
+
+def _merge_grids(parts: Iterable[GridPart], seeds: Any = None) -> tuple[GridResult, list[tuple[int, int]]]:
+    """``merge_grids(parts, seeds)``, and its missing seeds (``missing_seeds``)."""
+    if isinstance(parts, (str, os.PathLike, GridResult)):
+        raise TypeError(f"parts must be a list of grids (results or paths), got one: {parts!r:.80}")
+    expected = None if seeds is None else check_seeds(seeds, lambda n: check_memory(26 * n, "seeds", f"{n:,} seeds"))
+    loaded: list[tuple[str, GridResult]] = []
+    versions: list[tuple[str, str | None]] = []
+    for k, part in enumerate(parts):
+        if isinstance(part, GridResult):
+            loaded.append((f"part {k + 1} (a GridResult)", part))
+            versions.append((loaded[-1][0], None))
+        elif isinstance(part, (str, os.PathLike)):
+            loaded.append((repr(os.fspath(part)), load_grid(part)))
+            versions.append((loaded[-1][0], made_with(part)))
+        else:
+            raise TypeError(f"parts must be GridResults or paths, got {type(part).__name__}")
+    if not loaded:
+        raise ValueError("parts must hold at least one grid")
+    _check_versions(versions)
+    first_name, first = loaded[0]
+    for name, part in loaded[1:]:
+        _check_grids_agree(first_name, first, name, part)
+    grids = [g for _, g in loaded]
+    seeds_all = np.concatenate([g.seeds for g in grids])
+    part_of = np.concatenate([np.full(g.n, k) for k, g in enumerate(grids)])
+    per_seed = {name: _grid_per_seed(grids, name) for name in _GRID_PER_SEED}
+    rows = {  # seed first, so that rows are taken and compared seed by seed
+        name: np.concatenate([np.moveaxis(getattr(g, name), -1, 0) for g in grids])
+        for name in _GRID_ROWS
+        if getattr(first, name) is not None
+    }
+    rows.update({name: v for name, v in per_seed.items() if isinstance(v, np.ndarray)})
+    order = np.argsort(seeds_all, kind="stable")
+    seeds_all, part_of = seeds_all[order], part_of[order]
+    rows = {name: v[order] for name, v in rows.items()}
+    # A seed in several parts (overlapping tasks) keeps the rows of the first part that has it; the
+    # others' must be its bits (NaN too), or the parts are not one grid.
+    n = seeds_all.shape[0]
+    run_start = np.maximum.accumulate(np.where(np.r_[True, seeds_all[1:] != seeds_all[:-1]], np.arange(n), 0))
+    keep = part_of == part_of[run_start]
+    if not keep.all():
+        dropped, kept = np.flatnonzero(~keep), run_start[~keep]
+        differ = np.zeros(dropped.shape[0], dtype=bool)
+        for v in rows.values():
+            bits = v.reshape(n, -1).view(np.uint8) if v.size else v.reshape(n, 0)
+            differ |= (bits[dropped] != bits[kept]).any(axis=1)
+        if differ.any():
+            i, lo = dropped[differ][0], kept[differ][0]
+            one, other = loaded[part_of[lo]][0], loaded[part_of[i]][0]
+            raise ValueError(f"seed {int(seeds_all[i])} has different results or settings in {one} and {other}")
+    merged = {name: np.ascontiguousarray(np.moveaxis(v[keep], 0, -1)) for name, v in rows.items() if name in _GRID_ROWS}
+    settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in per_seed.items()}
+    walls = [g.wall_seconds for g in grids if math.isfinite(g.wall_seconds)]
+    fields: dict[str, Any] = {name: merged.get(name) for name in _GRID_ROWS} | settings
+    result = dataclasses.replace(
+        first,
+        seeds=seeds_all[keep],
+        wall_seconds=sum(walls) if walls else math.nan,
+        computed=sum(g.computed for g in grids),
+        **fields,
+    )
+    return result, _gaps(np.unique(result.seeds), [] if expected is None else [expected])
+
+
+def _check_grids_agree(first_name: str, first: GridResult, name: str, part: GridResult) -> None:
+    """ValueError naming what two parts of a merge disagree on: they must be one grid's."""
+    for setting, a, b in (("lrs", first.lrs, part.lrs), ("epochs", first.epochs, part.epochs)):
+        if a.tobytes() != b.tobytes():
+            raise ValueError(f"parts disagree on {setting}: {first_name} has {a.tolist()}, {name} has {b.tolist()}")
+    if (first.momenta is None) != (part.momenta is None) or (
+        first.momenta is not None and part.momenta is not None and first.momenta.tobytes() != part.momenta.tobytes()
+    ):
+        shown = [None if g.momenta is None else g.momenta.tolist() for g in (first, part)]
+        raise ValueError(f"parts disagree on momenta: {first_name} has {shown[0]}, {name} has {shown[1]}")
+    for setting in _GRID_AGREE:
+        if setting == "tol" and first.margin is not None:
+            continue
+        if getattr(part, setting) != getattr(first, setting):
+            raise ValueError(
+                f"parts disagree on {setting}: {first_name} has {getattr(first, setting)!r}, "
+                f"{name} has {getattr(part, setting)!r}"
+            )
+    for setting, what in (
+        ("epochs_to_tol", "was made with epochs_to_tol=False"),
+        ("lr_output", "sets lr_output"),
+        ("params0", "has explicit starts"),
+    ):
+        if (getattr(part, setting) is None) != (getattr(first, setting) is None):
+            raise ValueError(f"parts disagree on {setting}: one of {first_name} and {name} {what}")
+    if not (np.array_equal(part.X, first.X) and np.array_equal(part.y, first.y)):
+        raise ValueError(f"parts disagree on the training data (X, y): {first_name} and {name}")
+
+
+def _grid_per_seed(grids: Sequence[GridResult], name: str) -> Any:
+    """A per-seed setting of the merged grid: the parts' common value, or one row per seed, parts in order."""
+    values = [getattr(g, name) for g in grids]
+    if all(v is None for v in values):
+        return None
+    if all(not isinstance(v, np.ndarray) for v in values) and all(v == values[0] for v in values):
+        return values[0]
+    row = _GRID_PER_SEED[name]
+    return np.concatenate(
+        [np.broadcast_to(np.asarray(v, dtype=np.float64), (g.n, *row)) for g, v in zip(grids, values, strict=True)]
+    )
+
+
 def _rows(v: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """A per-row setting (S,) or (S, 9) as a 2-d array, one row per network (S may be 0)."""
     return v.reshape(v.shape[0], int(np.prod(v.shape[1:])))
@@ -219,7 +377,7 @@ def _per_row_setting(results: Sequence[SweepResult], name: str) -> Any:
     )
 
 
-def missing_seeds(result: SweepResult, planned: npt.ArrayLike | None = None) -> list[tuple[int, int]]:
+def missing_seeds(result: SweepResult | GridResult, planned: npt.ArrayLike | None = None) -> list[tuple[int, int]]:
     """The seeds ``result`` lacks, as sorted [start, stop) ranges.
 
     Those between its smallest and its largest seed, and, if given, those of

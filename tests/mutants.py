@@ -482,6 +482,16 @@ MUTANTS = (
         ("tests/test_store.py::test_a_writer_whose_lock_file_is_removed_stops_before_its_next_chunk",),
     ),
     Mutant(
+        "grid-merge-keeps-a-seed-of-two-parts-twice",
+        (("fastbackprop/merge.py", "    keep = part_of == part_of[run_start]\n", "    keep = part_of >= 0\n"),),
+        ("tests/test_merge.py::test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwise",),
+    ),
+    Mutant(
+        "grid-merge-believes-a-seed-of-other-results",
+        (("fastbackprop/merge.py", "        if differ.any():\n", "        if False:\n"),),
+        ("tests/test_merge.py::test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwise",),
+    ),
+    Mutant(
         "grid-store-read-seed-major",
         (
             (

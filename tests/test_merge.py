@@ -478,3 +478,154 @@ def test_info_does_not_fail_where_llvm_cannot_be_asked(monkeypatch, capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "fma: not known\n" in out and "vector_bits: None\n" in out
+
+
+# ---------------------------------------------------------------------------
+# Grids run in pieces
+# ---------------------------------------------------------------------------
+GRID_EPOCHS = [EPOCHS // 2, EPOCHS] if JIT else [1, 2]
+
+
+def _grid(seeds, **options):
+    from fastbackprop import grid
+
+    return grid(*XOR, seeds, lrs=[0.5, 4.0], epochs_list=GRID_EPOCHS, **options)
+
+
+def _assert_same_grid(a, b):
+    from fastbackprop import GridResult
+
+    for field in dataclasses.fields(GridResult):
+        if field.name in ("wall_seconds", "computed"):
+            continue
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        assert type(x) is type(y), field.name
+        if isinstance(x, np.ndarray):
+            assert (x.dtype, x.shape, x.tobytes()) == (y.dtype, y.shape, y.tobytes()), field.name
+        else:
+            assert x == y, field.name
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"momenta": [0.0, 0.9], "margin": 0.4, "dtype": "float32"}, {"epochs_to_tol": False, "init": "uniform"}],
+    ids=["plain", "momenta, margin, float32", "untracked, uniform"],
+)
+def test_a_grid_in_three_parts_merges_to_the_whole_grid_bit_for_bit(tmp_path, options):
+    from fastbackprop import load_grid, merge_grids
+
+    cut = [0, 70, 200, 300]
+    whole = _grid(300, **options)
+    _grid(range(cut[1], cut[2]), store=tmp_path / "b", **options)  # a finished store
+    _grid(range(cut[2], cut[3]), **options).save(tmp_path / "c.npz")  # a file
+    parts = [tmp_path / "c.npz", _grid(range(cut[0], cut[1]), **options), tmp_path / "b"]  # any order
+    merged = merge_grids(parts)
+    _assert_same_grid(merged, whole)
+    assert merged.computed == 70 * 2 * (2 if "momenta" in options else 1) + 100 * 2 * (2 if "momenta" in options else 1)
+    merged.save(tmp_path / "m.npz")
+    _assert_same_grid(load_grid(tmp_path / "m.npz"), whole)
+
+
+def test_per_seed_settings_that_differ_between_grid_parts_become_one_value_per_seed():
+    from fastbackprop import merge_grids
+
+    scales = np.r_[np.full(40, 0.5), np.linspace(0.2, 2, 60)]
+    whole = _grid(100, init_scale=scales, lr_output=1.5)
+    merged = merge_grids(
+        [_grid(range(40), init_scale=0.5, lr_output=1.5), _grid(range(40, 100), init_scale=scales[40:], lr_output=1.5)]
+    )
+    _assert_same_grid(merged, whole)
+    assert merged.lr_output == 1.5  # the same in every part: one value
+    starts = np.random.default_rng(2).normal(size=(30, 9))
+    merged = merge_grids([_grid(range(10), params0=starts[:10]), _grid(range(10, 30), params0=starts[10:])])
+    _assert_same_grid(merged, _grid(30, params0=starts))
+
+
+def test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwise():
+    from fastbackprop import merge_grids
+    from fastbackprop.merge import missing_seeds
+
+    merged = merge_grids([_grid(range(0, 60)), _grid(range(40, 100)), _grid(range(150, 160))])
+    _assert_same_grid(merged, _grid(np.r_[0:100, 150:160]))  # 40 .. 59 once
+    _assert_same_grid(merge_grids([_grid(range(100))]), _grid(100))
+    assert missing_seeds(merged) == [(100, 150)] and missing_seeds(merged, range(170)) == [(100, 150), (160, 170)]
+    other = _grid(range(40, 100), init_scale=0.9)
+    with pytest.raises(
+        ValueError, match=r"seed 40 has different results or settings in part 1 \(a GridResult\) and part 2"
+    ):
+        merge_grids([_grid(range(0, 60)), other])
+
+
+@pytest.mark.parametrize(
+    "other, setting",
+    [
+        (dict(lrs=[0.5, 2.0]), "lrs"),
+        (dict(epochs_list=[1, 3]), "epochs"),
+        (dict(momenta=[0.0]), "momenta"),
+        (dict(dtype="float32"), "dtype"),
+        (dict(margin=0.3), "margin"),
+        (dict(init="uniform"), "init"),
+        (dict(tol=0.02), "tol"),
+        (dict(lr_output=1.0), "lr_output"),
+        (dict(epochs_to_tol=False), "epochs_to_tol"),
+        (dict(params0=np.zeros((5, 9))), "params0"),
+        (dict(y=np.array([0.0, 1.0, 1.0, 1.0])), "the training data"),
+    ],
+)
+def test_grid_parts_of_other_cells_or_settings_are_refused_naming_them(tmp_path, capsys, other, setting):
+    from fastbackprop import grid, merge_grids
+
+    args = dict(X=XOR[0], y=XOR[1], lrs=[0.5, 4.0], epochs_list=GRID_EPOCHS)
+    grid(seeds=range(0, 5), **args).save(tmp_path / "a.npz")
+    grid(seeds=range(5, 10), **{**args, **other}).save(tmp_path / "b.npz")
+    with pytest.raises(ValueError, match=f"parts disagree on {setting}"):
+        merge_grids([tmp_path / "a.npz", tmp_path / "b.npz"])
+    out = tmp_path / "m.npz"
+    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"disagree on {setting}" in err and "b.npz" in err
+    assert not out.exists()
+
+
+def test_grid_merges_refuse_what_is_not_one_grid(tmp_path, monkeypatch):
+    from fastbackprop import _execution, merge_grids, results
+
+    with pytest.raises(ValueError, match="at least one grid"):
+        merge_grids([])
+    with pytest.raises(TypeError, match="parts must be a list of grids"):
+        merge_grids(str(tmp_path))
+    with pytest.raises(TypeError, match="parts must be GridResults or paths, got int"):
+        merge_grids([3])
+    sweep(*XOR, 4, epochs=2).save(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match=r"holds a sweep, not a grid; read it with fastbackprop\.load_sweep"):
+        merge_grids([tmp_path / "s.npz"])
+    _grid(range(5)).save(tmp_path / "a.npz")
+    monkeypatch.setattr(results, "__version__", "9.9.9")
+    monkeypatch.setattr(_execution, "__version__", "9.9.9")
+    _grid(range(5, 10)).save(tmp_path / "b.npz")
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"different fastbackprop versions.*b\.npz' by 9\.9\.9"):
+        merge_grids([tmp_path / "a.npz", tmp_path / "b.npz"])
+
+
+def test_the_cli_merges_grid_parts_into_a_grid_and_refuses_a_mix(tmp_path, capsys):
+    from fastbackprop import load_grid
+
+    common = ["grid", "--dataset", "xor", "--lr", "0.5", "4", "--epochs", *map(str, GRID_EPOCHS)]
+    assert main([*common, "--seeds", "0:50", "--out", str(tmp_path / "a.npz")]) == 0
+    assert main([*common, "--seeds", "50:100", "--store", str(tmp_path / "b")]) == 0
+    assert main([*common, "--seeds", "100", "--json"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "m.npz"
+    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b"), "--seeds", "120", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["missing"] == [[100, 120]] and report["parts"] == 2 and report["runs_per_second"] is None
+    _assert_same_grid(load_grid(out), _grid(100))
+    assert report["cells"] == _grid(100).cells()
+    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("merged 2 parts: 100 seeds per cell") and "networks trained, summed over" in text
+    sweep(*XOR, 5, epochs=2).save(tmp_path / "s.npz")
+    assert main(["merge", str(tmp_path / "x.npz"), str(tmp_path / "a.npz"), str(tmp_path / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "holds a grid and PART" in err and "does not: merge joins the parts of one sweep or of one grid" in err
