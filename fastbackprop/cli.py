@@ -571,6 +571,11 @@ def _save_figure(fig, path):
     print(f"figure written to {path}", file=sys.stderr)
 
 
+def _summary(res):
+    """A result's summary as the command line says it: its one Python-only setting named by its flag."""
+    return res.summary().replace("(epochs_to_tol=False)", "(--no-epochs-to-tol)")
+
+
 def _run_train(args):
     if args.log_every < 1:
         raise ValueError(f"--log-every must be >= 1, got {args.log_every}")
@@ -714,7 +719,7 @@ def _run_sweep(args):
     if args.json:
         print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
-        print(f"data {_data_name(args)}: " + res.summary())
+        print(f"data {_data_name(args)}: " + _summary(res))
     return 0
 
 
@@ -748,7 +753,7 @@ def _run_grid(args):
     if args.json:
         print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
-        print(f"data {_data_name(args)}: {res.summary()}")
+        print(f"data {_data_name(args)}: {_summary(res)}")
     return 0
 
 
@@ -786,7 +791,7 @@ def _run_merge(args):
     else:
         # A merge trains nothing: its wall time and seeds trained are the parts' own, summed
         # over those that say (a result in memory or saved; a store does not).
-        lines = [line for line in res.summary().splitlines() if not line.startswith("wall time ")]
+        lines = [line for line in _summary(res).splitlines() if not line.startswith("wall time ")]
         if math.isfinite(res.wall_seconds):
             lines.append(
                 f"the parts' wall time {res.wall_seconds:.3g} s and {res.computed} {rows} trained, "
@@ -844,7 +849,7 @@ def _run_show(args):
     if args.json:
         print(json.dumps({"path": args.path, "kind": kind, **res.report()}))
     else:
-        print(f"{kind} {args.path}: {res.summary()}")
+        print(f"{kind} {args.path}: {_summary(res)}")
     return 0
 
 
@@ -962,7 +967,7 @@ def _run_map(args):
     if args.json:
         print(json.dumps({"data": _data_name(args), **res.report()}))
     else:
-        print(f"data {_data_name(args)}: " + res.summary())
+        print(f"data {_data_name(args)}: " + _summary(res))
     return 0
 
 

@@ -975,6 +975,8 @@ def test_grid_says_epochs_to_tol_is_off_as_a_sweep_does(capsys):
     assert json.loads(capsys.readouterr().out)["epochs_to_tol"] is False
     assert main(["sweep", *common[1:5], "--epochs", "3", "--json", "--no-epochs-to-tol"]) == 0
     assert json.loads(capsys.readouterr().out)["epochs_to_tol"] is False
+    assert main(["sweep", *common[1:5], "--epochs", "3", "--no-epochs-to-tol"]) == 0
+    assert "epochs to tol: not tracked (--no-epochs-to-tol)\n" in capsys.readouterr().out  # its flag, not Python's
 
 
 def test_grid_params0(tmp_path, capsys):
