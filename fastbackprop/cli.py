@@ -775,6 +775,8 @@ def _run_merge(args):
     grids = [part for part in args.parts if kinds.get(part) == "grid"]
     if grids and len(grids) < len(args.parts):
         other = next(part for part in args.parts if kinds.get(part) != "grid")
+        if other not in kinds:  # missing, unreadable: its own error
+            result_kind(other)
         raise ValueError(
             f"PART {grids[0]!r} holds a grid and PART {other!r} does not: merge joins the parts of one sweep or "
             "of one grid"
@@ -825,10 +827,15 @@ def _run_show(args):
         if finished is None or finished.complete:
             raise
         planned = planned_seeds(args.path).shape[0]
+        if args.plot:
+            raise ValueError(
+                f"--plot {args.plot!r}: PATH {args.path!r} is a grid's store with {planned - finished.n} of its "
+                f"{planned} networks still to train, and a grid's figure needs them all"
+            ) from None
         if args.json:
             print(
                 json.dumps(
-                    {"path": args.path, "kind": kind, "complete": False, "networks": planned, "finished": finished.n}
+                    {"path": args.path, "result": kind, "complete": False, "networks": planned, "finished": finished.n}
                 )
             )
         else:
@@ -847,7 +854,7 @@ def _run_show(args):
         }
         _save_figure(figures[kind](res), args.plot)
     if args.json:
-        print(json.dumps({"path": args.path, "kind": kind, **res.report()}))
+        print(json.dumps({"path": args.path, "result": kind, **res.report()}))  # (a map's report has a "kind")
     else:
         print(f"{kind} {args.path}: {_summary(res)}")
     return 0
@@ -1014,19 +1021,19 @@ def _in_flags(message, paths=()):
     """An API error message, each argument named by the flag that set it; ``paths`` (the command's
     files, which a message may quote unquoted: "lr=0.5.csv, line 3: ...") are left as they are."""
     kept = sorted({p for p in paths if p}, key=len, reverse=True)
-    for k, path in enumerate(kept):
-        message = message.replace(path, f"\0{k}\0")
+    if kept:  # one pass each way: a path ("1") must not be found inside another's placeholder
+        message = re.sub("|".join(map(re.escape, kept)), lambda m: f"\0{kept.index(m.group())}\0", message)
     message = _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
     message = _QUOTED_VALUE.sub(r"\1 \2", message)  # --device='cuda' as it is typed: --device cuda
-    for k, path in enumerate(kept):
-        message = message.replace(f"\0{k}\0", path)
-    return message
+    return re.sub("\0(\\d+)\0", lambda m: kept[int(m.group(1))], message)
 
 
 def _paths_of(args):
-    """The files and folders ``args`` names (``_PATHS``), as given."""
+    """The files and folders ``args`` names (``_PATHS``), as given and as a message may name them (their
+    real paths: a store's messages do)."""
     values = [getattr(args, name, None) for name in _PATHS] if args is not None else []
-    return [str(p) for v in values for p in (v if isinstance(v, list) else [v]) if isinstance(p, str)]
+    given = [str(p) for v in values for p in (v if isinstance(v, list) else [v]) if isinstance(p, str) and p]
+    return given + [os.path.realpath(p) for p in given] + [os.path.realpath(p).rstrip(os.sep) for p in given]
 
 
 def _interrupted(exc):

@@ -227,7 +227,9 @@ def merge_grids(parts: Iterable[GridPart], seeds: range | npt.ArrayLike | None =
     -------
     GridResult
         Equal, bit for bit, to one grid of all the parts' seeds in increasing
-        order (a seed in several parts once); per-seed settings that differ
+        order (a seed in several parts once: with the rows of the first part,
+        in the order given, that has it, which the others' must equal bit for
+        bit); per-seed settings that differ
         between parts (``lr_output``, ``init_scale``) become one value per
         seed; ``wall_seconds`` and ``computed`` are the parts' totals.
 
@@ -299,7 +301,7 @@ def _merge_grids(parts: Iterable[GridPart], seeds: Any = None) -> tuple[GridResu
             one, other = loaded[part_of[lo]][0], loaded[part_of[i]][0]
             raise ValueError(f"seed {int(seeds_all[i])} has different results or settings in {one} and {other}")
     merged = {name: np.ascontiguousarray(np.moveaxis(v[keep], 0, -1)) for name, v in rows.items() if name in _GRID_ROWS}
-    settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in per_seed.items()}
+    settings = {k: rows[k][keep] if k in rows else v for k, v in per_seed.items()}  # (in seed order, as the rows)
     walls = [g.wall_seconds for g in grids if math.isfinite(g.wall_seconds)]
     fields: dict[str, Any] = {name: merged.get(name) for name in _GRID_ROWS} | settings
     result = dataclasses.replace(

@@ -945,6 +945,7 @@ def _grid_fits(f: dict[str, Any]) -> bool:
         and f["X"].dtype == f["y"].dtype == np.float64
         and 0 < E <= MAX_LENGTHS
         and 0 < S  # (no seeds: cells of nothing, as many as the file likes)
+        and 0 < lrs.shape[0]
         and loss.dtype == DTYPES.get(f["dtype"])
         and loss.shape == (*cells, E, S)
         and f["diverged"].dtype == np.bool_
@@ -988,6 +989,6 @@ def _grid_fits(f: dict[str, Any]) -> bool:
         and all(f[k] is None or isinstance(f[k], (float, np.ndarray)) for k in ("lr_output", "init_scale", "margin"))
         and isinstance(computed, int)
         and not isinstance(computed, bool)
-        and 0 <= computed <= math.prod(cells) * S
+        and computed >= 0  # (it may exceed the networks: a merge of overlapping parts counts every part's)
         and not (wall < 0 or wall == math.inf)
     )

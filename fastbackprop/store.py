@@ -781,13 +781,13 @@ class _Lock:
         try:
             at_path, held = os.lstat(self.path), os.fstat(self._file.fileno())
             ours = (at_path.st_dev, at_path.st_ino) == (held.st_dev, held.st_ino)
-        except FileNotFoundError:
+        except OSError:  # gone, or its folder replaced by a file
             ours = False
         if not ours:
             raise StoreLockedError(
                 f"store {os.path.dirname(self.path)!r}: its lock file was removed or replaced while this sweep "
-                "held it, so another writer may be in the store; stopped (the finished chunks are kept: run "
-                "again to resume)"
+                "held it, so another writer may be in the store; stopped (run again to resume from the chunks "
+                "written)"
             )
 
     def release(self) -> None:

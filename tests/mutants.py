@@ -492,6 +492,17 @@ MUTANTS = (
         ("tests/test_merge.py::test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwise",),
     ),
     Mutant(
+        "grid-merge-settings-in-part-order",
+        (
+            (
+                "fastbackprop/merge.py",
+                "    settings = {k: rows[k][keep] if k in rows else v for k, v in per_seed.items()}",
+                "    settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in per_seed.items()}",
+            ),
+        ),
+        ("tests/test_merge.py::test_per_seed_settings_that_differ_between_grid_parts_become_one_value_per_seed",),
+    ),
+    Mutant(
         "grid-store-read-seed-major",
         (
             (

@@ -456,6 +456,29 @@ def test_api_names_in_messages_become_flags_but_file_names_stay(tmp_path, capsys
     assert "--extent" not in capsys.readouterr().err
 
 
+def test_paths_named_like_numbers_or_settings_survive_the_renaming(tmp_path, capsys, monkeypatch):
+    """A path "1" was replaced inside the placeholder of path "0", and a store's real path was renamed."""
+    from fastbackprop import datasets, grid
+    from fastbackprop.cli import _in_flags
+
+    message = "parts disagree on lrs: '0' has [0.5], '1' has [1.0]"
+    assert _in_flags(message, ["0", "1"]) == message
+    assert _in_flags("lr=0.5 in '/a/lr=0.5'", ["/a/lr=0.5"]) == "--lr=0.5 in '/a/lr=0.5'"
+    monkeypatch.chdir(tmp_path)
+    X, y = datasets.xor()
+    grid(X, y, 3, lrs=[0.5], epochs_list=[2]).save("0")
+    grid(X, y, range(3, 6), lrs=[1.0], epochs_list=[2]).save("1")
+    assert main(["merge", "m.npz", "0", "1"]) == 2
+    assert capsys.readouterr().err == f"fastbackprop: error: {message}\n"
+    (tmp_path / "my seeds=3").mkdir()
+    os.symlink(tmp_path / "my seeds=3", tmp_path / "link")
+    assert main(["sweep", "--dataset", "xor", "--epochs", "2", "--seeds", "3", "--store", "link/s"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--dataset", "xor", "--epochs", "3", "--seeds", "3", "--store", "link/s"]) == 2
+    err = capsys.readouterr().err
+    assert f"store '{os.path.realpath(tmp_path)}/my seeds=3/s' was made with --epochs=2" in err, err
+
+
 def test_top_level_help(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
@@ -905,7 +928,8 @@ def test_show_reports_every_kind_of_file_and_store_as_its_loader_reads_it(tmp_pa
     for path, kind in [("s.npz", "sweep"), ("ss", "sweep"), ("g.npz", "grid"), ("gs", "grid"), ("m.npz", "map")]:
         loaded = readers[kind](path)
         assert main(["show", path, "--json"]) == 0
-        assert json.loads(capsys.readouterr().out) == {"path": path, "kind": kind, **loaded.report()}
+        shown = json.loads(capsys.readouterr().out)
+        assert shown == {"path": path, "result": kind, **loaded.report()} and shown["result"] == kind
         assert main(["show", path]) == 0
         assert capsys.readouterr().out == f"{kind} {path}: {loaded.summary()}\n"
     assert "wall time" in load_grid("g.npz").summary() and "wall time" not in load_grid("gs").summary()
@@ -944,8 +968,11 @@ def test_show_says_how_far_a_grid_store_got_and_refuses_what_it_cannot_read(tmp_
         "(incomplete: run the grid again with --store gs to finish it)\n"
     )
     assert main(["show", "gs", "--json"]) == 0
-    status = {"path": "gs", "kind": "grid", "complete": False, "networks": 400, "finished": 272}
+    status = {"path": "gs", "result": "grid", "complete": False, "networks": 400, "finished": 272}
     assert json.loads(capsys.readouterr().out) == status
+    assert main(["show", "gs", "--plot", "gs.png"]) == 2  # not a silent exit 0 without its figure
+    assert "networks still to train, and a grid's figure needs them all" in capsys.readouterr().err
+    assert not (tmp_path / "gs.png").exists()
     (tmp_path / "t.txt").write_text("x")
     np.savez(tmp_path / "other.npz", a=np.arange(3))
     for argv, message in [

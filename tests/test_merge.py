@@ -539,16 +539,28 @@ def test_per_seed_settings_that_differ_between_grid_parts_become_one_value_per_s
     starts = np.random.default_rng(2).normal(size=(30, 9))
     merged = merge_grids([_grid(range(10), params0=starts[:10]), _grid(range(10, 30), params0=starts[10:])])
     _assert_same_grid(merged, _grid(30, params0=starts))
+    # parts out of seed order (a shell's glob puts part-10 before part-2): each seed keeps its own settings
+    merged = merge_grids(
+        [_grid(range(40, 100), init_scale=scales[40:], lr_output=1.5), _grid(range(40), init_scale=0.5, lr_output=1.5)]
+    )
+    _assert_same_grid(merged, whole)
+    merged = merge_grids([_grid([22, 3, 17], params0=starts[[22, 3, 17]]), _grid(range(10, 15), params0=starts[10:15])])
+    _assert_same_grid(merged, _grid([3, 10, 11, 12, 13, 14, 17, 22], params0=starts[[3, 10, 11, 12, 13, 14, 17, 22]]))
 
 
-def test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwise():
-    from fastbackprop import merge_grids
+def test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwise(tmp_path):
+    from fastbackprop import load_grid, merge_grids
     from fastbackprop.merge import missing_seeds
 
     merged = merge_grids([_grid(range(0, 60)), _grid(range(40, 100)), _grid(range(150, 160))])
     _assert_same_grid(merged, _grid(np.r_[0:100, 150:160]))  # 40 .. 59 once
     _assert_same_grid(merge_grids([_grid(range(100))]), _grid(100))
     assert missing_seeds(merged) == [(100, 150)] and missing_seeds(merged, range(170)) == [(100, 150), (160, 170)]
+    twice = merge_grids([_grid(range(0, 6)), _grid(range(3, 8))])  # computed counts both parts' networks
+    assert twice.computed > twice.n * 2
+    twice.save(tmp_path / "twice.npz")
+    _assert_same_grid(load_grid(tmp_path / "twice.npz"), _grid(8))  # and it loads, and merges again
+    _assert_same_grid(merge_grids([tmp_path / "twice.npz", _grid(range(8, 10))]), _grid(10))
     other = _grid(range(40, 100), init_scale=0.9)
     with pytest.raises(
         ValueError, match=r"seed 40 has different results or settings in part 1 \(a GridResult\) and part 2"
@@ -629,3 +641,5 @@ def test_the_cli_merges_grid_parts_into_a_grid_and_refuses_a_mix(tmp_path, capsy
     assert main(["merge", str(tmp_path / "x.npz"), str(tmp_path / "a.npz"), str(tmp_path / "s.npz")]) == 2
     err = capsys.readouterr().err
     assert "holds a grid and PART" in err and "does not: merge joins the parts of one sweep or of one grid" in err
+    assert main(["merge", str(tmp_path / "x.npz"), str(tmp_path / "a.npz"), str(tmp_path / "typo.npz")]) == 2
+    assert "no such result file or store: " in capsys.readouterr().err  # its own error, not "not a grid"
