@@ -1033,7 +1033,7 @@ def _paths_of(args):
     real paths: a store's messages do)."""
     values = [getattr(args, name, None) for name in _PATHS] if args is not None else []
     given = [str(p) for v in values for p in (v if isinstance(v, list) else [v]) if isinstance(p, str) and p]
-    return given + [os.path.realpath(p) for p in given] + [os.path.realpath(p).rstrip(os.sep) for p in given]
+    return given + [os.path.realpath(p) for p in given]
 
 
 def _interrupted(exc):

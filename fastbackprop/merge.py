@@ -11,10 +11,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from ._layout import N_PARAMS
 from ._settings import PER_ROW
 from ._validation import check_memory, check_seeds
-from .results import GridResult, SweepResult, load_grid, load_sweep, made_with
+from .results import GRID_PER_SEED, GridResult, SweepResult, load_grid, load_sweep, made_with
 from .store import planned_seeds
 
 __all__ = ["merge_grids", "merge_sweeps", "missing_seeds"]
@@ -205,8 +204,6 @@ def _check_versions(named: Sequence[tuple[str, str | None]]) -> None:
 GridPart = GridResult | str | os.PathLike[str]
 #: Settings every part of a grid must share, besides its cells (lrs, momenta, lengths) and data.
 _GRID_AGREE = ("dtype", "activation", "margin", "tol", "init")
-#: A grid's per-seed settings, and the shape of one seed's value.
-_GRID_PER_SEED = {"lr_output": (), "init_scale": (), "params0": (N_PARAMS,)}
 #: A grid's results, seed on the last axis.
 _GRID_ROWS = ("loss", "diverged", "epochs_to_tol", "within_margin")
 
@@ -275,7 +272,7 @@ def _merge_grids(parts: Iterable[GridPart], seeds: Any = None) -> tuple[GridResu
     grids = [g for _, g in loaded]
     seeds_all = np.concatenate([g.seeds for g in grids])
     part_of = np.concatenate([np.full(g.n, k) for k, g in enumerate(grids)])
-    per_seed = {name: _grid_per_seed(grids, name) for name in _GRID_PER_SEED}
+    per_seed = {name: _grid_per_seed(grids, name) for name in GRID_PER_SEED}
     rows = {  # seed first, so that rows are taken and compared seed by seed
         name: np.concatenate([np.moveaxis(getattr(g, name), -1, 0) for g in grids])
         for name in _GRID_ROWS
@@ -350,7 +347,7 @@ def _grid_per_seed(grids: Sequence[GridResult], name: str) -> Any:
         return None
     if all(not isinstance(v, np.ndarray) for v in values) and all(v == values[0] for v in values):
         return values[0]
-    row = _GRID_PER_SEED[name]
+    row = GRID_PER_SEED[name]
     return np.concatenate(
         [np.broadcast_to(np.asarray(v, dtype=np.float64), (g.n, *row)) for g, v in zip(grids, values, strict=True)]
     )

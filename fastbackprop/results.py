@@ -26,6 +26,7 @@ from ._validation import (
 )
 from ._version import __version__
 from .store import (
+    ARRAY_SETTINGS,
     NPZ_FORMATS,
     OMITTED_AT_DEFAULT,
     canonical_nans,
@@ -51,6 +52,8 @@ FORMAT_VERSION = 3  # 3: epochs_to_tol may be absent (not tracked)
 _READABLE = (1, 2, 3)
 #: Version of the ``GridResult.save`` file format (see CHANGELOG.md).
 GRID_FORMAT_VERSION = 1
+#: A grid's per-seed settings (its learning rates and momenta are its cells), and one seed's shape of each.
+GRID_PER_SEED = {name: ARRAY_SETTINGS[name] for name in PER_ROW if name not in ("lr", "momentum")}
 
 
 def _number(value: float) -> float | None:
@@ -503,7 +506,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
     with np.load(path, allow_pickle=False) as f:
         check_kind(npz_kind(f), "sweep", f"path {path!r}")
         version = f["format_version"] if "format_version" in f and "format" not in f else None
-        if not is_version(version, _READABLE):
+        if version is None or not is_version(version, _READABLE):
             raise ValueError(f"path {str(path)!r} is not a fastbackprop sweep file (versions {_READABLE})")
         # Arrays are saved as arrays, settings as 0-d arrays: .item() gives back
         # the Python int, float, str or bool (whatever the annotations say).
@@ -511,7 +514,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepResult:
         for field in dataclasses.fields(SweepResult):
             if field.name not in f and field.default is not dataclasses.MISSING:
                 continue  # a field added since the file was written: its default
-            if field.name == "epochs_to_tol" and field.name not in f and version is not None and version.item() >= 3:
+            if field.name == "epochs_to_tol" and field.name not in f and version.item() >= 3:
                 fields[field.name] = None  # not tracked (save leaves a None out)
                 continue
             if field.name not in f:
@@ -917,9 +920,7 @@ def _rows_are_cells(
     elif settings.get("momentum", 0.0) != 0.0 or "momentum" in inputs:
         return False
     return all(name in inputs and np.array_equal(inputs[name], v) for name, v in per_cell.items()) and all(
-        np.array_equal(inputs[name], tiled(inputs[name]))
-        for name in ("seeds", "lr_output", "init_scale", "params0")
-        if name in inputs
+        np.array_equal(inputs[name], tiled(inputs[name])) for name in ("seeds", *GRID_PER_SEED) if name in inputs
     )
 
 
@@ -935,7 +936,6 @@ def _grid_fits(f: dict[str, Any]) -> bool:
         return False
     cells = lrs.shape if momenta is None else (*lrs.shape, *momenta.shape)
     E, S = epochs.shape[0], seeds.shape[0]
-    per_seed = {"lr_output": (), "init_scale": (), "params0": (N_PARAMS,)}
     etl, within, margin = f["epochs_to_tol"], f["within_margin"], f["margin"]
     shapes_ok = (
         lrs.dtype == np.float64
@@ -958,7 +958,7 @@ def _grid_fits(f: dict[str, Any]) -> bool:
         )
         and all(
             not isinstance(f[k], np.ndarray) or (f[k].dtype == np.float64 and f[k].shape == (S, *row))
-            for k, row in per_seed.items()
+            for k, row in GRID_PER_SEED.items()
         )
     )
     if not shapes_ok:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ._execution import Plan, Rows, execute, progress_bar
 from ._layout import N_PARAMS
-from ._settings import ACTIVATIONS, PER_ROW, Training
+from ._settings import ACTIVATIONS, Training
 from ._validation import (
     MAX_EPOCHS,
     MAX_LENGTHS,
@@ -34,14 +34,12 @@ from ._validation import (
     check_sweep_seeds,
     check_training,
 )
-from .results import GridResult, SweepResult, diverged_rows, load_grid, load_sweep, wilson_interval
+from .results import GRID_PER_SEED, GridResult, SweepResult, diverged_rows, load_grid, load_sweep, wilson_interval
 from .store import MANIFEST
 
 __all__ = ["GridResult", "SweepResult", "grid", "load_grid", "load_sweep", "sweep", "wilson_interval"]
 
 DTypeName = Literal["float64", "float32"]
-#: A grid's per-seed settings, repeated for every cell (its lr and momentum are the cells').
-_PER_SEED = tuple(name for name in PER_ROW if name not in ("lr", "momentum"))
 
 
 def _check_result_memory(
@@ -60,7 +58,7 @@ def _check_result_memory(
         # the sweep's seed, lr and momentum rows, and the per-seed settings repeated per cell
         repeated = sum(
             8 * np.size(getattr(training, name)) // n_seeds
-            for name in _PER_SEED
+            for name in GRID_PER_SEED
             if isinstance(getattr(training, name), np.ndarray)
         )
         per_seed = 8 + 2 * repeated + n_cells * (r * f + w + 8 + 24 + repeated)  # + the caller's and checked copies
@@ -335,7 +333,7 @@ device :
         training,
         lr=lr_rows,
         momentum=0.0 if m_array is None else m_rows,
-        **{name: cells(getattr(training, name)) for name in _PER_SEED},
+        **{name: cells(getattr(training, name)) for name in GRID_PER_SEED},
     )
     loss = np.empty((K, epochs.shape[0], S), dtype=training.float_type)
     within = np.empty((K, training.n_within, S), dtype=np.bool_)
