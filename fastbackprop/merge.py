@@ -51,7 +51,9 @@ def merge_sweeps(parts: Iterable[Part], seeds: range | npt.ArrayLike | None = No
     Parameters
     ----------
     parts : iterable of SweepResult, or paths of result files or stores
-        Stores may be partial: their finished rows are taken.
+        Stores may be partial: their finished rows are taken. A grid's store
+        is a sweep of its cells' networks here, each with its learning rate
+        (``merge_grids`` joins grids as grids).
     seeds : int, range or array of ints, optional
         The seeds the whole sweep was meant to cover, as ``sweep`` takes
         them (an int N: 0 .. N-1). Without them, a part that never ran at the
