@@ -2,7 +2,7 @@
 
 Public API: ``Network`` (one network), ``sweep`` / ``SweepResult`` /
 ``load_sweep`` (many seeds, on the CPU or with ``device="cuda"`` on a GPU),
-``merge_sweeps`` / ``merge_grids`` (sweeps and grids run in pieces, as one),
+``merge_sweeps`` / ``merge_grids`` / ``missing_seeds`` (sweeps and grids run in pieces, as one),
 ``grid`` / ``GridResult`` / ``load_grid`` (learning rates x training lengths),
 ``init_map`` / ``lr_map`` / ``MapResult`` / ``load_map`` (one network per
 pixel of a slice of starting points or learning rates), ``plot``
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from . import datasets
     from ._errors import DeviceUnavailableError, StoreLockedError
     from .maps import MapResult, init_map, load_map, lr_map
-    from .merge import merge_grids, merge_sweeps
+    from .merge import merge_grids, merge_sweeps, missing_seeds
     from .network import Network
     from .sweeps import GridResult, SweepResult, grid, load_grid, load_sweep, sweep, wilson_interval
 
@@ -43,6 +43,7 @@ _HOMES = {
     "lr_map": "maps",
     "merge_grids": "merge",
     "merge_sweeps": "merge",
+    "missing_seeds": "merge",
     "sweep": "sweeps",
     "wilson_interval": "sweeps",
 }
@@ -64,6 +65,7 @@ __all__ = [
     "lr_map",
     "merge_grids",
     "merge_sweeps",
+    "missing_seeds",
     "sweep",
     "wilson_interval",
 ]

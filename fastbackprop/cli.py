@@ -380,6 +380,12 @@ def _build_parser():
         "missing (without it, a first or last task that never ran is not seen: only gaps between the seeds present)",
     )
     merge.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
+    merge.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT if it exists (without it an existing OUT is refused: a forgotten OUT would make the "
+        "first part the output, and lose it)",
+    )
 
     show = sub.add_parser(
         "show",
@@ -762,6 +768,11 @@ def _run_merge(args):
     from .store import result_kind
 
     _check_outputs(args, "OUT")
+    if os.path.lexists(args.out) and not args.overwrite:
+        raise ValueError(
+            f"OUT {args.out!r} exists: give --overwrite to replace it (OUT is the first name after merge; "
+            "a forgotten one makes the first part the output)"
+        )
     out = os.path.realpath(args.out)
     for part in args.parts:
         if _same_file(args.out, part):
@@ -810,7 +821,7 @@ def _run_merge(args):
 def _run_show(args):
     from .maps import load_map
     from .results import load_grid, load_sweep
-    from .store import planned_seeds, result_kind
+    from .store import manifest_settings, planned_seeds, result_kind
 
     if args.what is not None and args.plot is None:
         raise ValueError(f"--what chooses what --plot draws; give --plot FILE too, or drop --what {args.what}")
@@ -827,20 +838,22 @@ def _run_show(args):
         if finished is None or finished.complete:
             raise
         planned = planned_seeds(args.path).shape[0]
+        settings = manifest_settings(args.path)  # (sound: load_sweep read the store)
+        cells = {"lrs": settings["grid"]["lrs"], "momenta": settings["grid"]["momenta"]}
+        made = {**cells, "epochs": settings["record_at"], "seeds": settings["grid"]["seeds"]}
         if args.plot:
             raise ValueError(
                 f"--plot {args.plot!r}: PATH {args.path!r} is a grid's store with {planned - finished.n} of its "
                 f"{planned} networks still to train, and a grid's figure needs them all"
             ) from None
         if args.json:
-            print(
-                json.dumps(
-                    {"path": args.path, "result": kind, "complete": False, "networks": planned, "finished": finished.n}
-                )
-            )
+            status = {"complete": False, "networks": planned, "finished": finished.n}
+            print(json.dumps({"path": args.path, "result": kind, **made, **status}))
         else:
+            momenta = "" if cells["momenta"] is None else f" x momenta {cells['momenta']}"
             print(
-                f"grid store {args.path}: {finished.n} of {planned} networks finished, {planned - finished.n} still to "
+                f"grid store {args.path}: lrs {cells['lrs']}{momenta}, {made['seeds']} seeds per cell, lengths "
+                f"{made['epochs']}\n{finished.n} of {planned} networks finished, {planned - finished.n} still to "
                 f"train (incomplete: run the grid again with --store {args.path} to finish it)"
             )
         return 0
@@ -1083,8 +1096,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report_interrupt(args):
-    store = getattr(args, "store", None)
-    kept = f"; finished chunks are kept in {store}" if store and os.path.isdir(store) else ""
+    store, chunks = getattr(args, "store", None), False
+    if store:
+        with contextlib.suppress(OSError):  # (a store that cannot be listed: nothing said of it)
+            chunks = os.path.isdir(store) and any(n.startswith("chunk-") for n in os.listdir(store))
+    kept = f"; finished chunks are kept in {store}" if chunks else ""
     print(f"fastbackprop: interrupted{kept}", file=sys.stderr)
     return 130
 

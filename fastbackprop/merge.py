@@ -76,8 +76,8 @@ def merge_sweeps(parts: Iterable[Part], seeds: range | npt.ArrayLike | None = No
         largest are missing (``missing_seeds`` lists them), or, without
         ``seeds``, a part is a partial result (a ``SweepResult`` or its
         file, not a store), which does not say which seeds it was made for;
-        ``wall_seconds`` and ``computed`` are
-        the parts' totals.
+        ``computed`` is the parts' total, as is ``wall_seconds`` where every
+        part keeps its own (NaN otherwise: a store keeps none).
 
     Raises
     ------
@@ -169,7 +169,6 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
     seeds = seeds[keep]
     settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in settings.items()}
     training = dataclasses.replace(first.training(), **settings)
-    walls = [r.wall_seconds for r in results if math.isfinite(r.wall_seconds)]
     merged = SweepResult.from_rows(
         seeds,
         columns["params"][keep],
@@ -178,7 +177,7 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
         first.X,
         first.y,
         training,
-        wall_seconds=sum(walls) if walls else math.nan,
+        wall_seconds=_total_wall(results),
         computed=sum(r.computed for r in results),
     )
     # Complete: no gap between the smallest and largest seed, and every seed a
@@ -230,7 +229,10 @@ def merge_grids(parts: Iterable[GridPart], seeds: range | npt.ArrayLike | None =
         in the order given, that has it, which the others' must equal bit for
         bit); per-seed settings that differ
         between parts (``lr_output``, ``init_scale``) become one value per
-        seed; ``wall_seconds`` and ``computed`` are the parts' totals.
+        seed; ``computed`` is the parts' total, as is ``wall_seconds`` where
+        every part keeps its own (NaN otherwise: a store keeps none).
+        ``complete`` is False where seeds are missing (``missing_seeds``):
+        between the smallest and the largest, or of ``seeds``.
 
     Raises
     ------
@@ -240,7 +242,7 @@ def merge_grids(parts: Iterable[GridPart], seeds: range | npt.ArrayLike | None =
         then the first part's is kept), init, on whether ``lr_output`` is set,
         whether starts are explicit or whether epochs to tol were tracked
         (naming the setting and the parts); if a seed has different results or
-        settings in two parts; if the parts were written by different
+        settings in two parts (naming them); if the parts were written by different
         fastbackprop versions; or if there are none, or a path does not hold a
         finished grid.
     TypeError
@@ -298,19 +300,30 @@ def _merge_grids(parts: Iterable[GridPart], seeds: Any = None) -> tuple[GridResu
         if differ.any():
             i, lo = dropped[differ][0], kept[differ][0]
             one, other = loaded[part_of[lo]][0], loaded[part_of[i]][0]
-            raise ValueError(f"seed {int(seeds_all[i])} has different results or settings in {one} and {other}")
+            which = [name for name, v in rows.items() if v[i].tobytes() != v[lo].tobytes()]
+            raise ValueError(
+                f"seed {int(seeds_all[i])} has different {', '.join(which)} in {one} and {other}; they are not one grid"
+            )
     merged = {name: np.ascontiguousarray(np.moveaxis(v[keep], 0, -1)) for name, v in rows.items() if name in _GRID_ROWS}
     settings = {k: rows[k][keep] if k in rows else v for k, v in per_seed.items()}  # (in seed order, as the rows)
-    walls = [g.wall_seconds for g in grids if math.isfinite(g.wall_seconds)]
     fields: dict[str, Any] = {name: merged.get(name) for name in _GRID_ROWS} | settings
+    gaps = _gaps(np.unique(seeds_all[keep]), [] if expected is None else [expected])
     result = dataclasses.replace(
         first,
         seeds=seeds_all[keep],
-        wall_seconds=sum(walls) if walls else math.nan,
+        wall_seconds=_total_wall(grids),
         computed=sum(g.computed for g in grids),
+        complete=not gaps,
         **fields,
     )
-    return result, _gaps(np.unique(result.seeds), [] if expected is None else [expected])
+    return result, gaps
+
+
+def _total_wall(results: Sequence[SweepResult | GridResult]) -> float:
+    """The parts' wall time, summed: NaN unless every part keeps its own (a store does not), so that a
+    merge never reports the time of some parts as that of all."""
+    walls = [r.wall_seconds for r in results]
+    return math.fsum(walls) if all(math.isfinite(w) for w in walls) else math.nan
 
 
 def _check_grids_agree(first_name: str, first: GridResult, name: str, part: GridResult) -> None:
@@ -382,9 +395,10 @@ def missing_seeds(result: SweepResult | GridResult, planned: npt.ArrayLike | Non
     """The seeds ``result`` lacks, as sorted [start, stop) ranges.
 
     Those between its smallest and its largest seed, and, if given, those of
-    ``planned`` (ints: the seeds its parts were made for) outside them.
+    ``planned`` (the seeds its parts were made for, as ``sweep`` takes them:
+    an int N is 0 .. N-1) outside them.
     """
-    return _gaps(np.unique(result.seeds), [] if planned is None else [np.asarray(planned, dtype=np.int64).ravel()])
+    return _gaps(np.unique(result.seeds), [] if planned is None else [check_seeds(planned)])
 
 
 def _gaps(seeds: npt.NDArray[np.int64], planned: list[npt.NDArray[np.int64]]) -> list[tuple[int, int]]:

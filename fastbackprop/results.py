@@ -603,6 +603,9 @@ class GridResult:
     computed : int
         Networks trained by this call, over all cells; the others were read
         from a store.
+    complete : bool
+        False for a merge of grids (``merge_grids``) that lacks seeds its
+        parts or ``seeds`` planned (``missing_seeds`` lists them).
     """
 
     lrs: npt.NDArray[np.float64]
@@ -625,6 +628,7 @@ class GridResult:
     within_margin: npt.NDArray[np.bool_] | None = None
     diverged: npt.NDArray[np.bool_] | None = None
     computed: int = 0
+    complete: bool = True
 
     def __post_init__(self) -> None:
         if (self.margin is None) != (self.within_margin is None):
@@ -711,7 +715,8 @@ class GridResult:
     def report(self) -> dict[str, Any]:
         """The grid as a strict-JSON dict (what ``fastbackprop grid --json`` prints).
 
-        Keys: seeds (per cell), dtype, tol, the options not at their defaults
+        Keys: seeds (per cell), complete (False for a merge that lacks seeds
+        planned), dtype, tol, the options not at their defaults
         (as in ``SweepResult.report``), lrs, momenta (only with a momentum
         axis), epochs, cells (``cells()``), diverged (networks diverged by the
         end of the longest run, per learning rate, or per learning rate and
@@ -721,6 +726,7 @@ class GridResult:
         """
         return {
             "seeds": self.n,
+            "complete": self.complete,
             "dtype": self.dtype,
             "tol": self.tol,
             **_options_json(self._options()),
@@ -738,7 +744,11 @@ class GridResult:
         """A short human-readable report: the settings, ``table()``, the networks trained."""
         criterion = f", tol {self.tol:g}" if self.margin is None else ""  # a margin replaces it
         options = _options_text(self._options())
-        lines = [f"{self.n} seeds per cell, {self.dtype}{criterion}{options}; success rate [95% CI]", self.table()]
+        partial = "" if self.complete else " (incomplete: seeds planned are missing)"
+        lines = [
+            f"{self.n} seeds per cell{partial}, {self.dtype}{criterion}{options}; success rate [95% CI]",
+            self.table(),
+        ]
         cells = self.lrs.shape[0] * (1 if self.momenta is None else self.momenta.shape[0])
         diverged = self._diverged_counts()
         if diverged.any():
@@ -788,7 +798,7 @@ class GridResult:
         criterion = f"tol={self.tol:g}" if self.margin is None else f"margin={self.margin:g}"
         return (
             f"GridResult(n={self.n}, lrs={self.lrs.tolist()}, {momenta}epochs={self.epochs.tolist()}, "
-            f"{act}dtype={self.dtype!r}, {criterion})"
+            f"{act}dtype={self.dtype!r}, {criterion}" + ("" if self.complete else ", complete=False") + ")"
         )
 
 
@@ -991,4 +1001,5 @@ def _grid_fits(f: dict[str, Any]) -> bool:
         and not isinstance(computed, bool)
         and computed >= 0  # (it may exceed the networks: a merge of overlapping parts counts every part's)
         and not (wall < 0 or wall == math.inf)
+        and isinstance(f["complete"], bool)
     )

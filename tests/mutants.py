@@ -453,7 +453,13 @@ MUTANTS = (
     ),
     Mutant(
         "partial-sweep-reported-complete",
-        (("fastbackprop/results.py", '            "complete": self.complete,\n', '            "complete": True,\n'),),
+        (
+            (
+                "fastbackprop/results.py",
+                '            "complete": self.complete,\n            "epochs": self.epochs,\n',
+                '            "complete": True,\n            "epochs": self.epochs,\n',
+            ),
+        ),
         ("tests/test_store.py::test_missing_truncated_and_corrupt_chunks_are_recomputed",),
     ),
     Mutant(

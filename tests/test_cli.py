@@ -468,7 +468,7 @@ def test_paths_named_like_numbers_or_settings_survive_the_renaming(tmp_path, cap
     X, y = datasets.xor()
     grid(X, y, 3, lrs=[0.5], epochs_list=[2]).save("0")
     grid(X, y, range(3, 6), lrs=[1.0], epochs_list=[2]).save("1")
-    assert main(["merge", "m.npz", "0", "1"]) == 2
+    assert main(["merge", "--overwrite", "m.npz", "0", "1"]) == 2
     assert capsys.readouterr().err == f"fastbackprop: error: {message}\n"
     (tmp_path / "my seeds=3").mkdir()
     os.symlink(tmp_path / "my seeds=3", tmp_path / "link")
@@ -964,11 +964,12 @@ def test_show_says_how_far_a_grid_store_got_and_refuses_what_it_cannot_read(tmp_
     capsys.readouterr()
     assert main(["show", "gs"]) == 0
     assert capsys.readouterr().out == (
-        "grid store gs: 272 of 400 networks finished, 128 still to train "
-        "(incomplete: run the grid again with --store gs to finish it)\n"
+        "grid store gs: lrs [0.5, 2.0], 200 seeds per cell, lengths [3]\n272 of 400 networks finished, 128 still "
+        "to train (incomplete: run the grid again with --store gs to finish it)\n"
     )
     assert main(["show", "gs", "--json"]) == 0
-    status = {"path": "gs", "result": "grid", "complete": False, "networks": 400, "finished": 272}
+    status = {"path": "gs", "result": "grid", "lrs": [0.5, 2.0], "momenta": None, "epochs": [3], "seeds": 200}
+    status |= {"complete": False, "networks": 400, "finished": 272}
     assert json.loads(capsys.readouterr().out) == status
     assert main(["show", "gs", "--plot", "gs.png"]) == 2  # not a silent exit 0 without its figure
     assert "networks still to train, and a grid's figure needs them all" in capsys.readouterr().err
@@ -1320,3 +1321,18 @@ def test_info_says_what_the_kernels_target_has_as_numba_compiles_them(env, cpu):
     ).stdout
     no_fma = "fma: no: each FMA of the kernels is a library call, a sweep 20-35x slower (the same bits)\n"
     assert ("fma: yes\n" in text) is kernel_fma and (no_fma in text) is not kernel_fma
+
+
+def test_an_interruption_says_chunks_are_kept_only_where_there_are_some(tmp_path, capsys):
+    import argparse
+
+    from fastbackprop.cli import _report_interrupt
+
+    store = tmp_path / "s"
+    store.mkdir()  # made, then interrupted before its first chunk
+    assert _report_interrupt(argparse.Namespace(store=str(store))) == 130
+    assert capsys.readouterr().err == "fastbackprop: interrupted\n"
+    (store / "chunk-000000.npz").write_bytes(b"")
+    assert _report_interrupt(argparse.Namespace(store=str(store))) == 130
+    assert capsys.readouterr().err == f"fastbackprop: interrupted; finished chunks are kept in {store}\n"
+    assert _report_interrupt(None) == 130 and capsys.readouterr().err == "fastbackprop: interrupted\n"

@@ -110,6 +110,7 @@ def test_report_summary_diverged_and_computed(tmp_path):
     report = json.loads(json.dumps(g.report(), allow_nan=False))
     assert report == {
         "seeds": N,
+        "complete": True,
         "dtype": "float64",
         "tol": 0.01,
         "init_scale": 0.5,

@@ -51,7 +51,7 @@ def test_the_cli_slices_and_merges_like_a_job_array(tmp_path, whole, capsys):
         args = ["sweep", "--dataset", "xor", "--seeds", f"{lo}:{hi}", "--epochs", str(EPOCHS), "--lr", "0.5"]
         assert main([*args, "--store", parts[-1]]) == 0
     capsys.readouterr()
-    assert main(["merge", str(tmp_path / "all.npz"), *parts, "--json"]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "all.npz"), *parts, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["seeds"] == N and report["missing"] == [] and report["parts"] == 2 and report["complete"] is True
     assert report["runs_per_second"] is None  # a merge trains nothing
@@ -65,14 +65,28 @@ def test_missing_seeds_and_partial_parts_are_reported(tmp_path, capsys):
     assert not merged.complete and merged.n == 15
     a.save(tmp_path / "a.npz")
     b.save(tmp_path / "b.npz")
-    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
+    assert (
+        main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
+    )
     out = capsys.readouterr().out
     assert "missing seeds: 10..19" in out and "15 seeds trained, summed over the result files" in out  # not here
     assert "read from the store" not in out
-    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "merge",
+                "--overwrite",
+                str(tmp_path / "m.npz"),
+                str(tmp_path / "a.npz"),
+                str(tmp_path / "b.npz"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["computed"] == 15 and report["runs_per_second"] is None  # a merge trains nothing
-    assert main(["merge", str(tmp_path / "one.npz"), str(tmp_path / "a.npz")]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "one.npz"), str(tmp_path / "a.npz")]) == 0
     assert "merged 1 part: 10 seeds" in capsys.readouterr().out
 
 
@@ -80,10 +94,19 @@ def test_a_merge_of_a_store_and_a_file_does_not_count_rows_read_from_a_store(tmp
     """A loaded store keeps no wall time or count of seeds trained: only the files' are summed."""
     sweep(*XOR, range(0, 100), epochs=EPOCHS, lr=0.5, store=tmp_path / "p0")
     sweep(*XOR, range(50, 150), epochs=EPOCHS, lr=0.5).save(tmp_path / "p1.npz")
-    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "p0"), str(tmp_path / "p1.npz")]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "p0"), str(tmp_path / "p1.npz")]) == 0
     out = capsys.readouterr().out
-    assert "merged 2 parts: 150 seeds" in out and "100 seeds trained, summed over the result files" in out
+    assert "merged 2 parts: 150 seeds" in out and "summed over" not in out  # the store's time is not known
     assert "read from the store" not in out
+    assert (
+        main(
+            ["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "p0"), str(tmp_path / "p1.npz"), "--json"]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["wall_seconds"] is None and report["computed"] is None  # not the file's time as all parts'
+    assert "wall time" not in load_sweep(tmp_path / "m.npz").summary()
 
 
 def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys):
@@ -93,10 +116,10 @@ def test_a_partial_stores_unfinished_seeds_are_reported_missing(tmp_path, capsys
     (store / "chunk-000001.npz").unlink()  # seed 1029, the last
     merged = merge_sweeps([store])
     assert not merged.complete and merged.n == 1024
-    assert main(["merge", str(tmp_path / "m.npz"), str(store)]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(store)]) == 0
     assert "missing seeds: 1029" in capsys.readouterr().out
     (store / "chunk-000000.npz").unlink()  # as if interrupted before its first chunk
-    assert main(["merge", str(tmp_path / "m.npz"), str(store), "--json"]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(store), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["seeds"] == 0 and report["missing"] == [[5, 1030]]
     assert report["computed"] is None and report["wall_seconds"] is None  # stores keep neither (0 was said)
@@ -108,12 +131,12 @@ def test_a_partial_result_saved_to_a_file_stays_partial(tmp_path, capsys):
     (store / "chunk-000001.npz").unlink()
     load_sweep(store).save(tmp_path / "part.npz")
     assert not merge_sweeps([tmp_path / "part.npz"]).complete
-    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "part.npz")]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "part.npz")]) == 0
     assert "incomplete: a part is a partial result, which does not say which seeds" in capsys.readouterr().out
     # all its seeds in another part: still unknown whether the partial one was meant for more
     whole = sweep(*XOR, range(5, 1030), epochs=EPOCHS, lr=np.linspace(0.1, 1, 1025))
     assert not merge_sweeps([tmp_path / "part.npz", whole]).complete
-    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "part.npz"), "--json"]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "part.npz"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["complete"] is False and report["missing"] == []
     (store / "chunk-000000.npz").unlink()  # no rows, a setting per network
@@ -202,7 +225,7 @@ def test_merge_out_inside_a_parts_store_is_refused(tmp_path, capsys):
     sweep(*XOR, range(5, 10), epochs=EPOCHS, lr=0.5).save(tmp_path / "a.npz")
     files = sorted(p.name for p in (tmp_path / "st").iterdir())
     out = tmp_path / "st" / "manifest.json"
-    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "st")]) == 2
+    assert main(["merge", "--overwrite", str(out), str(tmp_path / "a.npz"), str(tmp_path / "st")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lies inside the store" in err
     assert sorted(p.name for p in (tmp_path / "st").iterdir()) == files and load_sweep(tmp_path / "st").n == 5
@@ -224,7 +247,7 @@ def test_files_and_stores_of_other_versions_are_not_merged(tmp_path, monkeypatch
                 merge_sweeps([tmp_path / mine, tmp_path / other])
     merged = merge_sweeps([tmp_path / "b.npz", tmp_path / "t"])  # one version, whichever: merged
     np.testing.assert_array_equal(merged.seeds, np.r_[5:10, 15:20])
-    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "t")]) == 2
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "different fastbackprop versions" in err
 
@@ -248,7 +271,7 @@ def test_parts_of_other_settings_are_refused_naming_the_setting(tmp_path, capsys
     with pytest.raises(ValueError, match=f"parts disagree on {setting}"):
         merge_sweeps([tmp_path / "a.npz", tmp_path / "b.npz"])
     out = tmp_path / "m.npz"
-    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
+    assert main(["merge", "--overwrite", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"disagree on {setting}" in err and "b.npz" in err
     assert not out.exists()  # nothing written
@@ -269,14 +292,14 @@ def test_the_seeds_planned_find_a_first_or_last_task_that_never_ran(tmp_path, ca
     for k, part in enumerate(parts):
         part.save(tmp_path / f"p{k}.npz")
     files = [str(tmp_path / f"p{k}.npz") for k in range(2)]
-    assert main(["merge", str(tmp_path / "m.npz"), *files, "--seeds", "0:400", "--json"]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), *files, "--seeds", "0:400", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["complete"] is False and report["missing"] == [[0, 100], [300, 400]]
-    assert main(["merge", str(tmp_path / "m.npz"), *files, "--seeds", "400"]) == 0
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), *files, "--seeds", "400"]) == 0
     assert "missing seeds: 0..99, 300..399" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"^seeds must be non-negative"):
         merge_sweeps(parts, seeds=[-1, 5])
-    assert main(["merge", str(tmp_path / "m.npz"), *files, "--seeds", "5:3"]) == 2
+    assert main(["merge", "--overwrite", str(tmp_path / "m.npz"), *files, "--seeds", "5:3"]) == 2
     assert "--seeds: range '5:3': START must be < STOP" in capsys.readouterr().err
 
 
@@ -296,7 +319,7 @@ def test_a_plan_of_many_seeds_is_checked_in_linear_time_and_memory(monkeypatch, 
     monkeypatch.setattr(_validation, "available_memory", lambda: 1 << 30)  # a 1 GiB machine
     with pytest.raises(ValueError, match=r"^seeds: the 100,000,000 seeds planned would take"):
         merge_sweeps(parts, seeds=10**8)
-    assert main(["merge", "m.npz", "--seeds", "100000000", "whatever.npz"]) == 2
+    assert main(["merge", "--overwrite", "m.npz", "--seeds", "100000000", "whatever.npz"]) == 2
     assert "the 100,000,000 seeds planned" in capsys.readouterr().err
 
 
@@ -345,7 +368,7 @@ def test_a_part_that_is_not_a_sweep_is_one_line_naming_the_file(tmp_path, capsys
         bad = tmp_path / "dir"
         bad.mkdir()
     out = tmp_path / "m.npz"
-    assert main(["merge", str(out), str(good), str(bad)]) == 2
+    assert main(["merge", "--overwrite", str(out), str(good), str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
     assert ("no such sweep file or store" in err) == (kind == "missing")
@@ -496,7 +519,7 @@ def _assert_same_grid(a, b):
     from fastbackprop import GridResult
 
     for field in dataclasses.fields(GridResult):
-        if field.name in ("wall_seconds", "computed"):
+        if field.name in ("wall_seconds", "computed", "complete"):  # (complete: asserted where it matters)
             continue
         x, y = getattr(a, field.name), getattr(b, field.name)
         assert type(x) is type(y), field.name
@@ -545,6 +568,7 @@ def test_per_seed_settings_that_differ_between_grid_parts_become_one_value_per_s
     )
     _assert_same_grid(merged, whole)
     merged = merge_grids([_grid([22, 3, 17], params0=starts[[22, 3, 17]]), _grid(range(10, 15), params0=starts[10:15])])
+    assert not merged.complete  # 4 .. 9 and others are missing
     _assert_same_grid(merged, _grid([3, 10, 11, 12, 13, 14, 17, 22], params0=starts[[3, 10, 11, 12, 13, 14, 17, 22]]))
 
 
@@ -554,8 +578,12 @@ def test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwis
 
     merged = merge_grids([_grid(range(0, 60)), _grid(range(40, 100)), _grid(range(150, 160))])
     _assert_same_grid(merged, _grid(np.r_[0:100, 150:160]))  # 40 .. 59 once
+    assert not merged.complete and "complete=False" in repr(merged) and "(incomplete: " in merged.summary()
+    assert merge_grids([_grid(range(0, 60)), _grid(range(40, 100))]).complete
+    assert not merge_grids([_grid(range(0, 60)), _grid(range(40, 100))], seeds=120).complete
     _assert_same_grid(merge_grids([_grid(range(100))]), _grid(100))
     assert missing_seeds(merged) == [(100, 150)] and missing_seeds(merged, range(170)) == [(100, 150), (160, 170)]
+    assert missing_seeds(merged, 170) == [(100, 150), (160, 170)]  # an int N is 0 .. N-1, as merge --seeds N
     twice = merge_grids([_grid(range(0, 6)), _grid(range(3, 8))])  # computed counts both parts' networks
     assert twice.computed > twice.n * 2
     twice.save(tmp_path / "twice.npz")
@@ -563,7 +591,7 @@ def test_a_seed_in_two_grid_parts_is_kept_once_if_identical_and_refused_otherwis
     _assert_same_grid(merge_grids([tmp_path / "twice.npz", _grid(range(8, 10))]), _grid(10))
     other = _grid(range(40, 100), init_scale=0.9)
     with pytest.raises(
-        ValueError, match=r"seed 40 has different results or settings in part 1 \(a GridResult\) and part 2"
+        ValueError, match=r"seed 40 has different loss, epochs_to_tol, init_scale in part 1 \(a GridResult\) and part 2"
     ):
         merge_grids([_grid(range(0, 60)), other])
 
@@ -593,7 +621,7 @@ def test_grid_parts_of_other_cells_or_settings_are_refused_naming_them(tmp_path,
     with pytest.raises(ValueError, match=f"parts disagree on {setting}"):
         merge_grids([tmp_path / "a.npz", tmp_path / "b.npz"])
     out = tmp_path / "m.npz"
-    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
+    assert main(["merge", "--overwrite", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"disagree on {setting}" in err and "b.npz" in err
     assert not out.exists()
@@ -629,17 +657,49 @@ def test_the_cli_merges_grid_parts_into_a_grid_and_refuses_a_mix(tmp_path, capsy
     assert main([*common, "--seeds", "100", "--json"]) == 0
     capsys.readouterr()
     out = tmp_path / "m.npz"
-    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b"), "--seeds", "120", "--json"]) == 0
+    assert (
+        main(
+            ["merge", "--overwrite", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b"), "--seeds", "120", "--json"]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["missing"] == [[100, 120]] and report["parts"] == 2 and report["runs_per_second"] is None
+    assert report["complete"] is False and not load_grid(out).complete  # kept in the file
     _assert_same_grid(load_grid(out), _grid(100))
     assert report["cells"] == _grid(100).cells()
-    assert main(["merge", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b")]) == 0
+    assert main(["merge", "--overwrite", str(out), str(tmp_path / "a.npz"), str(tmp_path / "b")]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("merged 2 parts: 100 seeds per cell") and "networks trained, summed over" in text
+    assert text.startswith("merged 2 parts: 100 seeds per cell") and "summed over" not in text  # (b: a store)
+    _grid(range(100, 120)).save(tmp_path / "c.npz")
+    assert main(["merge", "--overwrite", str(out), str(tmp_path / "a.npz"), str(tmp_path / "c.npz")]) == 0
+    text = capsys.readouterr().out  # every part keeps its time: their sum
+    assert "the parts' wall time" in text and f" s and {(50 + 20) * 2} networks trained, summed over" in text
     sweep(*XOR, 5, epochs=2).save(tmp_path / "s.npz")
-    assert main(["merge", str(tmp_path / "x.npz"), str(tmp_path / "a.npz"), str(tmp_path / "s.npz")]) == 2
+    assert (
+        main(["merge", "--overwrite", str(tmp_path / "x.npz"), str(tmp_path / "a.npz"), str(tmp_path / "s.npz")]) == 2
+    )
     err = capsys.readouterr().err
     assert "holds a grid and PART" in err and "does not: merge joins the parts of one sweep or of one grid" in err
-    assert main(["merge", str(tmp_path / "x.npz"), str(tmp_path / "a.npz"), str(tmp_path / "typo.npz")]) == 2
+    assert (
+        main(["merge", "--overwrite", str(tmp_path / "x.npz"), str(tmp_path / "a.npz"), str(tmp_path / "typo.npz")])
+        == 2
+    )
     assert "no such result file or store: " in capsys.readouterr().err  # its own error, not "not a grid"
+
+
+def test_merge_refuses_an_existing_out_without_overwrite(tmp_path, capsys):
+    """`fastbackprop merge parts/*.npz` made the first part the output, and lost it."""
+    sweep(*XOR, range(0, 5), epochs=EPOCHS, lr=0.5).save(tmp_path / "a.npz")
+    sweep(*XOR, range(5, 10), epochs=EPOCHS, lr=0.5).save(tmp_path / "b.npz")
+    before = (tmp_path / "a.npz").read_bytes()
+    assert main(["merge", str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
+    err = capsys.readouterr().err
+    assert f"OUT {str(tmp_path / 'a.npz')!r} exists: give --overwrite to replace it" in err
+    assert (tmp_path / "a.npz").read_bytes() == before
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
+    assert main(["merge", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 2
+    assert (
+        main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
+    )
+    assert load_sweep(tmp_path / "m.npz").n == 10
