@@ -1034,8 +1034,9 @@ def _in_flags(message, paths=()):
     """An API error message, each argument named by the flag that set it; ``paths`` (the command's
     files, which a message may quote unquoted: "lr=0.5.csv, line 3: ...") are left as they are."""
     kept = sorted({p for p in paths if p}, key=len, reverse=True)
-    if kept:  # one pass each way: a path ("1") must not be found inside another's placeholder
-        message = re.sub("|".join(map(re.escape, kept)), lambda m: f"\0{kept.index(m.group())}\0", message)
+    if kept:  # one pass each way: a path ("1") must not be found inside another's placeholder, nor in a word
+        found = r"(?<!\w)(?:" + "|".join(map(re.escape, kept)) + r")(?!\w)"  # (a store "s" is not epochs_list's)
+        message = re.sub(found, lambda m: f"\0{kept.index(m.group())}\0", message)
     message = _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
     message = _QUOTED_VALUE.sub(r"\1 \2", message)  # --device='cuda' as it is typed: --device cuda
     return re.sub("\0(\\d+)\0", lambda m: kept[int(m.group(1))], message)

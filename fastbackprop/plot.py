@@ -266,7 +266,7 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
             ax.text(
                 j,
                 i,
-                f"{rate[i, j]:.0%}\n[{ci[i, j, 0]:.0%}, {ci[i, j, 1]:.0%}]",
+                f"{_percent(rate[i, j])}\n[{_percent(ci[i, j, 0])}, {_percent(ci[i, j, 1])}]",
                 ha="center",
                 va="center",
                 color=colour,
@@ -274,6 +274,11 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
             )
     fig.colorbar(im, ax=ax, label="fraction converged")
     return fig
+
+
+def _percent(x: float) -> str:
+    """A fraction as a short percentage that never reads as 0 % or 100 % when it is not: 0.19 % as "0.2%"."""
+    return f"{x:.0%}" if x in (0.0, 1.0) or 0.01 <= x <= 0.99 else f"{x:.1%}"
 
 
 #: Colours of a map's pixels that have no value on the colour scale.

@@ -464,6 +464,8 @@ def test_paths_named_like_numbers_or_settings_survive_the_renaming(tmp_path, cap
     message = "parts disagree on lrs: '0' has [0.5], '1' has [1.0]"
     assert _in_flags(message, ["0", "1"]) == message
     assert _in_flags("lr=0.5 in '/a/lr=0.5'", ["/a/lr=0.5"]) == "--lr=0.5 in '/a/lr=0.5'"
+    # a short path is kept where it stands as a name, not inside the words around it
+    assert _in_flags("store 's' was made with epochs_list=[5]", ["s"]) == "store 's' was made with --epochs=[5]"
     monkeypatch.chdir(tmp_path)
     X, y = datasets.xor()
     grid(X, y, 3, lrs=[0.5], epochs_list=[2]).save("0")

@@ -212,7 +212,7 @@ def test_grid_heatmap_with_momenta_shows_lr_by_momentum_at_one_length(tmp_path):
     g = grid(*datasets.xor(), 100, lrs=[0.5, 2.0], epochs_list=[EPOCHS // 3, EPOCHS], momenta=[0.0, 0.5, 0.9])
     ax = _render(plot.grid_heatmap(g), tmp_path, "grid_m").axes[0]
     assert len(ax.texts) == 6 and ax.get_xlabel() == "momentum" and f"{EPOCHS:,} epochs" in ax.get_title()
-    first = f"{g.success_rate[0, 0, -1]:.0%}"
+    first = plot._percent(g.success_rate[0, 0, -1])
     assert ax.texts[0].get_text().startswith(first)
     shorter = plot.grid_heatmap(g, epochs=EPOCHS // 3).axes[0]
     assert f"{EPOCHS // 3:,} epochs" in shorter.get_title()
@@ -260,3 +260,16 @@ def test_decision_surface_with_soft_targets(tmp_path):
     net.train(X, y, epochs=EPOCHS)
     fig = _render(plot.decision_surface(net, X, y), tmp_path, "soft")
     assert len(fig.axes[0].get_legend().get_texts()) == 3
+
+
+def test_a_heat_maps_cells_never_round_a_rate_to_0_or_100_percent():
+    """A Wilson upper bound of 0.19 % was written "0%" beside the table's "0.2%"."""
+    assert [plot._percent(x) for x in (0.0, 0.0019, 0.012, 0.5, 0.99, 0.995, 1.0)] == [
+        "0%",
+        "0.2%",
+        "1%",
+        "50%",
+        "99%",
+        "99.5%",
+        "100%",
+    ]
