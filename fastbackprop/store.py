@@ -644,13 +644,19 @@ class SweepStore(_Chunks):
                     theirs, ours = _map_text(settings.get(key)), _map_text(self.settings.get(key))
                     if theirs != ours:
                         raise ValueError(f"store {self.path!r} holds {theirs}, this run is {ours}; use another store")
+                if key == "n_seeds" and all(_count(x.get(key), MAX_SEEDS) for x in (settings, self.settings)):
+                    raise ValueError(
+                        f"store {self.path!r} was made for {settings[key]:,} seeds, this run has "
+                        f"{self.settings[key]:,}; use another store, or the seeds it was made for"
+                    )
                 what = {
                     "data_sha256": "training data (X, y)",
                     "seeds_sha256": "seeds",
                     "start_grid": "starting points (another map's base, axes or extent)",
                 }.get(key)
                 if what is not None:
-                    raise ValueError(f"store {self.path!r} was made for other {what}; use another store")
+                    again = ", or the seeds it was made for" if key == "seeds_sha256" else ""
+                    raise ValueError(f"store {self.path!r} was made for other {what}; use another store{again}")
                 name = _PUBLIC_NAMES.get(key, key)
                 if isinstance(settings.get(key), dict) or isinstance(self.settings.get(key), dict):
                     raise ValueError(

@@ -163,7 +163,7 @@ def test_every_file_is_synced_before_it_is_renamed_into_place(tmp_path, small_ch
         (dict(dtype="float32"), "dtype='float64', this run has dtype='float32'"),
         (dict(tol=0.02), "tol="),
         (dict(seeds=np.arange(1, 301)), "was made for other seeds"),
-        (dict(seeds=500), "n_seeds=300, this run has n_seeds=500"),
+        (dict(seeds=500), "was made for 300 seeds, this run has 500; use another store, or the seeds it was made for"),
         (dict(y=np.array([0, 1, 1, 1.0])), "was made for other training data"),
         # each option alone, named exactly ("init=" is not "init_scale=")
         (dict(lr_output=2.0), "made with lr_output=None, this run has lr_output=2.0;"),
