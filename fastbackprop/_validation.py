@@ -277,62 +277,63 @@ def check_sample(x: Any, name: str = "x") -> npt.NDArray[np.float64]:
     return x
 
 
-def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None) -> npt.NDArray[np.int64]:
+def check_seeds(seeds: Any, budget: Callable[[int], None] | None = None, name: str = "seeds") -> npt.NDArray[np.int64]:
     """Seeds as a new int64 array: an int N (0 .. N-1), a range, or integers.
 
     ``budget(count)``, if given, runs before the array is made: a memory
-    check that must refuse before 8 bytes a seed are taken.
+    check that must refuse before 8 bytes a seed are taken. Errors name the
+    argument ``name``.
     """
-    _refuse_masked(seeds, "seeds")
+    _refuse_masked(seeds, name)
     seeds = unwrapped(seeds)
     if is_int(seeds):
-        count = check_int(seeds, "seeds", minimum=1, maximum=MAX_SEEDS)
+        count = check_int(seeds, name, minimum=1, maximum=MAX_SEEDS)
         if budget is not None:
             budget(count)
         return np.arange(count, dtype=np.int64)
     if isinstance(seeds, (bool, np.bool_, float, str, bytes)):
-        raise TypeError(f"seeds must be an int, a range or an array of ints, got {seeds!r}")
+        raise TypeError(f"{name} must be an int, a range or an array of ints, got {seeds!r}")
     values: Any
     if isinstance(seeds, range):
         # len() overflows past 2**63 and min()/max() would iterate: count and take the ends
         step = seeds.step
         count = max(0, (seeds.stop - seeds.start + step - (1 if step > 0 else -1)) // step)
         if count == 0:
-            raise ValueError(f"seeds must not be empty, got {seeds!r}")
+            raise ValueError(f"{name} must not be empty, got {seeds!r}")
         ends = (seeds.start, seeds.start + (count - 1) * step)
         if count > MAX_SEEDS:
-            raise ValueError(f"seeds must hold at most {MAX_SEEDS} seeds, got {count}")
+            raise ValueError(f"{name} must hold at most {MAX_SEEDS} seeds, got {count}")
         if min(ends) < 0:
-            raise ValueError(f"seeds must be non-negative, got {min(ends)}")
+            raise ValueError(f"{name} must be non-negative, got {min(ends)}")
         if max(ends) > _MAX_INT64:
-            raise ValueError(f"seeds must fit in int64, got {max(ends)}")
+            raise ValueError(f"{name} must fit in int64, got {max(ends)}")
         if budget is not None:
             budget(count)
         # (one seed: any step, even one past int64; more: |step| <= the ends' spread)
         return seeds.start + np.arange(count, dtype=np.int64) * np.int64(step if count > 1 else 1)
     else:
         if _holds_bool(seeds):
-            raise TypeError(f"seeds must hold ints, not bools ({_show(seeds)})")
+            raise TypeError(f"{name} must hold ints, not bools ({_show(seeds)})")
         try:
             values = np.asarray(seeds)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"seeds must be a 1-d array of ints: {exc}") from None
+            raise ValueError(f"{name} must be a 1-d array of ints: {exc}") from None
         if values.ndim != 1:
-            raise ValueError(f"seeds must be 1-d, got shape {values.shape}")
+            raise ValueError(f"{name} must be 1-d, got shape {values.shape}")
     if len(values) == 0:
-        raise ValueError(f"seeds must not be empty, got {seeds!r}")
+        raise ValueError(f"{name} must not be empty, got {seeds!r}")
     if len(values) > MAX_SEEDS:
-        raise ValueError(f"seeds must hold at most {MAX_SEEDS} seeds, got {len(values)}")
+        raise ValueError(f"{name} must hold at most {MAX_SEEDS} seeds, got {len(values)}")
     if isinstance(values, np.ndarray):
         if values.dtype.kind == "O" and all(is_int(v) for v in values):
             values = [int(v) for v in values]  # Python ints, maybe past int64
         elif values.dtype.kind not in "iu":
-            raise TypeError(f"seeds must hold ints, got dtype {values.dtype}")
+            raise TypeError(f"{name} must hold ints, got dtype {values.dtype}")
     lo, hi = int(min(values)), int(max(values))
     if lo < 0:
-        raise ValueError(f"seeds must be non-negative, got {lo}")
+        raise ValueError(f"{name} must be non-negative, got {lo}")
     if hi > _MAX_INT64:
-        raise ValueError(f"seeds must fit in int64, got {hi}")
+        raise ValueError(f"{name} must fit in int64, got {hi}")
     if budget is not None:
         budget(len(values))
     return np.array(values, dtype=np.int64)

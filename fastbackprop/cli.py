@@ -1033,9 +1033,12 @@ _PATHS = ("data", "out", "plot", "store", "params0", "base_params", "parts", "pa
 def _in_flags(message, paths=()):
     """An API error message, each argument named by the flag that set it; ``paths`` (the command's
     files, which a message may quote unquoted: "lr=0.5.csv, line 3: ...") are left as they are."""
-    kept = sorted({p for p in paths if p}, key=len, reverse=True)
-    if kept:  # one pass each way: a path ("1") must not be found inside another's placeholder, nor in a word
-        found = r"(?<!\w)(?:" + "|".join(map(re.escape, kept)) + r")(?!\w)"  # (a store "s" is not epochs_list's)
+    # A path that is one word ("lr", "0", "s") needs no keeping: only argument names before "must",
+    # "is", "=" ... are renamed, and a message quotes its paths. Kept, it would keep a name ("--store lr:
+    # lr must ...") or a number ("--store 0") from its flag.
+    kept = sorted({p for p in paths if p and not re.fullmatch(r"\w+", p)}, key=len, reverse=True)
+    if kept:  # one pass each way: a path must not be found inside another's placeholder, nor in a word
+        found = r"(?<!\w)(?:" + "|".join(map(re.escape, kept)) + r")(?!\w)"
         message = re.sub(found, lambda m: f"\0{kept.index(m.group())}\0", message)
     message = _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
     message = _QUOTED_VALUE.sub(r"\1 \2", message)  # --device='cuda' as it is typed: --device cuda
@@ -1044,10 +1047,11 @@ def _in_flags(message, paths=()):
 
 def _paths_of(args):
     """The files and folders ``args`` names (``_PATHS``), as given and as a message may name them (their
-    real paths: a store's messages do)."""
+    real paths, as a store's messages do, and their folders)."""
     values = [getattr(args, name, None) for name in _PATHS] if args is not None else []
     given = [str(p) for v in values for p in (v if isinstance(v, list) else [v]) if isinstance(p, str) and p]
-    return given + [os.path.realpath(p) for p in given]
+    real = [os.path.realpath(p) for p in given]
+    return given + real + [os.path.dirname(p) for p in given + real]  # (a missing folder is named alone)
 
 
 def _interrupted(exc):

@@ -76,8 +76,8 @@ def merge_sweeps(parts: Iterable[Part], seeds: range | npt.ArrayLike | None = No
         largest are missing (``missing_seeds`` lists them), or, without
         ``seeds``, a part is a partial result (a ``SweepResult`` or its
         file, not a store), which does not say which seeds it was made for;
-        ``computed`` is the parts' total, as is ``wall_seconds`` where every
-        part keeps its own (NaN otherwise: a store keeps none).
+        ``wall_seconds`` and ``computed`` are the parts' totals where every
+        part keeps its own (NaN and 0 otherwise, as a store's result has them).
 
     Raises
     ------
@@ -177,8 +177,7 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
         first.X,
         first.y,
         training,
-        wall_seconds=_total_wall(results),
-        computed=sum(r.computed for r in results),
+        **_totals(results),
     )
     # Complete: no gap between the smallest and largest seed, and every seed a
     # part was meant to cover (a partial store's unfinished ones too) is here.
@@ -229,10 +228,11 @@ def merge_grids(parts: Iterable[GridPart], seeds: range | npt.ArrayLike | None =
         in the order given, that has it, which the others' must equal bit for
         bit); per-seed settings that differ
         between parts (``lr_output``, ``init_scale``) become one value per
-        seed; ``computed`` is the parts' total, as is ``wall_seconds`` where
-        every part keeps its own (NaN otherwise: a store keeps none).
+        seed; ``wall_seconds`` and ``computed`` are the parts' totals where
+        every part keeps its own (NaN and 0 otherwise, as a store's result has them).
         ``complete`` is False where seeds are missing (``missing_seeds``):
-        between the smallest and the largest, or of ``seeds``.
+        between the smallest and the largest, or of ``seeds``; without
+        ``seeds``, also where a part is itself incomplete.
 
     Raises
     ------
@@ -311,19 +311,21 @@ def _merge_grids(parts: Iterable[GridPart], seeds: Any = None) -> tuple[GridResu
     result = dataclasses.replace(
         first,
         seeds=seeds_all[keep],
-        wall_seconds=_total_wall(grids),
-        computed=sum(g.computed for g in grids),
-        complete=not gaps,
+        **_totals(grids),
+        # a part lacking seeds it was made for says so; which they were, only seeds= can say
+        complete=not gaps and (expected is not None or all(g.complete for g in grids)),
         **fields,
     )
     return result, gaps
 
 
-def _total_wall(results: Sequence[SweepResult | GridResult]) -> float:
-    """The parts' wall time, summed: NaN unless every part keeps its own (a store does not), so that a
-    merge never reports the time of some parts as that of all."""
-    walls = [r.wall_seconds for r in results]
-    return math.fsum(walls) if all(math.isfinite(w) for w in walls) else math.nan
+def _totals(results: Sequence[SweepResult | GridResult]) -> dict[str, Any]:
+    """The parts' wall time and runs trained, summed, as ``wall_seconds`` and ``computed``: unknown (NaN
+    and 0, as a store's own result says them) unless every part keeps its own, so that a merge never
+    reports the work of some parts as that of all."""
+    if not all(math.isfinite(r.wall_seconds) for r in results):
+        return {"wall_seconds": math.nan, "computed": 0}
+    return {"wall_seconds": math.fsum(r.wall_seconds for r in results), "computed": sum(r.computed for r in results)}
 
 
 def _check_grids_agree(first_name: str, first: GridResult, name: str, part: GridResult) -> None:
@@ -398,7 +400,15 @@ def missing_seeds(result: SweepResult | GridResult, planned: npt.ArrayLike | Non
     ``planned`` (the seeds its parts were made for, as ``sweep`` takes them:
     an int N is 0 .. N-1) outside them.
     """
-    return _gaps(np.unique(result.seeds), [] if planned is None else [check_seeds(planned)])
+    if not isinstance(result, (SweepResult, GridResult)):
+        raise TypeError(f"result must be a SweepResult or a GridResult, got {type(result).__name__}")
+    if planned is None:
+        return _gaps(np.unique(result.seeds), [])
+
+    def budget(n: int) -> None:  # the plan, and what finding its gaps takes, as in a merge
+        check_memory(26 * n, "planned", f"the {n:,} seeds planned")
+
+    return _gaps(np.unique(result.seeds), [check_seeds(planned, budget, "planned")])
 
 
 def _gaps(seeds: npt.NDArray[np.int64], planned: list[npt.NDArray[np.int64]]) -> list[tuple[int, int]]:

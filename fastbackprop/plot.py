@@ -277,8 +277,15 @@ def grid_heatmap(grid_result: GridResult, epochs: int | None = None) -> Figure:
 
 
 def _percent(x: float) -> str:
-    """A fraction as a short percentage that never reads as 0 % or 100 % when it is not: 0.19 % as "0.2%"."""
-    return f"{x:.0%}" if x in (0.0, 1.0) or 0.01 <= x <= 0.99 else f"{x:.1%}"
+    """A fraction as a short percentage that never reads as 0 % or 100 % when it is not: 0.19 % as
+    "0.2%", 0.99991 as "99.991%" (as many decimals as that takes, up to four)."""
+    if x in (0.0, 1.0) or 0.01 <= x <= 0.99:
+        return f"{x:.0%}"
+    for digits in range(1, 5):
+        text = f"{x:.{digits}%}"
+        if text not in (f"{0:.{digits}%}", f"{1:.{digits}%}"):
+            return text
+    return "<0.0001%" if x < 0.5 else ">99.9999%"
 
 
 #: Colours of a map's pixels that have no value on the colour scale.

@@ -633,6 +633,9 @@ class GridResult:
     def __post_init__(self) -> None:
         if (self.margin is None) != (self.within_margin is None):
             raise ValueError("within_margin must be given with a margin, and only then")
+        if not isinstance(self.complete, (bool, np.bool_)):
+            raise TypeError(f"complete must be a bool, got {self.complete!r}")
+        object.__setattr__(self, "complete", bool(self.complete))  # (NumPy's bool is not JSON's)
         if self.diverged is None:  # a grid made by hand from losses alone: what they show
             object.__setattr__(self, "diverged", ~np.isfinite(self.loss[..., -1, :]))
 

@@ -464,8 +464,15 @@ def test_paths_named_like_numbers_or_settings_survive_the_renaming(tmp_path, cap
     message = "parts disagree on lrs: '0' has [0.5], '1' has [1.0]"
     assert _in_flags(message, ["0", "1"]) == message
     assert _in_flags("lr=0.5 in '/a/lr=0.5'", ["/a/lr=0.5"]) == "--lr=0.5 in '/a/lr=0.5'"
-    # a short path is kept where it stands as a name, not inside the words around it
+    # a short path is kept where it stands as a name, not inside the words around it; a one-word path
+    # is not kept at all (a message quotes it), so that it keeps no argument name or number from its flag
     assert _in_flags("store 's' was made with epochs_list=[5]", ["s"]) == "store 's' was made with --epochs=[5]"
+    assert _in_flags("lr must be finite and > 0, got -1.0", ["lr"]) == "--lr must be finite and > 0, got -1.0"
+    assert _in_flags("margin=0.5 and tol=0 in 'x/0'", ["0", "x/0"]) == "--margin=0.5 and --tol=0 in 'x/0'"
+    folder = "/tmp/my lr=0.5 run"  # a missing folder of --out, named alone
+    assert _in_flags(f"--out '{folder}/o.npz': '{folder}' does not exist", [f"{folder}/o.npz", folder]) == (
+        f"--out '{folder}/o.npz': '{folder}' does not exist"
+    )
     monkeypatch.chdir(tmp_path)
     X, y = datasets.xor()
     grid(X, y, 3, lrs=[0.5], epochs_list=[2]).save("0")

@@ -544,7 +544,10 @@ def test_a_grid_in_three_parts_merges_to_the_whole_grid_bit_for_bit(tmp_path, op
     parts = [tmp_path / "c.npz", _grid(range(cut[0], cut[1]), **options), tmp_path / "b"]  # any order
     merged = merge_grids(parts)
     _assert_same_grid(merged, whole)
-    assert merged.computed == 70 * 2 * (2 if "momenta" in options else 1) + 100 * 2 * (2 if "momenta" in options else 1)
+    assert merged.computed == 0 and np.isnan(merged.wall_seconds)  # b is a store: the whole's work is unknown
+    files = merge_grids([tmp_path / "c.npz", parts[1]])
+    cells = 2 * (2 if "momenta" in options else 1)
+    assert files.computed == (70 + 100) * cells and files.wall_seconds > 0  # every part's, summed
     merged.save(tmp_path / "m.npz")
     _assert_same_grid(load_grid(tmp_path / "m.npz"), whole)
 
@@ -704,3 +707,44 @@ def test_merge_refuses_an_existing_out_without_overwrite(tmp_path, capsys):
         main(["merge", "--overwrite", str(tmp_path / "m.npz"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
     )
     assert load_sweep(tmp_path / "m.npz").n == 10
+
+
+def test_an_incomplete_grid_stays_incomplete_when_merged_again(tmp_path):
+    from fastbackprop import GridResult, load_grid, merge_grids
+
+    gappy = merge_grids([_grid(range(0, 10)), _grid(range(10, 20))], seeds=30)
+    assert not gappy.complete
+    gappy.save(tmp_path / "g.npz")
+    for again in (
+        merge_grids([tmp_path / "g.npz"]),
+        merge_grids([gappy]),
+        merge_grids([load_grid(tmp_path / "g.npz")]),
+    ):
+        assert not again.complete  # which seeds it lacked, only the first merge's seeds= knew
+    assert merge_grids([gappy, _grid(range(20, 30))], seeds=30).complete  # the plan, given again, says it is whole
+    with pytest.raises(TypeError, match=r"^complete must be a bool, got 0"):
+        dataclasses.replace(gappy, complete=0)
+    assert dataclasses.replace(gappy, complete=np.bool_(True)).complete is True
+    assert isinstance(gappy, GridResult)
+
+
+def test_missing_seeds_names_its_arguments(monkeypatch):
+    from fastbackprop import _validation, missing_seeds
+
+    res = sweep(*XOR, range(5, 10), epochs=EPOCHS, lr=0.5)
+    for planned, message in [
+        (0, "planned must be >= 1"),
+        (-1, "planned must be >= 1"),
+        ([], "planned must not be empty"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^{message}"):
+            missing_seeds(res, planned)
+    with pytest.raises(TypeError, match=r"^planned must be an int, a range or an array of ints, got 3.0"):
+        missing_seeds(res, 3.0)
+    with pytest.raises(TypeError, match=r"^result must be a SweepResult or a GridResult, got str"):
+        missing_seeds("res.npz", 10)
+    monkeypatch.setattr(_validation, "available_memory", lambda: 10**6)
+    with pytest.raises(
+        ValueError, match=r"^planned: the 1,000,000,000 seeds planned would take"
+    ):  # before they are made
+        missing_seeds(res, 10**9)

@@ -264,12 +264,17 @@ def test_decision_surface_with_soft_targets(tmp_path):
 
 def test_a_heat_maps_cells_never_round_a_rate_to_0_or_100_percent():
     """A Wilson upper bound of 0.19 % was written "0%" beside the table's "0.2%"."""
-    assert [plot._percent(x) for x in (0.0, 0.0019, 0.012, 0.5, 0.99, 0.995, 1.0)] == [
+    fractions = (0.0, 1e-9, 1e-4, 0.0019, 0.012, 0.5, 0.99, 0.995, 0.9999, 1 - 1e-9, 1.0)
+    assert [plot._percent(x) for x in fractions] == [
         "0%",
+        "<0.0001%",
+        "0.01%",
         "0.2%",
         "1%",
         "50%",
         "99%",
         "99.5%",
+        "99.99%",
+        ">99.9999%",
         "100%",
     ]
