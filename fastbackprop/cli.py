@@ -217,11 +217,15 @@ def _add_map_options(p):
     _add_run_options(p)
     p.add_argument("--out", metavar="FILE.npz", help="save the MapResult (read it with fastbackprop.load_map)")
     p.add_argument("--plot", metavar="FILE.png", help="save the map as an image")
+    _add_what_option(p, "what --plot draws")
+
+
+def _add_what_option(p, says):
     p.add_argument(
         "--what",
         choices=MAP_WHATS,
         default=None,
-        help="what --plot draws (default epochs_to_tol, or converged with --no-epochs-to-tol or --epochs 0)",
+        help=f"{says} (default epochs_to_tol, or converged where epochs to tol were not tracked or none were trained)",
     )
 
 
@@ -399,12 +403,7 @@ def _build_parser():
     show.add_argument("path", metavar="PATH", help="a result file (.npz) or a store directory")
     show.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the report")
     show.add_argument("--plot", metavar="FILE.png", help="save the figure the command that made it saves with --plot")
-    show.add_argument(
-        "--what",
-        choices=MAP_WHATS,
-        default=None,
-        help="for a map: what --plot draws (default epochs_to_tol, or converged where it was not tracked)",
-    )
+    _add_what_option(show, "for a map: what --plot draws")
 
     info = sub.add_parser(
         "info",

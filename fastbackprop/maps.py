@@ -48,11 +48,10 @@ from .store import (
     OMITTED_AT_DEFAULT,
     canonical_nans,
     check_kind,
+    check_npz_format,
     check_npz_sizes,
     existing_path,
-    is_version,
     manifest_settings,
-    npz_kind,
     read_store,
     store_kind,
     write_atomic,
@@ -329,10 +328,7 @@ def load_map(path: str | os.PathLike[str]) -> MapResult:
         return _result(full, inputs["X"], inputs["y"], training, math.nan, 0, finished)
     check_npz_sizes(path, "map file")
     with np.load(path, allow_pickle=False) as f:
-        check_kind(npz_kind(f), "map", f"path {path!r}")
-        version = f["format_version"] if "format_version" in f else None
-        if not (npz_kind(f) == "map" and is_version(version, (FORMAT_VERSION,))):
-            raise ValueError(f"path {str(path)!r} is not a fastbackprop map file (version {FORMAT_VERSION})")
+        check_npz_format(f, "map", FORMAT_VERSION, path)
         fields: dict[str, Any] = {}
         for field in dataclasses.fields(MapResult):
             if field.name not in f:

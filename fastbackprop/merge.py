@@ -103,10 +103,7 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
     if isinstance(parts, (str, os.PathLike, SweepResult)):
         raise TypeError(f"parts must be a list of sweeps (results or paths), got one: {parts!r:.80}")
 
-    def budget(n: int) -> None:  # the planned seeds, and the mask, copy and differences that find those missing
-        check_memory(26 * n, "seeds", f"the {n:,} seeds planned")
-
-    expected = None if seeds is None else check_seeds(seeds, budget)
+    expected = None if seeds is None else _planned(seeds)
     loaded = [_load(k, p) for k, p in enumerate(parts)]
     if not loaded:
         raise ValueError("parts must hold at least one sweep")
@@ -255,7 +252,7 @@ def _merge_grids(parts: Iterable[GridPart], seeds: Any = None) -> tuple[GridResu
     """``merge_grids(parts, seeds)``, and its missing seeds (``missing_seeds``)."""
     if isinstance(parts, (str, os.PathLike, GridResult)):
         raise TypeError(f"parts must be a list of grids (results or paths), got one: {parts!r:.80}")
-    expected = None if seeds is None else check_seeds(seeds, lambda n: check_memory(26 * n, "seeds", f"{n:,} seeds"))
+    expected = None if seeds is None else _planned(seeds)
     loaded: list[tuple[str, GridResult]] = []
     versions: list[tuple[str, str | None]] = []
     for k, part in enumerate(parts):
@@ -402,13 +399,18 @@ def missing_seeds(result: SweepResult | GridResult, planned: npt.ArrayLike | Non
     """
     if not isinstance(result, (SweepResult, GridResult)):
         raise TypeError(f"result must be a SweepResult or a GridResult, got {type(result).__name__}")
-    if planned is None:
-        return _gaps(np.unique(result.seeds), [])
+    return _gaps(np.unique(result.seeds), [] if planned is None else [_planned(planned, "planned")])
 
-    def budget(n: int) -> None:  # the plan, and what finding its gaps takes, as in a merge
-        check_memory(26 * n, "planned", f"the {n:,} seeds planned")
 
-    return _gaps(np.unique(result.seeds), [check_seeds(planned, budget, "planned")])
+def _planned(seeds: Any, name: str = "seeds") -> npt.NDArray[np.int64]:
+    """The seeds a whole sweep or grid was meant to cover (argument ``name``), as ``sweep`` takes them;
+    refused before they are made if they and finding their gaps (a mask, a copy, differences: about 26
+    bytes a seed) would not fit in memory."""
+
+    def budget(n: int) -> None:
+        check_memory(26 * n, name, f"the {n:,} seeds planned")
+
+    return check_seeds(seeds, budget, name)
 
 
 def _gaps(seeds: npt.NDArray[np.int64], planned: list[npt.NDArray[np.int64]]) -> list[tuple[int, int]]:

@@ -31,6 +31,7 @@ from .store import (
     OMITTED_AT_DEFAULT,
     canonical_nans,
     check_kind,
+    check_npz_format,
     check_npz_sizes,
     existing_path,
     is_version,
@@ -836,10 +837,7 @@ def load_grid(path: str | os.PathLike[str]) -> GridResult:
         return _grid_from_store(path)
     check_npz_sizes(path, "grid file")
     with np.load(path, allow_pickle=False) as f:
-        check_kind(npz_kind(f), "grid", f"path {path!r}")
-        version = f["format_version"] if "format_version" in f else None
-        if not (npz_kind(f) == "grid" and is_version(version, (GRID_FORMAT_VERSION,))):
-            raise ValueError(f"path {path!r} is not a fastbackprop grid file (version {GRID_FORMAT_VERSION})")
+        check_npz_format(f, "grid", GRID_FORMAT_VERSION, path)
         fields: dict[str, Any] = {}
         for field in dataclasses.fields(GridResult):
             if field.name in f:

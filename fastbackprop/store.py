@@ -356,6 +356,15 @@ def result_kind(path: str | os.PathLike[str]) -> str:
     return kind
 
 
+def check_npz_format(f: Any, kind: str, version: int, path: str) -> None:
+    """ValueError unless the open .npz file ``f`` at ``path`` is a ``kind`` ("map", "grid") file of format
+    ``version``, naming the reader of another kind's."""
+    check_kind(npz_kind(f), kind, f"path {path!r}")
+    found = f["format_version"] if "format_version" in f else None
+    if not (npz_kind(f) == kind and is_version(found, (version,))):
+        raise ValueError(f"path {path!r} is not a fastbackprop {kind} file (version {version})")
+
+
 def check_kind(found: str | None, wanted: str, where: str) -> None:
     """ValueError if ``where`` ("path 'x'") holds another kind of result than ``wanted``, naming its reader."""
     if found is not None and found != wanted:
