@@ -102,7 +102,6 @@ def _merge(parts: Iterable[Part], seeds: Any = None) -> tuple[SweepResult, list[
     """``merge_sweeps(parts, seeds)``, and its missing seeds (``missing_seeds``, of the seeds planned if known)."""
     if isinstance(parts, (str, os.PathLike, SweepResult)):
         raise TypeError(f"parts must be a list of sweeps (results or paths), got one: {parts!r:.80}")
-
     expected = None if seeds is None else _planned(seeds)
     loaded = [_load(k, p) for k, p in enumerate(parts)]
     if not loaded:
