@@ -1023,6 +1023,8 @@ _API_NAME = re.compile(
     r"(?<![-\w/\\.'\"])(" + "|".join(sorted(_FLAG_OF, key=len, reverse=True)) + r")"  # a name may begin another
     r"(?=( must | holds | is | \([-+\d])|=(?:[-+\d\[(]|None\b|True\b|False\b|')[^\s/\\]*(?:[\s,;)]|$))"
 )
+#: An argument named first, before a colon, as memory refusals name theirs ("seeds: 10^9 seeds would take ...").
+_LEADING_NAME = re.compile(r"^(" + "|".join(sorted(_FLAG_OF, key=len, reverse=True)) + r")(?=: )")
 #: A flag given a quoted word, as a renamed message has it ("--activation='tanh'").
 _QUOTED_VALUE = re.compile(r"(?<![\w-])(--[a-z][\w-]*)='([\w.-]+)'")
 #: The arguments that name files and folders: their text in a message is left as it is.
@@ -1040,6 +1042,7 @@ def _in_flags(message, paths=()):
         found = r"(?<!\w)(?:" + "|".join(map(re.escape, kept)) + r")(?!\w)"
         message = re.sub(found, lambda m: f"\0{kept.index(m.group())}\0", message)
     message = _API_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
+    message = _LEADING_NAME.sub(lambda m: _FLAG_OF[m.group(1)], message)
     message = _QUOTED_VALUE.sub(r"\1 \2", message)  # --device='cuda' as it is typed: --device cuda
     return re.sub("\0(\\d+)\0", lambda m: kept[int(m.group(1))], message)
 

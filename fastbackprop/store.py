@@ -654,9 +654,12 @@ class SweepStore(_Chunks):
                     if theirs != ours:
                         raise ValueError(f"store {self.path!r} holds {theirs}, this run is {ours}; use another store")
                 if key == "n_seeds" and all(_count(x.get(key), MAX_SEEDS) for x in (settings, self.settings)):
+                    given = self.settings.get("params0") is not None  # explicit starts, a row each
+                    unit = "starting points" if given else "seeds"
                     raise ValueError(
-                        f"store {self.path!r} was made for {settings[key]:,} seeds, this run has "
-                        f"{self.settings[key]:,}; use another store, or the seeds it was made for"
+                        f"store {self.path!r} was made for {settings[key]:,} {unit}, this run has "
+                        f"{self.settings[key]:,}; use another store"
+                        + ("" if given else ", or the seeds it was made for")
                     )
                 what = {
                     "data_sha256": "training data (X, y)",

@@ -469,6 +469,8 @@ def test_paths_named_like_numbers_or_settings_survive_the_renaming(tmp_path, cap
     assert _in_flags("store 's' was made with epochs_list=[5]", ["s"]) == "store 's' was made with --epochs=[5]"
     assert _in_flags("lr must be finite and > 0, got -1.0", ["lr"]) == "--lr must be finite and > 0, got -1.0"
     assert _in_flags("margin=0.5 and tol=0 in 'x/0'", ["0", "x/0"]) == "--margin=0.5 and --tol=0 in 'x/0'"
+    assert _in_flags("seeds: 10 seeds would take 8 B") == "--seeds: 10 seeds would take 8 B"  # (memory refusals)
+    assert _in_flags("parts disagree on lrs: 'a' has [1.0]") == "parts disagree on lrs: 'a' has [1.0]"  # not mid-text
     folder = "/tmp/my lr=0.5 run"  # a missing folder of --out, named alone
     assert _in_flags(f"--out '{folder}/o.npz': '{folder}' does not exist", [f"{folder}/o.npz", folder]) == (
         f"--out '{folder}/o.npz': '{folder}' does not exist"

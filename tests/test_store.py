@@ -1077,3 +1077,10 @@ def test_a_sweep_writes_into_the_folder_it_locked_whatever_its_name_comes_to_mea
     monkeypatch.undo()
     _same(load_sweep(tmp_path / "a" / "s"), res)
     _same(load_sweep(tmp_path / "b" / "s"), other)
+
+
+def test_a_store_of_explicit_starts_counts_them_as_starts(tmp_path):
+    starts = np.random.default_rng(0).normal(size=(5, 9))
+    sweep(*XOR, None, epochs=EPOCHS, params0=starts[:4], store=tmp_path / "s")
+    with pytest.raises(ValueError, match=r"was made for 4 starting points, this run has 5; use another store$"):
+        sweep(*XOR, None, epochs=EPOCHS, params0=starts, store=tmp_path / "s")
