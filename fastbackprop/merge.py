@@ -300,9 +300,11 @@ def _merge_grids(parts: Iterable[GridPart], seeds: Any = None) -> tuple[GridResu
             raise ValueError(
                 f"seed {int(seeds_all[i])} has different {', '.join(which)} in {one} and {other}; they are not one grid"
             )
-    merged = {name: np.ascontiguousarray(np.moveaxis(v[keep], 0, -1)) for name, v in rows.items() if name in _GRID_ROWS}
-    settings = {k: rows[k][keep] if k in rows else v for k, v in per_seed.items()}  # (in seed order, as the rows)
-    fields: dict[str, Any] = {name: merged.get(name) for name in _GRID_ROWS} | settings
+    fields: dict[str, Any] = {  # each back with its seed last; a result the grids do not have stays None
+        name: np.ascontiguousarray(np.moveaxis(rows[name][keep], 0, -1)) if name in rows else None
+        for name in _GRID_ROWS
+    }
+    fields |= {k: rows[k][keep] if k in rows else v for k, v in per_seed.items()}  # (in seed order, as the rows)
     gaps = _gaps(np.unique(seeds_all[keep]), [] if expected is None else [expected])
     result = dataclasses.replace(
         first,
@@ -326,14 +328,11 @@ def _totals(results: Sequence[SweepResult | GridResult]) -> dict[str, Any]:
 
 def _check_grids_agree(first_name: str, first: GridResult, name: str, part: GridResult) -> None:
     """ValueError naming what two parts of a merge disagree on: they must be one grid's."""
-    for setting, a, b in (("lrs", first.lrs, part.lrs), ("epochs", first.epochs, part.epochs)):
-        if a.tobytes() != b.tobytes():
-            raise ValueError(f"parts disagree on {setting}: {first_name} has {a.tolist()}, {name} has {b.tolist()}")
-    if (first.momenta is None) != (part.momenta is None) or (
-        first.momenta is not None and part.momenta is not None and first.momenta.tobytes() != part.momenta.tobytes()
-    ):
-        shown = [None if g.momenta is None else g.momenta.tolist() for g in (first, part)]
-        raise ValueError(f"parts disagree on momenta: {first_name} has {shown[0]}, {name} has {shown[1]}")
+    for setting in ("lrs", "momenta", "epochs"):  # the cells, bit for bit (momenta may be None: no axis)
+        a, b = getattr(first, setting), getattr(part, setting)
+        if (None if a is None else a.tobytes()) != (None if b is None else b.tobytes()):
+            shown = [None if x is None else x.tolist() for x in (a, b)]
+            raise ValueError(f"parts disagree on {setting}: {first_name} has {shown[0]}, {name} has {shown[1]}")
     for setting in _GRID_AGREE:
         if setting == "tol" and first.margin is not None:
             continue

@@ -502,8 +502,8 @@ MUTANTS = (
         (
             (
                 "fastbackprop/merge.py",
-                "    settings = {k: rows[k][keep] if k in rows else v for k, v in per_seed.items()}",
-                "    settings = {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in per_seed.items()}",
+                "    fields |= {k: rows[k][keep] if k in rows else v for k, v in per_seed.items()}",
+                "    fields |= {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in per_seed.items()}",
             ),
         ),
         ("tests/test_merge.py::test_per_seed_settings_that_differ_between_grid_parts_become_one_value_per_seed",),
