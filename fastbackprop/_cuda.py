@@ -578,6 +578,10 @@ class Launches:
 
     def _device(self, k: int, key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
         """Stream k's device array ``key``, its first ``shape[0]`` rows."""
+        if 0 in shape:
+            # numba-cuda slices an (n, 0) array to (1, 0) (its row stride is 0), so a
+            # launch of several chunks got one row of the loss history: none is kept
+            return cuda.device_array(shape, dtype=dtype)
         buf = self._buffers[k].get(key)
         if buf is None or buf.dtype != dtype or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
             grown = 0 if buf is None or buf.shape[1:] != shape[1:] else 2 * buf.shape[0]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import fastbackprop as fb
+from fastbackprop import _execution
 from fastbackprop.cli import main
 
 from .conftest import JIT
@@ -546,7 +547,10 @@ def test_gpu_kernel_compiled_in_one_process_is_loaded_from_disk_in_the_next(tmp_
 @needs_gpu
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("data", ["gender", "xor"])
-def test_gpu_sweep_is_bit_identical_to_cpu(data, dtype):
+def test_gpu_sweep_is_bit_identical_to_cpu(monkeypatch, data, dtype):
+    # chunks of one block, launches 4 times the last: several launches of several chunks, as 10^7 seeds make
+    monkeypatch.setattr(_execution, "CUDA_BLOCKS_PER_CHUNK", 1)
+    monkeypatch.setattr(_execution, "CUDA_LAUNCH_SECONDS", 1e9)
     X, y = fb.datasets.load(data)
     seeds = np.r_[np.arange(20_000), np.iinfo(np.int64).max - np.arange(100)]
     lr = 0.5 if data == "xor" else 0.2
