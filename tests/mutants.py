@@ -314,6 +314,11 @@ MUTANTS = (
         ("tests/test_concurrency.py::test_ctrl_c_right_after_a_collect_loses_no_collected_launch",),
     ),
     Mutant(
+        "gpu-empty-arrays-sliced",
+        ((C, "        if 0 in shape:\n", "        if False:\n"),),
+        ("tests/test_concurrency.py::test_gpu_launches_of_several_chunks_keep_every_row_of_an_empty_loss_history",),
+    ),
+    Mutant(
         "store-compares-tol-under-a-margin",
         ((W, '            adopted["tol"] = tol\n', "            pass\n"),),
         ("tests/test_store.py::test_with_a_margin_tol_may_differ_on_resume",),
