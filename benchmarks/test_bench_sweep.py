@@ -157,6 +157,59 @@ def test_store_chunk_write(benchmark, tmp_path, rows):
     assert store.read_npz(chunks.chunk_path(0), chunks._spec(rows)) is not None
 
 
+def test_gpu_store_writers(benchmark, tmp_path, monkeypatch):
+    """A GPU sweep's host side into a store, its rows ready at once (a stand-in for the GPU, so no GPU is
+    needed): a launch's 2**16-row float32 chunks written by one thread against STORE_WRITERS, alternating.
+    On an H200, with one writer, a short float32 sweep into a store took twice as long as without."""
+    import numpy as np
+
+    pytest.importorskip("numba_cuda")
+    from fastbackprop import _cuda, _execution
+    from fastbackprop._settings import Execution
+    from fastbackprop._validation import check_training
+
+    class Instant:
+        def __init__(self, depth, rows=0):
+            self.queued = []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def launch(self, job):
+            S, F = job.seeds.shape[0], job.X.dtype
+            self.queued.append((np.full((S, 9), 0.5, F), np.full(S, 0.1, F), np.full(S, 7), np.empty((S, 0), F),
+                                np.empty((S, 0), np.bool_)))  # fmt: skip
+
+        def collect(self):
+            return self.queued.pop(0)
+
+    monkeypatch.setattr(_cuda, "Launches", Instant)
+    monkeypatch.setattr(_execution.Plan, "warm_up", lambda self, device: None)
+    monkeypatch.setattr(_execution, "CUDA_LAUNCH_SECONDS", 1e9)  # launches growing 4x each
+    writers = _execution.STORE_WRITERS
+    benchmark.group = "GPU sweep into a store, host side only, float32"
+    benchmark.extra_info["label"] = f"1 writer vs {writers} (min of 3 alternating runs each)"
+    n = 2**16 * (4 if SMOKE else 40)
+    training = check_training(epochs=EPOCHS, lr=0.2, tol=0.01, dtype="float32")
+    times: dict[int, list[float]] = {1: [], writers: []}
+
+    def each():
+        for w, spent in times.items():
+            monkeypatch.setattr(_execution, "STORE_WRITERS", w)
+            plan = _execution.Plan(X, Y, np.arange(n), training)
+            start = time.perf_counter()
+            _execution.execute(plan, Execution(threads=1, device="cuda", store=tmp_path / f"{len(spent)}-{w}"))
+            spent.append(time.perf_counter() - start)
+
+    benchmark.pedantic(each, rounds=3)
+    for w, spent in times.items():
+        benchmark.extra_info[f"rows_per_s_{w}_writers"] = n / min(spent)
+    benchmark.extra_info["speedup"] = min(times[1]) / min(times[writers])
+
+
 def test_grid_of_small_cells(benchmark):
     """A grid of 20 learning rates x 1000 seeds: all cells as one sweep, against its cells one at a time
     (as grids ran before: 1000 seeds, one chunk, one thread a cell), alternating."""
