@@ -369,7 +369,8 @@ def grid_speed(n):
 
 def store_speed(n):
     """A float32 gender sweep into a new store against the same without: a store writes a file per chunk
-    (2**16 rows on a GPU, on a writer thread while the next launch runs), which a GPU's 10^7 runs/s may outrun."""
+    (2**16 rows on a GPU, while the next launch runs, by STORE_WRITERS threads), which a GPU's 10^7 runs/s
+    may outrun; and with one writer, as before 2026-11-28 (later), and with the CPU's 1024-row chunks."""
     import tempfile
 
     X, y = fb.datasets.gender()
@@ -377,14 +378,19 @@ def store_speed(n):
     fb.sweep(X, y, min(n, 1000), **kw)  # warm
     plain = fb.sweep(X, y, n, **kw)
     runs = {"without": plain}
-    default = _execution.CUDA_BLOCKS_PER_CHUNK
-    for label, blocks in (("with", default), ("with, chunks of 1024 rows (the CPU's)", 8)):
-        _execution.CUDA_BLOCKS_PER_CHUNK = blocks
+    blocks, writers = _execution.CUDA_BLOCKS_PER_CHUNK, getattr(_execution, "STORE_WRITERS", 1)
+    arms = (
+        (f"with ({writers} writers)", blocks, writers),
+        ("with, one writer", blocks, 1),
+        ("with, chunks of 1024 rows (the CPU's)", 8, writers),
+    )
+    for label, chunk_blocks, chunk_writers in arms:
+        _execution.CUDA_BLOCKS_PER_CHUNK, _execution.STORE_WRITERS = chunk_blocks, chunk_writers
         try:
             with tempfile.TemporaryDirectory() as d:
                 runs[label] = fb.sweep(X, y, n, store=os.path.join(d, "s"), **kw)
         finally:
-            _execution.CUDA_BLOCKS_PER_CHUNK = default
+            _execution.CUDA_BLOCKS_PER_CHUNK, _execution.STORE_WRITERS = blocks, writers
     for label, res in runs.items():
         record(kind="fastbackprop-cuda-store", store=label, seeds=n, seconds=round(res.wall_seconds, 4),
                runs_per_s=round(n / res.wall_seconds),
@@ -534,7 +540,7 @@ def main():
     step("option identity", option_identity, max(1, int(2e4 * args.scale)))
     step("option speed", option_speed, M)
     step("map", map_speed, max(1, int(1024 * args.scale**0.5)))
-    step("store", store_speed, max(1, int(2e6 * args.scale)))
+    step("store", store_speed, max(1, int(4e6 * args.scale)))
     step("grid", grid_speed, max(1, int(2000 * args.scale)))
     step("kernels", kernels)
     for dtype in ("float32", "float64"):

@@ -663,8 +663,12 @@ def execute(
             return
         written = [writers.submit(keep, i, chunk) for i, chunk in plan.split(unit, rows)]
         wait(written)  # every chunk written or failed before the first error is raised
-        for future in written:
-            future.result()
+        failed = [exc for exc in (f.exception() for f in written) if exc is not None]
+        if failed:
+            for other in failed[1:]:
+                if hasattr(failed[0], "add_note"):  # (Python 3.11)
+                    failed[0].add_note(f"also, writing another chunk failed: {other!r}")
+            raise failed[0]
 
     with store if store is not None else contextlib.nullcontext(), writers or contextlib.nullcontext():
         if store is not None and store.chunk_size != plan.chunk_size:  # resumed: the store's own, on any device

@@ -319,6 +319,11 @@ MUTANTS = (
         ("tests/test_concurrency.py::test_gpu_launches_of_several_chunks_keep_every_row_of_an_empty_loss_history",),
     ),
     Mutant(
+        "gpu-store-one-writer",
+        ((E, "STORE_WRITERS = 4\n", "STORE_WRITERS = 1\n"),),
+        ("tests/test_concurrency.py::test_a_gpu_launch_reaches_a_store_from_several_writers",),
+    ),
+    Mutant(
         "store-compares-tol-under-a-margin",
         ((W, '            adopted["tol"] = tol\n', "            pass\n"),),
         ("tests/test_store.py::test_with_a_margin_tol_may_differ_on_resume",),
