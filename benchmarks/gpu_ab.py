@@ -10,7 +10,8 @@ and epochs to tol (the same digest in every tree: the same bits). Alternate the 
 processes started one after another on one GPU differ by a few per cent.
 Used for the worst-sample-first comparison in BENCHMARKS.md; ``--division``
 gives the float32 kernels before their reciprocal's fast path (the same digest
-expected); ``--in-flight 1 --launch-chunks 16`` launches 2**20 networks one at
+expected); ``--reciprocal64`` the float64 kernels with theirs (``--max-registers``
+to lift the cap it spills under: 80 or 96); ``--in-flight 1 --launch-chunks 16`` launches 2**20 networks one at
 a time, as sweeps did before their launches were sized by time, and as
 ``gpu_session.sh``'s Nsight Compute step needs (its second launch: 2**20 networks).
 """
@@ -26,6 +27,8 @@ ap.add_argument("tree", help="folder holding the fastbackprop package to measure
 ap.add_argument("--seeds", type=float, default=1e7)
 ap.add_argument("--full-loss", action="store_true", help="set _cuda.WORST_SAMPLE_FIRST = False")
 ap.add_argument("--division", action="store_true", help="set _kernels.GPU_RECIPROCAL_FAST_PATH = False")
+ap.add_argument("--reciprocal64", action="store_true", help="set _kernels.GPU_RECIPROCAL64_FAST_PATH = True")
+ap.add_argument("--max-registers", type=int, default=None, help="set _cuda.MAX_REGISTERS (not momentum's)")
 ap.add_argument("--dtypes", default="float32,float64", help="comma-separated (default float32,float64)")
 ap.add_argument("--in-flight", type=int, default=None, help="set _execution.CUDA_LAUNCHES_IN_FLIGHT")
 ap.add_argument("--launch-chunks", type=int, default=None, help="chunks (2**16 networks) a launch, not sized by time")
@@ -44,6 +47,12 @@ if args.full_loss:
 if args.division:
     _kernels.GPU_RECIPROCAL_FAST_PATH = False
     label += " (division)"
+if args.reciprocal64:
+    _kernels.GPU_RECIPROCAL64_FAST_PATH = True
+    label += " (float64 reciprocal)"
+if args.max_registers is not None:
+    _cuda.MAX_REGISTERS = args.max_registers
+    label += f" ({args.max_registers} registers)"
 if args.in_flight is not None:  # (trees before 2026-11-28's launches have neither setting)
     _execution.CUDA_LAUNCHES_IN_FLIGHT = args.in_flight
     label += f" ({args.in_flight} in flight)"

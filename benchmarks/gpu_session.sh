@@ -10,8 +10,9 @@
 # length), ncu.txt (Nsight Compute's counters of one float32 and one float64
 # launch: stall reasons, issue slots, occupancy), gpu_sweeps.json with its log
 # (benchmarks/gpu_sweeps.py, its most important measurements first, stopping
-# new ones after BUDGET seconds), sass.tgz (each compiled kernel's SASS) and,
-# where another version is given as ab/old, ab.txt (the two alternated).
+# new ones after BUDGET seconds), sass.tgz (each compiled kernel's SASS) and
+# ab.txt: the float64 reciprocal's fast path against the division and, where
+# another version is given as ab/old, the two versions alternated.
 set -u
 OUT=${OUT:?set OUT to a folder for the results}
 BUDGET=${BUDGET:-330}
@@ -57,8 +58,8 @@ echo "pytest exit code $?" >> "$OUT/tests.txt"
 tail -25 "$OUT/tests.txt"
 
 # Another kernel version beside this one, if given (ab/old, ignored by git: carry it), alternated
-# with this tree at the float32 bar's size: e.g. the kernel before the sigmoid's 1 + exp became one FMA,
-#     mkdir -p ab/old && git archive 3787517^ fastbackprop | tar -x -C ab/old
+# with this tree at the float32 bar's size: e.g. the kernel before a change,
+#     mkdir -p ab/old && git archive REV fastbackprop | tar -x -C ab/old
 if [ -d ab/old/fastbackprop ]; then
     echo "== ab/old against this tree, float32, gender and XOR, 10^7 seeds [at $((SECONDS - start)) s]"
     for tree in ab/old . ab/old .; do
@@ -67,6 +68,18 @@ if [ -d ab/old/fastbackprop ]; then
     done
     cat "$OUT/ab.txt"
 fi
+
+# float64 with its reciprocal's fast path (_kernels.GPU_RECIPROCAL64_FAST_PATH: an epoch of 1841
+# instructions at 64 registers with spills, 1458 at 96 without, against 2533; the FP64 pipe's 990
+# operations an epoch are a floor of 1980 cycles a warp), against the division, alternated, 10^7 seeds
+echo "== float64: the reciprocal's fast path at 64 and 96 registers against the division [at $((SECONDS - start)) s]"
+for round in 1 2; do
+    for opts in "" "--reciprocal64" "--reciprocal64 --max-registers 96"; do
+        # shellcheck disable=SC2086 # (the options are words)
+        NUMBA_CACHE_DIR=$CACHES/ab64 timeout 60 $PY benchmarks/gpu_ab.py . --dtypes float64 $opts >> "$OUT/ab.txt" 2>&1
+    done
+done
+grep '^{' "$OUT/ab.txt" | tail -12
 
 echo "== ncu: where the issue slots go, gender, 2^20 networks (one launch) [at $((SECONDS - start)) s]"
 # Hardware counters (Firecracker machines have them, gVisor ones do not): stall

@@ -131,7 +131,7 @@ UNROLLED_SAMPLES = 16
 WORST_SAMPLE_FIRST = True
 
 #: The compiled kernels, by variant and what else is compiled into them (``_compiled_in``).
-_KERNELS: dict[tuple[Variant, int, bool, bool], Any] = {}
+_KERNELS: dict[tuple[Variant, int, bool, bool, bool], Any] = {}
 
 
 def _missing():
@@ -334,14 +334,19 @@ def _make_kernel(variant):
     return train
 
 
-def _per_reciprocal(make):
-    """``functools.cache(make)``, kept apart for each value of ``_kernels.GPU_RECIPROCAL_FAST_PATH``.
+def _reciprocals() -> tuple[bool, bool]:
+    """``_kernels``' switches for the reciprocal's fast path: float32's, float64's."""
+    return _kernels.GPU_RECIPROCAL_FAST_PATH, _kernels.GPU_RECIPROCAL64_FAST_PATH
 
-    The device functions ``make`` returns have that setting compiled in, and
-    a kernel's cache entry is keyed by its value when the kernel compiles.
+
+def _per_reciprocal(make):
+    """``functools.cache(make)``, kept apart for each value of ``_reciprocals()``.
+
+    The device functions ``make`` returns have those settings compiled in, and
+    a kernel's cache entry is keyed by their values when the kernel compiles.
     """
-    made = functools.cache(lambda fast_path, *args: make(*args))
-    return functools.wraps(make)(lambda *args: made(_kernels.GPU_RECIPROCAL_FAST_PATH, *args))
+    made = functools.cache(lambda fast_paths, *args: make(*args))
+    return functools.wraps(make)(lambda *args: made(_reciprocals(), *args))
 
 
 @_per_reciprocal
@@ -463,10 +468,10 @@ def compile_kernel(variant):
     return _KERNELS[key]
 
 
-def _compiled_in(variant: Variant) -> tuple[int, bool, bool]:
+def _compiled_in(variant: Variant) -> tuple[int, bool, bool, bool]:
     """What is compiled into ``variant``'s kernel besides the variant: module settings a benchmark
     changes (its register cap, the switches)."""
-    return variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH
+    return variant.max_registers, WORST_SAMPLE_FIRST, *_reciprocals()
 
 
 def _compiled(body, variant):

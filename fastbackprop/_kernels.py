@@ -138,6 +138,10 @@ else:  # pragma: no cover - compile time only
 #: (``rcp.rn.f32``, the kernel before), for side-by-side timings
 #: (``benchmarks/gpu_ab.py --division``). Set it before the first GPU kernel compiles.
 GPU_RECIPROCAL_FAST_PATH = True
+#: The same for float64 (``rcp.rn.f64``'s fast path), off until timed on a GPU: it
+#: takes a third of the instructions off an epoch but spills at 64 registers
+#: (``benchmarks/gpu_ab.py --reciprocal64``).
+GPU_RECIPROCAL64_FAST_PATH = False
 
 if config.DISABLE_JIT:
 
@@ -151,14 +155,17 @@ else:  # pragma: no cover - compile time only
     def _recip(typingctx, d):
         """1 / d, correctly rounded, for 1 <= d < 2**126 (the sigmoid's 1 + exp(-z), below 2**87).
 
-        On the CPU, and in float64 on a GPU, a division. In float32 on a GPU,
-        the fast path that ptxas writes for the correctly rounded ``rcp.rn.f32``
-        (MUFU.RCP, then one Newton step of two FMAs), without the exponent
-        test and branch that send other divisors to its slow path: for such d
-        the test always passes. The same instructions on the same values, so
-        the same bits (the fast path negates ``d * r - 1``; ``1 - d * r`` is
-        the same number, rounded the same way). Without the branch an epoch of
-        the default float32 kernel is about a third fewer instructions.
+        On the CPU a division. On a GPU, the fast path that ptxas writes for
+        the correctly rounded reciprocal, without the exponent test and branch
+        that send other divisors to its slow path: for such d the test always
+        passes. In float32 (``rcp.rn.f32``): MUFU.RCP, then one Newton step of
+        two FMAs. In float64 (``rcp.rn.f64``, with GPU_RECIPROCAL64_FAST_PATH):
+        MUFU.RCP64H of d's high word, the low word ptxas pairs with it (d's high
+        word + 0x300402, which is also its range test), then two Newton steps
+        of five FMAs. The same instructions on the same values, so the same
+        bits (the fast path negates ``d * r - 1``; ``1 - d * r`` is the same
+        number, rounded the same way). Without the branch an epoch of the
+        default float32 kernel is about a third fewer instructions.
         """
         if not isinstance(d, types.Float):
             return None
@@ -166,13 +173,30 @@ else:  # pragma: no cover - compile time only
         def codegen(context, builder, sig, args):
             (x,) = args
             one = ir.Constant(x.type, 1.0)
-            fast = GPU_RECIPROCAL_FAST_PATH and builder.module.triple.startswith("nvptx")
-            if not (fast and x.type == ir.FloatType()):
+            gpu = builder.module.triple.startswith("nvptx")
+            f32 = x.type == ir.FloatType() and GPU_RECIPROCAL_FAST_PATH
+            f64 = x.type == ir.DoubleType() and GPU_RECIPROCAL64_FAST_PATH
+            if not (gpu and (f32 or f64)):
                 return builder.fdiv(one, x)
             fma = builder.module.declare_intrinsic("llvm.fma", [x.type], ir.FunctionType(x.type, [x.type] * 3))
-            r = builder.asm(ir.FunctionType(x.type, [x.type]), "rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], False)
-            e = builder.call(fma, [builder.fsub(ir.Constant(x.type, -0.0), x), r, one])  # (NVVM has no fneg)
-            return builder.call(fma, [r, e, r])
+            minus_d = builder.fsub(ir.Constant(x.type, -0.0), x)  # (NVVM has no fneg)
+            if f32:
+                r = builder.asm(ir.FunctionType(x.type, [x.type]), "rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], False)
+                return builder.call(fma, [r, builder.call(fma, [minus_d, r, one]), r])
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+
+            def high_word(v):
+                return builder.trunc(builder.lshr(builder.bitcast(v, i64), ir.Constant(i64, 32)), i32)
+
+            approx = builder.asm(ir.FunctionType(x.type, [x.type]), "rcp.approx.ftz.f64 $0, $1;", "=d,d", [x], False)
+            low = builder.add(high_word(x), ir.Constant(i32, 0x300402))
+            words = builder.or_(
+                builder.shl(builder.zext(high_word(approx), i64), ir.Constant(i64, 32)), builder.zext(low, i64)
+            )
+            y = builder.bitcast(words, x.type)
+            e = builder.call(fma, [minus_d, y, one])
+            y = builder.call(fma, [y, builder.call(fma, [e, e, e]), y])
+            return builder.call(fma, [y, builder.call(fma, [minus_d, y, one]), y])
 
         return d(d), codegen
 

@@ -423,6 +423,45 @@ def test_ptx_rounds_every_operation_as_the_cpu_does():
     assert default.count("fma.rn.f64") > plain.count("fma.rn.f64")
 
 
+PTX64 = """
+    import json, types, re
+    import numpy as np
+    import numba.cuda.dispatcher as dispatcher
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0), id=0)
+    from fastbackprop import _cuda, _kernels
+    _kernels.GPU_RECIPROCAL64_FAST_PATH = True  # before anything compiles
+    text = _cuda.ptx(_cuda.Variant(np.dtype("float64"), False, False, False, 4))
+    # rcp.rn.f64's fast path: the approximation's high word with d's high word + 0x300402 as its
+    # low word, then two Newton steps of five FMAs, each on the value before it
+    chain = re.compile(
+        r"neg\\.f64\\s+(%fd\\d+), (%fd\\d+);\\s*// begin inline asm\\s*rcp\\.approx\\.ftz\\.f64 (%fd\\d+), \\2;"
+        r"\\s*// end inline asm\\s*mov\\.b64\\s+(%rd\\d+), \\2;\\s*shr\\.u64\\s+(%rd\\d+), \\4, 32;"
+        r"\\s*add\\.s64\\s+(%rd\\d+), \\5, 3146754;\\s*mov\\.b64\\s+(%rd\\d+), \\3;"
+        r"\\s*and\\.b64\\s+(%rd\\d+), \\7, -4294967296;\\s*and\\.b64\\s+(%rd\\d+), \\6, 4294967295;"
+        r"\\s*or\\.b64\\s+(%rd\\d+), \\9, \\8;\\s*mov\\.b64\\s+(%fd\\d+), \\10;"
+        r"\\s*fma\\.rn\\.f64\\s+(%fd\\d+), \\1, \\11, 0d3FF0000000000000;"
+        r"\\s*fma\\.rn\\.f64\\s+(%fd\\d+), \\12, \\12, \\12;\\s*fma\\.rn\\.f64\\s+(%fd\\d+), \\11, \\13, \\11;"
+        r"\\s*fma\\.rn\\.f64\\s+(%fd\\d+), \\1, \\14, 0d3FF0000000000000;"
+        r"\\s*fma\\.rn\\.f64\\s+%fd\\d+, \\14, \\15, \\14;"
+    )
+    print(json.dumps(dict(
+        approximations=text.count("rcp.approx.ftz.f64"), chains=len(chain.findall(text)),
+        correctly_rounded=text.count("rcp.rn.f64"), other_approx=len(re.findall(r"approx\\.(?!ftz\\.f64)", text)),
+    )))
+"""
+
+
+@pytest.mark.skipif(not JIT, reason="PTX is compiled code: read in the JIT pass")
+@needs_nvvm
+def test_float64_reciprocal_fast_path_is_ptxas_fast_path_in_the_ptx():
+    """With GPU_RECIPROCAL64_FAST_PATH, every float64 reciprocal of the sigmoid is the chain that
+    ptxas writes for rcp.rn.f64's fast path (read from its SASS on an H200), instruction for
+    instruction; no rcp.rn.f64 is left, and nothing else is approximate."""
+    out = _run(PTX64, compiled=True)
+    assert out["approximations"] > 0 and out["chains"] == out["approximations"], out
+    assert out["correctly_rounded"] == 0 and out["other_approx"] == 0, out
+
+
 CACHE = """
     import hashlib, json, types
     import numpy as np
@@ -451,6 +490,7 @@ CACHE = """
         ("_cuda", "MAX_REGISTERS", 56),
         ("_cuda", "WORST_SAMPLE_FIRST", False),
         ("_kernels", "GPU_RECIPROCAL_FAST_PATH", False),
+        ("_kernels", "GPU_RECIPROCAL64_FAST_PATH", True),
     ],
 )
 def test_gpu_cache_key_changes_with_each_setting_compiled_in(monkeypatch, module, setting, value):
@@ -490,11 +530,12 @@ def test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after(monk
     seen = [_cuda.compile_kernel(variant)]
     assert _cuda.compile_kernel(variant) is seen[0]
     changes = ((_cuda, "MAX_REGISTERS", 56), (_cuda, "WORST_SAMPLE_FIRST", False))
-    for module, setting, value in (*changes, (_kernels, "GPU_RECIPROCAL_FAST_PATH", False)):
+    reciprocals = ((_kernels, "GPU_RECIPROCAL_FAST_PATH", False), (_kernels, "GPU_RECIPROCAL64_FAST_PATH", True))
+    for module, setting, value in (*changes, *reciprocals):
         monkeypatch.setattr(module, setting, value)
         seen.append(_cuda.compile_kernel(variant))
         assert _cuda.compile_kernel(variant) is seen[-1]
-    assert len({id(kernel) for kernel in seen}) == 4
+    assert len({id(kernel) for kernel in seen}) == 5
 
 
 def test_a_dask_workers_gpu_launch_keeps_within_the_launch_bytes():
@@ -522,11 +563,12 @@ def test_device_functions_are_kept_apart_for_each_reciprocal_setting(monkeypatch
     """They have the setting compiled in: a kernel compiled after it changed must not reuse them."""
     from fastbackprop import _cuda, _kernels
 
-    fast = _cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False)
-    monkeypatch.setattr(_kernels, "GPU_RECIPROCAL_FAST_PATH", False)
-    division = _cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False)
-    assert not any(a is b for a, b in zip(fast, division))
-    assert _cuda._output(False) is division[1]
+    made = [(_cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False))]
+    for setting, value in (("GPU_RECIPROCAL_FAST_PATH", False), ("GPU_RECIPROCAL64_FAST_PATH", True)):
+        monkeypatch.setattr(_kernels, setting, value)
+        made.append((_cuda._step(False, False), _cuda._output(False), _cuda._unrolled(2, False, False)))
+        assert _cuda._output(False) is made[-1][1]
+    assert len({id(f) for functions in made for f in functions}) == 9
 
 
 @pytest.mark.skipif(not JIT, reason="compiled code: run in the JIT pass")
@@ -580,6 +622,56 @@ def test_gpu_reciprocal_is_the_correctly_rounded_division_for_every_divisor_of_t
     bad = cuda.to_device(np.zeros(1, np.int64))
     kernel[-(-n // 256), 256](n, bad)
     assert bad.copy_to_host()[0] == 0
+
+
+@needs_gpu
+def test_gpu_float64_reciprocal_fast_path_is_the_correctly_rounded_division(monkeypatch):
+    """Every high word of a float64 d in [1, 2**87), the sigmoid's divisors (MUFU.RCP64H and the low word
+    paired with it read only that), each with low words 0, 1, 2**31, 2**32 - 1 and four hashed."""
+    from numba import cuda, types
+
+    from fastbackprop import _cuda, _kernels
+
+    monkeypatch.setattr(_kernels, "GPU_RECIPROCAL64_FAST_PATH", True)
+
+    def check(n, lows, bad):  # counts the d where _recip(d) differs from 1 / d
+        k = cuda.grid(1)
+        if k < n:
+            high = np.int64(0x3FF00000 + k) << np.int64(32)
+            for j in range(lows.shape[0]):
+                low = lows[j] if j < 4 else (lows[j] * np.int64(k + 1)) & np.int64(0xFFFFFFFF)
+                d = cuda.libdevice.longlong_as_double(high | low)
+                if _kernels._recip(d) != 1.0 / d:
+                    cuda.atomic.add(bad, 0, 1)
+
+    with _cuda._exact_compile():  # 1 / d: division rounded correctly, as the CPU's
+        kernel = cuda.jit((types.int64, types.int64[::1], types.int64[::1]), lto=False)(check)
+    n = 87 << 20
+    lows = np.array([0, 1, 2**31, 2**32 - 1, 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F], np.int64)
+    bad = cuda.to_device(np.zeros(1, np.int64))
+    kernel[-(-n // 256), 256](n, cuda.to_device(lows), bad)
+    assert bad.copy_to_host()[0] == 0
+
+
+@needs_gpu
+def test_gpu_float64_reciprocal_fast_path_sweeps_are_bit_identical_to_cpu():
+    """With the switch on from the start of a process, float64 sweeps of each data set and option."""
+    out = _run("""
+        import json, numpy as np, fastbackprop as fb
+        from fastbackprop import _kernels
+        _kernels.GPU_RECIPROCAL64_FAST_PATH = True
+        same = {}
+        for data, kw in (("gender", dict(lr=0.2)), ("xor", dict(lr=0.5)), ("xor", dict(lr=0.05, momentum=0.9)),
+                         ("xor", dict(lr=0.3, activation="tanh", margin=0.4))):
+            X, y = fb.datasets.load(data)
+            y = 2 * y - 1 if kw.get("activation") == "tanh" else y
+            gpu = fb.sweep(X, y, 20_000, epochs=3000, dtype="float64", device="cuda", **kw)
+            cpu = fb.sweep(X, y, 20_000, epochs=3000, dtype="float64", **kw)
+            same[f"{data} {kw}"] = all(np.array_equal(getattr(gpu, f), getattr(cpu, f))
+                                       for f in ("params", "final_loss", "epochs_to_tol"))
+        print(json.dumps(same))
+    """)  # fmt: skip
+    assert all(out.values()), out
 
 
 @needs_gpu
