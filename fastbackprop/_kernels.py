@@ -179,10 +179,11 @@ else:  # pragma: no cover - compile time only
             if not (gpu and (f32 or f64)):
                 return builder.fdiv(one, x)
             fma = builder.module.declare_intrinsic("llvm.fma", [x.type], ir.FunctionType(x.type, [x.type] * 3))
-            minus_d = builder.fsub(ir.Constant(x.type, -0.0), x)  # (NVVM has no fneg)
             if f32:
                 r = builder.asm(ir.FunctionType(x.type, [x.type]), "rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], False)
-                return builder.call(fma, [r, builder.call(fma, [minus_d, r, one]), r])
+                e = builder.call(fma, [builder.fsub(ir.Constant(x.type, -0.0), x), r, one])  # (NVVM has no fneg)
+                return builder.call(fma, [r, e, r])
+            minus_d = builder.fsub(ir.Constant(x.type, -0.0), x)
             i32, i64 = ir.IntType(32), ir.IntType(64)
 
             def high_word(v):

@@ -40,7 +40,7 @@ _ONE_SCALAR = (
     "    if len(scalars) == len(values) and all(v == scalars[0] for v in scalars):\n"
     "        return scalars[0]\n"
 )
-_COMPILED_IN = "    return variant.max_registers, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH\n"
+_COMPILED_IN = "    return variant.max_registers, WORST_SAMPLE_FIRST, *_reciprocals()\n"
 
 MUTANTS = (
     Mutant(
@@ -110,7 +110,7 @@ MUTANTS = (
     ),
     Mutant(
         "gpu-cache-key-without-register-cap",
-        ((C, _COMPILED_IN, "    return 64, WORST_SAMPLE_FIRST, _kernels.GPU_RECIPROCAL_FAST_PATH\n"),),
+        ((C, _COMPILED_IN, "    return 64, WORST_SAMPLE_FIRST, *_reciprocals()\n"),),
         (
             "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
             "tests/test_cuda.py::test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after",
@@ -118,7 +118,7 @@ MUTANTS = (
     ),
     Mutant(
         "gpu-cache-key-without-worst-sample-first",
-        ((C, _COMPILED_IN, "    return variant.max_registers, True, _kernels.GPU_RECIPROCAL_FAST_PATH\n"),),
+        ((C, _COMPILED_IN, "    return variant.max_registers, True, *_reciprocals()\n"),),
         (
             "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
             "tests/test_cuda.py::test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after",
@@ -126,11 +126,24 @@ MUTANTS = (
     ),
     Mutant(
         "gpu-cache-key-without-reciprocal",
-        ((C, _COMPILED_IN, "    return variant.max_registers, WORST_SAMPLE_FIRST, True\n"),),
+        ((C, _COMPILED_IN, "    return variant.max_registers, WORST_SAMPLE_FIRST, True, _reciprocals()[1]\n"),),
         (
             "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
             "tests/test_cuda.py::test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after",
         ),
+    ),
+    Mutant(
+        "gpu-cache-key-without-float64-reciprocal",
+        ((C, _COMPILED_IN, "    return variant.max_registers, WORST_SAMPLE_FIRST, _reciprocals()[0], False\n"),),
+        (
+            "tests/test_cuda.py::test_gpu_cache_key_changes_with_each_setting_compiled_in",
+            "tests/test_cuda.py::test_a_kernel_compiled_before_a_setting_changed_is_not_handed_out_after",
+        ),
+    ),
+    Mutant(
+        "gpu-float64-reciprocal-low-word",
+        ((K, "ir.Constant(i32, 0x300402)", "ir.Constant(i32, 0)"),),
+        ("tests/test_cuda.py::test_float64_reciprocal_fast_path_is_ptxas_fast_path_in_the_ptx",),
     ),
     Mutant(
         "gpu-cached-kernel-with-lto",
