@@ -495,18 +495,40 @@ def run_dask(plan: Plan, units: Sequence[Unit], client: Any, device: str, finish
             with contextlib.suppress(Exception):  # the cluster's trouble is not the error to show
                 client.cancel(list(futures))
                 Event(stop, client=client).set()
-                _clear_later(Event(stop, client=client), client)
+                _clear_later(stop, client)
 
 
-def _clear_later(event: Any, client: Any) -> None:
-    """Clear a sweep's stop Event once every worker's watch has seen it set, from a daemon thread:
-    a cleared Event that nobody waits on is deleted, so the scheduler keeps nothing of the sweep
-    (unless this process ends first)."""
+def _clear_later(stop: str, client: Any) -> None:
+    """Have the scheduler clear a sweep's stop Event once every worker's watch has seen it set: a
+    cleared Event that nobody waits on is deleted, so the scheduler keeps nothing of the sweep, also
+    when this process ends at once (the command line after Ctrl-C). A scheduler that cannot be asked
+    (another distributed's events) is cleared from a daemon thread here, while this process lives."""
+
+    def clear_on_scheduler(dask_scheduler: Any, name: str, delay: float) -> None:
+        # A local function travels by value: any version's scheduler runs it, on its event loop.
+        import asyncio
+        import inspect
+
+        events = dask_scheduler.extensions["events"]
+
+        def clear() -> None:
+            done = events.event_clear(name=name)
+            if inspect.isawaitable(done):  # (a coroutine in some distributed versions)
+                asyncio.ensure_future(done)  # noqa: RUF006 - one clear: lost only with the scheduler
+
+        asyncio.get_running_loop().call_later(delay, clear)
+
+    try:
+        client.run_on_scheduler(clear_on_scheduler, name=stop, delay=STOP_CLEAR_SECONDS)
+        return
+    except Exception:  # noqa: BLE001 - tidying up: the error to show is the sweep's
+        pass
+    from dask.distributed import Event
 
     def clear() -> None:
         with contextlib.suppress(Exception):  # a client closed meanwhile: nothing to tidy
             if client.status == "running":
-                event.clear()
+                Event(stop, client=client).clear()
 
     timer = threading.Timer(STOP_CLEAR_SECONDS, clear)
     timer.daemon = True

@@ -440,8 +440,13 @@ MUTANTS = (
     ),
     Mutant(
         "dask-stop-event-left-set",
-        ((E, "                _clear_later(Event(stop, client=client), client)\n", "                pass\n"),),
+        ((E, "                _clear_later(stop, client)\n", "                pass\n"),),
         ("tests/test_distributed.py::test_ctrl_c_stops_the_workers_too",),
+    ),
+    Mutant(
+        "dask-stop-event-cleared-by-the-client",
+        ((E, "client.run_on_scheduler(clear_on_scheduler, name=stop,", "raise RuntimeError  # (name=stop,"),),
+        ("tests/test_distributed.py::test_an_interrupted_sweeps_stop_event_is_cleared_when_its_client_is_gone",),
     ),
     Mutant(
         "dask-gpu-launch-unbounded",

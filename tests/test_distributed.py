@@ -217,6 +217,31 @@ def test_ctrl_c_stops_the_workers_too(client, monkeypatch, ctrl_c):
     assert events() == []
 
 
+@pytest.mark.skipif(not JIT, reason="needs tasks that run for minutes")
+def test_an_interrupted_sweeps_stop_event_is_cleared_when_its_client_is_gone(client, monkeypatch, ctrl_c):
+    """The scheduler clears it: cleared from the client, the Event of a sweep run from the command line
+    stayed on the scheduler, the process ending right after Ctrl-C."""
+    from fastbackprop import _execution
+
+    monkeypatch.setattr(_execution, "STOP_CLEAR_SECONDS", 2.0)
+    sweep(*XOR, 256, epochs=2, client=client)  # compiled on both workers
+    with distributed.Client(client.scheduler.address) as gone:
+        timer = threading.Timer(1.5, ctrl_c)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            sweep(*XOR, 4 * 128, epochs=10**8, client=gone)
+        timer.cancel()
+    # the interrupted sweep's client is closed: nothing left in this process can clear its Event
+
+    def events():
+        return client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.extensions["events"]._events))
+
+    deadline = time.monotonic() + 15
+    while events() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert events() == []
+
+
 @pytest.mark.skipif(not JIT, reason="needs tasks that run for seconds")
 def test_a_worker_process_asks_once_a_second_for_all_its_tasks(monkeypatch, ctrl_c):
     """Each running task asked the scheduler once a second whether to stop: 30,000 requests a second
