@@ -143,7 +143,32 @@ def _missing():
             return "device='cuda': no usable CUDA GPU or driver was found (numba.cuda.is_available() is False)"
     except Exception as exc:  # noqa: BLE001 - any driver failure means no GPU here
         return f"device='cuda': the CUDA driver failed to start ({exc})"
+    try:  # a GPU in exclusive-process mode held by another process has a driver but no context for this one
+        cuda.current_context()
+    except Exception as exc:  # noqa: BLE001 - (numba-cuda's driver errors are not RuntimeErrors)
+        return f"device='cuda': the GPU cannot be used ({exc})"
     return None
+
+
+def _gpu_errors(method):
+    """``method`` with numba-cuda's driver errors (out of memory, a device lost) raised as
+    ``DeviceUnavailableError``: they are plain Exceptions, which the command line would show as
+    a traceback, where the package's errors are one line."""
+
+    @functools.wraps(method)
+    def wrapped(*args, **kwargs):
+        try:
+            from numba.cuda.cudadrv.error import CudaDriverError
+
+            driver_errors: tuple[type[Exception], ...] = (CudaDriverError,)
+        except ImportError:  # the simulator's driver raises none
+            driver_errors = ()
+        try:
+            return method(*args, **kwargs)
+        except driver_errors as exc:
+            raise DeviceUnavailableError(f"device='cuda': the GPU failed: {exc}") from exc
+
+    return wrapped
 
 
 def require():
@@ -163,7 +188,10 @@ def describe() -> dict[str, Any]:
     found: dict[str, Any] = {"usable": True, "numba_cuda": version("numba-cuda")}
     if config.ENABLE_CUDASIM:
         return {**found, "name": "numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1)", "compute_capability": None}
-    device = cuda.get_current_device()
+    try:
+        device = cuda.get_current_device()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: info describes what it finds
+        return {"usable": False, "why": f"device='cuda': the GPU cannot be used ({exc})"}
     name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
     return {**found, "name": name, "compute_capability": "{}.{}".format(*device.compute_capability)}
 
@@ -484,6 +512,9 @@ def _compiled(body, variant):
     dispatcher = _cached_dispatcher(body, variant)
     dispatcher.compile(_signature(variant).args)
     (kernel,) = dispatcher.overloads.values()
+    # A GPU of another compute capability gets PTX compiled from the kernel's IR at its first
+    # launch there, outside _exact_compile, with the library's own NVVM options: -fma=0 in them.
+    kernel._codelibrary._nvvm_options["fma"] = False
     kernel.bind()  # (compiled: done; loaded: onto the GPU now, not in the first, timed launch)
     # as cuda.jit(signature) leaves its dispatcher: one kernel, no other compiles
     dispatcher._specialized = True
@@ -562,6 +593,7 @@ class Launches:
     Leaving the block waits for the launches not collected.
     """
 
+    @_gpu_errors
     def __init__(self, depth: int, rows: int = 0):
         require()  # on a Dask worker, the first look at its GPU
         self._streams = _thread_streams(depth)
@@ -594,6 +626,7 @@ class Launches:
             buf = self._buffers[k][key] = cuda.device_array((rows, *shape[1:]), dtype=dtype)
         return buf[: shape[0]]
 
+    @_gpu_errors
     def launch(self, job) -> None:
         """Queue ``job``'s inputs, kernel and nothing else on the next stream; returns at once."""
         if len(self._queued) == len(self._streams):
@@ -638,6 +671,7 @@ class Launches:
         self._queued.append((k, outputs, hosts))
         self._next = (k + 1) % len(self._streams)
 
+    @_gpu_errors
     def collect(self):
         """The oldest launch's rows on the host (new arrays), once it is done."""
         k, outputs, _ = self._queued[0]

@@ -337,6 +337,19 @@ MUTANTS = (
         ("tests/test_concurrency.py::test_a_gpu_launch_reaches_a_store_from_several_writers",),
     ),
     Mutant(
+        "gpu-other-device-contracts",
+        ((C, '    kernel._codelibrary._nvvm_options["fma"] = False\n', ""),),
+        ("tests/test_cuda.py::test_a_gpu_of_another_compute_capability_gets_the_kernel_without_contraction",),
+    ),
+    Mutant(
+        "gpu-driver-errors-raw",
+        ((C, "= (CudaDriverError,)\n", "= ()\n"),),
+        (
+            "tests/test_concurrency.py::"
+            "test_a_gpu_that_fails_is_one_line_on_the_command_line_and_a_device_error_in_python",
+        ),
+    ),
+    Mutant(
         "store-compares-tol-under-a-margin",
         ((W, '            adopted["tol"] = tol\n', "            pass\n"),),
         ("tests/test_store.py::test_with_a_margin_tol_may_differ_on_resume",),

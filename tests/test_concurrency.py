@@ -275,6 +275,9 @@ def _stand_in_cuda(monkeypatch, array, stream, kernel=None, **more):
         def device_array(self, shape, dtype):
             return array(shape, dtype)
 
+        def current_context(self):
+            return None
+
     cuda = Cuda()
     for name, method in more.items():
         setattr(cuda, name, method)
@@ -473,6 +476,43 @@ def test_a_failed_chunk_write_of_a_gpu_launch_keeps_the_others(monkeypatch, tmp_
     assert {0, 1, 2, 4} <= {i for i, _ in written}  # the failing launch's others: chunks 2-5
     res = load_sweep(tmp_path / "s")
     assert not res.complete and 3 * 128 not in set(res.seeds.tolist())
+
+
+def test_a_gpu_that_fails_is_one_line_on_the_command_line_and_a_device_error_in_python(monkeypatch, capsys):
+    """numba-cuda's driver errors (out of memory; a device held by another process) are plain
+    Exceptions: they came out of sweeps as such, and out of the command line as a traceback."""
+    pytest.importorskip("numba_cuda")
+    from cuda.bindings.driver import CUresult
+    from numba.cuda.cudadrv.driver import CudaAPIError
+
+    from fastbackprop import DeviceUnavailableError, _cuda
+    from fastbackprop.cli import main
+
+    def out_of_memory(shape, dtype):
+        raise CudaAPIError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, "Call to cuMemAlloc results in CUDA_ERROR_OUT_OF_MEMORY")
+
+    class Stream:
+        def synchronize(self):
+            pass
+
+    _stand_in_cuda(monkeypatch, out_of_memory, Stream)
+    with pytest.raises(DeviceUnavailableError, match="OUT_OF_MEMORY"):
+        sweep(*datasets.xor(), 300, epochs=2, device="cuda")
+    assert main(["sweep", "--seeds", "300", "--epochs", "2", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "OUT_OF_MEMORY" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+    def held(*args):  # an exclusive-process GPU in use by another process
+        raise CudaAPIError(CUresult.CUDA_ERROR_DEVICE_UNAVAILABLE, "Call to cuCtxCreate results in UNAVAILABLE")
+
+    monkeypatch.setattr(_cuda.cuda, "current_context", held, raising=False)
+    monkeypatch.setattr(_cuda.cuda, "get_current_device", held, raising=False)
+    with pytest.raises(DeviceUnavailableError, match="cannot be used"):
+        sweep(*datasets.xor(), 300, epochs=2, device="cuda")
+    assert _cuda.describe()["usable"] is False
+    monkeypatch.setattr(_cuda, "_missing", lambda: None)  # a context, then the device query fails
+    described = _cuda.describe()
+    assert described["usable"] is False and "UNAVAILABLE" in described["why"]
 
 
 def test_a_failed_gpu_write_stops_the_sweep_and_is_not_lost(monkeypatch):

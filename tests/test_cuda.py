@@ -483,6 +483,35 @@ CACHE = """
 """
 
 
+OTHER_DEVICE = """
+    import json, re, types
+    import numpy as np
+    import numba.cuda.dispatcher as dispatcher
+    from numba.cuda import codegen
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0), id=0)
+    codegen.CUDACodeLibrary._ensure_cc = lambda self, cc: cc or (9, 0, "a")
+    codegen.JITCUDACodegen.magic_tuple = lambda self: ("runtime", (9, 0))
+    dispatcher._Kernel.bind = lambda self: self._codelibrary.get_cubin()
+    from fastbackprop import _cuda
+    kernel = _cuda.compile_kernel(_cuda.Variant(np.dtype("float32"), False, False, False, 4))
+    (compiled,) = kernel.overloads.values()
+    # what a launch on an sm_80 GPU compiles from the kernel's IR, outside _exact_compile
+    other = compiled.library.get_asm_str(cc=(8, 0, ""))
+    print(json.dumps(dict(unrounded=len(re.findall(r"\\b(?:mul|add|sub)\\.f32\\b", other)),
+                          rounded=len(re.findall(r"\\b(?:mul|add|sub)\\.rn\\.f32\\b", other)))))
+"""
+
+
+@pytest.mark.skipif(not JIT, reason="compiled code: run in the JIT pass")
+@needs_nvvm
+def test_a_gpu_of_another_compute_capability_gets_the_kernel_without_contraction():
+    """A launch on a GPU of another compute capability compiles PTX for it from the kernel's IR, outside
+    _exact_compile, with the library's own NVVM options: they carry -fma=0 (297 mul/add/sub that ptxas
+    may fuse, without: other bits on the second GPU of a mixed box)."""
+    out = _run(OTHER_DEVICE, compiled=True)
+    assert out["rounded"] > 0 and out["unrounded"] == 0, out
+
+
 @needs_numba_cuda
 @pytest.mark.parametrize(
     "module, setting, value",
