@@ -329,7 +329,10 @@ MUTANTS = (
     Mutant(
         "gpu-empty-arrays-sliced",
         ((C, "        if 0 in shape:\n", "        if False:\n"),),
-        ("tests/test_concurrency.py::test_gpu_launches_of_several_chunks_keep_every_row_of_an_empty_loss_history",),
+        (
+            "tests/test_concurrency.py::test_gpu_launches_of_several_chunks_keep_every_row_of_an_empty_loss_history",
+            "tests/test_emulated_gpu.py::test_sweeps_with_every_option_equal_the_cpu",
+        ),
     ),
     Mutant(
         "gpu-store-one-writer",
