@@ -260,6 +260,20 @@ def test_gpu_launch_sizes_follow_the_measured_speed(monkeypatch):
     assert sizes.chunks() == 5
 
 
+class _Stream:
+    """A CUDA stream of the stand-in: nothing to wait for."""
+
+    def synchronize(self):
+        pass
+
+
+class _Kernel:
+    """A kernel of the stand-in: launched, it does nothing."""
+
+    def __getitem__(self, configuration):
+        return lambda *args: None
+
+
 def _stand_in_cuda(monkeypatch, array, stream, kernel=None, **more):
     """numba.cuda as ``_cuda`` sees it, stood in for: ``array(shape, dtype)`` device arrays, ``stream()``
     streams, ``kernel`` for every variant, and ``more`` methods (fresh per-thread streams too)."""
@@ -325,16 +339,8 @@ def test_gpu_sweeps_free_their_device_arrays(monkeypatch):
         def copy_to_host(self, stream=0):
             return np.zeros(self.shape, self.dtype)
 
-    class Stream:
-        def synchronize(self):
-            pass
-
-    class Kernel:
-        def __getitem__(self, configuration):
-            return lambda *args: None
-
     monkeypatch.setattr(driver, "_logger", logging.getLogger("numba.cuda"), raising=False)  # (set by a driver's start)
-    _stand_in_cuda(monkeypatch, Array, Stream, Kernel(), defer_cleanup=pending.disable)
+    _stand_in_cuda(monkeypatch, Array, _Stream, _Kernel(), defer_cleanup=pending.disable)
     monkeypatch.setattr(_execution, "CUDA_LAUNCH_SECONDS", 1e9)  # launches grow 4x each: arrays outgrown
     training = check_training(epochs=3000, lr=0.5, tol=0.01, dtype="float32")
     for _ in range(3):
@@ -374,16 +380,8 @@ def test_gpu_launches_of_several_chunks_keep_every_row_of_an_empty_loss_history(
         def copy_to_host(self, stream=0):
             return np.zeros(self.shape, self.dtype)
 
-    class Stream:
-        def synchronize(self):
-            pass
-
-    class Kernel:
-        def __getitem__(self, configuration):
-            return lambda *args: None
-
     assert Array((4, 0), np.float64)[:2].shape == (1, 0)  # numba-cuda's slice, which the launches must avoid
-    _stand_in_cuda(monkeypatch, Array, Stream, Kernel())
+    _stand_in_cuda(monkeypatch, Array, _Stream, _Kernel())
     monkeypatch.setattr(_execution, "CUDA_LAUNCH_SECONDS", 1e9)  # launches of 1, 1, 4, 4, 12 chunks
     for margin in (None, 0.4):  # within_at (S, 0) without a margin, (S, R) with one
         recording = check_training(epochs=30, lr=0.5, tol=0.01, dtype="float32", margin=margin, record_at=[10, 20])
@@ -491,11 +489,7 @@ def test_a_gpu_that_fails_is_one_line_on_the_command_line_and_a_device_error_in_
     def out_of_memory(shape, dtype):
         raise CudaAPIError(CUresult.CUDA_ERROR_OUT_OF_MEMORY, "Call to cuMemAlloc results in CUDA_ERROR_OUT_OF_MEMORY")
 
-    class Stream:
-        def synchronize(self):
-            pass
-
-    _stand_in_cuda(monkeypatch, out_of_memory, Stream)
+    _stand_in_cuda(monkeypatch, out_of_memory, _Stream)
     with pytest.raises(DeviceUnavailableError, match="OUT_OF_MEMORY"):
         sweep(*datasets.xor(), 300, epochs=2, device="cuda")
     assert main(["sweep", "--seeds", "300", "--epochs", "2", "--device", "cuda"]) == 2

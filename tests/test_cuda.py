@@ -462,8 +462,8 @@ def test_float64_reciprocal_fast_path_is_ptxas_fast_path_in_the_ptx():
     assert out["correctly_rounded"] == 0 and out["other_approx"] == 0, out
 
 
-CACHE = """
-    import hashlib, json, types
+SM90_KERNEL = """
+    import hashlib, json, re, types
     import numpy as np
     import numba.cuda.dispatcher as dispatcher
     from numba.cuda import codegen
@@ -475,6 +475,8 @@ CACHE = """
     dispatcher._Kernel.bind = lambda self: self._codelibrary.get_cubin()
     from fastbackprop import _cuda
     kernel = _cuda.compile_kernel(_cuda.Variant(np.dtype("float32"), False, False, False, 4))
+"""
+CACHE = f"""{SM90_KERNEL}
     (sig, compiled), = kernel.overloads.items()
     library = compiled.library
     cubin = hashlib.sha256(library.get_cubin().code).hexdigest()
@@ -483,17 +485,7 @@ CACHE = """
 """
 
 
-OTHER_DEVICE = """
-    import json, re, types
-    import numpy as np
-    import numba.cuda.dispatcher as dispatcher
-    from numba.cuda import codegen
-    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0), id=0)
-    codegen.CUDACodeLibrary._ensure_cc = lambda self, cc: cc or (9, 0, "a")
-    codegen.JITCUDACodegen.magic_tuple = lambda self: ("runtime", (9, 0))
-    dispatcher._Kernel.bind = lambda self: self._codelibrary.get_cubin()
-    from fastbackprop import _cuda
-    kernel = _cuda.compile_kernel(_cuda.Variant(np.dtype("float32"), False, False, False, 4))
+OTHER_DEVICE = f"""{SM90_KERNEL}
     (compiled,) = kernel.overloads.values()
     # what a launch on an sm_80 GPU compiles from the kernel's IR, outside _exact_compile
     other = compiled.library.get_asm_str(cc=(8, 0, ""))
