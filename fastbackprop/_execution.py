@@ -684,7 +684,7 @@ def execute(
                 keep(i, chunk)
             return
         written = [writers.submit(keep, i, chunk) for i, chunk in plan.split(unit, rows)]
-        wait(written)  # every chunk written or failed before the first error is raised
+        # exception() waits: every chunk is written or failed before the first error is raised
         failed = [exc for exc in (f.exception() for f in written) if exc is not None]
         if failed:
             for other in failed[1:]:
